@@ -1,0 +1,36 @@
+# Two commands for a newcomer: `make run` and `make test`. Both set themselves up.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+
+.PHONY: run test worker beat lint migrate install
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	if [ -f deplite_agent/pyproject.toml ]; then $(BIN)/python -m pip install --quiet ./deplite_agent; fi
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	$(BIN)/python manage.py ensure_demo
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+worker: install
+	$(BIN)/celery -A deplite worker --loglevel=INFO
+
+beat: install
+	$(BIN)/celery -A deplite beat --loglevel=INFO --schedule=var/celerybeat-schedule
+
+lint: install
+	$(BIN)/ruff check .

@@ -1,0 +1,136 @@
+"""Domain exceptions and the one place that maps every error to the API's shape:
+
+{"error": {"code": "<snake_case>", "message": "<human sentence>", "details": {...}}}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+
+class DepliteError(Exception):
+    """Base of the domain errors services raise; views never build error bodies."""
+
+    status = 400
+    code = "bad_request"
+    message = "The request could not be processed."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, details: dict | None = None):
+        self.message = message or self.message
+        if code:
+            self.code = code
+        self.details = details or {}
+        super().__init__(self.message)
+
+
+class ValidationFailed(DepliteError):
+    status = 400
+    code = "validation_error"
+    message = "The request is invalid."
+
+
+class Unauthenticated(DepliteError):
+    status = 401
+    code = "not_authenticated"
+    message = "Authentication credentials were not provided or are invalid."
+
+
+class Forbidden(DepliteError):
+    status = 403
+    code = "forbidden"
+    message = "You do not have permission to perform this action."
+
+
+class NotFound(DepliteError):
+    status = 404
+    code = "not_found"
+    message = "Not found."
+
+
+class Conflict(DepliteError):
+    status = 409
+    code = "conflict"
+    message = "The request conflicts with the current state."
+
+
+class PayloadTooLarge(DepliteError):
+    status = 413
+    code = "payload_too_large"
+    message = "The request body is too large."
+
+
+class Unprocessable(DepliteError):
+    status = 422
+    code = "unprocessable"
+    message = "The request cannot be processed."
+
+
+class RateLimited(DepliteError):
+    status = 429
+    code = "rate_limited"
+    message = "Too many requests. Try again later."
+
+
+def error_body(code: str, message: str, details: dict | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(status: int, code: str, message: str, details: dict | None = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status)
+
+
+_DRF_CODES = {
+    drf.NotAuthenticated: "not_authenticated",
+    drf.AuthenticationFailed: "authentication_failed",
+    drf.PermissionDenied: "forbidden",
+    drf.NotFound: "not_found",
+    drf.MethodNotAllowed: "method_not_allowed",
+    drf.NotAcceptable: "not_acceptable",
+    drf.UnsupportedMediaType: "unsupported_media_type",
+    drf.Throttled: "rate_limited",
+    drf.ParseError: "malformed_request",
+}
+
+
+def _first_message(detail: Any) -> str:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            inner = _first_message(value)
+            return inner if key == "non_field_errors" else f"{key}: {inner}"
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: every API error leaves in the documented shape."""
+    if isinstance(exc, DepliteError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+    if isinstance(exc, Http404):
+        return Response(error_body("not_found", "Not found."), status=404)
+    if isinstance(exc, DjangoPermissionDenied):
+        return Response(error_body("forbidden", Forbidden.message), status=403)
+    if isinstance(exc, drf.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return Response(
+            error_body("validation_error", _first_message(detail), {"fields": detail}),
+            status=400,
+        )
+    if isinstance(exc, drf.APIException):
+        code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+        headers = {}
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if isinstance(exc, drf.Throttled) and exc.wait:
+            headers["Retry-After"] = str(int(exc.wait))
+        message = exc.detail if isinstance(exc.detail, str) else _first_message(exc.detail)
+        return Response(error_body(code, str(message)), status=exc.status_code, headers=headers)
+    return None  # an unexpected error: ApiErrorMiddleware logs it and answers a generic 500

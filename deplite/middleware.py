@@ -1,0 +1,63 @@
+"""Middleware that keeps the API's promises outside DRF's reach.
+
+- ApiBodyLimitMiddleware: a body over the limit is a 413 before anything reads it.
+- ApiErrorMiddleware: Django's own 404/500 under /api/ leave in the API error shape,
+  never as an HTML page or a stack trace.
+"""
+
+import logging
+
+from django.conf import settings
+
+from deplite.api.errors import error_response
+
+logger = logging.getLogger("deplite.api")
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/triggers/")
+
+
+class ApiBodyLimitMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _is_api(request):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                return error_response(400, "malformed_request", "The Content-Length header is invalid.")
+            if length > settings.DEPLITE_MAX_API_BODY_BYTES:
+                return error_response(
+                    413,
+                    "payload_too_large",
+                    "The request body is too large.",
+                    {"maxBytes": settings.DEPLITE_MAX_API_BODY_BYTES},
+                )
+        return self.get_response(request)
+
+
+class ApiErrorMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not _is_api(request) or response.get("Content-Type", "").startswith("application/json"):
+            return response
+        if response.status_code == 404:
+            return error_response(404, "not_found", "Not found.")
+        if response.status_code == 405:
+            return error_response(405, "method_not_allowed", "Method not allowed.")
+        if response.status_code == 400:
+            return error_response(400, "bad_request", "The request could not be processed.")
+        if response.status_code >= 500:
+            return error_response(500, "server_error", "Something went wrong on our side. It has been logged.")
+        return response
+
+    def process_exception(self, request, exception):
+        if not _is_api(request):
+            return None
+        logger.exception("Unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "server_error", "Something went wrong on our side. It has been logged.")

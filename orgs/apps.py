@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class OrgsConfig(AppConfig):
+    name = "orgs"
+    verbose_name = "Organizations"
+
+    def ready(self):
+        from . import receivers  # noqa: F401

@@ -1,0 +1,99 @@
+"""DRF authentication: `Bearer tk_…` API tokens and `Bearer <JWT>` users.
+
+Failed attempts are counted per client IP; past the limit every attempt from that IP
+gets a 429 until the window passes, so tokens cannot be guessed at speed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework_simplejwt import authentication as jwt_auth
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+from deplite.api.errors import RateLimited
+
+from . import ratelimit, tokens
+from .models import ApiToken
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class TokenPrincipalUser:
+    """`request.user` for a request authenticated by an API token (the token is `request.auth`)."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+    id = None
+
+    def __init__(self, token: ApiToken):
+        self.token = token
+
+    def __str__(self) -> str:
+        return f"token {self.token.prefix}"
+
+
+def _bearer(request) -> str | None:
+    header = authentication.get_authorization_header(request).decode("latin-1")
+    parts = header.split()
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        return None
+    return parts[1]
+
+
+def _refuse(request, message: str):
+    ip = ratelimit.client_ip(request) or "unknown"
+    ratelimit.hit("auth-fail", ip, settings.DEPLITE_TOKEN_FAILURE_RATE)
+    raise exceptions.AuthenticationFailed(message)
+
+
+def _check_rate(request) -> None:
+    ip = ratelimit.client_ip(request) or "unknown"
+    if ratelimit.is_limited("auth-fail", ip, settings.DEPLITE_TOKEN_FAILURE_RATE):
+        raise RateLimited("Too many failed authentication attempts. Try again in a minute.")
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        raw = _bearer(request)
+        if raw is None or not raw.startswith(tokens.PREFIX):
+            return None
+        _check_rate(request)
+        if not tokens.is_well_formed(raw):
+            _refuse(request, "The API token is malformed.")
+        token = ApiToken.objects.select_related("org", "created_by").filter(token_hash=tokens.hash_token(raw)).first()
+        if token is None or token.revoked_at is not None:
+            _refuse(request, "The API token is invalid or has been revoked.")
+        now = timezone.now()
+        if token.expires_at is not None and token.expires_at <= now:
+            _refuse(request, "The API token has expired.")
+        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+            # Written at most once a minute per token: a busy CI token must not turn
+            # every API call into a row update.
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now
+        return TokenPrincipalUser(token), token
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class JWTAuthentication(jwt_auth.JWTAuthentication):
+    def authenticate(self, request):
+        raw = _bearer(request)
+        if raw is None:
+            return None
+        _check_rate(request)
+        try:
+            return super().authenticate(request)
+        except (InvalidToken, TokenError, exceptions.AuthenticationFailed):
+            _refuse(request, "The access token is invalid or has expired.")

@@ -1,0 +1,41 @@
+"""`make run`'s first-run helper: a demo owner and org, created only when no user exists.
+
+The demo password is kept in var/demo-login.txt (mode 0600, beside the SQLite file) so
+every `make run` can print how to log in, not only the first.
+"""
+
+import secrets
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from orgs import services
+from orgs.models import User
+from orgs.scoping import Actor
+
+DEMO_EMAIL = "demo@deplite.local"
+
+
+class Command(BaseCommand):
+    help = "Create a demo owner account and organization if the database has no user yet; print how to log in."
+
+    def handle(self, *args, **options):
+        credentials = settings.VAR_DIR / "demo-login.txt"
+        if not User.objects.exists():
+            password = secrets.token_urlsafe(12)
+            user = User.objects.create_superuser(email=DEMO_EMAIL, password=password)
+            EmailAddress.objects.create(user=user, email=DEMO_EMAIL, verified=True, primary=True)
+            services.org_create(user=user, name="Demo", slug="demo", actor=Actor.system("make run"))
+            credentials.write_text(f"{DEMO_EMAIL}\n{password}\n")
+            credentials.chmod(0o600)
+        url = settings.DEPLITE_PUBLIC_URL
+        banner = "=" * 64
+        lines = [banner, f" Deplite is starting on {url}", f"   log in:   {url}/accounts/login/"]
+        if credentials.exists() and User.objects.filter(email=DEMO_EMAIL).exists():
+            email, password = credentials.read_text().split()[:2]
+            lines += [f"   email:    {email}", f"   password: {password}"]
+        else:
+            lines += ["   with your own account (create one: python manage.py createsuperuser)"]
+        lines += [f"   admin:    {url}/admin/", f"   API docs: {url}/api/docs/", banner]
+        self.stdout.write("\n".join(lines))

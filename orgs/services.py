@@ -1,0 +1,272 @@
+"""Writes for organisations, members, invitations and API tokens.
+
+Every service is keyword-only, runs in one transaction and writes its audit event.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from deplite.api.errors import Conflict, Forbidden, ValidationFailed
+
+from . import tokens
+from .models import ApiToken, AuditEvent, Invitation, Membership, Organization, Role, TokenScope, User
+from .scoping import Actor
+
+logger = logging.getLogger(__name__)
+
+_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
+
+
+def audit_record(
+    *,
+    org: Organization,
+    actor: Actor,
+    action: str,
+    target: Any = None,
+    data: dict | None = None,
+) -> AuditEvent:
+    """Append one audit event. `data` must never hold a secret."""
+    return AuditEvent.objects.create(
+        org=org,
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_label=actor.label[:255],
+        action=action,
+        target_type=type(target).__name__ if target is not None else "",
+        target_id=str(getattr(target, "pk", "") or "") if target is not None else "",
+        data=data or {},
+        ip=actor.ip,
+    )
+
+
+def _unique_slug(base: str) -> str:
+    base = slugify(base)[:40].strip("-") or "org"
+    slug, n = base, 1
+    while Organization.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def org_create(*, user: User, name: str, slug: str | None = None, actor: Actor) -> Organization:
+    """Create an organisation with `user` as its owner."""
+    if slug is not None and not _SLUG_RE.match(slug):
+        raise ValidationFailed(
+            "slug: use lowercase letters, digits and hyphens (1–50).", details={"fields": {"slug": ["invalid"]}}
+        )
+    if slug is not None:
+        try:
+            uuid.UUID(slug)
+            raise ValidationFailed("slug: a slug cannot look like a UUID.")
+        except ValueError:
+            pass
+    try:
+        with transaction.atomic():
+            org = Organization.objects.create(name=name, slug=slug or _unique_slug(name))
+            Membership.objects.create(org=org, user=user, role=Role.OWNER)
+            audit_record(org=org, actor=actor, action="org.created", target=org, data={"name": name, "slug": org.slug})
+    except IntegrityError:
+        raise Conflict("An organization with this slug already exists.", code="slug_taken") from None
+    return org
+
+
+def org_update(*, org: Organization, actor: Actor, name: str | None = None, slug: str | None = None) -> Organization:
+    changes: dict[str, Any] = {}
+    if name is not None and name != org.name:
+        changes["name"] = name
+    if slug is not None and slug != org.slug:
+        if not _SLUG_RE.match(slug):
+            raise ValidationFailed("slug: use lowercase letters, digits and hyphens (1–50).")
+        changes["slug"] = slug
+    if not changes:
+        return org
+    try:
+        with transaction.atomic():
+            Organization.objects.filter(pk=org.pk).update(**changes)
+            audit_record(org=org, actor=actor, action="org.updated", target=org, data=changes)
+    except IntegrityError:
+        raise Conflict("An organization with this slug already exists.", code="slug_taken") from None
+    org.refresh_from_db()
+    return org
+
+
+def _assert_can_grant(actor_role: str | None, role: str) -> None:
+    # Only owners make owners; tokens never manage members (permission map).
+    if role == Role.OWNER and actor_role != Role.OWNER:
+        raise Forbidden("Only an owner can grant the owner role.")
+
+
+def member_add(
+    *, org: Organization, email: str, role: str, actor: Actor, actor_role: str | None
+) -> Membership | Invitation:
+    """Add a member by email: an existing user joins at once, anyone else is invited."""
+    _assert_can_grant(actor_role, role)
+    email = email.strip().lower()
+    with transaction.atomic():
+        user = User.objects.filter(email__iexact=email).first()
+        if user is not None:
+            membership, created = Membership.objects.get_or_create(org=org, user=user, defaults={"role": role})
+            if not created:
+                raise Conflict("This person is already a member.", code="already_member")
+            audit_record(
+                org=org, actor=actor, action="member.added", target=membership, data={"email": email, "role": role}
+            )
+            return membership
+        invitation, created = Invitation.objects.get_or_create(
+            org=org, email=email, accepted_at=None, defaults={"role": role, "invited_by": actor.user}
+        )
+        if not created:
+            raise Conflict("This email has already been invited.", code="already_invited")
+        audit_record(
+            org=org, actor=actor, action="member.invited", target=invitation, data={"email": email, "role": role}
+        )
+        transaction.on_commit(lambda: _send_invitation(invitation.pk))
+    return invitation
+
+
+def _send_invitation(invitation_id: uuid.UUID) -> None:
+    invitation = Invitation.objects.select_related("org").get(pk=invitation_id)
+    signup = f"{settings.DEPLITE_PUBLIC_URL}/accounts/signup/"
+    try:
+        send_mail(
+            subject=f"You are invited to {invitation.org.name} on Deplite",
+            message=(
+                f"You have been invited to join {invitation.org.name} on Deplite as {invitation.role}.\n\n"
+                f"Sign up with this email address to accept: {signup}\n"
+            ),
+            from_email=None,
+            recipient_list=[invitation.email],
+        )
+    except OSError:
+        # The invitation row stands; the person can still sign up and join. Mail is a
+        # courtesy, not part of the write that was accepted.
+        logger.warning("Could not send the invitation email for invitation %s", invitation_id)
+
+
+def member_update(*, membership: Membership, role: str, actor: Actor, actor_role: str | None) -> Membership:
+    if membership.role == Role.OWNER or role == Role.OWNER:
+        _assert_can_grant(actor_role, Role.OWNER)
+    with transaction.atomic():
+        if membership.role == Role.OWNER and role != Role.OWNER:
+            _assert_other_owner(membership)
+        old = membership.role
+        membership.role = role
+        membership.save(update_fields=["role"])
+        audit_record(
+            org=membership.org,
+            actor=actor,
+            action="member.role_changed",
+            target=membership,
+            data={"email": membership.user.email, "from": old, "to": role},
+        )
+    return membership
+
+
+def member_remove(*, membership: Membership, actor: Actor, actor_role: str | None) -> None:
+    if membership.role == Role.OWNER:
+        _assert_can_grant(actor_role, Role.OWNER)
+    with transaction.atomic():
+        if membership.role == Role.OWNER:
+            _assert_other_owner(membership)
+        audit_record(
+            org=membership.org,
+            actor=actor,
+            action="member.removed",
+            target=membership,
+            data={"email": membership.user.email, "role": membership.role},
+        )
+        membership.delete()
+
+
+def _assert_other_owner(membership: Membership) -> None:
+    owners = (
+        Membership.objects.select_for_update().filter(org=membership.org, role=Role.OWNER).exclude(pk=membership.pk)
+    )
+    if not owners.exists():
+        raise Conflict("An organization needs at least one owner.", code="last_owner")
+
+
+def invitations_accept(*, user: User) -> list[Membership]:
+    """Turn the open invitations for this user's (verified) email into memberships."""
+    memberships = []
+    with transaction.atomic():
+        for invitation in (
+            Invitation.objects.select_for_update()
+            .select_related("org")
+            .filter(email__iexact=user.email, accepted_at__isnull=True)
+        ):
+            membership, _ = Membership.objects.get_or_create(
+                org=invitation.org, user=user, defaults={"role": invitation.role}
+            )
+            invitation.accepted_at = timezone.now()
+            invitation.save(update_fields=["accepted_at"])
+            audit_record(
+                org=invitation.org,
+                actor=Actor(kind="user", id=str(user.pk), label=user.email, user=user),
+                action="member.joined",
+                target=membership,
+                data={"email": user.email, "role": membership.role},
+            )
+            memberships.append(membership)
+    return memberships
+
+
+def token_create(
+    *,
+    org: Organization,
+    actor: Actor,
+    name: str,
+    scope_type: str,
+    binding_ids: list[uuid.UUID] | None = None,
+    storage_permissions: list[str] | None = None,
+    trigger_ids: list[uuid.UUID] | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """Create a token; returns the row and the plaintext, which is never stored or shown again."""
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationFailed("expiresAt: must be in the future.", details={"fields": {"expiresAt": ["in the past"]}})
+    raw = tokens.generate()
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            org=org,
+            name=name,
+            token_hash=tokens.hash_token(raw),
+            prefix=tokens.visible_prefix(raw),
+            scope_type=scope_type,
+            binding_ids=[str(b) for b in (binding_ids or [])] if scope_type == TokenScope.STORAGE else [],
+            storage_permissions=sorted(set(storage_permissions or [])) if scope_type == TokenScope.STORAGE else [],
+            trigger_ids=[str(t) for t in (trigger_ids or [])] if scope_type == TokenScope.TRIGGER else [],
+            expires_at=expires_at,
+            created_by=actor.user,
+        )
+        audit_record(
+            org=org,
+            actor=actor,
+            action="token.created",
+            target=token,
+            data={"name": name, "scopeType": scope_type, "prefix": token.prefix},
+        )
+    return token, raw
+
+
+def token_revoke(*, token: ApiToken, actor: Actor) -> ApiToken:
+    """Revoke a token. Revoking twice is harmless and keeps the first time."""
+    with transaction.atomic():
+        updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        if updated:
+            audit_record(
+                org=token.org, actor=actor, action="token.revoked", target=token, data={"prefix": token.prefix}
+            )
+    token.refresh_from_db()
+    return token

@@ -1,0 +1,44 @@
+import factory
+from factory.django import DjangoModelFactory
+
+from orgs import tokens
+from orgs.models import ApiToken, Membership, Organization, Role, TokenScope, User
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    password = factory.django.Password("correct-horse-battery")
+
+
+class OrganizationFactory(DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    name = factory.Sequence(lambda n: f"Org {n}")
+    slug = factory.Sequence(lambda n: f"org-{n}")
+
+
+class MembershipFactory(DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    org = factory.SubFactory(OrganizationFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Role.MEMBER
+
+
+def make_token(org, *, scope_type=TokenScope.ORG, **fields) -> tuple[ApiToken, str]:
+    """A token row and its plaintext (the service is exercised by its own tests)."""
+    raw = tokens.generate()
+    token = ApiToken.objects.create(
+        org=org,
+        name=fields.pop("name", f"{scope_type} token"),
+        token_hash=tokens.hash_token(raw),
+        prefix=tokens.visible_prefix(raw),
+        scope_type=scope_type,
+        **fields,
+    )
+    return token, raw

@@ -42,3 +42,12 @@ def make_token(org, *, scope_type=TokenScope.ORG, **fields) -> tuple[ApiToken, s
         **fields,
     )
     return token, raw
+
+
+# Model → callable(org) that makes one row of that model in `org`. The isolation matrix
+# (tests/orgs/test_isolation.py) uses it to put a victim object behind every detail URL
+# under /api/orgs/<orgId>/; every app registers its org-scoped models here.
+VICTIM_FACTORIES: dict = {
+    Membership: lambda org: MembershipFactory(org=org),
+    ApiToken: lambda org: make_token(org)[0],
+}

@@ -1,5 +1,6 @@
 # Two commands for a newcomer: `make run` and `make test`. Both set themselves up.
 PY ?= python3
+PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
@@ -21,7 +22,7 @@ migrate: install
 
 run: migrate
 	$(BIN)/python manage.py ensure_demo
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -6,4 +6,4 @@ class OrgsConfig(AppConfig):
     verbose_name = "Organizations"
 
     def ready(self):
-        from . import receivers  # noqa: F401
+        from . import receivers, schema  # noqa: F401

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Model, QuerySet
 from rest_framework import viewsets
+from rest_framework.exceptions import MethodNotAllowed
 
 from deplite.api.errors import Forbidden, NotFound
 
@@ -183,6 +184,8 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
         super().initial(request, *args, **kwargs)  # authentication (401) and throttles
         self.principal = principal_for_org(request, kwargs.get("org_id", ""))
         self.org = self.principal.org
+        if self.action is None:
+            raise MethodNotAllowed(request.method)
         perm = self.permission_map.get(self.action)
         if perm is None or not self.principal.has(perm):
             raise Forbidden()

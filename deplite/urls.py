@@ -5,11 +5,17 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from orgs import api as orgs_api
 from orgs import views as orgs_views
 from orgs.urls import org_urlpatterns as orgs_org_urls
+from orgs.urls import page_urlpatterns as orgs_pages
 
 # Every app's org-scoped API is mounted here, under one prefix: the isolation matrix
 # test walks this prefix to prove each endpoint keeps other orgs out.
 org_api_urls = [
     *orgs_org_urls,
+]
+
+# Web pages of one organisation, under /orgs/<slug>/.
+org_page_urls = [
+    *orgs_pages,
 ]
 
 urlpatterns = [
@@ -26,5 +32,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("orgs/<slug:org_slug>/", include(org_page_urls)),
     path("", orgs_views.dashboard, name="dashboard"),
 ]

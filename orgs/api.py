@@ -301,7 +301,6 @@ class ApiTokenViewSet(OrgScopedViewSet, mixins.ListModelMixin):
         data = ApiTokenCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        self._check_named_objects(v)
         token, plaintext = services.token_create(
             org=self.org,
             actor=self.actor,
@@ -314,25 +313,6 @@ class ApiTokenViewSet(OrgScopedViewSet, mixins.ListModelMixin):
         )
         out = ApiTokenCreatedOutput(token, context={"plaintext": plaintext})
         return Response(out.data, status=status.HTTP_201_CREATED)
-
-    def _check_named_objects(self, v) -> None:
-        """Bindings and triggers a token names must be this org's (unknown ids are a 400)."""
-        from django.apps import apps
-
-        for key, model_label in (("bindingIds", "storage.StorageBinding"), ("triggerIds", "triggers.Trigger")):
-            ids = set(v.get(key) or [])
-            if not ids:
-                continue
-            try:
-                model = apps.get_model(model_label)
-            except LookupError:
-                raise serializers.ValidationError({key: ["Unknown ids."]}) from None
-            found = set(self.org_objects(model).filter(pk__in=ids).values_list("pk", flat=True))
-            missing = ids - found
-            if missing:
-                raise serializers.ValidationError(
-                    {key: [f"Not found in this organization: {sorted(map(str, missing))}"]}
-                )
 
     def destroy(self, request, org_id, pk):
         token = services.token_revoke(token=self.get_object(), actor=self.actor)

@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -236,6 +237,10 @@ def token_create(
     """Create a token; returns the row and the plaintext, which is never stored or shown again."""
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("expiresAt: must be in the future.", details={"fields": {"expiresAt": ["in the past"]}})
+    _assert_org_owns(
+        org, "storage.StorageBinding", "bindingIds", binding_ids if scope_type == TokenScope.STORAGE else None
+    )
+    _assert_org_owns(org, "triggers.Trigger", "triggerIds", trigger_ids if scope_type == TokenScope.TRIGGER else None)
     raw = tokens.generate()
     with transaction.atomic():
         token = ApiToken.objects.create(
@@ -258,6 +263,24 @@ def token_create(
             data={"name": name, "scopeType": scope_type, "prefix": token.prefix},
         )
     return token, raw
+
+
+def _assert_org_owns(org: Organization, model_label: str, field: str, ids) -> None:
+    """Every id a token names must be an object of this org: unknown ids are a 400."""
+    wanted = {str(i) for i in ids or ()}
+    if not wanted:
+        return
+    try:
+        model = apps.get_model(model_label)
+    except LookupError:
+        found = set()
+    else:
+        found = {str(pk) for pk in model._default_manager.filter(org=org, pk__in=wanted).values_list("pk", flat=True)}
+    missing = sorted(wanted - found)
+    if missing:
+        raise ValidationFailed(
+            f"{field}: not found in this organization: {', '.join(missing)}", details={"fields": {field: missing}}
+        )
 
 
 def token_revoke(*, token: ApiToken, actor: Actor) -> ApiToken:

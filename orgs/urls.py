@@ -1,6 +1,8 @@
+from django.urls import path
+
 from deplite.api.routers import OrgRouter
 
-from . import api
+from . import api, views
 
 router = OrgRouter()
 router.register("members", api.MemberViewSet, basename="members")
@@ -9,3 +11,11 @@ router.register("audit", api.AuditEventViewSet, basename="audit")
 
 # Mounted under api/orgs/<str:org_id>/ by deplite/urls.py.
 org_urlpatterns = router.urls
+
+# Web pages, mounted under orgs/<slug:org_slug>/ by deplite/urls.py.
+page_urlpatterns = [
+    path("", views.org_home, name="org-home"),
+    path("members/", views.members_page, name="org-members"),
+    path("tokens/", views.tokens_page, name="org-tokens"),
+    path("audit/", views.audit_page, name="org-audit"),
+]

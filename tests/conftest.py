@@ -127,3 +127,52 @@ def outsider_token(org_b):
 def pytest_configure(config):
     # Hashing passwords properly costs ~200 ms a user; tests make hundreds.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # A pool re-created during teardown (a server thread closing its connection late)
+    # must not open a connection by itself, or the test database cannot be dropped.
+    pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
+    if isinstance(pool, dict):
+        pool["min_size"] = 0
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser_page(live_server):
+    """A headless Chromium page (Playwright driving Debian's chromium) and the live server."""
+    import shutil
+
+    if not shutil.which(CHROMIUM):
+        _missing_service("Chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
+    # itself makes are still plain synchronous calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        page = browser.new_page()
+        page.set_default_timeout(15000)
+        yield page, live_server.url
+        browser.close()
+        # ORM calls made while Playwright's loop ran used their own connection context;
+        # close it here, in that context, so it goes back to the pool.
+        from django.db import connections
+
+        connections.close_all()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_db_pool_before_teardown(django_db_setup):
+    """psycopg's pool keeps connections open (that is its point); close them before the
+    test database is dropped, or PostgreSQL refuses to drop a database in use."""
+    yield
+    from django.db import connections
+
+    for conn in connections.all():
+        if conn.vendor == "postgresql" and conn.pool is not None:
+            conn.close_pool()

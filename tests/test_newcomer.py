@@ -60,7 +60,8 @@ def test_make_run_prints_a_login_that_works(tmp_path):
             timeout=10,
         )
         assert response.status_code == 200
-        assert "Your organizations" in response.text and "demo" in response.text
+        assert response.url.endswith("/orgs/demo/")  # the only org opens directly
+        assert "<h1>Demo</h1>" in response.text
 
         token = requests.post(
             f"{base}/api/auth/token", data=f'{{"email": "{email}", "password": "{password}"}}', timeout=10

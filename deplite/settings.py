@@ -166,7 +166,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Re-enqueues upload verifications whose task was lost; expires abandoned uploads.
+    "storage-sweep-files": {"task": "storage.tasks.sweep_files", "schedule": 60.0},
+}
 
 # --- auth -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "orgs.User"

@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "allauth",
     "allauth.account",
+    # Listed so its management commands (rotate_encryption_keys) are found.
+    "deplite",
     "orgs",
     "storage",
     "triggers",

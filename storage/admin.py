@@ -59,5 +59,3 @@ class StoredFileAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-

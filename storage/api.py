@@ -41,7 +41,18 @@ class StorageBindingOutput(serializers.ModelSerializer):
 
     class Meta:
         model = StorageBinding
-        fields = ["id", "name", "endpoint", "region", "bucket", "accessKey", "pathStyle", "prefix", "createdAt", "updatedAt"]
+        fields = [
+            "id",
+            "name",
+            "endpoint",
+            "region",
+            "bucket",
+            "accessKey",
+            "pathStyle",
+            "prefix",
+            "createdAt",
+            "updatedAt",
+        ]
 
 
 class StorageBindingInput(serializers.Serializer):

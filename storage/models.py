@@ -16,7 +16,7 @@ class StorageBinding(models.Model):
     """Credentials and location of one bucket. The secret is encrypted at rest and write-only."""
 
     # A storage token's bindingIds name bindings directly (Principal.restrict).
-    token_binding_field = "pk"
+    token_binding_field = "pk"  # noqa: S105 (a lookup name, not a secret)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="storage_bindings", db_index=True)
@@ -59,7 +59,7 @@ class StoredFile(models.Model):
     """One object in a binding's bucket, from presigned upload to deletion."""
 
     # A storage token sees the files of its bindings only (Principal.restrict).
-    token_binding_field = "binding_id"
+    token_binding_field = "binding_id"  # noqa: S105 (a lookup name, not a secret)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="stored_files", db_index=True)

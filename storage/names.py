@@ -14,8 +14,10 @@ MAX_FILE_NAME_BYTES = 255
 # Control, format (bidi overrides, zero-width), line/paragraph separators: invisible or
 # misleading in a file name and in a Content-Disposition header.
 _FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
-_TOKEN = r"[A-Za-z0-9!#$&^_.+-]{1,127}"
-_CONTENT_TYPE_RE = re.compile(rf"^{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=(?:{_TOKEN}|\"[^\"\\\x00-\x1f\x7f]*\"))*$")
+_MEDIA_WORD = r"[A-Za-z0-9!#$&^_.+-]{1,127}"
+_CONTENT_TYPE_RE = re.compile(
+    rf"^{_MEDIA_WORD}/{_MEDIA_WORD}(\s*;\s*{_MEDIA_WORD}=(?:{_MEDIA_WORD}|\"[^\"\\\x00-\x1f\x7f]*\"))*$"
+)
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$", re.IGNORECASE)
 _REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _PREFIX_SEGMENT_RE = re.compile(r"^[A-Za-z0-9!\-_.*'()=+,@]{1,100}$")

@@ -66,9 +66,7 @@ def _announce(file: StoredFile, status: str) -> None:
         ):
             if isinstance(result, Exception):
                 # One listener's failure must not stop the others; it is still an error.
-                logger.error(
-                    "file_status_changed receiver %r failed for file %s", receiver, file_id, exc_info=result
-                )
+                logger.error("file_status_changed receiver %r failed for file %s", receiver, file_id, exc_info=result)
 
     transaction.on_commit(send)
 
@@ -355,21 +353,33 @@ def file_verify(*, file_id: str) -> None:
             _fail(file, f"Could not check the upload: {exc.message}", remove_object=False)
             return
         if file.verify_attempts >= MAX_VERIFY_ATTEMPTS:
-            _fail(file, f"Could not check the upload after {file.verify_attempts} tries: {exc.message}",
-                  remove_object=False)
+            _fail(
+                file,
+                f"Could not check the upload after {file.verify_attempts} tries: {exc.message}",
+                remove_object=False,
+            )
             return
         StoredFile.objects.filter(pk=file.pk, status=FileStatus.VERIFYING).update(verify_lease_until=None)
         raise
     limit = settings.DEPLITE_MAX_UPLOAD_BYTES
     if info is None:
-        _fail(file, "No object was found in the bucket: PUT the file to uploadUrl before calling complete.",
-              remove_object=False)
+        _fail(
+            file,
+            "No object was found in the bucket: PUT the file to uploadUrl before calling complete.",
+            remove_object=False,
+        )
     elif info.size > limit:
-        _fail(file, f"The object is {info.size} bytes, larger than the limit of {limit} bytes; it was removed.",
-              remove_object=True)
+        _fail(
+            file,
+            f"The object is {info.size} bytes, larger than the limit of {limit} bytes; it was removed.",
+            remove_object=True,
+        )
     elif file.declared_size is not None and info.size != file.declared_size:
-        _fail(file, f"The object is {info.size} bytes but {file.declared_size} were declared; it was removed.",
-              remove_object=True)
+        _fail(
+            file,
+            f"The object is {info.size} bytes but {file.declared_size} were declared; it was removed.",
+            remove_object=True,
+        )
     else:
         _finish_verification(
             file,
@@ -427,9 +437,7 @@ def files_sweep() -> dict[str, int]:
                 status=FileStatus.EXPIRED, updated_at=now
             ):
                 expired += 1
-                audit_record(
-                    org=file.org, actor=Actor.system("sweeper"), action="file.expired", target=file, data={}
-                )
+                audit_record(org=file.org, actor=Actor.system("sweeper"), action="file.expired", target=file, data={})
                 _announce(file, FileStatus.EXPIRED)
                 file_id = str(file.pk)
                 transaction.on_commit(lambda file_id=file_id: _enqueue_remove(file_id))

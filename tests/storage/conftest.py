@@ -119,7 +119,12 @@ def moto_auth():
         PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}',
     )
     _admin_client(url).create_bucket(Bucket="authed-bucket")
-    yield {"url": url, "access_key": key["AccessKeyId"], "secret_key": key["SecretAccessKey"], "bucket": "authed-bucket"}
+    yield {
+        "url": url,
+        "access_key": key["AccessKeyId"],
+        "secret_key": key["SecretAccessKey"],
+        "bucket": "authed-bucket",
+    }
     proc.terminate()
     proc.wait(timeout=10)
 

@@ -43,7 +43,10 @@ def test_owner_creates_a_binding_and_the_secret_is_never_returned(api, owner, or
     binding = StorageBinding.objects.get(pk=data["id"])
     assert binding.secret_key == "the-secret-value"
     with connection.cursor() as cursor:
-        cursor.execute("SELECT secret_key FROM storage_storagebinding WHERE id = %s", [binding.pk.hex if connection.vendor == "sqlite" else binding.pk])
+        cursor.execute(
+            "SELECT secret_key FROM storage_storagebinding WHERE id = %s",
+            [binding.pk.hex if connection.vendor == "sqlite" else binding.pk],
+        )
         raw = cursor.fetchone()[0]
     assert "the-secret-value" not in raw
 
@@ -60,7 +63,10 @@ def test_member_can_read_bindings_but_not_create_them(api, member, org_a, bindin
 def test_storage_token_sees_only_its_bindings_and_cannot_manage(api, org_a, binding):
     other = StorageBindingFactory(org=org_a)
     _, raw = make_token(
-        org_a, scope_type=TokenScope.STORAGE, binding_ids=[str(binding.pk)], storage_permissions=[StoragePermission.READ]
+        org_a,
+        scope_type=TokenScope.STORAGE,
+        binding_ids=[str(binding.pk)],
+        storage_permissions=[StoragePermission.READ],
     )
     api.as_token(raw)
     # Binding metadata is storage.read, which storage tokens do not carry.
@@ -78,7 +84,12 @@ def test_duplicate_name_is_a_conflict(api, owner, org_a, body):
 
 @pytest.mark.parametrize(
     "change",
-    [{"endpoint": "http://127.0.0.1:1"}, {"bucket": "other-bucket"}, {"region": "eu-west-1"}, {"accessKey": "AKIAOTHER"}],
+    [
+        {"endpoint": "http://127.0.0.1:1"},
+        {"bucket": "other-bucket"},
+        {"region": "eu-west-1"},
+        {"accessKey": "AKIAOTHER"},
+    ],
 )
 def test_pointing_the_key_elsewhere_needs_the_secret_again(api, owner, org_a, binding, change):
     api.as_user(owner)
@@ -93,7 +104,9 @@ def test_pointing_the_key_elsewhere_needs_the_secret_again(api, owner, org_a, bi
 
 
 def test_renaming_does_not_need_the_secret(api, owner, org_a, binding):
-    response = api.as_user(owner).patch(bindings_url(org_a, binding.pk), {"name": "renamed", "prefix": "builds/"}, format="json")
+    response = api.as_user(owner).patch(
+        bindings_url(org_a, binding.pk), {"name": "renamed", "prefix": "builds/"}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["name"] == "renamed" and response.json()["prefix"] == "builds/"
 

@@ -73,7 +73,13 @@ def test_unsafe_endpoint_is_refused_without_any_connection(api, owner, org_a, en
 
 @pytest.mark.parametrize(
     "endpoint",
-    ["https://169.254.169.254", "http://169.254.169.254", "https://2130706433", "https://[fd00:ec2::254]", "http://0.0.0.0"],
+    [
+        "https://169.254.169.254",
+        "http://169.254.169.254",
+        "https://2130706433",
+        "https://[fd00:ec2::254]",
+        "http://0.0.0.0",
+    ],
 )
 def test_metadata_and_odd_numeric_hosts_stay_refused_when_private_endpoints_are_allowed(
     api, owner, org_a, endpoint, allow_private, outbound
@@ -91,7 +97,9 @@ def test_private_endpoint_with_http_is_accepted_when_allowed(api, owner, org_a, 
 
 def test_every_resolved_address_must_be_public(monkeypatch):
     monkeypatch.setattr(
-        endpoints, "resolve", lambda host, port: [ipaddress.ip_address("93.184.216.34"), ipaddress.ip_address("10.1.2.3")]
+        endpoints,
+        "resolve",
+        lambda host, port: [ipaddress.ip_address("93.184.216.34"), ipaddress.ip_address("10.1.2.3")],
     )
     with pytest.raises(endpoints.EndpointNotAllowed, match="10.1.2.3"):
         endpoints.check_connect_addresses("two-faced.example", 443, allow_private=False)
@@ -107,7 +115,9 @@ def test_public_https_endpoint_is_accepted(monkeypatch):
 # --- connect time ----------------------------------------------------------------------------------------
 
 
-def test_test_connection_rechecks_the_endpoint_at_connect_time(api, owner, org_a, binding, settings, outbound, moto_url):
+def test_test_connection_rechecks_the_endpoint_at_connect_time(
+    api, owner, org_a, binding, settings, outbound, moto_url
+):
     # Saved while private endpoints were allowed; the operator has since turned that off.
     settings.DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS = False
     response = api.as_user(owner).post(bindings_url(org_a, binding.pk, "test"))

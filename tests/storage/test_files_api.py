@@ -177,7 +177,10 @@ def test_bad_presign_input_is_refused_in_the_error_shape_and_writes_nothing(api,
 )
 def test_malformed_body_is_a_400(api, owner, org_a, binding, raw):
     response = api.as_user(owner).generic(
-        "POST", files_url(org_a, "presign-upload"), raw.encode("latin-1"), content_type="application/x-www-form-urlencoded"
+        "POST",
+        files_url(org_a, "presign-upload"),
+        raw.encode("latin-1"),
+        content_type="application/x-www-form-urlencoded",
     )
     assert_error_shape(response, 400)
     assert StoredFile.objects.count() == 0
@@ -191,7 +194,9 @@ def test_bad_file_ids_are_not_found(api, owner, org_a, file_id):
 
 
 def test_unicode_file_name_is_kept_and_downloads_under_it(api, owner, org_a, binding):
-    response = api.as_user(owner).post(files_url(org_a, "presign-upload"), _body(binding, fileName="배포 빌드.tar.gz"), format="json")
+    response = api.as_user(owner).post(
+        files_url(org_a, "presign-upload"), _body(binding, fileName="배포 빌드.tar.gz"), format="json"
+    )
     assert response.status_code == 201
     assert StoredFile.objects.get().file_name == "배포 빌드.tar.gz"
 
@@ -236,6 +241,9 @@ def test_presign_and_download_url_query_counts_do_not_grow_with_the_number_of_fi
 
 def test_json_body_without_content_type_is_accepted_like_the_docs_curl(api, owner, org_a, binding):
     response = api.as_user(owner).generic(
-        "POST", files_url(org_a, "presign-upload"), json.dumps(_body(binding)), content_type="application/x-www-form-urlencoded"
+        "POST",
+        files_url(org_a, "presign-upload"),
+        json.dumps(_body(binding)),
+        content_type="application/x-www-form-urlencoded",
     )
     assert response.status_code == 201

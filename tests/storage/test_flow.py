@@ -22,8 +22,12 @@ CONTENT = b"\x1f\x8b" + b"pretend this is a gzip tarball " * 100
 
 def _presign(api, org, binding, **extra):
     # Sent exactly like the docs' curl: JSON with no JSON Content-Type.
-    body = json.dumps({"bindingId": str(binding.pk), "fileName": "app-abc123.tar.gz", "contentType": "application/gzip", **extra})
-    response = api.generic("POST", files_url(org, "presign-upload"), body, content_type="application/x-www-form-urlencoded")
+    body = json.dumps(
+        {"bindingId": str(binding.pk), "fileName": "app-abc123.tar.gz", "contentType": "application/gzip", **extra}
+    )
+    response = api.generic(
+        "POST", files_url(org, "presign-upload"), body, content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 201, response.content
     return response.json()
 
@@ -40,7 +44,9 @@ def announcements():
     file_status_changed.disconnect(receiver)
 
 
-@pytest.mark.parametrize("put_headers", [{}, {"Content-Type": "application/gzip"}], ids=["no-content-type", "content-type"])
+@pytest.mark.parametrize(
+    "put_headers", [{}, {"Content-Type": "application/gzip"}], ids=["no-content-type", "content-type"]
+)
 def test_docs_flow_uploads_verifies_and_downloads_the_same_bytes(
     api, owner, org_a, binding, put_headers, s3_admin, django_capture_on_commit_callbacks, announcements
 ):

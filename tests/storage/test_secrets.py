@@ -65,7 +65,11 @@ def test_canary_secret_appears_in_no_response_page_log_or_message(
     binding_id = created["id"]
     call(api.get(bindings_url(org_a)))
     call(api.get(bindings_url(org_a, binding_id)))
-    call(api.patch(bindings_url(org_a, binding_id), {"bucket": bucket, "secretKey": CANARY, "prefix": "x/"}, format="json"))
+    call(
+        api.patch(
+            bindings_url(org_a, binding_id), {"bucket": bucket, "secretKey": CANARY, "prefix": "x/"}, format="json"
+        )
+    )
     call(api.patch(bindings_url(org_a, binding_id), {"accessKey": "AKIAOTHER"}, format="json"))  # refused
     call(api.post(bindings_url(org_a, binding_id, "test")))
     presigned = call(

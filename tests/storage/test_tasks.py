@@ -38,9 +38,7 @@ def _uploaded(binding, s3_admin, body=b"data", **fields) -> StoredFile:
 
 def test_lost_verification_is_recovered_by_the_sweeper(binding, s3_admin, django_capture_on_commit_callbacks):
     # complete committed but its task never reached a worker.
-    file = _uploaded(
-        binding, s3_admin, status=FileStatus.VERIFYING, completed_at=timezone.now() - timedelta(minutes=5)
-    )
+    file = _uploaded(binding, s3_admin, status=FileStatus.VERIFYING, completed_at=timezone.now() - timedelta(minutes=5))
     with django_capture_on_commit_callbacks(execute=True):
         result = tasks.sweep_files.delay().get()
     assert result["requeued"] == 1
@@ -88,9 +86,7 @@ def test_never_completed_upload_expires_and_its_object_is_removed(
 
 
 def test_sweeper_retries_object_removal_that_was_lost(binding, s3_admin):
-    file = _uploaded(
-        binding, s3_admin, status=FileStatus.DELETED, updated_at=timezone.now() - timedelta(minutes=30)
-    )
+    file = _uploaded(binding, s3_admin, status=FileStatus.DELETED, updated_at=timezone.now() - timedelta(minutes=30))
     assert services.files_sweep()["removals"] == 1
     assert StoredFile.objects.get(pk=file.pk).object_removed_at is not None
     assert s3_admin.list_objects_v2(Bucket=binding.bucket).get("KeyCount", 0) == 0
@@ -104,7 +100,9 @@ def dead_binding(org_a, allow_private):
     return StorageBindingFactory(org=org_a, endpoint=f"http://127.0.0.1:{port}")
 
 
-def test_unreachable_storage_is_retried_then_failed_after_the_last_attempt(dead_binding, announcements, django_capture_on_commit_callbacks):
+def test_unreachable_storage_is_retried_then_failed_after_the_last_attempt(
+    dead_binding, announcements, django_capture_on_commit_callbacks
+):
     file = StoredFileFactory(org=dead_binding.org, binding=dead_binding, status=FileStatus.VERIFYING)
     with pytest.raises(s3.StorageError) as raised:
         services.file_verify(file_id=str(file.pk))

@@ -38,6 +38,8 @@ MAX_VERIFY_ATTEMPTS = 8
 VERIFY_GRACE = timedelta(minutes=1)
 # Object removals that keep failing (bucket gone, key revoked) are retried this long.
 REMOVAL_RETRY_WINDOW = timedelta(days=7)
+# SigV4 presigned URLs are valid for at most 7 days; S3 refuses longer ones.
+MAX_PRESIGN_EXPIRY_SECONDS = 7 * 24 * 3600
 SWEEP_BATCH = 500
 
 LIVE_STATUSES = (FileStatus.PENDING, FileStatus.VERIFYING, FileStatus.AVAILABLE)
@@ -54,6 +56,10 @@ _WIRE_NAMES = {
     "path_style": "pathStyle",
     "prefix": "prefix",
 }
+
+
+def _presign_expiry() -> int:
+    return max(1, min(int(settings.DEPLITE_PRESIGN_EXPIRY_SECONDS), MAX_PRESIGN_EXPIRY_SECONDS))
 
 
 def _announce(file: StoredFile, status: str) -> None:
@@ -203,7 +209,7 @@ def file_presign_upload(
         )
     file_id = uuid.uuid4()
     key = names.object_key(prefix=binding.prefix, org_id=org.pk, file_id=file_id, file_name=file_name)
-    expires_in = int(settings.DEPLITE_PRESIGN_EXPIRY_SECONDS)
+    expires_in = _presign_expiry()
     # Signed before the row is written: a signing error leaves nothing behind.
     upload_url = s3.presign_put(binding=binding, key=key, size=size, expires_in=expires_in)
     with transaction.atomic():
@@ -268,7 +274,7 @@ def file_download_url(*, file: StoredFile) -> tuple[str, int]:
     """
     if file.status != FileStatus.AVAILABLE:
         raise Conflict(f"This file is {file.status}, not available.", code="file_not_available")
-    expires_in = int(settings.DEPLITE_PRESIGN_EXPIRY_SECONDS)
+    expires_in = _presign_expiry()
     url = s3.presign_get(
         binding=file.binding,
         key=file.object_key,

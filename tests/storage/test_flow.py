@@ -12,6 +12,7 @@ import requests
 from orgs.models import AuditEvent
 from storage.models import FileStatus, StoredFile
 from storage.signals import file_status_changed
+from tests.factories import StoredFileFactory
 
 from .conftest import assert_error_shape, files_url
 
@@ -104,6 +105,22 @@ def test_presign_expiry_comes_from_settings(api, owner, org_a, binding, settings
     presigned = _presign(api.as_user(owner), org_a, binding)
     assert presigned["expiresInSeconds"] == 120
     assert parse_qs(urlsplit(presigned["uploadUrl"]).query)["X-Amz-Expires"] == ["120"]
+
+
+def test_presign_expiry_is_capped_at_seven_days(api, owner, org_a, binding, settings):
+    settings.DEPLITE_PRESIGN_EXPIRY_SECONDS = 30 * 24 * 3600
+    presigned = _presign(api.as_user(owner), org_a, binding)
+    assert presigned["expiresInSeconds"] == 604800
+    assert parse_qs(urlsplit(presigned["uploadUrl"]).query)["X-Amz-Expires"] == ["604800"]
+
+
+def test_download_url_is_signed_locally_without_any_connection(api, owner, org_a, binding, outbound, moto_url):
+    file = StoredFileFactory(org=org_a, binding=binding, status=FileStatus.AVAILABLE, file_name="배포.tar.gz")
+    response = api.as_user(owner).get(files_url(org_a, file.pk, "download-url"))
+    assert response.status_code == 200
+    query = parse_qs(urlsplit(response.json()["downloadUrl"]).query)
+    assert query["response-content-disposition"] == ["attachment; filename*=utf-8''%EB%B0%B0%ED%8F%AC.tar.gz"]
+    assert outbound.to_port(urlsplit(moto_url).port) == []
 
 
 def test_presign_is_signed_locally_without_any_connection(api, owner, org_a, binding, outbound, moto_url):

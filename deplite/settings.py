@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "allauth",
     "allauth.account",
+    # Listed so its management commands (rotate_encryption_keys) are found.
+    "deplite",
     "orgs",
     "storage",
     "triggers",
@@ -166,7 +168,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Re-enqueues upload verifications whose task was lost; expires abandoned uploads.
+    "storage-sweep-files": {"task": "storage.tasks.sweep_files", "schedule": 60.0},
+}
 
 # --- auth -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "orgs.User"

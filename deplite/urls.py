@@ -6,11 +6,13 @@ from orgs import api as orgs_api
 from orgs import views as orgs_views
 from orgs.urls import org_urlpatterns as orgs_org_urls
 from orgs.urls import page_urlpatterns as orgs_pages
+from storage.urls import org_urlpatterns as storage_org_urls
 
 # Every app's org-scoped API is mounted here, under one prefix: the isolation matrix
 # test walks this prefix to prove each endpoint keeps other orgs out.
 org_api_urls = [
     *orgs_org_urls,
+    *storage_org_urls,
 ]
 
 # Web pages of one organisation, under /orgs/<slug>/.

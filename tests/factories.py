@@ -3,6 +3,7 @@ from factory.django import DjangoModelFactory
 
 from orgs import tokens
 from orgs.models import ApiToken, Membership, Organization, Role, TokenScope, User
+from storage.models import StorageBinding, StoredFile
 
 
 class UserFactory(DjangoModelFactory):
@@ -44,10 +45,39 @@ def make_token(org, *, scope_type=TokenScope.ORG, **fields) -> tuple[ApiToken, s
     return token, raw
 
 
+class StorageBindingFactory(DjangoModelFactory):
+    """A binding row; the endpoint is not contacted unless a test points it at moto."""
+
+    class Meta:
+        model = StorageBinding
+
+    org = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"binding-{n}")
+    endpoint = "https://s3.example.com"
+    region = "us-east-1"
+    bucket = "deplite-test"
+    access_key = "AKIAFACTORY"
+    secret_key = "factory-secret"
+    path_style = True
+
+
+class StoredFileFactory(DjangoModelFactory):
+    class Meta:
+        model = StoredFile
+
+    org = factory.SubFactory(OrganizationFactory)
+    binding = factory.LazyAttribute(lambda o: StorageBindingFactory(org=o.org))
+    file_name = factory.Sequence(lambda n: f"file-{n}.tar.gz")
+    content_type = "application/gzip"
+    object_key = factory.LazyAttribute(lambda o: f"deplite/{o.org.pk}/{o.file_name}")
+
+
 # Model → callable(org) that makes one row of that model in `org`. The isolation matrix
 # (tests/orgs/test_isolation.py) uses it to put a victim object behind every detail URL
 # under /api/orgs/<orgId>/; every app registers its org-scoped models here.
 VICTIM_FACTORIES: dict = {
     Membership: lambda org: MembershipFactory(org=org),
     ApiToken: lambda org: make_token(org)[0],
+    StorageBinding: lambda org: StorageBindingFactory(org=org),
+    StoredFile: lambda org: StoredFileFactory(org=org),
 }

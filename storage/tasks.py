@@ -1,0 +1,54 @@
+"""Celery tasks for storage. They take ids, re-read the row and are safe to run twice
+(the services they call claim rows with conditional updates)."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import shared_task
+
+from . import s3, services
+
+logger = logging.getLogger(__name__)
+
+
+def _backoff(retries: int) -> float:
+    # 10 s, 20 s, 40 s … capped at 5 min, with jitter so a storage outage does not make
+    # every waiting file hit the bucket in the same second when it returns.
+    return min(300.0, 10.0 * 2**retries) * random.uniform(0.5, 1.0)
+
+
+@shared_task(bind=True, max_retries=5, acks_late=True)
+def verify_file(self, file_id: str) -> None:
+    """HeadObject an uploaded file and mark it available or failed."""
+    try:
+        services.file_verify(file_id=file_id)
+    except s3.StorageError as exc:
+        logger.warning("Verifying file %s: storage not reachable (%s); will retry", file_id, exc.code)
+        # If the retries run out the file stays `verifying`; the sweeper enqueues it again
+        # and file_verify fails it for good after MAX_VERIFY_ATTEMPTS.
+        raise self.retry(countdown=_backoff(self.request.retries), exc=exc) from None
+
+
+@shared_task(bind=True, max_retries=5, acks_late=True)
+def remove_object(self, file_id: str) -> None:
+    """Delete the bucket object of a deleted, expired or rejected file."""
+    try:
+        services.file_remove_object(file_id=file_id)
+    except s3.StorageError as exc:
+        if exc.permanent:
+            # The bucket refuses (key revoked, bucket gone): retrying now will not help.
+            # The sweeper tries again for a few days in case the binding is fixed.
+            logger.warning("Removing the object of file %s failed: %s", file_id, exc.code)
+            return
+        raise self.retry(countdown=_backoff(self.request.retries), exc=exc) from None
+
+
+@shared_task(acks_late=True)
+def sweep_files() -> dict[str, int]:
+    """Beat: re-enqueue lost verifications, expire abandoned uploads, retry removals."""
+    result = services.files_sweep()
+    if any(result.values()):
+        logger.info("Storage sweep: %s", result)
+    return result

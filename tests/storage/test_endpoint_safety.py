@@ -1,0 +1,168 @@
+"""The server refuses storage endpoints that reach loopback, private, link-local or metadata
+addresses — on save and again at connect time — without opening a connection."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from orgs.scoping import Actor
+from storage import endpoints, s3, services
+from storage.models import FileStatus, StorageBinding
+from tests.factories import StoredFileFactory
+
+from .conftest import assert_error_shape, bindings_url
+
+pytestmark = pytest.mark.django_db
+
+REFUSED = [
+    "http://s3.amazonaws.com",  # plain http
+    "https://127.0.0.1",
+    "https://127.0.0.1:9000",
+    "https://127.1",  # short form of loopback
+    "https://2130706433",  # decimal 127.0.0.1
+    "https://0x7f000001",  # hex
+    "https://017700000001",  # octal
+    "https://0x7f.0.0.1",
+    "https://10.0.0.5",
+    "https://172.16.3.4",
+    "https://192.168.1.10",
+    "https://169.254.169.254",  # cloud metadata
+    "https://169.254.10.10",  # link-local
+    "https://100.100.100.200",  # Alibaba metadata
+    "https://[::1]",  # IPv6 loopback
+    "https://[::ffff:127.0.0.1]",  # IPv4-mapped loopback
+    "https://[fd00:ec2::254]",  # AWS IMDS over IPv6
+    "https://[fe80::1]",  # IPv6 link-local
+    "https://0.0.0.0",
+    "https://localhost",  # a name that resolves to 127.0.0.1
+    "https://localhost.",
+    "https://user:pw@s3.amazonaws.com",
+    "https://s3.amazonaws.com/bucket",
+    "https://s3.amazonaws.com?x=1",
+    "ftp://s3.amazonaws.com",
+    "s3.amazonaws.com",
+    "https://",
+    "https://exa mple.com",
+    "https://-bad-.example.com",
+]
+
+
+def _create_body(endpoint: str) -> dict:
+    return {
+        "name": "b",
+        "endpoint": endpoint,
+        "region": "us-east-1",
+        "bucket": "my-bucket",
+        "accessKey": "AKIA1",
+        "secretKey": "s",
+    }
+
+
+@pytest.mark.parametrize("endpoint", REFUSED)
+def test_unsafe_endpoint_is_refused_without_any_connection(api, owner, org_a, endpoint, outbound):
+    response = api.as_user(owner).post(bindings_url(org_a), _create_body(endpoint), format="json")
+    error = assert_error_shape(response, 400)
+    assert error["code"] in ("endpoint_not_allowed", "validation_error")
+    assert StorageBinding.objects.count() == 0
+    assert outbound == []
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://169.254.169.254",
+        "http://169.254.169.254",
+        "https://2130706433",
+        "https://[fd00:ec2::254]",
+        "http://0.0.0.0",
+    ],
+)
+def test_metadata_and_odd_numeric_hosts_stay_refused_when_private_endpoints_are_allowed(
+    api, owner, org_a, endpoint, allow_private, outbound
+):
+    response = api.as_user(owner).post(bindings_url(org_a), _create_body(endpoint), format="json")
+    assert_error_shape(response, 400)
+    assert outbound == []
+
+
+def test_private_endpoint_with_http_is_accepted_when_allowed(api, owner, org_a, allow_private, moto_url):
+    response = api.as_user(owner).post(bindings_url(org_a), _create_body(moto_url), format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["endpoint"] == moto_url
+
+
+def test_every_resolved_address_must_be_public(monkeypatch):
+    monkeypatch.setattr(
+        endpoints,
+        "resolve",
+        lambda host, port: [ipaddress.ip_address("93.184.216.34"), ipaddress.ip_address("10.1.2.3")],
+    )
+    with pytest.raises(endpoints.EndpointNotAllowed, match="10.1.2.3"):
+        endpoints.check_connect_addresses("two-faced.example", 443, allow_private=False)
+
+
+def test_public_https_endpoint_is_accepted(monkeypatch):
+    monkeypatch.setattr(endpoints, "resolve", lambda host, port: [ipaddress.ip_address("52.219.56.1")])
+    assert endpoints.validate_endpoint("HTTPS://S3.AP-Northeast-2.amazonaws.com/") == (
+        "https://s3.ap-northeast-2.amazonaws.com"
+    )
+
+
+# --- connect time ----------------------------------------------------------------------------------------
+
+
+def test_test_connection_rechecks_the_endpoint_at_connect_time(
+    api, owner, org_a, binding, settings, outbound, moto_url
+):
+    # Saved while private endpoints were allowed; the operator has since turned that off.
+    settings.DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS = False
+    response = api.as_user(owner).post(bindings_url(org_a, binding.pk, "test"))
+    assert response.status_code == 200
+    assert response.json()["ok"] is False
+    assert response.json()["code"] == "endpoint_not_allowed"
+    assert outbound.to_port(urlsplit(moto_url).port) == []
+
+
+def test_verification_rechecks_the_endpoint_at_connect_time(binding, settings, outbound, moto_url):
+    file = StoredFileFactory(org=binding.org, binding=binding, status=FileStatus.VERIFYING)
+    settings.DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS = False
+    services.file_verify(file_id=str(file.pk))
+    file.refresh_from_db()
+    assert file.status == FileStatus.FAILED
+    assert "not allowed" in file.failure_reason
+    assert outbound.to_port(urlsplit(moto_url).port) == []
+
+
+def test_dns_rebinding_after_save_is_refused_at_connect_time(org_a, monkeypatch, outbound):
+    """The name resolved to a public address when saved and to loopback when connecting."""
+    answers = {"now": [ipaddress.ip_address("52.219.56.1")]}
+    monkeypatch.setattr(endpoints, "resolve", lambda host, port: answers["now"])
+    binding = services.binding_create(
+        org=org_a,
+        actor=Actor.system(),
+        name="rebind",
+        endpoint="https://rebind.example",
+        bucket="my-bucket",
+        access_key="AKIA1",
+        secret_key="s",
+    )
+    answers["now"] = [ipaddress.ip_address("127.0.0.1")]
+    result = s3.check_binding(binding)
+    assert (result.ok, result.code) == (False, "endpoint_not_allowed")
+    assert outbound == []
+
+
+def test_guarded_client_connects_to_the_checked_address(binding, s3_admin):
+    """The guard does not break ordinary use: the shared client reaches the allowed server."""
+    s3_admin.put_object(Bucket=binding.bucket, Key="k", Body=b"abc")
+    info = s3.head_object(binding=binding, key="k")
+    assert info is not None and info.size == 3
+
+
+def test_presigned_urls_still_work_for_the_client_side(binding):
+    url = s3.presign_put(binding=binding, key="direct", size=None, expires_in=60)
+    assert requests.put(url, data=b"x", timeout=10).status_code == 200

@@ -27,6 +27,8 @@ MAX_BATCH_BYTES = 256 * 1024  # one request carries at most this much
 SEND_INTERVAL = 0.5  # seconds between sends while a job talks
 LOG_FLUSH_AGE = 0.3  # a pending log chunk becomes an event after this long
 LOG_CHUNK_BYTES = 16 * 1024  # …or once it is this big
+# A silent step still asks the server every so often (an empty events batch) so a cancel reaches it.
+CANCEL_POLL_SECONDS = 2.0
 
 
 class EventSpool:
@@ -209,6 +211,7 @@ class JobDelivery(threading.Thread):
         self.delivered = threading.Event()
         self._wake = threading.Event()
         self.finish_response: Optional[Dict[str, Any]] = None
+        self._last_contact = time.monotonic()
 
     def wake(self) -> None:
         self._wake.set()
@@ -238,6 +241,9 @@ class JobDelivery(threading.Thread):
                 if finish is not None and not self.spool.has_pending():
                     self._send_finish(finish)
                     return
+                if finish is None and time.monotonic() - self._last_contact >= CANCEL_POLL_SECONDS:
+                    if not self._send_batch(poll=True):
+                        return
                 self.backoff.reset()
             except RetryableError as exc:
                 delay = self.backoff.next_delay()
@@ -246,22 +252,27 @@ class JobDelivery(threading.Thread):
                 log.warning("job %s: %s; retrying in %.1fs", self.job_id, exc, delay)
                 self.give_up.wait(delay)
 
-    def _send_batch(self) -> bool:
-        events = self.spool.batch()
+    def _send_batch(self, *, poll: bool = False) -> bool:
+        events = [] if poll else self.spool.batch()
         try:
             answer = self.client.post_events(self.job_id, events)
+            self._last_contact = time.monotonic()
         except ServerError as exc:
             if exc.status in (404, 409):
                 log.warning("job %s: the server no longer takes events (%s); stopping the job", self.job_id, exc)
                 self.on_cancel()
                 self.delivered.set()
                 return False
+            self._last_contact = time.monotonic()
+            if not events:
+                log.warning("job %s: the server refused a cancel poll: %s", self.job_id, exc)
+                return True
             # A batch the server refuses as malformed would be refused forever: record and move on.
             log.error("job %s: the server refused events %s..%s: %s", self.job_id, events[0]["seq"], events[-1]["seq"], exc)
             self.spool.ack(events[-1]["seq"])
             return True
         through = answer.get("acceptedThrough")
-        if isinstance(through, int):
+        if isinstance(through, int) and events:
             self.spool.ack(through)
             if through < events[0]["seq"]:
                 # The server has not taken the first event we sent: it wants something we no longer have, or

@@ -96,7 +96,9 @@ class FakeDeplite:
 
     def queue_job(self, workflow: str, *, ref: str = "main", params: dict | None = None, input_params=()) -> FakeJob:
         job_id = str(uuid.uuid4())
-        job = FakeJob(id=job_id, workflow=workflow, ref=ref, params=dict(params or {}), short_id=str(len(self.jobs) + 1))
+        job = FakeJob(
+            id=job_id, workflow=workflow, ref=ref, params=dict(params or {}), short_id=str(len(self.jobs) + 1)
+        )
         for param in input_params:
             file_id = job.params[param]
             name, content = self.files[file_id]
@@ -270,7 +272,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = payload if isinstance(payload, bytes) else (b"" if payload is None else json.dumps(payload).encode())
         self.send_response(status)
         if payload is not None:
-            self.send_header("Content-Type", "application/octet-stream" if isinstance(payload, bytes) else "application/json")
+            self.send_header(
+                "Content-Type", "application/octet-stream" if isinstance(payload, bytes) else "application/json"
+            )
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
         self.wfile.write(raw)

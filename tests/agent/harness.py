@@ -51,7 +51,11 @@ class AgentHome:
 
     def run_cli(self, *args: str, timeout: float = 60, **env_kwargs) -> subprocess.CompletedProcess:
         return subprocess.run(
-            agent_command(*args), cwd=self.root, env=self.env(**env_kwargs), capture_output=True, text=True,
+            agent_command(*args),
+            cwd=self.root,
+            env=self.env(**env_kwargs),
+            capture_output=True,
+            text=True,
             timeout=timeout,
         )
 

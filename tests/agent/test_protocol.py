@@ -23,7 +23,9 @@ def assert_contiguous(job):
 
 
 def test_once_runs_one_job_reports_it_and_exits(home, fake_server, agent_credentials):
-    home.write_workflow("deploy", """
+    home.write_workflow(
+        "deploy",
+        """
         timeout-minutes: 7
         steps:
           - name: build
@@ -33,7 +35,8 @@ def test_once_runs_one_job_reports_it_and_exits(home, fake_server, agent_credent
             continue-on-error: true
           - name: ship
             run: echo shipped
-    """)
+    """,
+    )
     job = fake_server.queue_job("deploy", ref="v2", params={"ENV": "prod"})
     second = fake_server.queue_job("deploy")
     agent = home.start_agent("--once", *RUN, **agent_credentials)
@@ -43,9 +46,15 @@ def test_once_runs_one_job_reports_it_and_exits(home, fake_server, agent_credent
     assert_contiguous(job)
     types = [e["type"] for e in job.events]
     assert types[0] == "job_started" and job.events[0]["timeoutMinutes"] == 7
-    assert job.step_results() == [(0, "build", "succeeded", 0), (1, "optional", "failed", 3), (2, "ship", "succeeded", 0)]
+    assert job.step_results() == [
+        (0, "build", "succeeded", 0),
+        (1, "optional", "failed", 3),
+        (2, "ship", "succeeded", 0),
+    ]
     assert [(e["step"], e["name"]) for e in job.events if e["type"] == "step_started"] == [
-        (0, "build"), (1, "optional"), (2, "ship"),
+        (0, "build"),
+        (1, "optional"),
+        (2, "ship"),
     ]
     assert "building v2 for prod\n" in job.log_text() and "shipped\n" in job.log_text()
     assert all(e["at"].endswith("Z") for e in job.events)
@@ -73,11 +82,14 @@ def test_missing_workflow_fails_the_job_with_an_error_naming_it(home, fake_serve
 
 
 def test_log_lines_are_batched_not_sent_one_request_per_line(home, fake_server, agent_credentials):
-    home.write_workflow("chatty", """
+    home.write_workflow(
+        "chatty",
+        """
         steps:
           - name: lines
             run: for i in $(seq 1 3000); do echo "line $i"; done
-    """)
+    """,
+    )
     job = fake_server.queue_job("chatty")
     agent = home.start_agent("--once", *RUN, **agent_credentials)
     assert agent.wait(30) == 0
@@ -88,13 +100,16 @@ def test_log_lines_are_batched_not_sent_one_request_per_line(home, fake_server, 
 
 
 def test_log_lines_reach_the_server_within_about_a_second(home, fake_server, agent_credentials):
-    home.write_workflow("slowlog", """
+    home.write_workflow(
+        "slowlog",
+        """
         steps:
           - name: s
             run: |
               echo early-line
               sleep 4
-    """)
+    """,
+    )
     job = fake_server.queue_job("slowlog")
     agent = home.start_agent("--once", *RUN, **agent_credentials)
     fake_server.wait_for(lambda: any(e["type"] == "step_started" for e in job.events), 15, "the step to start")
@@ -105,13 +120,16 @@ def test_log_lines_reach_the_server_within_about_a_second(home, fake_server, age
 
 
 def test_server_outage_mid_job_loses_nothing_and_duplicates_nothing(home, fake_server, agent_credentials):
-    home.write_workflow("steady", """
+    home.write_workflow(
+        "steady",
+        """
         steps:
           - name: tick
             run: for i in $(seq 1 60); do echo "tick $i"; sleep 0.1; done
           - name: done
             run: echo finished
-    """)
+    """,
+    )
     job = fake_server.queue_job("steady")
     fake_server.drop_event_responses = 2  # two batches are stored but their answers are lost
     agent = home.start_agent("--once", *RUN, **agent_credentials)
@@ -145,7 +163,9 @@ def test_job_keeps_running_and_finish_waits_while_the_server_is_down(home, fake_
 
 def test_cancel_from_the_server_kills_the_step_and_finishes_cancelled(home, fake_server, agent_credentials):
     pidfile = home.root / "bg.pid"
-    home.write_workflow("long", f"""
+    home.write_workflow(
+        "long",
+        f"""
         steps:
           - name: wait
             run: |
@@ -155,7 +175,8 @@ def test_cancel_from_the_server_kills_the_step_and_finishes_cancelled(home, fake
               sleep 300
           - name: never
             run: echo never
-    """)
+    """,
+    )
     job = fake_server.queue_job("long")
     agent = home.start_agent("--once", *RUN, **agent_credentials)
     fake_server.wait_for(lambda: "waiting" in job.log_text(), 15, "the step to run")
@@ -205,7 +226,9 @@ def test_input_file_is_downloaded_through_a_presigned_url_without_the_agent_sign
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     file_id = fake_server.add_file("app.tar.gz", buf.getvalue())
-    home.write_workflow("deploy-from-artifact", """
+    home.write_workflow(
+        "deploy-from-artifact",
+        """
         steps:
           - name: extract
             run: |
@@ -213,7 +236,8 @@ def test_input_file_is_downloaded_through_a_presigned_url_without_the_agent_sign
               grep -q version=42 out/app/VERSION
           - name: again-through-the-cli
             run: deplite-agent files download "$PARAMS_FILEID" -o copy.tar.gz && cmp copy.tar.gz "$PARAMS_FILEID_PATH"
-    """)
+    """,
+    )
     # The step calls the console script; make `deplite-agent` resolve to this checkout for the test.
     bindir = home.root / "bin"
     bindir.mkdir()
@@ -223,9 +247,7 @@ def test_input_file_is_downloaded_through_a_presigned_url_without_the_agent_sign
     (bindir / "deplite-agent").write_text(f'#!/bin/sh\nexec {sys.executable} -m deplite_agent "$@"\n')
     (bindir / "deplite-agent").chmod(0o755)
     job = fake_server.queue_job("deploy-from-artifact", params={"FILEID": file_id}, input_params=["FILEID"])
-    agent = home.start_agent(
-        "--once", *RUN, **agent_credentials, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}"
-    )
+    agent = home.start_agent("--once", *RUN, **agent_credentials, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
     assert agent.wait(30) == 0, agent.output() + job.log_text()
     assert job.finish["status"] == "succeeded", job.log_text()
     cached = home.root / "logs" / "files" / file_id / "app.tar.gz"
@@ -236,13 +258,16 @@ def test_input_file_is_downloaded_through_a_presigned_url_without_the_agent_sign
 
 
 def test_secret_is_absent_from_step_env_job_log_and_agent_output(home, fake_server, agent_credentials):
-    home.write_workflow("dump", """
+    home.write_workflow(
+        "dump",
+        """
         steps:
           - name: env
             run: |
               env | sort
               cat "$DEPLITE_AGENT_CONFIG" || true
-    """)
+    """,
+    )
     job = fake_server.queue_job("dump")
     agent = home.start_agent("--once", *RUN, **agent_credentials)
     assert agent.wait(30) == 0
@@ -253,7 +278,9 @@ def test_secret_is_absent_from_step_env_job_log_and_agent_output(home, fake_serv
     assert secret not in text
     assert secret not in home.job_log(job.id)
     assert secret not in agent.output()
-    assert not (home.root / "logs" / "private" / "agent-config.yaml").exists(), "the credentials file outlives the agent"
+    assert not (home.root / "logs" / "private" / "agent-config.yaml").exists(), (
+        "the credentials file outlives the agent"
+    )
 
 
 def test_bad_secret_backs_off_instead_of_hammering(home, fake_server, agent_credentials):

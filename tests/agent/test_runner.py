@@ -42,14 +42,21 @@ def run_job(home, workflow: str, *, cancel=None, grace: float = 10.0, fetch_file
     reporter = Recorder()
     job = JobSpec(id=job_fields.pop("id", "job-1"), workflow=workflow, **job_fields)
     runner = JobRunner(
-        job=job, agent_dir=home.root, reporter=reporter, secret=SECRET, cancel=cancel, kill_grace_seconds=grace,
+        job=job,
+        agent_dir=home.root,
+        reporter=reporter,
+        secret=SECRET,
+        cancel=cancel,
+        kill_grace_seconds=grace,
         fetch_file=fetch_file,
     )
     return runner.run(), reporter
 
 
 def test_successful_job_reports_every_step_and_exit_code_zero(home):
-    home.write_workflow("ok", """
+    home.write_workflow(
+        "ok",
+        """
         timeout-minutes: 5
         steps:
           - name: one
@@ -58,7 +65,8 @@ def test_successful_job_reports_every_step_and_exit_code_zero(home):
             run: |
               echo second
               echo to-stderr >&2
-    """)
+    """,
+    )
     result, rec = run_job(home, "ok")
     assert (result.status, result.exit_code, result.error) == ("succeeded", 0, None)
     assert rec.events[0] == ("job_started", 5)
@@ -68,7 +76,9 @@ def test_successful_job_reports_every_step_and_exit_code_zero(home):
 
 
 def test_failing_step_fails_the_job_with_its_exit_code_and_skips_the_rest(home):
-    home.write_workflow("bad", """
+    home.write_workflow(
+        "bad",
+        """
         steps:
           - name: build
             run: |
@@ -77,7 +87,8 @@ def test_failing_step_fails_the_job_with_its_exit_code_and_skips_the_rest(home):
               echo not reached because of -e
           - name: deploy
             run: echo deployed
-    """)
+    """,
+    )
     result, rec = run_job(home, "bad")
     assert (result.status, result.exit_code) == ("failed", 7)
     assert result.error == 'step "build" exited with code 7'
@@ -92,14 +103,17 @@ def test_pipefail_makes_a_failing_pipeline_fail_the_step(home):
 
 
 def test_continue_on_error_keeps_the_job_going_and_succeeding(home):
-    home.write_workflow("coe", """
+    home.write_workflow(
+        "coe",
+        """
         steps:
           - name: optional
             run: exit 4
             continue-on-error: true
           - name: main
             run: echo main ran
-    """)
+    """,
+    )
     result, rec = run_job(home, "coe")
     assert (result.status, result.exit_code) == ("succeeded", 0)
     assert rec.steps() == [(0, "optional", "failed", 4), (1, "main", "succeeded", 0)]
@@ -108,7 +122,9 @@ def test_continue_on_error_keeps_the_job_going_and_succeeding(home):
 
 def test_step_timeout_kills_the_step_and_its_background_children(home):
     pidfile = home.root / "child.pid"
-    home.write_workflow("slow", f"""
+    home.write_workflow(
+        "slow",
+        f"""
         steps:
           - name: hang
             timeout-minutes: 0.02
@@ -118,7 +134,8 @@ def test_step_timeout_kills_the_step_and_its_background_children(home):
               sleep 300
           - name: after
             run: echo never
-    """)
+    """,
+    )
     started = time.monotonic()
     result, rec = run_job(home, "slow")
     assert time.monotonic() - started < 8
@@ -131,14 +148,17 @@ def test_step_timeout_kills_the_step_and_its_background_children(home):
 
 
 def test_job_timeout_applies_across_steps(home):
-    home.write_workflow("jobtimeout", """
+    home.write_workflow(
+        "jobtimeout",
+        """
         timeout-minutes: 0.02
         steps:
           - name: quick
             run: echo ok
           - name: slow
             run: sleep 300
-    """)
+    """,
+    )
     result, rec = run_job(home, "jobtimeout")
     assert result.error == 'timeout exceeded in step "slow"'
     assert rec.steps()[0] == (0, "quick", "succeeded", 0)
@@ -146,14 +166,17 @@ def test_job_timeout_applies_across_steps(home):
 
 def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(home):
     pidfile = home.root / "stubborn.pid"
-    home.write_workflow("stubborn", f"""
+    home.write_workflow(
+        "stubborn",
+        f"""
         steps:
           - name: stubborn
             timeout-minutes: 0.01
             run: |
               bash -c 'trap "" TERM; echo $$ > {pidfile}; while true; do sleep 0.1; done' &
               wait
-    """)
+    """,
+    )
     started = time.monotonic()
     result, _ = run_job(home, "stubborn", grace=1.0)
     elapsed = time.monotonic() - started
@@ -164,7 +187,9 @@ def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(home):
 
 def test_cancel_stops_the_running_step_and_finishes_cancelled(home):
     marker = home.root / "started"
-    home.write_workflow("long", f"""
+    home.write_workflow(
+        "long",
+        f"""
         steps:
           - name: wait
             run: |
@@ -172,7 +197,8 @@ def test_cancel_stops_the_running_step_and_finishes_cancelled(home):
               sleep 300
           - name: next
             run: echo next
-    """)
+    """,
+    )
     cancel = threading.Event()
     threading.Thread(target=lambda: (wait_until(marker.exists), cancel.set()), daemon=True).start()
     result, rec = run_job(home, "long", cancel=cancel)
@@ -186,7 +212,9 @@ def test_step_environment_has_job_values_and_never_the_secret(home, monkeypatch)
     monkeypatch.setenv("SOME_TOKEN_COPY", f"prefix-{SECRET}")
     monkeypatch.setenv("PARAMS_STALE", "from-the-agent-env")
     envfile = home.root / "env.txt"
-    home.write_workflow("env", f"""
+    home.write_workflow(
+        "env",
+        f"""
         env:
           WORKFLOW_LEVEL: wf
         steps:
@@ -196,7 +224,8 @@ def test_step_environment_has_job_values_and_never_the_secret(home, monkeypatch)
             run: |
               env > {envfile}
               echo "leak attempt: $SOME_TOKEN_COPY {SECRET}"
-    """)
+    """,
+    )
     result, rec = run_job(
         home, "env", ref="v1.2.3", params={"env": "prod", "app-version": "42"}, short_id="17", trigger_name="web hook"
     )
@@ -240,14 +269,17 @@ def test_input_files_are_downloaded_once_then_reused_from_the_cache(home):
         calls.append(input_file.file_id)
         destination.write_bytes(content)
 
-    home.write_workflow("files", """
+    home.write_workflow(
+        "files",
+        """
         steps:
           - name: use
             run: |
               test "$PARAMS_FILEID" = file-1
               test -f "$PARAMS_FILEID_PATH"
               wc -c < "$PARAMS_FILEID_PATH"
-    """)
+    """,
+    )
     spec = {"params": {"FILEID": "file-1"}, "input_files": (InputFile("FILEID", "file-1", "app.tar.gz", len(content)),)}
     first, rec = run_job(home, "files", fetch_file=fetch, **spec)
     assert first.status == "succeeded", rec.text()
@@ -261,7 +293,10 @@ def test_input_files_are_downloaded_once_then_reused_from_the_cache(home):
 def test_input_file_with_wrong_size_fails_the_job(home):
     home.write_workflow("files", "steps:\n  - name: use\n    run: echo should not run\n")
     result, rec = run_job(
-        home, "files", params={"F": "file-2"}, input_files=(InputFile("F", "file-2", "a.bin", 10),),
+        home,
+        "files",
+        params={"F": "file-2"},
+        input_files=(InputFile("F", "file-2", "a.bin", 10),),
         fetch_file=lambda f, dest: dest.write_bytes(b"short"),
     )
     assert result.status == "failed"
@@ -271,13 +306,16 @@ def test_input_file_with_wrong_size_fails_the_job(home):
 
 
 def test_exec_runs_a_workflow_locally_and_exits_with_the_failing_step_code(home):
-    home.write_workflow("local", """
+    home.write_workflow(
+        "local",
+        """
         steps:
           - name: hello
             run: echo "hello $PARAMS_WHO at $REF"
           - name: fail
             run: exit 5
-    """)
+    """,
+    )
     result = home.run_cli("exec", "local", "--ref", "main", "--param", "who=world")
     assert result.returncode == 5
     assert "hello world at main" in result.stdout

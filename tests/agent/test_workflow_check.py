@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from deplite_agent.workflow import WorkflowError, find_workflow, parse_workflow_text
 
 

@@ -10,14 +10,13 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import yaml
 
 from .client import Backoff, RetryableError, ServerClient, ServerError
 from .config import ENV_AGENT_ID, ENV_CONFIG, ENV_DIR, ENV_URL, AgentConfig
 from .events import EventRecorder, EventSpool, JobDelivery
-from .runner import CANCELLED, FAILED, KILL_GRACE_SECONDS, JOB_ID_RE, InputFile, JobRunner, JobSpec
+from .runner import CANCELLED, FAILED, JOB_ID_RE, KILL_GRACE_SECONDS, InputFile, JobRunner, JobSpec
 from .workflow import workflow_names
 
 log = logging.getLogger(__name__)
@@ -34,9 +33,9 @@ class RunningJob:
     def __init__(self, job: JobSpec):
         self.job = job
         self.cancel = threading.Event()
-        self.thread: Optional[threading.Thread] = None
-        self.delivery: Optional[JobDelivery] = None
-        self.status: Optional[str] = None
+        self.thread: threading.Thread | None = None
+        self.delivery: JobDelivery | None = None
+        self.status: str | None = None
 
 
 class Agent:
@@ -50,7 +49,7 @@ class Agent:
         poll_wait: int = 30,
         stop_timeout: float = 60.0,
         kill_grace_seconds: float = KILL_GRACE_SECONDS,
-        client: Optional[ServerClient] = None,
+        client: ServerClient | None = None,
     ):
         self.config = config
         self.client = client or ServerClient(config)
@@ -61,13 +60,13 @@ class Agent:
         self.stop_timeout = stop_timeout
         self.kill_grace_seconds = kill_grace_seconds
         self.stopping = threading.Event()
-        self.jobs: Dict[str, RunningJob] = {}
-        self.deliveries: List[JobDelivery] = []
+        self.jobs: dict[str, RunningJob] = {}
+        self.deliveries: list[JobDelivery] = []
         self._lock = threading.Lock()
         self._slots = threading.Semaphore(self.concurrency)
         self._lock_file = None
-        self._credentials_file: Optional[Path] = None
-        self.last_status: Optional[str] = None
+        self._credentials_file: Path | None = None
+        self.last_status: str | None = None
         self.hostname = socket.gethostname()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -114,7 +113,7 @@ class Agent:
             self._lock_file.close()
             raise AgentAlreadyRunning(f"another deplite-agent is already running in {self.config.dir}")
 
-    def _prepare_step_env(self) -> Dict[str, str]:
+    def _prepare_step_env(self) -> dict[str, str]:
         """What a step needs to call `deplite-agent files download`: where the server is and a config file
         to sign with. The secret itself never goes into a step's environment; when it came from the
         environment, it is written to a private file for the lifetime of this process."""
@@ -126,8 +125,12 @@ class Agent:
             fd = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 yaml.safe_dump(
-                    {"url": self.config.url, "agentId": self.config.agent_id, "secret": self.config.secret,
-                     "dir": str(self.config.dir)},
+                    {
+                        "url": self.config.url,
+                        "agentId": self.config.agent_id,
+                        "secret": self.config.secret,
+                        "dir": str(self.config.dir),
+                    },
                     f,
                 )
             self._credentials_file = config_file
@@ -167,8 +170,12 @@ class Agent:
                 delay = backoff.next_delay()
                 if getattr(exc, "status", None) == 401:
                     delay = max(delay, 5.0)
-                    log.error("the server rejected this agent's signature (check %s and the secret, "
-                              "or whether the agent was revoked); retrying in %.0fs", ENV_AGENT_ID, delay)
+                    log.error(
+                        "the server rejected this agent's signature (check %s and the secret, "
+                        "or whether the agent was revoked); retrying in %.0fs",
+                        ENV_AGENT_ID,
+                        delay,
+                    )
                 else:
                     log.warning("claim failed: %s; retrying in %.1fs", exc, delay)
                 self.stopping.wait(delay)
@@ -281,8 +288,10 @@ class Agent:
         for delivery in self.deliveries:
             delivery.join(5)
         if undelivered:
-            log.error("could not deliver the report of %s; it will be sent when the agent starts again",
-                      ", ".join(undelivered))
+            log.error(
+                "could not deliver the report of %s; it will be sent when the agent starts again",
+                ", ".join(undelivered),
+            )
             return 2
         if self.once:
             return 0 if self.last_status == "succeeded" else 1

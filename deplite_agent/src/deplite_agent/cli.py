@@ -9,7 +9,6 @@ import sys
 import threading
 import uuid
 from pathlib import Path
-from typing import List, Optional
 
 from . import __version__
 from .agent import ON_STOP_CANCEL, ON_STOP_FINISH, Agent, AgentAlreadyRunning
@@ -57,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -139,8 +138,10 @@ def _check_connection(config: AgentConfig) -> int:
         return 1
     except RetryableError as exc:
         if exc.status == 401:
-            print(f"error: {config.url} rejected this agent's signature: check {ENV_AGENT_ID} and {ENV_SECRET}, "
-                  "the host's clock, and whether the agent was deleted")
+            print(
+                f"error: {config.url} rejected this agent's signature: check {ENV_AGENT_ID} and {ENV_SECRET}, "
+                "the host's clock, and whether the agent was deleted"
+            )
         else:
             print(f"error: cannot reach {config.url}: {exc}")
         return 1
@@ -169,7 +170,7 @@ class _Progress:
         self.enabled = enabled
         self.last = -1
 
-    def __call__(self, done: int, total: Optional[int]) -> None:
+    def __call__(self, done: int, total: int | None) -> None:
         if not self.enabled:
             return
         mib = done / 1048576
@@ -184,7 +185,7 @@ class _Progress:
         sys.stderr.flush()
 
 
-def cmd_files_download(config: AgentConfig, file_id: str, output: Optional[str]) -> int:
+def cmd_files_download(config: AgentConfig, file_id: str, output: str | None) -> int:
     config.require_server()
     client = ServerClient(config)
     try:
@@ -217,11 +218,11 @@ class ConsoleReporter:
     def step_started(self, *, step: int, name: str) -> None:
         print(f"==> {name}", flush=True)
 
-    def log(self, *, step: Optional[int], data: str) -> None:
+    def log(self, *, step: int | None, data: str) -> None:
         sys.stdout.write(data)
         sys.stdout.flush()
 
-    def step_finished(self, *, step: int, name: str, status: str, exit_code: Optional[int]) -> None:
+    def step_finished(self, *, step: int, name: str, status: str, exit_code: int | None) -> None:
         if status != SUCCEEDED:
             print(f"==> {name}: {status}" + (f" (exit code {exit_code})" if exit_code is not None else ""), flush=True)
 
@@ -237,8 +238,14 @@ def cmd_exec(config: AgentConfig, args) -> int:
     cancel = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: cancel.set())
-    job = JobSpec(id=f"local-{uuid.uuid4().hex[:12]}", short_id="local", workflow=args.workflow, ref=args.ref,
-                  params=params, trigger_name="exec")
+    job = JobSpec(
+        id=f"local-{uuid.uuid4().hex[:12]}",
+        short_id="local",
+        workflow=args.workflow,
+        ref=args.ref,
+        params=params,
+        trigger_name="exec",
+    )
     runner = JobRunner(
         job=job,
         agent_dir=config.dir,

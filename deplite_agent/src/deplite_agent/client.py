@@ -6,7 +6,7 @@ import json
 import random
 import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable
 from urllib.parse import urlencode
 
 import requests
@@ -34,7 +34,7 @@ class RetryableError(Exception):
     """Worth retrying after a pause: the server is unreachable, overloaded (5xx, 429) or rejected the
     signature (401: a clock skew, a rotated secret, a revoked agent — retrying slowly never hurts)."""
 
-    def __init__(self, message: str, status: Optional[int] = None):
+    def __init__(self, message: str, status: int | None = None):
         self.status = status
         super().__init__(message)
 
@@ -70,7 +70,7 @@ def _error_of(response: requests.Response) -> tuple:
 
 
 class ServerClient:
-    def __init__(self, config: AgentConfig, *, session: Optional[requests.Session] = None):
+    def __init__(self, config: AgentConfig, *, session: requests.Session | None = None):
         config.require_server()
         self.config = config
         self.session = session or requests.Session()
@@ -81,8 +81,8 @@ class ServerClient:
         method: str,
         path: str,
         *,
-        body: Optional[Dict[str, Any]] = None,
-        query: Optional[Dict[str, Any]] = None,
+        body: dict[str, Any] | None = None,
+        query: dict[str, Any] | None = None,
         read_timeout: float = READ_TIMEOUT,
     ) -> requests.Response:
         url = self.config.url + path + (("?" + urlencode(query)) if query else "")
@@ -107,34 +107,36 @@ class ServerClient:
             return response
         code, message = _error_of(response)
         if response.status_code in (401, 429) or response.status_code >= 500:
-            raise RetryableError(f"{method} {path}: HTTP {response.status_code} {code}: {message}", response.status_code)
+            raise RetryableError(
+                f"{method} {path}: HTTP {response.status_code} {code}: {message}", response.status_code
+            )
         raise ServerError(response.status_code, code, message)
 
     # -- the protocol -------------------------------------------------------------------------------------
-    def heartbeat(self, *, hostname: str, workflows: List[str]) -> Dict[str, Any]:
+    def heartbeat(self, *, hostname: str, workflows: list[str]) -> dict[str, Any]:
         body = {"hostname": hostname, "version": __version__, "workflows": workflows}
         return self.request("POST", "/api/agent/heartbeat", body=body).json()
 
-    def claim(self, *, wait: int) -> Optional[Dict[str, Any]]:
+    def claim(self, *, wait: int) -> dict[str, Any] | None:
         wait = max(0, min(30, int(wait)))
         response = self.request("POST", "/api/agent/jobs/claim", body={}, query={"wait": wait}, read_timeout=wait + 15)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
 
-    def post_events(self, job_id: str, events: List[Dict[str, Any]]) -> Dict[str, Any]:
+    def post_events(self, job_id: str, events: list[dict[str, Any]]) -> dict[str, Any]:
         return self.request("POST", f"/api/agent/jobs/{job_id}/events", body={"events": events}).json()
 
-    def finish(self, job_id: str, *, status: str, exit_code: Optional[int], error: Optional[str]) -> Dict[str, Any]:
+    def finish(self, job_id: str, *, status: str, exit_code: int | None, error: str | None) -> dict[str, Any]:
         body = {"status": status, "exitCode": exit_code, "error": error}
         return self.request("POST", f"/api/agent/jobs/{job_id}/finish", body=body).json()
 
-    def file_download_url(self, file_id: str) -> Dict[str, Any]:
+    def file_download_url(self, file_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/agent/files/{file_id}/download-url").json()
 
     def download_file(
-        self, file_id: str, destination: Path, *, progress: Optional[Callable[[int, Optional[int]], None]] = None
-    ) -> Dict[str, Any]:
+        self, file_id: str, destination: Path, *, progress: Callable[[int, int | None], None] | None = None
+    ) -> dict[str, Any]:
         info = self.file_download_url(file_id)
         fetch_url(info["downloadUrl"], destination, size=info.get("size"), progress=progress)
         return info
@@ -144,8 +146,8 @@ def fetch_url(
     url: str,
     destination: Path,
     *,
-    size: Optional[int] = None,
-    progress: Optional[Callable[[int, Optional[int]], None]] = None,
+    size: int | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> int:
     """Plain GET of a presigned URL into `destination` (it carries its own signature, and the agent's
     header must never reach the bucket). Returns the number of bytes written."""

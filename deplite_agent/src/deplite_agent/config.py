@@ -8,15 +8,15 @@ file fall back to the environment. The secret is kept out of `repr()` so it cann
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
 
 import yaml
 
 ENV_URL = "DEPLITE_URL"
 ENV_AGENT_ID = "DEPLITE_AGENT_ID"
-ENV_SECRET = "DEPLITE_AGENT_SECRET"
+ENV_SECRET = "DEPLITE_AGENT_SECRET"  # noqa: S105 - the variable's name, not a secret
 ENV_DIR = "DEPLITE_AGENT_DIR"
 ENV_CONFIG = "DEPLITE_AGENT_CONFIG"
 
@@ -35,7 +35,7 @@ class AgentConfig:
     dir: Path = Path(".")
     # The file the settings came from; steps get its path (never the secret) so that
     # `deplite-agent files download` works inside a step.
-    config_file: Optional[Path] = None
+    config_file: Path | None = None
 
     @property
     def workflows_dir(self) -> Path:
@@ -59,7 +59,7 @@ class AgentConfig:
             raise ConfigError(f"the agent is not configured: set {', '.join(missing)} (or use a config file)")
 
 
-def load_config(config_path: Optional[str] = None, environ: Optional[Mapping[str, str]] = None) -> AgentConfig:
+def load_config(config_path: str | None = None, environ: Mapping[str, str] | None = None) -> AgentConfig:
     env = dict(os.environ if environ is None else environ)
     path = config_path or env.get(ENV_CONFIG) or None
     values = {key: env.get(var, "") for key, var in FILE_KEYS.items()}

@@ -15,7 +15,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable
 
 from .client import Backoff, RetryableError, ServerClient, ServerError
 from .runner import utcnow_iso
@@ -43,7 +43,7 @@ class EventSpool:
         self.lock = threading.Lock()
         self.acked = int(self.acked_path.read_text() or 0) if self.acked_path.exists() else 0
         # (seq, byte offset, length) of every event not yet acknowledged, in order.
-        self._index: List[tuple] = []
+        self._index: list[tuple] = []
         self.last_seq = 0
         if self.events_path.exists():
             offset = 0
@@ -61,7 +61,7 @@ class EventSpool:
         self._writer = open(self.events_path, "ab")
         self._offset = self._writer.tell()
 
-    def append(self, event: Dict[str, Any]) -> int:
+    def append(self, event: dict[str, Any]) -> int:
         with self.lock:
             self.last_seq += 1
             event = {"seq": self.last_seq, **event}
@@ -80,7 +80,7 @@ class EventSpool:
         with self.lock:
             return bool(self._index)
 
-    def batch(self, max_bytes: int = MAX_BATCH_BYTES) -> List[Dict[str, Any]]:
+    def batch(self, max_bytes: int = MAX_BATCH_BYTES) -> list[dict[str, Any]]:
         """The oldest unacknowledged events, at least one, up to about `max_bytes`."""
         with self.lock:
             picked, size = [], 0
@@ -106,7 +106,7 @@ class EventSpool:
             tmp.write_text(str(through))
             os.replace(tmp, self.acked_path)
 
-    def set_finish(self, body: Dict[str, Any]) -> None:
+    def set_finish(self, body: dict[str, Any]) -> None:
         with self.lock:
             self._writer.flush()
             os.fsync(self._writer.fileno())
@@ -114,7 +114,7 @@ class EventSpool:
         tmp.write_text(json.dumps(body))
         os.replace(tmp, self.finish_path)
 
-    def finish(self) -> Optional[Dict[str, Any]]:
+    def finish(self) -> dict[str, Any] | None:
         return json.loads(self.finish_path.read_text()) if self.finish_path.exists() else None
 
     def close(self) -> None:
@@ -134,13 +134,13 @@ class EventRecorder:
         self.spool = spool
         self.wake = wake
         self._lock = threading.Lock()
-        self._log_step: Optional[int] = None
-        self._log_parts: List[str] = []
+        self._log_step: int | None = None
+        self._log_parts: list[str] = []
         self._log_size = 0
         self._log_since = 0.0
         self._log_at = ""
 
-    def _append(self, event: Dict[str, Any], *, urgent: bool = False) -> None:
+    def _append(self, event: dict[str, Any], *, urgent: bool = False) -> None:
         self.spool.append(event)
         if urgent or self.spool.unsent_bytes() >= SEND_EARLY_BYTES:
             self.wake()
@@ -163,15 +163,15 @@ class EventRecorder:
     def step_started(self, *, step: int, name: str) -> None:
         self._event({"type": "step_started", "step": step, "name": name})
 
-    def step_finished(self, *, step: int, name: str, status: str, exit_code: Optional[int]) -> None:
+    def step_finished(self, *, step: int, name: str, status: str, exit_code: int | None) -> None:
         self._event({"type": "step_finished", "step": step, "name": name, "status": status, "exitCode": exit_code})
 
-    def _event(self, event: Dict[str, Any]) -> None:
+    def _event(self, event: dict[str, Any]) -> None:
         with self._lock:
             self._flush_log_locked()  # keep log lines ahead of the step boundary that follows them
             self._append({"type": event.pop("type"), "at": utcnow_iso(), **event}, urgent=True)
 
-    def log(self, *, step: Optional[int], data: str) -> None:
+    def log(self, *, step: int | None, data: str) -> None:
         with self._lock:
             if self._log_parts and step != self._log_step:
                 self._flush_log_locked()
@@ -196,9 +196,9 @@ class JobDelivery(threading.Thread):
         client: ServerClient,
         job_id: str,
         spool: EventSpool,
-        recorder: Optional[EventRecorder] = None,
+        recorder: EventRecorder | None = None,
         on_cancel: Callable[[], None] = lambda: None,
-        backoff: Optional[Backoff] = None,
+        backoff: Backoff | None = None,
     ):
         super().__init__(name=f"deliver-{job_id}", daemon=True)
         self.client = client
@@ -210,7 +210,7 @@ class JobDelivery(threading.Thread):
         self.give_up = threading.Event()
         self.delivered = threading.Event()
         self._wake = threading.Event()
-        self.finish_response: Optional[Dict[str, Any]] = None
+        self.finish_response: dict[str, Any] | None = None
         self._last_contact = time.monotonic()
 
     def wake(self) -> None:
@@ -268,7 +268,9 @@ class JobDelivery(threading.Thread):
                 log.warning("job %s: the server refused a cancel poll: %s", self.job_id, exc)
                 return True
             # A batch the server refuses as malformed would be refused forever: record and move on.
-            log.error("job %s: the server refused events %s..%s: %s", self.job_id, events[0]["seq"], events[-1]["seq"], exc)
+            log.error(
+                "job %s: the server refused events %s..%s: %s", self.job_id, events[0]["seq"], events[-1]["seq"], exc
+            )
             self.spool.ack(events[-1]["seq"])
             return True
         through = answer.get("acceptedThrough")
@@ -282,7 +284,7 @@ class JobDelivery(threading.Thread):
             self.on_cancel()
         return True
 
-    def _send_finish(self, finish: Dict[str, Any]) -> None:
+    def _send_finish(self, finish: dict[str, Any]) -> None:
         try:
             self.finish_response = self.client.finish(
                 self.job_id, status=finish["status"], exit_code=finish["exitCode"], error=finish["error"]

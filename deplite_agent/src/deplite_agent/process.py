@@ -8,10 +8,9 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import List
 
 
-def group_members(pgid: int) -> List[int]:
+def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes of a process group. A zombie holds no resources and only waits for
     its parent (or init) to reap it, so it counts as gone."""
     proc = Path("/proc")

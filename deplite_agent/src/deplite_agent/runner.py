@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Protocol
+from typing import Callable, Protocol
 
-from .config import ENV_AGENT_ID, ENV_CONFIG, ENV_DIR, ENV_SECRET, ENV_URL
+from .config import ENV_SECRET
 from .process import exit_code_of, group_members, terminate_group
 from .workflow import Step, Workflow, WorkflowError, load_workflow
 
@@ -37,7 +37,7 @@ class InputFile:
     param: str
     file_id: str
     file_name: str
-    size: Optional[int]
+    size: int | None
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class JobSpec:
     id: str
     workflow: str
     ref: str = ""
-    params: Dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
     short_id: str = ""
     trigger_id: str = ""
     trigger_name: str = ""
@@ -83,22 +83,22 @@ class StepResult:
     index: int
     name: str
     status: str
-    exit_code: Optional[int]
+    exit_code: int | None
 
 
 @dataclass
 class JobResult:
     status: str
-    exit_code: Optional[int]
-    error: Optional[str]
-    steps: List[StepResult] = field(default_factory=list)
+    exit_code: int | None
+    error: str | None
+    steps: list[StepResult] = field(default_factory=list)
 
 
 class Reporter(Protocol):
     def job_started(self, *, timeout_minutes: float) -> None: ...
     def step_started(self, *, step: int, name: str) -> None: ...
-    def log(self, *, step: Optional[int], data: str) -> None: ...
-    def step_finished(self, *, step: int, name: str, status: str, exit_code: Optional[int]) -> None: ...
+    def log(self, *, step: int | None, data: str) -> None: ...
+    def step_finished(self, *, step: int, name: str, status: str, exit_code: int | None) -> None: ...
 
 
 class JobFailed(Exception):
@@ -126,9 +126,9 @@ class JobRunner:
         agent_dir: Path,
         reporter: Reporter,
         secret: str = "",
-        cancel: Optional[threading.Event] = None,
-        fetch_file: Optional[FileFetcher] = None,
-        step_env: Optional[Dict[str, str]] = None,
+        cancel: threading.Event | None = None,
+        fetch_file: FileFetcher | None = None,
+        step_env: dict[str, str] | None = None,
         kill_grace_seconds: float = KILL_GRACE_SECONDS,
     ):
         self.job = job
@@ -155,14 +155,14 @@ class JobRunner:
                     self._local_log.write(f"{utcnow_iso()} {line}\n")
                 self._local_log.flush()
 
-    def _log(self, step: Optional[int], text: str) -> None:
+    def _log(self, step: int | None, text: str) -> None:
         text = self._mask(text)
         if not text.endswith("\n"):
             text += "\n"
         self._local(("" if step is None else f"[{step}] ") + text)
         self.reporter.log(step=step, data=text)
 
-    def _agent_note(self, step: Optional[int], text: str) -> None:
+    def _agent_note(self, step: int | None, text: str) -> None:
         """A line the agent itself writes into the job log (prefixed so it reads apart from step output)."""
         self._log(step, f"[deplite-agent] {text}")
 
@@ -204,7 +204,7 @@ class JobRunner:
             return JobResult(CANCELLED, None, "cancelled before the first step")
         return self._run_steps(workflow, env, job_deadline)
 
-    def _job_env(self, workflow: Workflow) -> Dict[str, str]:
+    def _job_env(self, workflow: Workflow) -> dict[str, str]:
         env = {
             k: v
             for k, v in os.environ.items()
@@ -262,9 +262,9 @@ class JobRunner:
         os.replace(partial, target)
         return target
 
-    def _run_steps(self, workflow: Workflow, env: Dict[str, str], job_deadline: float) -> JobResult:
-        results: List[StepResult] = []
-        outcome: Optional[JobResult] = None
+    def _run_steps(self, workflow: Workflow, env: dict[str, str], job_deadline: float) -> JobResult:
+        results: list[StepResult] = []
+        outcome: JobResult | None = None
         for index, step in enumerate(workflow.steps):
             if outcome is not None:
                 self._local(f"--- step {index} {step.name} {SKIPPED}")
@@ -285,7 +285,7 @@ class JobRunner:
         outcome.steps = results
         return outcome
 
-    def _run_step(self, index: int, step: Step, workflow: Workflow, job_env: Dict[str, str], job_deadline: float):
+    def _run_step(self, index: int, step: Step, workflow: Workflow, job_env: dict[str, str], job_deadline: float):
         """Returns (status, exit code, job error or None when a plain non-zero exit)."""
         self.reporter.step_started(step=index, name=step.name)
         self._local(f"--- step {index} {step.name}")
@@ -309,8 +309,9 @@ class JobRunner:
         script = scripts / f"step-{index}.sh"
         script.write_text(step.run, encoding="utf-8")
         try:
-            proc = subprocess.Popen(
-                ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            # Running the host owner's own workflow file is the agent's job; bash comes from PATH as on CI runners.
+            proc = subprocess.Popen(  # noqa: S603
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],  # noqa: S607
                 cwd=str(cwd),
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -333,7 +334,9 @@ class JobRunner:
                 stopped_for = "timeout"
             if stopped_for:
                 what = "cancel requested" if stopped_for == "cancel" else f'timeout exceeded in step "{step.name}"'
-                self._agent_note(index, f"{what}: stopping the step (SIGTERM, then SIGKILL after {self.kill_grace_seconds:g}s)")
+                self._agent_note(
+                    index, f"{what}: stopping the step (SIGTERM, then SIGKILL after {self.kill_grace_seconds:g}s)"
+                )
                 terminate_group(proc, self.kill_grace_seconds)
                 break
             try:
@@ -358,7 +361,7 @@ class JobRunner:
             return self._finish_step(index, step, FAILED, code, None)
         return self._finish_step(index, step, SUCCEEDED, 0, None)
 
-    def _finish_step(self, index: int, step: Step, status: str, code: Optional[int], error: Optional[str]):
+    def _finish_step(self, index: int, step: Step, status: str, code: int | None, error: str | None):
         self._local(f"--- step {index} {step.name} {status} exit_code={code}")
         self.reporter.step_finished(step=index, name=step.name, status=status, exit_code=code)
         return status, code, error

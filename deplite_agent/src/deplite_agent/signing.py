@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import secrets
 import time
-from typing import Dict, Optional
 
 SIGNATURE_HEADER = "X-Agent-Signature"
 
@@ -33,8 +32,8 @@ def signature_header(
     method: str,
     path: str,
     body: bytes,
-    ts: Optional[int] = None,
-    nonce: Optional[str] = None,
+    ts: int | None = None,
+    nonce: str | None = None,
 ) -> str:
     ts = int(time.time()) if ts is None else ts
     nonce = secrets.token_hex(16) if nonce is None else nonce
@@ -42,9 +41,9 @@ def signature_header(
     return f"agent={agent_id},ts={ts},nonce={nonce},v1={v1}"
 
 
-def parse_signature_header(value: str) -> Dict[str, str]:
+def parse_signature_header(value: str) -> dict[str, str]:
     """`agent=..,ts=..,nonce=..,v1=..` → dict; raises ValueError when a part is missing or repeated."""
-    parts: Dict[str, str] = {}
+    parts: dict[str, str] = {}
     for item in value.split(","):
         key, sep, val = item.strip().partition("=")
         if not sep or not val or key in parts:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -26,7 +25,7 @@ STEP_KEYS = {"name", "run", "continue-on-error", "timeout-minutes", "env", "work
 class WorkflowError(Exception):
     """A workflow that cannot run; `str()` names the file (and the line when known)."""
 
-    def __init__(self, message: str, *, file: Optional[Path] = None, line: Optional[int] = None):
+    def __init__(self, message: str, *, file: Path | None = None, line: int | None = None):
         self.message = message
         self.file = file
         self.line = line
@@ -44,27 +43,27 @@ class Step:
     name: str
     run: str
     continue_on_error: bool = False
-    timeout_minutes: Optional[float] = None
-    env: Dict[str, str] = field(default_factory=dict)
-    working_directory: Optional[str] = None
+    timeout_minutes: float | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    working_directory: str | None = None
 
 
 @dataclass(frozen=True)
 class Workflow:
     name: str
     path: Path
-    steps: Tuple[Step, ...]
+    steps: tuple[Step, ...]
     timeout_minutes: float = DEFAULT_TIMEOUT_MINUTES
-    env: Dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
 
-def list_workflow_files(workflows_dir: Path) -> List[Path]:
+def list_workflow_files(workflows_dir: Path) -> list[Path]:
     if not workflows_dir.is_dir():
         return []
     return sorted(p for p in workflows_dir.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def workflow_names(workflows_dir: Path) -> List[str]:
+def workflow_names(workflows_dir: Path) -> list[str]:
     return sorted({p.stem for p in list_workflow_files(workflows_dir) if WORKFLOW_NAME_RE.match(p.stem)})
 
 
@@ -159,10 +158,10 @@ class _Validator:
     def fail(self, node: Node, message: str) -> WorkflowError:
         return WorkflowError(message, file=self.path, line=_line(node))
 
-    def mapping(self, node: Node, what: str, allowed: set) -> Dict[str, Node]:
+    def mapping(self, node: Node, what: str, allowed: set) -> dict[str, Node]:
         if not isinstance(node, MappingNode):
             raise self.fail(node, f"{what} must be a mapping")
-        out: Dict[str, Node] = {}
+        out: dict[str, Node] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, ScalarNode) else None
             if key not in allowed:
@@ -197,10 +196,10 @@ class _Validator:
             raise self.fail(node, f"{what} must be a positive number of minutes")
         return float(value)
 
-    def env(self, node: Node, what: str) -> Dict[str, str]:
+    def env(self, node: Node, what: str) -> dict[str, str]:
         if not isinstance(node, MappingNode):
             raise self.fail(node, f"{what} must be a mapping of variable names to values")
-        out: Dict[str, str] = {}
+        out: dict[str, str] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, ScalarNode) else ""
             if not ENV_NAME_RE.match(key):

@@ -17,8 +17,9 @@ AGENT_SRC = Path(__file__).resolve().parents[2] / "deplite_agent" / "src"
 
 def agent_command(*args: str) -> list[str]:
     """The console script `deplite-agent …`: the same entry point (`deplite_agent.cli:main`), run from this
-    checkout's source so the tests never exercise a stale installed copy."""
-    return [sys.executable, "-m", "deplite_agent", *args]
+    checkout's source so the tests never exercise a stale installed copy. DEPLITE_AGENT_TEST_PYTHON picks
+    another interpreter (with requests and PyYAML), e.g. a Python 3.9 to prove the agent's floor."""
+    return [os.environ.get("DEPLITE_AGENT_TEST_PYTHON") or sys.executable, "-m", "deplite_agent", *args]
 
 
 class AgentHome:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import time
 
-from .harness import wait_until
+from .harness import agent_command, wait_until
 
 RUN = ("--poll-wait", "1", "--stop-timeout", "20")
 
@@ -242,9 +242,8 @@ def test_input_file_is_downloaded_through_a_presigned_url_without_the_agent_sign
     bindir = home.root / "bin"
     bindir.mkdir()
     import os
-    import sys
 
-    (bindir / "deplite-agent").write_text(f'#!/bin/sh\nexec {sys.executable} -m deplite_agent "$@"\n')
+    (bindir / "deplite-agent").write_text(f'#!/bin/sh\nexec {agent_command()[0]} -m deplite_agent "$@"\n')
     (bindir / "deplite-agent").chmod(0o755)
     job = fake_server.queue_job("deploy-from-artifact", params={"FILEID": file_id}, input_params=["FILEID"])
     agent = home.start_agent("--once", *RUN, **agent_credentials, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")

@@ -210,21 +210,34 @@ def cmd_files_download(config: AgentConfig, file_id: str, output: str | None) ->
 
 
 class ConsoleReporter:
-    """`exec` prints the job as it runs."""
+    """`exec` prints the job as it runs. A closed stdout (`| head`) must not stop the job, so a broken
+    pipe only silences the output."""
+
+    def __init__(self):
+        self.closed = False
+
+    def _print(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self.closed = True
 
     def job_started(self, *, timeout_minutes: float) -> None:
         pass
 
     def step_started(self, *, step: int, name: str) -> None:
-        print(f"==> {name}", flush=True)
+        self._print(f"==> {name}\n")
 
     def log(self, *, step: int | None, data: str) -> None:
-        sys.stdout.write(data)
-        sys.stdout.flush()
+        self._print(data)
 
     def step_finished(self, *, step: int, name: str, status: str, exit_code: int | None) -> None:
         if status != SUCCEEDED:
-            print(f"==> {name}: {status}" + (f" (exit code {exit_code})" if exit_code is not None else ""), flush=True)
+            code = f" (exit code {exit_code})" if exit_code is not None else ""
+            self._print(f"==> {name}: {status}{code}\n")
 
 
 def cmd_exec(config: AgentConfig, args) -> int:
@@ -254,8 +267,9 @@ def cmd_exec(config: AgentConfig, args) -> int:
         cancel=cancel,
         kill_grace_seconds=args.kill_grace,
     )
+    reporter = runner.reporter
     result = runner.run()
-    print(f"==> job {result.status}" + (f": {result.error}" if result.error else ""), flush=True)
+    reporter._print(f"==> job {result.status}" + (f": {result.error}" if result.error else "") + "\n")
     if result.status == SUCCEEDED:
         return 0
     if result.status == "cancelled":

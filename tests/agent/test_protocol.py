@@ -315,3 +315,25 @@ def test_an_agent_killed_mid_job_reports_it_failed_on_the_next_start(home, fake_
     assert finish == {"status": "failed", "exitCode": None, "error": "the agent stopped while the job was running"}
     assert job.log_text().count("before-crash") == 1
     assert restarted.stop(30) == 0
+
+
+def test_concurrency_runs_jobs_side_by_side(home, fake_server, agent_credentials):
+    # Each job waits for the other's marker: they can only both succeed if they run at the same time.
+    home.write_workflow(
+        "pair",
+        """
+        steps:
+          - name: meet
+            run: |
+              touch "marker-$PARAMS_ME"
+              for i in $(seq 1 100); do [ -e "marker-$PARAMS_OTHER" ] && exit 0; sleep 0.05; done
+              exit 1
+    """,
+    )
+    first = fake_server.queue_job("pair", params={"ME": "a", "OTHER": "b"})
+    second = fake_server.queue_job("pair", params={"ME": "b", "OTHER": "a"})
+    agent = home.start_agent("--concurrency", "2", *RUN, **agent_credentials)
+    fake_server.wait_finished(first, 20)
+    fake_server.wait_finished(second, 20)
+    assert agent.stop(30) == 0
+    assert first.finish["status"] == second.finish["status"] == "succeeded"

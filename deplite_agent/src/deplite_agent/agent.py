@@ -1,0 +1,298 @@
+"""`deplite-agent run`: heartbeat, long-poll claim, run jobs, report; graceful stop on SIGTERM."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from .client import Backoff, RetryableError, ServerClient, ServerError
+from .config import ENV_AGENT_ID, ENV_CONFIG, ENV_DIR, ENV_URL, AgentConfig
+from .events import EventRecorder, EventSpool, JobDelivery
+from .runner import CANCELLED, FAILED, JOB_ID_RE, KILL_GRACE_SECONDS, InputFile, JobRunner, JobSpec
+from .workflow import workflow_names
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 30
+ON_STOP_FINISH, ON_STOP_CANCEL = "finish", "cancel"
+
+
+class AgentAlreadyRunning(Exception):
+    pass
+
+
+class RunningJob:
+    def __init__(self, job: JobSpec):
+        self.job = job
+        self.cancel = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.delivery: JobDelivery | None = None
+        self.status: str | None = None
+
+
+class Agent:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        concurrency: int = 1,
+        once: bool = False,
+        on_stop: str = ON_STOP_FINISH,
+        poll_wait: int = 30,
+        stop_timeout: float = 60.0,
+        kill_grace_seconds: float = KILL_GRACE_SECONDS,
+        client: ServerClient | None = None,
+    ):
+        self.config = config
+        self.client = client or ServerClient(config)
+        self.concurrency = max(1, concurrency)
+        self.once = once
+        self.on_stop = on_stop
+        self.poll_wait = poll_wait
+        self.stop_timeout = stop_timeout
+        self.kill_grace_seconds = kill_grace_seconds
+        self.stopping = threading.Event()
+        self.jobs: dict[str, RunningJob] = {}
+        self.deliveries: list[JobDelivery] = []
+        self._lock = threading.Lock()
+        self._slots = threading.Semaphore(self.concurrency)
+        self._lock_file = None
+        self._credentials_file: Path | None = None
+        self.last_status: str | None = None
+        self.hostname = socket.gethostname()
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def run(self, *, install_signals: bool = True) -> int:
+        logs = self.config.logs_dir
+        logs.mkdir(parents=True, exist_ok=True)
+        self._take_dir_lock(logs / "agent.lock")
+        if install_signals:
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        try:
+            self._step_env = self._prepare_step_env()
+            self._resume_spools()
+            self._heartbeat()
+            threading.Thread(target=self._heartbeat_loop, daemon=True, name="heartbeat").start()
+            claimer = threading.Thread(target=self._claim_loop, daemon=True, name="claimer")
+            claimer.start()
+            while claimer.is_alive():
+                claimer.join(0.2)
+            return self._drain()
+        finally:
+            if self._credentials_file is not None:
+                self._credentials_file.unlink(missing_ok=True)
+            self._lock_file.close()
+
+    def stop(self, *, cancel_jobs: bool = False) -> None:
+        if not self.stopping.is_set():
+            log.info("stopping: no new jobs will be claimed")
+        self.stopping.set()
+        if cancel_jobs or self.on_stop == ON_STOP_CANCEL:
+            with self._lock:
+                for running in self.jobs.values():
+                    running.cancel.set()
+
+    def _on_signal(self, signum, frame) -> None:
+        # A second signal while stopping means "now": cancel whatever still runs.
+        self.stop(cancel_jobs=self.stopping.is_set())
+
+    def _take_dir_lock(self, path: Path) -> None:
+        self._lock_file = open(path, "w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise AgentAlreadyRunning(f"another deplite-agent is already running in {self.config.dir}")
+
+    def _prepare_step_env(self) -> dict[str, str]:
+        """What a step needs to call `deplite-agent files download`: where the server is and a config file
+        to sign with. The secret itself never goes into a step's environment; when it came from the
+        environment, it is written to a private file for the lifetime of this process."""
+        config_file = self.config.config_file
+        if config_file is None:
+            private = self.config.logs_dir / "private"
+            private.mkdir(mode=0o700, exist_ok=True)
+            config_file = private / "agent-config.yaml"
+            fd = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                yaml.safe_dump(
+                    {
+                        "url": self.config.url,
+                        "agentId": self.config.agent_id,
+                        "secret": self.config.secret,
+                        "dir": str(self.config.dir),
+                    },
+                    f,
+                )
+            self._credentials_file = config_file
+        return {
+            ENV_URL: self.config.url,
+            ENV_AGENT_ID: self.config.agent_id,
+            ENV_DIR: str(self.config.dir),
+            ENV_CONFIG: str(config_file),
+        }
+
+    # -- heartbeat and claim -----------------------------------------------------------------------------------
+    def _heartbeat(self) -> bool:
+        try:
+            info = self.client.heartbeat(hostname=self.hostname, workflows=workflow_names(self.config.workflows_dir))
+        except (RetryableError, ServerError) as exc:
+            log.warning("heartbeat failed: %s", exc)
+            return False
+        log.info("connected as %s (%s)", info.get("name"), info.get("agentId"))
+        return True
+
+    def _heartbeat_loop(self) -> None:
+        while not self.stopping.wait(HEARTBEAT_SECONDS):
+            self._heartbeat()
+
+    def _claim_loop(self) -> None:
+        backoff = Backoff()
+        claimed = 0
+        while not self.stopping.is_set():
+            if self.once and claimed:
+                return
+            if not self._slots.acquire(timeout=0.5):
+                continue
+            try:
+                data = self.client.claim(wait=self.poll_wait)
+            except (RetryableError, ServerError) as exc:
+                self._slots.release()
+                delay = backoff.next_delay()
+                if getattr(exc, "status", None) == 401:
+                    delay = max(delay, 5.0)
+                    log.error(
+                        "the server rejected this agent's signature (check %s and the secret, "
+                        "or whether the agent was revoked); retrying in %.0fs",
+                        ENV_AGENT_ID,
+                        delay,
+                    )
+                else:
+                    log.warning("claim failed: %s; retrying in %.1fs", exc, delay)
+                self.stopping.wait(delay)
+                continue
+            backoff.reset()
+            if data is None:
+                self._slots.release()
+                continue
+            claimed += 1
+            self._start_job(data)
+
+    # -- jobs --------------------------------------------------------------------------------------------------
+    def _start_job(self, data: dict) -> None:
+        try:
+            job = JobSpec.from_claim(data)
+            if not JOB_ID_RE.match(job.id):
+                raise ValueError(f"invalid job id {job.id!r}")
+        except (KeyError, ValueError, TypeError) as exc:
+            log.error("the server sent a job this agent cannot read: %s", exc)
+            self._slots.release()
+            return
+        running = RunningJob(job)
+        if self.stopping.is_set() and self.on_stop == ON_STOP_CANCEL:
+            running.cancel.set()  # claimed while stopping: report it cancelled rather than drop it
+        with self._lock:
+            self.jobs[job.id] = running
+            self.deliveries = [d for d in self.deliveries if d.is_alive() or not d.delivered.is_set()]
+        running.thread = threading.Thread(target=self._run_job, args=(running,), name=f"job-{job.id}", daemon=True)
+        running.thread.start()
+
+    def _run_job(self, running: RunningJob) -> None:
+        job = running.job
+        try:
+            log.info("job %s (#%s): workflow %s, ref %s", job.id, job.short_id, job.workflow, job.ref or "-")
+            spool = EventSpool(self.config.logs_dir / "spool" / job.id)
+            delivery = JobDelivery(client=self.client, job_id=job.id, spool=spool, on_cancel=running.cancel.set)
+            recorder = EventRecorder(spool, wake=delivery.wake)
+            delivery.recorder = recorder
+            running.delivery = delivery
+            with self._lock:
+                self.deliveries.append(delivery)
+            delivery.start()
+            runner = JobRunner(
+                job=job,
+                agent_dir=self.config.dir,
+                reporter=recorder,
+                secret=self.config.secret,
+                cancel=running.cancel,
+                fetch_file=self._fetch_file,
+                step_env=self._step_env,
+                kill_grace_seconds=self.kill_grace_seconds,
+            )
+            if running.cancel.is_set():
+                result_status, exit_code, error = CANCELLED, None, "the agent stopped before the job started"
+            else:
+                try:
+                    result = runner.run()
+                    result_status, exit_code, error = result.status, result.exit_code, result.error
+                except Exception as exc:  # a bug in the agent must still end the job on the server
+                    log.exception("job %s crashed the runner", job.id)
+                    result_status, exit_code, error = FAILED, None, f"agent error: {type(exc).__name__}: {exc}"
+            recorder.flush_log()
+            spool.set_finish({"status": result_status, "exitCode": exit_code, "error": error})
+            running.status = self.last_status = result_status
+            delivery.wake()
+            log.info("job %s %s%s", job.id, result_status, f": {error}" if error else "")
+        finally:
+            with self._lock:
+                self.jobs.pop(job.id, None)
+            self._slots.release()
+
+    def _fetch_file(self, input_file: InputFile, destination: Path) -> None:
+        self.client.download_file(input_file.file_id, destination)
+
+    def _resume_spools(self) -> None:
+        """Deliver what a previous run of the agent left undelivered. A job without a recorded finish was
+        interrupted mid-run (the process died): it is reported failed, since its steps are gone."""
+        root = self.config.logs_dir / "spool"
+        if not root.is_dir():
+            return
+        for directory in sorted(root.iterdir()):
+            if not directory.is_dir() or not JOB_ID_RE.match(directory.name):
+                continue
+            spool = EventSpool(directory)
+            if spool.finish() is None:
+                spool.set_finish(
+                    {"status": FAILED, "exitCode": None, "error": "the agent stopped while the job was running"}
+                )
+            log.info("delivering the pending report of job %s", directory.name)
+            delivery = JobDelivery(client=self.client, job_id=directory.name, spool=spool)
+            self.deliveries.append(delivery)
+            delivery.start()
+
+    def _drain(self) -> int:
+        """Wait for running jobs, then for their reports; leave undelivered reports on disk for next time."""
+        while True:
+            with self._lock:
+                threads = [r.thread for r in self.jobs.values() if r.thread is not None]
+            if not threads:
+                break
+            for thread in threads:
+                thread.join(0.2)
+        deadline = time.monotonic() + self.stop_timeout
+        for delivery in list(self.deliveries):
+            delivery.wake()
+            delivery.join(max(0.0, deadline - time.monotonic()))
+        undelivered = [d.job_id for d in self.deliveries if not d.delivered.is_set()]
+        for delivery in self.deliveries:
+            delivery.give_up.set()
+        for delivery in self.deliveries:
+            delivery.join(5)
+        if undelivered:
+            log.error(
+                "could not deliver the report of %s; it will be sent when the agent starts again",
+                ", ".join(undelivered),
+            )
+            return 2
+        if self.once:
+            return 0 if self.last_status == "succeeded" else 1
+        return 0

@@ -1,0 +1,168 @@
+"""The agent's HTTP client: every request signed (DESIGN §5), errors sorted into retry-or-not."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+import requests
+
+from . import __version__
+from .config import AgentConfig
+from .signing import SIGNATURE_HEADER, signature_header
+
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 30
+USER_AGENT = f"deplite-agent/{__version__}"
+
+
+class ServerError(Exception):
+    """The server answered with an error it means (4xx other than 401/429)."""
+
+    def __init__(self, status: int, code: str, message: str):
+        self.status = status
+        self.code = code
+        self.message = message
+        super().__init__(f"HTTP {status} {code}: {message}")
+
+
+class RetryableError(Exception):
+    """Worth retrying after a pause: the server is unreachable, overloaded (5xx, 429) or rejected the
+    signature (401: a clock skew, a rotated secret, a revoked agent — retrying slowly never hurts)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        self.status = status
+        super().__init__(message)
+
+
+class Backoff:
+    """Exponential backoff with "equal jitter": never less than half the step, so a fleet of agents
+    coming back after an outage does not arrive in lockstep nor hammer the server."""
+
+    def __init__(self, base: float = 1.0, cap: float = 30.0):
+        self.base = base
+        self.cap = cap
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        step = min(self.cap, self.base * (2**self.attempt))
+        self.attempt = min(self.attempt + 1, 32)
+        return step / 2 + random.uniform(0, step / 2)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+    def wait(self, stop: threading.Event, *, minimum: float = 0.0) -> bool:
+        """Sleeps one step (interruptible); True when `stop` was set meanwhile."""
+        return stop.wait(max(minimum, self.next_delay()))
+
+
+def _error_of(response: requests.Response) -> tuple:
+    try:
+        err = response.json().get("error") or {}
+        return str(err.get("code") or "error"), str(err.get("message") or response.reason)
+    except (ValueError, AttributeError):
+        return "error", response.reason or f"HTTP {response.status_code}"
+
+
+class ServerClient:
+    def __init__(self, config: AgentConfig, *, session: requests.Session | None = None):
+        config.require_server()
+        self.config = config
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        query: dict[str, Any] | None = None,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> requests.Response:
+        url = self.config.url + path + (("?" + urlencode(query)) if query else "")
+        raw = b"" if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        prepared = requests.Request(method, url, data=raw or None, headers=headers).prepare()
+        # Sign exactly what goes on the wire: the prepared path with its query, and the raw body bytes.
+        prepared.headers[SIGNATURE_HEADER] = signature_header(
+            agent_id=self.config.agent_id,
+            secret=self.config.secret,
+            method=method,
+            path=prepared.path_url,
+            body=raw,
+        )
+        try:
+            response = self.session.send(prepared, timeout=(CONNECT_TIMEOUT, read_timeout))
+        except requests.RequestException as exc:
+            raise RetryableError(f"{method} {path}: server unreachable ({type(exc).__name__})")
+        if response.status_code < 400:
+            return response
+        code, message = _error_of(response)
+        if response.status_code in (401, 429) or response.status_code >= 500:
+            raise RetryableError(
+                f"{method} {path}: HTTP {response.status_code} {code}: {message}", response.status_code
+            )
+        raise ServerError(response.status_code, code, message)
+
+    # -- the protocol -------------------------------------------------------------------------------------
+    def heartbeat(self, *, hostname: str, workflows: list[str]) -> dict[str, Any]:
+        body = {"hostname": hostname, "version": __version__, "workflows": workflows}
+        return self.request("POST", "/api/agent/heartbeat", body=body).json()
+
+    def claim(self, *, wait: int) -> dict[str, Any] | None:
+        wait = max(0, min(30, int(wait)))
+        response = self.request("POST", "/api/agent/jobs/claim", body={}, query={"wait": wait}, read_timeout=wait + 15)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def post_events(self, job_id: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+        return self.request("POST", f"/api/agent/jobs/{job_id}/events", body={"events": events}).json()
+
+    def finish(self, job_id: str, *, status: str, exit_code: int | None, error: str | None) -> dict[str, Any]:
+        body = {"status": status, "exitCode": exit_code, "error": error}
+        return self.request("POST", f"/api/agent/jobs/{job_id}/finish", body=body).json()
+
+    def file_download_url(self, file_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/api/agent/files/{file_id}/download-url").json()
+
+    def download_file(
+        self, file_id: str, destination: Path, *, progress: Callable[[int, int | None], None] | None = None
+    ) -> dict[str, Any]:
+        info = self.file_download_url(file_id)
+        fetch_url(info["downloadUrl"], destination, size=info.get("size"), progress=progress)
+        return info
+
+
+def fetch_url(
+    url: str,
+    destination: Path,
+    *,
+    size: int | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> int:
+    """Plain GET of a presigned URL into `destination` (it carries its own signature, and the agent's
+    header must never reach the bucket). Returns the number of bytes written."""
+    try:
+        with requests.get(url, stream=True, timeout=(CONNECT_TIMEOUT, 60)) as response:
+            if response.status_code >= 400:
+                raise ServerError(response.status_code, "download_failed", f"storage answered {response.status_code}")
+            total = size or (int(response.headers.get("Content-Length", 0)) or None)
+            done = 0
+            with open(destination, "wb") as out:
+                for chunk in response.iter_content(chunk_size=256 * 1024):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, total)
+    except requests.RequestException as exc:
+        raise RetryableError(f"download failed ({type(exc).__name__})")
+    return done

@@ -1,0 +1,378 @@
+"""Runs one job: loads the workflow, fetches input files, runs each step in bash in its own process
+group, and reports everything through a `Reporter` (the server event stream, or the console for `exec`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Protocol
+
+from .config import ENV_SECRET
+from .process import exit_code_of, group_members, terminate_group
+from .workflow import Step, Workflow, WorkflowError, load_workflow
+
+log = logging.getLogger(__name__)
+
+KILL_GRACE_SECONDS = 10.0
+FILE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+JOB_ID_RE = FILE_ID_RE
+MAX_LINE_BYTES = 64 * 1024
+# How long to keep reading a step's output after its process group is gone: a daemon that escaped the
+# group with setsid may still hold the pipe, and must not hold the job.
+OUTPUT_DRAIN_SECONDS = 2.0
+
+SUCCEEDED, FAILED, CANCELLED, SKIPPED = "succeeded", "failed", "cancelled", "skipped"
+
+
+@dataclass(frozen=True)
+class InputFile:
+    param: str
+    file_id: str
+    file_name: str
+    size: int | None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    workflow: str
+    ref: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+    short_id: str = ""
+    trigger_id: str = ""
+    trigger_name: str = ""
+    input_files: tuple = ()
+    created_at: str = ""
+
+    @classmethod
+    def from_claim(cls, data: dict) -> JobSpec:
+        """The body of a 200 from `POST /api/agent/jobs/claim`."""
+        trigger = data.get("trigger") or {}
+        files = tuple(
+            InputFile(
+                param=str(f.get("param", "")),
+                file_id=str(f.get("fileId", "")),
+                file_name=str(f.get("fileName", "")),
+                size=f.get("size") if isinstance(f.get("size"), int) else None,
+            )
+            for f in (data.get("inputFiles") or [])
+        )
+        return cls(
+            id=str(data["id"]),
+            short_id=str(data.get("shortId") or ""),
+            workflow=str(data.get("workflow") or ""),
+            ref=str(data.get("ref") or ""),
+            params={str(k): "" if v is None else str(v) for k, v in (data.get("params") or {}).items()},
+            trigger_id=str(trigger.get("id") or ""),
+            trigger_name=str(trigger.get("name") or ""),
+            input_files=files,
+            created_at=str(data.get("createdAt") or ""),
+        )
+
+
+@dataclass
+class StepResult:
+    index: int
+    name: str
+    status: str
+    exit_code: int | None
+
+
+@dataclass
+class JobResult:
+    status: str
+    exit_code: int | None
+    error: str | None
+    steps: list[StepResult] = field(default_factory=list)
+
+
+class Reporter(Protocol):
+    def job_started(self, *, timeout_minutes: float) -> None: ...
+    def step_started(self, *, step: int, name: str) -> None: ...
+    def log(self, *, step: int | None, data: str) -> None: ...
+    def step_finished(self, *, step: int, name: str, status: str, exit_code: int | None) -> None: ...
+
+
+class JobFailed(Exception):
+    """Fails the job before any step runs (bad workflow, bad parameter, input file)."""
+
+
+# fetch_file(input_file, destination) downloads into `destination` (the caller checks the size).
+FileFetcher = Callable[[InputFile, Path], None]
+
+
+def param_env_name(key: str) -> str:
+    """`app-version` → `PARAMS_APP_VERSION`: upper-cased, anything a shell name cannot hold becomes `_`."""
+    return "PARAMS_" + re.sub(r"[^A-Z0-9_]", "_", key.upper())
+
+
+def utcnow_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JobRunner:
+    def __init__(
+        self,
+        *,
+        job: JobSpec,
+        agent_dir: Path,
+        reporter: Reporter,
+        secret: str = "",
+        cancel: threading.Event | None = None,
+        fetch_file: FileFetcher | None = None,
+        step_env: dict[str, str] | None = None,
+        kill_grace_seconds: float = KILL_GRACE_SECONDS,
+    ):
+        self.job = job
+        self.agent_dir = agent_dir.resolve()
+        self.reporter = reporter
+        self.secret = secret
+        self.cancel = cancel or threading.Event()
+        self.fetch_file = fetch_file
+        # Extra variables for every step (the agent's URL, id and config path for `files download`).
+        self.extra_env = dict(step_env or {})
+        self.kill_grace_seconds = kill_grace_seconds
+        self.files_dir = self.agent_dir / "logs" / "files"
+        self._local_log = None
+        self._local_lock = threading.Lock()
+
+    # -- reporting -------------------------------------------------------------------------------------------
+    def _mask(self, text: str) -> str:
+        return text.replace(self.secret, "***") if self.secret else text
+
+    def _local(self, text: str) -> None:
+        with self._local_lock:
+            if self._local_log is not None:
+                for line in text.splitlines():
+                    self._local_log.write(f"{utcnow_iso()} {line}\n")
+                self._local_log.flush()
+
+    def _log(self, step: int | None, text: str) -> None:
+        text = self._mask(text)
+        if not text.endswith("\n"):
+            text += "\n"
+        self._local(("" if step is None else f"[{step}] ") + text)
+        self.reporter.log(step=step, data=text)
+
+    def _agent_note(self, step: int | None, text: str) -> None:
+        """A line the agent itself writes into the job log (prefixed so it reads apart from step output)."""
+        self._log(step, f"[deplite-agent] {text}")
+
+    # -- the job ---------------------------------------------------------------------------------------------
+    def run(self) -> JobResult:
+        if not JOB_ID_RE.match(self.job.id):
+            raise ValueError(f"invalid job id {self.job.id!r}")
+        jobs_dir = self.agent_dir / "logs" / "jobs"
+        jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._local_log = open(jobs_dir / f"{self.job.id}.log", "a", encoding="utf-8")
+        try:
+            result = self._run()
+            self._local(
+                f"job {self.job.id} {result.status} exit_code={result.exit_code}"
+                + (f" error={self._mask(result.error)}" if result.error else "")
+            )
+            return result
+        finally:
+            with self._local_lock:
+                self._local_log.close()
+                self._local_log = None
+
+    def _run(self) -> JobResult:
+        self._local(f"job {self.job.id} (#{self.job.short_id}) workflow={self.job.workflow} ref={self.job.ref}")
+        try:
+            workflow = load_workflow(self.agent_dir / "workflows", self.job.workflow)
+        except WorkflowError as exc:
+            self.reporter.job_started(timeout_minutes=60)
+            self._agent_note(None, str(exc))
+            return JobResult(FAILED, None, str(exc))
+        self.reporter.job_started(timeout_minutes=workflow.timeout_minutes)
+        job_deadline = time.monotonic() + workflow.timeout_minutes * 60
+        try:
+            env = self._job_env(workflow)
+        except JobFailed as exc:
+            self._agent_note(None, str(exc))
+            return JobResult(FAILED, None, str(exc))
+        if self.cancel.is_set():
+            return JobResult(CANCELLED, None, "cancelled before the first step")
+        return self._run_steps(workflow, env, job_deadline)
+
+    def _job_env(self, workflow: Workflow) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k != ENV_SECRET and not k.startswith("PARAMS_") and not (self.secret and self.secret in v)
+        }
+        env.update(self.extra_env)
+        env.update(workflow.env)
+        env.update(
+            {
+                "REF": self.job.ref,
+                "DEPLITE_JOB_ID": self.job.id,
+                "DEPLITE_JOB_SHORT_ID": self.job.short_id,
+                "DEPLITE_TRIGGER": self.job.trigger_name,
+                "DEPLITE_WORKFLOW": self.job.workflow,
+                "DEPLITE_FILES_DIR": str(self.files_dir),
+            }
+        )
+        for key, value in self.job.params.items():
+            name = param_env_name(key)
+            if not re.match(r"^PARAMS_[A-Z_][A-Z0-9_]*$", name):
+                raise JobFailed(f"invalid parameter name {key!r}")
+            if "\0" in value:
+                raise JobFailed(f"parameter {key!r} contains a NUL byte")
+            env[name] = value
+        for input_file in self.job.input_files:
+            path = self._fetch_input_file(input_file)
+            env[param_env_name(input_file.param) + "_PATH"] = str(path)
+        return env
+
+    def _fetch_input_file(self, f: InputFile) -> Path:
+        label = f"input file {f.param} ({f.file_id})"
+        name = f.file_name
+        if not FILE_ID_RE.match(f.file_id):
+            raise JobFailed(f"{label}: invalid file id")
+        if not name or "/" in name or "\\" in name or "\0" in name or name in (".", ".."):
+            raise JobFailed(f"{label}: invalid file name {name!r}")
+        target = self.files_dir / f.file_id / name
+        if target.is_file() and f.size is not None and target.stat().st_size == f.size:
+            self._agent_note(None, f"using cached {label} at {target}")
+            return target
+        if self.fetch_file is None:
+            raise JobFailed(f"{label}: not cached at {target} and no server to download it from")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".part")
+        self._agent_note(None, f"downloading {label} to {target}")
+        try:
+            self.fetch_file(f, partial)
+        except Exception as exc:  # any download failure fails the job with its reason, never the agent
+            partial.unlink(missing_ok=True)
+            raise JobFailed(f"{label}: download failed: {self._mask(str(exc))}")
+        size = partial.stat().st_size
+        if f.size is not None and size != f.size:
+            partial.unlink(missing_ok=True)
+            raise JobFailed(f"{label}: downloaded {size} bytes, expected {f.size}")
+        os.replace(partial, target)
+        return target
+
+    def _run_steps(self, workflow: Workflow, env: dict[str, str], job_deadline: float) -> JobResult:
+        results: list[StepResult] = []
+        outcome: JobResult | None = None
+        for index, step in enumerate(workflow.steps):
+            if outcome is not None:
+                self._local(f"--- step {index} {step.name} {SKIPPED}")
+                self.reporter.step_finished(step=index, name=step.name, status=SKIPPED, exit_code=None)
+                results.append(StepResult(index, step.name, SKIPPED, None))
+                continue
+            status, code, error = self._run_step(index, step, workflow, env, job_deadline)
+            results.append(StepResult(index, step.name, status, code))
+            if status == CANCELLED:
+                outcome = JobResult(CANCELLED, code, error)
+            elif status == FAILED and (error or not step.continue_on_error):
+                # A timeout fails the job even with continue-on-error: the time budget is gone.
+                outcome = JobResult(FAILED, code, error or f'step "{step.name}" exited with code {code}')
+            elif status == FAILED:
+                self._agent_note(index, f'step "{step.name}" failed with code {code}; continuing (continue-on-error)')
+        if outcome is None:
+            outcome = JobResult(SUCCEEDED, 0, None)
+        outcome.steps = results
+        return outcome
+
+    def _run_step(self, index: int, step: Step, workflow: Workflow, job_env: dict[str, str], job_deadline: float):
+        """Returns (status, exit code, job error or None when a plain non-zero exit)."""
+        self.reporter.step_started(step=index, name=step.name)
+        self._local(f"--- step {index} {step.name}")
+        env = dict(job_env)
+        env.update(step.env)
+        # Step env cannot override what Deplite sets for the job.
+        for key in ("REF", "DEPLITE_JOB_ID", "DEPLITE_JOB_SHORT_ID", "DEPLITE_TRIGGER", "DEPLITE_WORKFLOW"):
+            env[key] = job_env[key]
+        cwd = self.agent_dir
+        if step.working_directory:
+            cwd = (self.agent_dir / step.working_directory).resolve()
+            if not cwd.is_dir():
+                error = f'step "{step.name}": working directory {step.working_directory!r} does not exist'
+                self._agent_note(index, error)
+                return self._finish_step(index, step, FAILED, 1, error)
+        deadline = job_deadline
+        if step.timeout_minutes is not None:
+            deadline = min(deadline, time.monotonic() + step.timeout_minutes * 60)
+        scripts = self.agent_dir / "logs" / "tmp" / self.job.id
+        scripts.mkdir(parents=True, exist_ok=True)
+        script = scripts / f"step-{index}.sh"
+        script.write_text(step.run, encoding="utf-8")
+        try:
+            # Running the host owner's own workflow file is the agent's job; bash comes from PATH as on CI runners.
+            proc = subprocess.Popen(  # noqa: S603
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],  # noqa: S607
+                cwd=str(cwd),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            error = f'step "{step.name}" could not start: {exc.strerror}'
+            self._agent_note(index, error)
+            shutil.rmtree(scripts, ignore_errors=True)
+            return self._finish_step(index, step, FAILED, 127, error)
+        reader = threading.Thread(target=self._pump, args=(proc, index), daemon=True, name=f"step-{index}-output")
+        reader.start()
+        stopped_for = None
+        while proc.poll() is None:
+            if self.cancel.is_set():
+                stopped_for = "cancel"
+            elif time.monotonic() >= deadline:
+                stopped_for = "timeout"
+            if stopped_for:
+                what = "cancel requested" if stopped_for == "cancel" else f'timeout exceeded in step "{step.name}"'
+                self._agent_note(
+                    index, f"{what}: stopping the step (SIGTERM, then SIGKILL after {self.kill_grace_seconds:g}s)"
+                )
+                terminate_group(proc, self.kill_grace_seconds)
+                break
+            try:
+                proc.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                pass
+        code = exit_code_of(proc.wait())
+        if stopped_for is None and group_members(proc.pid):
+            # Background processes a step leaves behind end with it, like on CI runners; a daemon belongs
+            # under a service manager, not in a deploy step's process group.
+            self._agent_note(index, "stopping processes the step left running in the background")
+            terminate_group(proc, self.kill_grace_seconds)
+        reader.join(OUTPUT_DRAIN_SECONDS)
+        if not reader.is_alive():
+            proc.stdout.close()
+        shutil.rmtree(scripts, ignore_errors=True)
+        if stopped_for == "cancel":
+            return self._finish_step(index, step, CANCELLED, code, f'cancelled during step "{step.name}"')
+        if stopped_for == "timeout":
+            return self._finish_step(index, step, FAILED, code, f'timeout exceeded in step "{step.name}"')
+        if code != 0:
+            return self._finish_step(index, step, FAILED, code, None)
+        return self._finish_step(index, step, SUCCEEDED, 0, None)
+
+    def _finish_step(self, index: int, step: Step, status: str, code: int | None, error: str | None):
+        self._local(f"--- step {index} {step.name} {status} exit_code={code}")
+        self.reporter.step_finished(step=index, name=step.name, status=status, exit_code=code)
+        return status, code, error
+
+    def _pump(self, proc: subprocess.Popen, index: int) -> None:
+        stream = proc.stdout
+        try:
+            while True:
+                chunk = stream.readline(MAX_LINE_BYTES)
+                if not chunk:
+                    return
+                self._log(index, chunk.decode("utf-8", errors="replace"))
+        except (OSError, ValueError):  # the pipe was closed under us after the drain window
+            return

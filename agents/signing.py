@@ -90,7 +90,7 @@ def parse_header(value: str | None) -> dict[str, str]:
         uuid.UUID(fields["agent"])
     except ValueError:
         raise _refuse("Unknown agent.") from None
-    if str(uuid.UUID(fields["agent"])) != fields["agent"].lower():
+    if str(uuid.UUID(fields["agent"])) != fields["agent"]:  # canonical form only: one spelling per agent
         raise _refuse("Unknown agent.")
     return fields
 

@@ -9,6 +9,7 @@ from orgs import views as orgs_views
 from orgs.urls import org_urlpatterns as orgs_org_urls
 from triggers.urls import org_urlpatterns as triggers_org_urls
 from triggers.urls import run_urlpatterns as triggers_run_urls
+from triggers.views import job_detail
 
 # Every app's org-scoped API is mounted here, under one prefix: the isolation matrix
 # test walks this prefix to prove each endpoint keeps other orgs out.
@@ -34,5 +35,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("orgs/<slug:org_slug>/jobs/<uuid:job_id>", job_detail, name="job-detail"),
     path("", orgs_views.dashboard, name="dashboard"),
 ]

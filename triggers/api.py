@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 
+from django.conf import settings
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
@@ -69,8 +70,6 @@ class TriggerOutput(serializers.ModelSerializer):
         fields = ["id", *_FIELDS, "runUrl", "createdAt", "updatedAt"]
 
     def get_runUrl(self, obj) -> str:  # noqa: N802 (wire name)
-        from django.conf import settings
-
         return f"{settings.DEPLITE_PUBLIC_URL}/triggers/{obj.id}/run"
 
 

@@ -230,6 +230,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set where several apps have a `status` or `type` field.
+    "ENUM_NAME_OVERRIDES": {
+        "ChatProviderEnum": "triggers.models.ChatProvider",
+        "JobStatusEnum": "triggers.models.JobStatus",
+        "StepStatusEnum": "triggers.models.StepStatus",
+        "FileStatusEnum": "storage.models.FileStatus",
+        "TriggerTypeEnum": "triggers.models.TriggerType",
+    },
 }
 # Largest JSON body the API reads; larger ones get a 413 before anything is parsed.
 DEPLITE_MAX_API_BODY_BYTES = env.int("DEPLITE_MAX_API_BODY_BYTES", default=1024 * 1024)
@@ -244,6 +252,27 @@ DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS = env.bool("DEPLITE_ALLOW_PRIVATE_STORAG
 DEPLITE_MAX_UPLOAD_BYTES = env.int("DEPLITE_MAX_UPLOAD_BYTES", default=5 * 1024**3)
 DEPLITE_PRESIGN_EXPIRY_SECONDS = min(env.int("DEPLITE_PRESIGN_EXPIRY_SECONDS", default=900), 7 * 24 * 3600)
 DEPLITE_UPLOAD_EXPIRY = timedelta(seconds=env.int("DEPLITE_UPLOAD_EXPIRY_SECONDS", default=24 * 3600))
+
+# --- triggers, jobs, agents -------------------------------------------------------------------
+# A job's log is capped; past the cap one truncation marker is written and the rest dropped.
+DEPLITE_JOB_LOG_MAX_BYTES = env.int("DEPLITE_JOB_LOG_MAX_BYTES", default=5 * 1024 * 1024)
+# A queued job nobody claimed within this many seconds fails with a clear error.
+DEPLITE_QUEUED_JOB_MAX_AGE = env.int("DEPLITE_QUEUED_JOB_MAX_AGE_SECONDS", default=24 * 3600)
+# Extra time past a job's timeout-minutes before the reaper fails it (the agent enforces it first).
+DEPLITE_JOB_TIMEOUT_GRACE = env.int("DEPLITE_JOB_TIMEOUT_GRACE_SECONDS", default=120)
+DEPLITE_AGENT_OFFLINE_AFTER = env.int("DEPLITE_AGENT_OFFLINE_AFTER_SECONDS", default=60)
+DEPLITE_AGENT_LOST_AFTER = env.int("DEPLITE_AGENT_LOST_AFTER_SECONDS", default=300)
+# Signed agent requests: allowed clock skew, and how long a nonce is remembered (same window).
+DEPLITE_AGENT_SIGNATURE_WINDOW = 300
+DEPLITE_AGENT_MAX_WAIT = 30
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "jobs-reap": {"task": "triggers.tasks.jobs_reap", "schedule": 30.0},
+        "jobs-sweep-queued": {"task": "triggers.tasks.jobs_sweep_queued", "schedule": 15.0},
+        "idempotency-keys-purge": {"task": "triggers.tasks.idempotency_keys_purge", "schedule": 3600.0},
+        "agents-reap-lost": {"task": "agents.tasks.agents_reap_lost", "schedule": 30.0},
+    }
+)
 
 # --- integrations --------------------------------------------------------------------------
 SLACK_CLIENT_ID = env.str("SLACK_CLIENT_ID", default="")

@@ -2,17 +2,24 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from agents.urls import agent_urlpatterns
+from agents.urls import org_urlpatterns as agents_org_urls
 from orgs import api as orgs_api
 from orgs import views as orgs_views
 from orgs.urls import org_urlpatterns as orgs_org_urls
 from orgs.urls import page_urlpatterns as orgs_pages
 from storage.urls import org_urlpatterns as storage_org_urls
+from triggers.urls import org_urlpatterns as triggers_org_urls
+from triggers.urls import run_urlpatterns as triggers_run_urls
+from triggers.views import job_detail
 
 # Every app's org-scoped API is mounted here, under one prefix: the isolation matrix
 # test walks this prefix to prove each endpoint keeps other orgs out.
 org_api_urls = [
     *orgs_org_urls,
     *storage_org_urls,
+    *triggers_org_urls,
+    *agents_org_urls,
 ]
 
 # Web pages of one organisation, under /orgs/<slug>/.
@@ -30,10 +37,13 @@ urlpatterns = [
         name="org-detail",
     ),
     re_path(r"^api/orgs/(?P<org_id>[^/]+)/", include(org_api_urls)),
+    *triggers_run_urls,
+    *agent_urlpatterns,
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("orgs/<slug:org_slug>/", include(org_page_urls)),
+    path("orgs/<slug:org_slug>/jobs/<uuid:job_id>", job_detail, name="job-detail"),
     path("", orgs_views.dashboard, name="dashboard"),
 ]

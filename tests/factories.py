@@ -1,9 +1,11 @@
 import factory
 from factory.django import DjangoModelFactory
 
+from agents.models import Agent
 from orgs import tokens
 from orgs.models import ApiToken, Membership, Organization, Role, TokenScope, User
 from storage.models import StorageBinding, StoredFile
+from triggers.models import Job, Trigger
 
 
 class UserFactory(DjangoModelFactory):
@@ -72,6 +74,40 @@ class StoredFileFactory(DjangoModelFactory):
     object_key = factory.LazyAttribute(lambda o: f"deplite/{o.org.pk}/{o.file_name}")
 
 
+class TriggerFactory(DjangoModelFactory):
+    class Meta:
+        model = Trigger
+
+    org = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"deploy-{n}")
+    workflow = "deploy"
+    agent_labels = factory.LazyFunction(list)
+
+
+class JobFactory(DjangoModelFactory):
+    class Meta:
+        model = Job
+
+    org = factory.SubFactory(OrganizationFactory)
+    trigger = factory.SubFactory(TriggerFactory, org=factory.SelfAttribute("..org"))
+    trigger_name = factory.LazyAttribute(lambda job: job.trigger.name if job.trigger else "deleted")
+    workflow = factory.LazyAttribute(lambda job: job.trigger.workflow if job.trigger else "deploy")
+    agent_labels = factory.LazyAttribute(lambda job: list(job.trigger.agent_labels) if job.trigger else [])
+    ref = "main"
+
+
+class AgentFactory(DjangoModelFactory):
+    """`agent.secret` holds the plaintext secret (the field decrypts on read)."""
+
+    class Meta:
+        model = Agent
+
+    org = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"agent-{n}")
+    labels = factory.LazyFunction(list)
+    secret = factory.Sequence(lambda n: f"das_test-secret-{n:04d}-0123456789abcdef")
+
+
 # Model → callable(org) that makes one row of that model in `org`. The isolation matrix
 # (tests/orgs/test_isolation.py) uses it to put a victim object behind every detail URL
 # under /api/orgs/<orgId>/; every app registers its org-scoped models here.
@@ -80,4 +116,7 @@ VICTIM_FACTORIES: dict = {
     ApiToken: lambda org: make_token(org)[0],
     StorageBinding: lambda org: StorageBindingFactory(org=org),
     StoredFile: lambda org: StoredFileFactory(org=org),
+    Trigger: lambda org: TriggerFactory(org=org),
+    Job: lambda org: JobFactory(org=org),
+    Agent: lambda org: AgentFactory(org=org),
 }

@@ -1,0 +1,82 @@
+"""Agent management for people: `GET/POST /api/orgs/<orgId>/agents`, `GET/DELETE …/agents/<id>`,
+`POST …/agents/<id>/rotate-secret`. The secret is in the create and rotate answers only."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from orgs.permissions import Perm
+from orgs.scoping import OrgScopedViewSet
+from triggers.api import LABEL_RE
+
+from . import services
+from .models import Agent
+
+
+class AgentOutput(serializers.ModelSerializer):
+    status = serializers.CharField()
+    lastSeenAt = serializers.DateTimeField(source="last_seen_at")
+    revokedAt = serializers.DateTimeField(source="revoked_at")
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = Agent
+        fields = [
+            "id",
+            "name",
+            "labels",
+            "status",
+            "hostname",
+            "version",
+            "workflows",
+            "lastSeenAt",
+            "revokedAt",
+            "createdAt",
+        ]
+
+
+class AgentWithSecretOutput(AgentOutput):
+    secret = serializers.SerializerMethodField()
+
+    class Meta(AgentOutput.Meta):
+        fields = [*AgentOutput.Meta.fields, "secret"]
+
+    def get_secret(self, obj) -> str:
+        return self.context["secret"]
+
+
+class AgentCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    labels = serializers.ListField(child=serializers.RegexField(LABEL_RE), required=False, max_length=20, default=list)
+
+
+class AgentViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    queryset = Agent.objects.all()
+    serializer_class = AgentOutput
+    permission_map = {
+        "list": Perm.AGENTS_READ,
+        "retrieve": Perm.AGENTS_READ,
+        "create": Perm.AGENTS_MANAGE,
+        "destroy": Perm.AGENTS_MANAGE,
+        "rotate_secret": Perm.AGENTS_MANAGE,
+    }
+
+    @extend_schema(request=AgentCreateInput, responses={201: AgentWithSecretOutput})
+    def create(self, request, org_id):
+        data = AgentCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        agent, secret = services.agent_create(org=self.org, actor=self.actor, **data.validated_data)
+        return Response(AgentWithSecretOutput(agent, context={"secret": secret}).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, org_id, pk):
+        services.agent_revoke(agent=self.get_object(), actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: AgentWithSecretOutput})
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, org_id, pk):
+        agent, secret = services.agent_rotate_secret(agent=self.get_object(), actor=self.actor)
+        return Response(AgentWithSecretOutput(agent, context={"secret": secret}).data)

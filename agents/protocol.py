@@ -1,0 +1,320 @@
+"""The agent protocol (`/api/agent/…`): every request is signed (agents.signing).
+
+An agent sees only its own org's jobs and files, only jobs whose trigger labels it
+carries (claim), and only the jobs it claimed (events, finish). Anything else is a 404.
+
+The claim is a long poll. It is an async view so that, served by ASGI in production,
+hundreds of idle agents wait as coroutines on one web process (each holding a Redis
+subscription, not a thread or a database connection). Under WSGI (the embedded
+default) Django runs it in the request thread, which is fine for a handful of agents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import redis
+import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from deplite.api.errors import DepliteError, NotFound, ValidationFailed, error_response
+from storage import selectors as storage_selectors
+from storage import services as storage_services
+from triggers import services as job_services
+from triggers import wakeups
+from triggers.models import Job, StepStatus
+
+from . import services, signing
+from .models import Agent
+
+logger = logging.getLogger(__name__)
+
+# A waiting claim re-checks the database this often even without a wake-up, so a lost
+# wake-up costs at most this much latency. Wake-ups, not this, make claims prompt.
+RECHECK_SECONDS = 5.0
+# Without Redis (embedded default) there are no wake-ups: the wait polls at this pace.
+POLL_SECONDS = 1.0
+
+
+class AgentPrincipal:
+    """`request.user` of a signed agent request (the Agent is `request.auth`)."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+
+    def __init__(self, agent: Agent):
+        self.agent = agent
+
+
+class AgentSignatureAuthentication(BaseAuthentication):
+    def authenticate(self, request):
+        agent = signing.authenticate_request(request._request)
+        return AgentPrincipal(agent), agent
+
+    def authenticate_header(self, request):
+        return "AgentSignature"
+
+
+class AgentAPIView(APIView):
+    authentication_classes = [AgentSignatureAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @property
+    def agent(self) -> Agent:
+        return self.request.auth
+
+    def agent_job(self, job_id: str) -> Job:
+        """A job this agent claimed; anything else (other org, other agent, unknown) is a 404."""
+        try:
+            pk = uuid.UUID(str(job_id))
+        except ValueError:
+            raise NotFound("Job not found.") from None
+        job = Job.objects.filter(pk=pk, org_id=self.agent.org_id, agent_id=self.agent.pk).first()
+        if job is None:
+            raise NotFound("Job not found.")
+        return job
+
+
+# --- heartbeat -------------------------------------------------------------------------------------
+
+
+class HeartbeatInput(serializers.Serializer):
+    hostname = serializers.CharField(max_length=255, allow_blank=True, required=False, default="")
+    version = serializers.CharField(max_length=50, allow_blank=True, required=False, default="")
+    workflows = serializers.ListField(
+        child=serializers.CharField(max_length=100), max_length=500, required=False, default=list
+    )
+
+
+class HeartbeatOutput(serializers.Serializer):
+    agentId = serializers.UUIDField()
+    name = serializers.CharField()
+    labels = serializers.ListField(child=serializers.CharField())
+    serverTime = serializers.DateTimeField()
+
+
+class HeartbeatView(AgentAPIView):
+    @extend_schema(request=HeartbeatInput, responses={200: HeartbeatOutput})
+    def post(self, request):
+        data = HeartbeatInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        agent = services.agent_heartbeat(agent=self.agent, **data.validated_data)
+        return Response(
+            {"agentId": str(agent.pk), "name": agent.name, "labels": agent.labels, "serverTime": timezone.now()}
+        )
+
+
+# --- events ------------------------------------------------------------------------------------------
+
+EVENT_TYPES = ("job_started", "step_started", "log", "step_finished")
+STEP_FINAL = [s for s in StepStatus.values if s != StepStatus.RUNNING]
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class LogTextField(serializers.Field):
+    """Log text exactly as sent (no trimming); NUL, which databases cannot store, becomes U+FFFD."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Must be a string.")
+        return data.replace("\x00", "\ufffd")
+
+    def to_representation(self, value):
+        return value
+
+
+class EventInput(serializers.Serializer):
+    seq = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+    type = serializers.ChoiceField(choices=EVENT_TYPES)
+    at = serializers.DateTimeField(required=False, allow_null=True)
+    timeoutMinutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60, required=False, allow_null=True)
+    step = serializers.IntegerField(min_value=0, max_value=10_000, required=False, allow_null=True)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    data = LogTextField(required=False)
+    status = serializers.ChoiceField(choices=STEP_FINAL, required=False)
+    exitCode = serializers.IntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31 - 1)
+
+    def validate(self, attrs):
+        kind = attrs["type"]
+        if kind in ("step_started", "step_finished") and attrs.get("step") is None:
+            raise serializers.ValidationError({"step": [f"{kind} needs a step index."]})
+        if kind == "step_finished" and not attrs.get("status"):
+            raise serializers.ValidationError({"status": ["step_finished needs a status."]})
+        if kind == "log" and "data" not in attrs:
+            raise serializers.ValidationError({"data": ["A log event needs data."]})
+        return attrs
+
+
+class EventsInput(serializers.Serializer):
+    events = EventInput(many=True, max_length=2000)
+
+
+class EventsOutput(serializers.Serializer):
+    acceptedThrough = serializers.IntegerField()
+    cancelRequested = serializers.BooleanField()
+
+
+class JobEventsView(AgentAPIView):
+    @extend_schema(request=EventsInput, responses={200: EventsOutput})
+    def post(self, request, job_id):
+        job = self.agent_job(job_id)
+        data = EventsInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        accepted, cancel = job_services.job_record_events(job=job, events=data.validated_data["events"])
+        return Response({"acceptedThrough": accepted, "cancelRequested": cancel})
+
+
+# --- finish ----------------------------------------------------------------------------------------------
+
+
+class FinishInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["succeeded", "failed", "cancelled"])
+    exitCode = serializers.IntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31 - 1)
+    error = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=10_000)
+
+
+class FinishOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+
+
+class JobFinishView(AgentAPIView):
+    @extend_schema(request=FinishInput, responses={200: FinishOutput})
+    def post(self, request, job_id):
+        job = self.agent_job(job_id)
+        data = FinishInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        job = job_services.job_finish(job=job, status=v["status"], exit_code=v.get("exitCode"), error=v.get("error"))
+        return Response({"id": str(job.pk), "status": job.status})
+
+
+# --- file download URL -------------------------------------------------------------------------------------
+
+
+class AgentDownloadUrlOutput(serializers.Serializer):
+    downloadUrl = serializers.URLField()
+    expiresInSeconds = serializers.IntegerField()
+    fileName = serializers.CharField()
+    size = serializers.IntegerField()
+
+
+class FileDownloadUrlView(AgentAPIView):
+    @extend_schema(request=None, responses={200: AgentDownloadUrlOutput})
+    def get(self, request, file_id):
+        return Response(agent_file_download_url(agent=self.agent, file_id=file_id))
+
+
+def agent_file_download_url(*, agent: Agent, file_id: str) -> dict:
+    """A presigned GET for one of the agent's org's available files (Conflict otherwise)."""
+    try:
+        pk = uuid.UUID(str(file_id))
+    except ValueError:
+        raise NotFound("File not found.") from None
+    stored = storage_selectors.file_get(org=agent.org, file_id=pk)
+    if stored is None:
+        raise NotFound("File not found.")
+    url, expires_in = storage_services.file_download_url(file=stored)
+    return {"downloadUrl": url, "expiresInSeconds": expires_in, "fileName": stored.file_name, "size": stored.size}
+
+
+# --- claim (long poll) --------------------------------------------------------------------------------------
+
+
+def claim_payload(job: Job) -> dict:
+    return {
+        "id": str(job.pk),
+        "shortId": job.short_id,
+        "workflow": job.workflow,
+        "ref": job.ref,
+        "params": job.params,
+        "trigger": {"id": str(job.trigger_id) if job.trigger_id else None, "name": job.trigger_name},
+        "inputFiles": job.input_files,
+        "createdAt": job.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def _claim_once(agent: Agent) -> dict | None:
+    job = job_services.job_claim_next(
+        org_id=agent.org_id, agent_id=agent.pk, agent_name=agent.name, agent_labels=list(agent.labels)
+    )
+    return claim_payload(job) if job is not None else None
+
+
+def _parse_wait(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return 0
+    try:
+        wait = int(raw)
+    except ValueError:
+        raise ValidationFailed("wait: an integer number of seconds.") from None
+    if not 0 <= wait <= settings.DEPLITE_AGENT_MAX_WAIT:
+        raise ValidationFailed(f"wait: between 0 and {settings.DEPLITE_AGENT_MAX_WAIT} seconds.")
+    return wait
+
+
+async def _wait_and_claim(agent: Agent, wait: float) -> dict | None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    claim = sync_to_async(_claim_once)
+    if settings.REDIS_URL:
+        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+        pubsub = client.pubsub()
+        try:
+            # Subscribe before the claim attempt: a job committed in between still wakes us.
+            await pubsub.subscribe(wakeups.channel_for_org(agent.org_id))
+            while True:
+                payload = await claim(agent)
+                left = deadline - loop.time()
+                if payload is not None or left <= 0:
+                    return payload
+                await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(left, RECHECK_SECONDS))
+        except (redis.RedisError, OSError):
+            logger.warning("Agent wake-ups unavailable; agent %s falls back to polling.", agent.pk)
+        finally:
+            try:
+                await pubsub.aclose()
+                await client.aclose()
+            except (redis.RedisError, OSError):
+                pass  # the connection is already gone; nothing left to release
+    while True:
+        payload = await claim(agent)
+        left = deadline - loop.time()
+        if payload is not None or left <= 0:
+            return payload
+        await asyncio.sleep(min(left, POLL_SECONDS))
+
+
+@csrf_exempt
+async def claim_view(request):
+    """`POST /api/agent/jobs/claim?wait=<0..30>` → 200 job or 204 after up to `wait` seconds."""
+    if request.method != "POST":
+        return error_response(405, "method_not_allowed", "Method not allowed.")
+    try:
+        agent = await sync_to_async(signing.authenticate_request)(request)
+        wait = _parse_wait(request.GET.get("wait"))
+        payload = await sync_to_async(_claim_once)(agent)
+        if payload is None and wait > 0:
+            payload = await _wait_and_claim(agent, wait)
+    except DepliteError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    if payload is None:
+        return HttpResponse(status=204)
+    return JsonResponse(payload)

@@ -1,0 +1,24 @@
+from django.urls import path, re_path
+
+from deplite.api.routers import OrgRouter
+
+from . import api, protocol
+
+router = OrgRouter()
+router.register("agents", api.AgentViewSet, basename="agents")
+
+# Mounted under api/orgs/<org_id>/ by deplite/urls.py.
+org_urlpatterns = router.urls
+
+# The agent protocol, signed with X-Agent-Signature (no user auth).
+agent_urlpatterns = [
+    path("api/agent/heartbeat", protocol.HeartbeatView.as_view(), name="agent-heartbeat"),
+    path("api/agent/jobs/claim", protocol.claim_view, name="agent-claim"),
+    re_path(r"^api/agent/jobs/(?P<job_id>[^/]+)/events$", protocol.JobEventsView.as_view(), name="agent-job-events"),
+    re_path(r"^api/agent/jobs/(?P<job_id>[^/]+)/finish$", protocol.JobFinishView.as_view(), name="agent-job-finish"),
+    re_path(
+        r"^api/agent/files/(?P<file_id>[^/]+)/download-url$",
+        protocol.FileDownloadUrlView.as_view(),
+        name="agent-file-download-url",
+    ),
+]

@@ -1,0 +1,195 @@
+"""Claims under contention (PostgreSQL) and the long-poll wake-up (Redis)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection, connections
+from django.test import Client
+
+from agents import protocol
+from orgs.models import TokenScope
+from triggers.models import Job, JobStatus
+from triggers.services import job_claim_next
+
+from ..factories import AgentFactory, JobFactory, TriggerFactory, make_token
+from .signed import SignedAgent
+
+
+def _claim_until_empty_concurrently(agents) -> list[tuple]:
+    """Every agent claims in its own thread (own DB connection) until nothing is left."""
+    barrier = threading.Barrier(len(agents))
+    claims: list[tuple] = []
+    lock = threading.Lock()
+
+    def worker(agent):
+        try:
+            barrier.wait()
+            while True:
+                job = job_claim_next(
+                    org_id=agent.org_id, agent_id=agent.pk, agent_name=agent.name, agent_labels=agent.labels
+                )
+                if job is None:
+                    return
+                with lock:
+                    claims.append((job.pk, agent.pk))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(a,)) for a in agents]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return claims
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_claims_never_give_one_job_to_two_agents(org_a):
+    agents = [AgentFactory(org=org_a, labels=["prod"]) for _ in range(8)]
+    trigger = TriggerFactory(org=org_a, agent_labels=["prod"])
+    rounds, jobs_per_round = 15, 24
+    for _ in range(rounds):
+        jobs = {JobFactory(org=org_a, trigger=trigger).pk for _ in range(jobs_per_round)}
+        claims = _claim_until_empty_concurrently(agents)
+
+        claimed_ids = [job_id for job_id, _ in claims]
+        duplicates = [j for j, n in Counter(claimed_ids).items() if n > 1]
+        assert duplicates == []
+        assert set(claimed_ids) == jobs
+        owners = dict(Job.objects.filter(pk__in=jobs).values_list("pk", "agent_id"))
+        assert all(owners[job_id] == agent_id for job_id, agent_id in claims)
+    assert Job.objects.filter(status=JobStatus.QUEUED).count() == 0
+
+
+def _claim_in_thread(agent, wait: int, out: dict):
+    def run():
+        try:
+            started = time.monotonic()
+            response = SignedAgent(agent, client=Client()).claim(wait=wait)
+            out["status"] = response.status_code
+            out["body"] = response.json() if response.status_code == 200 else None
+            out["returned_at"] = time.monotonic()
+            out["started_at"] = started
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _run_trigger_and_time_the_claim(org, agent, trigger) -> float:
+    _, raw = make_token(org, scope_type=TokenScope.TRIGGER, trigger_ids=[str(trigger.pk)])
+    out: dict = {}
+    thread = _claim_in_thread(agent, 20, out)
+    time.sleep(1.0)  # the agent has made its first claim attempt and is now waiting
+    assert "status" not in out
+    client = Client()
+    response = client.post(
+        f"/triggers/{trigger.pk}/run",
+        '{"ref": "main"}',
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=f"Bearer {raw}",
+    )
+    committed_at = time.monotonic()
+    assert response.status_code == 202
+    thread.join(25)
+    assert out["status"] == 200, out
+    assert out["body"]["id"] == response.json()["jobId"]
+    return out["returned_at"] - committed_at
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_waiting_agent_gets_a_new_job_within_a_second_through_the_publish_path(org_a):
+    """Eager tasks: the run endpoint's after-commit dispatch publishes on Redis in-process."""
+    assert protocol.RECHECK_SECONDS >= 5  # so a sub-second answer can only come from the wake-up
+    agent = AgentFactory(org=org_a, labels=["prod"])
+    trigger = TriggerFactory(org=org_a, agent_labels=["prod"])
+    latency = _run_trigger_and_time_the_claim(org_a, agent, trigger)
+    assert latency < 1.0
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    """A real `celery worker` process on the test database and this test's Redis broker."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DATABASE_POOL": "false",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "deplite",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=Path(settings.BASE_DIR),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    lines = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if " ready." in line:
+            break
+        if proc.poll() is not None:
+            break
+    else:
+        proc.kill()
+        pytest.fail("The Celery worker did not start:\n" + "".join(lines))
+    if proc.poll() is not None:
+        pytest.fail("The Celery worker exited:\n" + "".join(lines))
+    # Keep reading its output so a chatty worker never blocks on a full pipe.
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _test_database_url() -> str:
+    s = connection.settings_dict
+    user = s.get("USER") or ""
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.real_worker
+def test_waiting_agent_gets_a_new_job_within_a_second_through_a_real_worker(celery_worker_process, org_a):
+    # Nothing else may hold the broker's queue: make sure the task really went to Redis.
+    assert not __import__("deplite.celery").celery.app.conf.task_always_eager
+    redis.Redis.from_url(settings.REDIS_URL).ping()
+    agent = AgentFactory(org=org_a, labels=["prod"])
+    trigger = TriggerFactory(org=org_a, agent_labels=["prod"])
+    latency = _run_trigger_and_time_the_claim(org_a, agent, trigger)
+    assert latency < 1.0

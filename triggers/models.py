@@ -1,0 +1,230 @@
+"""Triggers (what may be run, and how it is asked for) and jobs (one run of a workflow).
+
+A job never depends on its trigger staying as it was: the workflow, the agent labels and
+the trigger's name are copied onto the job when it is created, so editing or deleting a
+trigger does not change what a queued job runs or which agent may take it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from orgs.models import Organization
+
+
+class TriggerType(models.TextChoices):
+    WEBHOOK = "webhook", "Webhook"
+    SLACK = "slack", "Slack"
+    DISCORD = "discord", "Discord"
+
+
+class ChatProvider(models.TextChoices):
+    SLACK = "slack", "Slack"
+    DISCORD = "discord", "Discord"
+
+
+class NotifyOn(models.TextChoices):
+    ALWAYS = "always", "Always"
+    FAILURE = "failure", "On failure"
+    SUCCESS = "success", "On success"
+    NONE = "none", "Never"
+
+
+class Trigger(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="triggers", db_index=True)
+    name = models.CharField(max_length=100)
+    type = models.CharField(max_length=10, choices=TriggerType.choices, default=TriggerType.WEBHOOK)
+    workflow = models.CharField(max_length=100)
+    agent_labels = models.JSONField(default=list, blank=True)
+    default_ref = models.CharField(max_length=255, blank=True, default="main")
+    enabled = models.BooleanField(default=True)
+
+    chat_provider = models.CharField(max_length=10, choices=ChatProvider.choices, blank=True, default="")
+    chat_team_id = models.CharField(max_length=64, blank=True, default="")
+    chat_channel_id = models.CharField(max_length=64, blank=True, default="")
+    chat_keyword = models.CharField(max_length=50, blank=True, default="")
+
+    notify_provider = models.CharField(max_length=10, choices=ChatProvider.choices, blank=True, default="")
+    notify_team_id = models.CharField(max_length=64, blank=True, default="")
+    notify_channel_id = models.CharField(max_length=64, blank=True, default="")
+    notify_on = models.CharField(max_length=10, choices=NotifyOn.choices, default=NotifyOn.ALWAYS)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # A `trigger` API token sees the triggers it lists (orgs.scoping.Principal.restrict).
+    token_trigger_field = "pk"  # noqa: S105 (a lookup, not a secret)
+
+    class Meta:
+        ordering = ["name", "created_at"]
+        constraints = [
+            # A chat message in one channel must map to exactly one trigger.
+            models.UniqueConstraint(
+                fields=["chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword"],
+                condition=~models.Q(chat_keyword=""),
+                name="trigger_unique_chat_keyword",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.org})"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+class JobSource(models.TextChoices):
+    WEBHOOK = "webhook", "Webhook"
+    API = "api", "API"
+    SLACK = "slack", "Slack"
+    DISCORD = "discord", "Discord"
+    UI = "ui", "Web UI"
+
+
+class Job(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # First 8 hex characters of the id, shown as `#abc12345` in chat and notifications.
+    short_id = models.CharField(max_length=8, db_index=True, editable=False)
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="jobs", db_index=True)
+    trigger = models.ForeignKey(Trigger, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    trigger_name = models.CharField(max_length=100)
+    workflow = models.CharField(max_length=100)
+    agent_labels = models.JSONField(default=list, blank=True)
+    ref = models.CharField(max_length=255, blank=True, default="")
+    params = models.JSONField(default=dict, blank=True)
+    # [{"param", "fileId", "fileName", "size"}]: params whose value named one of the org's files.
+    input_files = models.JSONField(default=list, blank=True)
+    # True while an input file is still being verified: such a job is not claimable yet.
+    waiting_for_files = models.BooleanField(default=False)
+
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    # The agent is referenced by id, not FK: `agents` depends on `triggers`, never the reverse.
+    agent_id = models.UUIDField(null=True, blank=True, db_index=True)
+    agent_name = models.CharField(max_length=100, blank=True, default="")
+    source = models.CharField(max_length=10, choices=JobSource.choices, default=JobSource.API)
+    actor_kind = models.CharField(max_length=10, blank=True, default="")
+    actor_label = models.CharField(max_length=255, blank=True, default="")
+
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    timeout_minutes = models.PositiveIntegerField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    cancel_requested = models.BooleanField(default=False)
+
+    # Agent events are idempotent by sequence number: anything at or below this is a resend.
+    last_event_seq = models.PositiveIntegerField(default=0)
+    log_seq = models.PositiveIntegerField(default=0)
+    log_bytes = models.PositiveBigIntegerField(default=0)
+    log_truncated = models.BooleanField(default=False)
+
+    # A `trigger` API token sees the jobs of the triggers it lists.
+    token_trigger_field = "trigger_id"  # noqa: S105 (a lookup, not a secret)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["org", "-created_at"], name="job_org_created"),
+            models.Index(fields=["org", "created_at"], condition=models.Q(status="queued"), name="job_queued_by_org"),
+            models.Index(fields=["status", "created_at"], name="job_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.short_id} {self.trigger_name} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        if not self.short_id:
+            self.short_id = self.id.hex[:8]
+        super().save(*args, **kwargs)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def url(self) -> str:
+        return f"{settings.DEPLITE_PUBLIC_URL}/orgs/{self.org.slug}/jobs/{self.id}"
+
+
+class StepStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class JobStep(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="steps")
+    index = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=StepStatus.choices, default=StepStatus.RUNNING)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+
+    token_trigger_field = "job__trigger_id"  # noqa: S105 (a lookup, not a secret)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="jobstep_unique_job_index")]
+
+
+class JobLogChunk(models.Model):
+    """An append-only piece of a job's output, numbered per job for incremental reads."""
+
+    id = models.BigAutoField(primary_key=True)
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="log_chunks")
+    seq = models.PositiveIntegerField()
+    step = models.PositiveIntegerField(null=True, blank=True)
+    data = models.TextField()
+    at = models.DateTimeField(default=timezone.now)
+
+    token_trigger_field = "job__trigger_id"  # noqa: S105 (a lookup, not a secret)
+
+    class Meta:
+        ordering = ["job", "seq"]
+        constraints = [models.UniqueConstraint(fields=["job", "seq"], name="joblogchunk_unique_job_seq")]
+
+
+class IdempotencyKey(models.Model):
+    """The stored first answer to a run request that carried an `Idempotency-Key`.
+
+    Scoped to the trigger (two triggers may see the same CI run id). Only a request that
+    created a job is stored: one refused by validation or a conflict may be retried.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=True)
+    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["trigger", "key"], name="idempotencykey_unique_trigger_key")]

@@ -144,7 +144,7 @@ class EventInput(serializers.Serializer):
     seq = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
     type = serializers.ChoiceField(choices=EVENT_TYPES)
     at = serializers.DateTimeField(required=False, allow_null=True)
-    timeoutMinutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60, required=False, allow_null=True)
+    timeoutMinutes = serializers.FloatField(min_value=0.01, max_value=7 * 24 * 60, required=False, allow_null=True)
     step = serializers.IntegerField(min_value=0, max_value=10_000, required=False, allow_null=True)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     data = LogTextField(required=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -336,7 +337,9 @@ def job_record_events(*, job: Job, events: list[dict]) -> tuple[int, bool]:
             if kind == "job_started":
                 job.started_at = job.started_at or at
                 if event.get("timeoutMinutes"):
-                    job.timeout_minutes = event["timeoutMinutes"]
+                    # Workflows may say `timeout-minutes: 0.5`; the reaper works in whole
+                    # minutes (plus grace), so round up rather than cut a job short.
+                    job.timeout_minutes = math.ceil(event["timeoutMinutes"])
             elif kind in ("step_started", "step_finished"):
                 if steps is None:
                     steps = {s.index: s for s in JobStep.objects.filter(job=job)}

@@ -273,3 +273,18 @@ def test_get_on_claim_is_a_405_in_the_error_shape(client):
     response = client.get("/api/agent/jobs/claim")
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_an_empty_events_batch_is_the_silent_steps_cancel_poll(client, api, member, org_a):
+    job = claimed(client, org_a)
+    assert client.events(job.pk, []).json() == {"acceptedThrough": 0, "cancelRequested": False}
+    api.as_user(member).post(f"/api/orgs/acme/jobs/{job.pk}/cancel")
+    assert client.events(job.pk, []).json()["cancelRequested"] is True
+
+
+def test_a_fractional_workflow_timeout_is_accepted_and_rounded_up(client, org_a):
+    job = claimed(client, org_a)
+    response = client.events(job.pk, [{"seq": 1, "type": "job_started", "at": AT, "timeoutMinutes": 0.5}])
+    assert response.status_code == 200, response.content
+    job.refresh_from_db()
+    assert job.timeout_minutes == 1

@@ -1,4 +1,5 @@
 # Two commands for a newcomer: `make run` and `make test`. Both set themselves up.
+SHELL := /bin/bash
 PY ?= python3
 PORT ?= 8000
 VENV := .venv
@@ -20,9 +21,10 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+# The embedded default: the web server plus the periodic sweepers in-process (no broker).
 run: migrate
 	$(BIN)/python manage.py ensure_demo
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	trap 'kill 0' EXIT; $(BIN)/python manage.py embedded_beat & $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

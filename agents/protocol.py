@@ -19,6 +19,7 @@ import redis
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -252,10 +253,29 @@ def claim_payload(job: Job) -> dict:
 
 
 def _claim_once(agent: Agent) -> dict | None:
-    job = job_services.job_claim_next(
-        org_id=agent.org_id, agent_id=agent.pk, agent_name=agent.name, agent_labels=list(agent.labels)
-    )
-    return claim_payload(job) if job is not None else None
+    try:
+        job = job_services.job_claim_next(
+            org_id=agent.org_id, agent_id=agent.pk, agent_name=agent.name, agent_labels=list(agent.labels)
+        )
+        return claim_payload(job) if job is not None else None
+    finally:
+        # A waiting claim must not hold a database connection between attempts: Django
+        # keeps one per request until the request ends, so hundreds of idle long polls
+        # would each pin one (and exhaust the pool). Give it back after every attempt.
+        _release_connection()
+
+
+def _authenticate_and_release(request) -> Agent:
+    try:
+        return signing.authenticate_request(request)
+    finally:
+        _release_connection()
+
+
+def _release_connection() -> None:
+    # Inside an atomic block (a test's transaction) closing would break the block.
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def _parse_wait(raw: str | None) -> int:
@@ -308,7 +328,7 @@ async def claim_view(request):
     if request.method != "POST":
         return error_response(405, "method_not_allowed", "Method not allowed.")
     try:
-        agent = await sync_to_async(signing.authenticate_request)(request)
+        agent = await sync_to_async(_authenticate_and_release)(request)
         wait = _parse_wait(request.GET.get("wait"))
         payload = await sync_to_async(_claim_once)(agent)
         if payload is None and wait > 0:

@@ -7,6 +7,7 @@
 
 import logging
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 
 from deplite.api.errors import error_response
@@ -18,11 +19,38 @@ def _is_api(request) -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/triggers/")
 
 
-class ApiBodyLimitMiddleware:
+class _SyncAndAsyncMiddleware:
+    """Runs natively in both modes. A sync-only middleware would make Django run every
+    async view (the agents' long-poll claim) through a thread held for the whole request,
+    which is exactly what the async view exists to avoid."""
+
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response):
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
     def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        early = self.before(request)
+        return early if early is not None else self.after(request, self.get_response(request))
+
+    async def _acall(self, request):
+        early = self.before(request)
+        return early if early is not None else self.after(request, await self.get_response(request))
+
+    def before(self, request):
+        return None
+
+    def after(self, request, response):
+        return response
+
+
+class ApiBodyLimitMiddleware(_SyncAndAsyncMiddleware):
+    def before(self, request):
         if _is_api(request):
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -35,15 +63,11 @@ class ApiBodyLimitMiddleware:
                     "The request body is too large.",
                     {"maxBytes": settings.DEPLITE_MAX_API_BODY_BYTES},
                 )
-        return self.get_response(request)
+        return None
 
 
-class ApiErrorMiddleware:
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        response = self.get_response(request)
+class ApiErrorMiddleware(_SyncAndAsyncMiddleware):
+    def after(self, request, response):
         if not _is_api(request) or response.get("Content-Type", "").startswith("application/json"):
             return response
         if response.status_code == 404:

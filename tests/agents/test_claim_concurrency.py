@@ -193,3 +193,70 @@ def test_waiting_agent_gets_a_new_job_within_a_second_through_a_real_worker(cele
     trigger = TriggerFactory(org=org_a, agent_labels=["prod"])
     latency = _run_trigger_and_time_the_claim(org_a, agent, trigger)
     assert latency < 1.0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_waiting_claims_do_not_hold_database_connections(org_a, tmp_path):
+    """Hundreds of idle agents must fit one web process: under a real ASGI server a
+    waiting long poll gives its database connection back between attempts instead of
+    pinning one (and its pool slot) for up to 30 s. With a pool of 3 connections, 12
+    agents waiting 6 s each must all get their answer; were each wait to pin a slot,
+    the third batch would time out on the pool (10 s) and fail."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    agent = AgentFactory(org=org_a)
+    signer = SignedAgent(agent)
+    db = connection.settings_dict
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DEPLITE_ENCRYPTION_KEYS": ",".join(settings.DEPLITE_ENCRYPTION_KEYS),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DEPLITE_VAR_DIR": str(tmp_path),
+        "DATABASE_POOL_MIN": "0",
+        "DATABASE_POOL_MAX": "3",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "deplite.asgi:application", "--port", str(port), "--log-level", "warning"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+    )
+    waiters = 12
+
+    def claim(results):
+        path = "/api/agent/jobs/claim?wait=6"
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}",
+            data=b"{}",
+            method="POST",
+            headers={"X-Agent-Signature": signer.header("POST", path, b"{}"), "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback test server)
+                results.append(response.status)
+        except urllib.error.HTTPError as exc:
+            results.append(exc.code)
+
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        results: list[int] = []
+        threads = [threading.Thread(target=claim, args=(results,)) for _ in range(waiters)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=40)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert sorted(results) == [204] * waiters

@@ -2,7 +2,7 @@ from django.urls import path, re_path
 
 from deplite.api.routers import OrgRouter
 
-from . import api, protocol
+from . import api, protocol, views
 
 router = OrgRouter()
 router.register("agents", api.AgentViewSet, basename="agents")
@@ -21,4 +21,12 @@ agent_urlpatterns = [
         protocol.FileDownloadUrlView.as_view(),
         name="agent-file-download-url",
     ),
+]
+
+# Web pages, mounted under orgs/<slug:org_slug>/ by deplite/urls.py (singular names: the
+# API router owns "agents-list").
+page_urlpatterns = [
+    path("agents/", views.agents_list, name="agent-list"),
+    path("agents/<uuid:agent_id>/rotate", views.agent_rotate, name="agent-rotate"),
+    path("agents/<uuid:agent_id>/revoke", views.agent_revoke, name="agent-revoke"),
 ]

@@ -4,14 +4,16 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from agents.urls import agent_urlpatterns
 from agents.urls import org_urlpatterns as agents_org_urls
+from agents.urls import page_urlpatterns as agents_pages
 from orgs import api as orgs_api
 from orgs import views as orgs_views
 from orgs.urls import org_urlpatterns as orgs_org_urls
 from orgs.urls import page_urlpatterns as orgs_pages
 from storage.urls import org_urlpatterns as storage_org_urls
+from storage.urls import page_urlpatterns as storage_pages
 from triggers.urls import org_urlpatterns as triggers_org_urls
+from triggers.urls import page_urlpatterns as triggers_pages
 from triggers.urls import run_urlpatterns as triggers_run_urls
-from triggers.views import job_detail
 
 # Every app's org-scoped API is mounted here, under one prefix: the isolation matrix
 # test walks this prefix to prove each endpoint keeps other orgs out.
@@ -25,6 +27,9 @@ org_api_urls = [
 # Web pages of one organisation, under /orgs/<slug>/.
 org_page_urls = [
     *orgs_pages,
+    *triggers_pages,
+    *storage_pages,
+    *agents_pages,
 ]
 
 urlpatterns = [
@@ -44,6 +49,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("orgs/<slug:org_slug>/", include(org_page_urls)),
-    path("orgs/<slug:org_slug>/jobs/<uuid:job_id>", job_detail, name="job-detail"),
     path("", orgs_views.dashboard, name="dashboard"),
 ]

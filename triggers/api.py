@@ -135,6 +135,11 @@ def _model_fields(validated: dict) -> dict:
     return {_FIELDS[k]: v for k, v in validated.items() if k in _FIELDS}
 
 
+# The trigger pages (triggers/views.py) validate with TriggerInput too; these are their names.
+TRIGGER_WIRE_FIELDS = _FIELDS
+trigger_model_fields = _model_fields
+
+
 class TriggerViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     """`GET/POST /api/orgs/<orgId>/triggers`, `GET/PATCH/DELETE …/triggers/<id>`."""
 

@@ -1,8 +1,8 @@
-from django.urls import re_path
+from django.urls import path, re_path
 
 from deplite.api.routers import OrgRouter
 
-from . import api
+from . import api, views
 
 router = OrgRouter()
 router.register("triggers", api.TriggerViewSet, basename="triggers")
@@ -15,4 +15,21 @@ org_urlpatterns = router.urls
 run_urlpatterns = [
     re_path(r"^api/triggers/(?P<trigger_id>[^/]+)/run/?$", api.TriggerRunView.as_view(), name="trigger-run-api"),
     re_path(r"^triggers/(?P<trigger_id>[^/]+)/run/?$", api.TriggerRunView.as_view(), name="trigger-run"),
+]
+
+# Web pages, mounted under orgs/<slug:org_slug>/ by deplite/urls.py. Names are singular
+# ("job-list"): the API routers already own "jobs-list", "jobs-cancel", "triggers-detail".
+# `jobs/<id>` has no trailing slash: it is the job `url` the run endpoint and notifications
+# hand out.
+page_urlpatterns = [
+    path("jobs/", views.jobs_list, name="job-list"),
+    path("jobs/<uuid:job_id>", views.job_detail, name="job-detail"),
+    path("jobs/<uuid:job_id>/live", views.job_live, name="job-live"),
+    path("jobs/<uuid:job_id>/cancel", views.job_cancel, name="job-cancel"),
+    path("triggers/", views.triggers_list, name="trigger-list"),
+    path("triggers/new/", views.trigger_new, name="trigger-new"),
+    path("triggers/<uuid:trigger_id>/", views.trigger_detail, name="trigger-detail"),
+    path("triggers/<uuid:trigger_id>/edit/", views.trigger_edit, name="trigger-edit"),
+    path("triggers/<uuid:trigger_id>/run", views.trigger_run, name="trigger-run-form"),
+    path("triggers/<uuid:trigger_id>/delete", views.trigger_delete, name="trigger-delete"),
 ]

@@ -82,6 +82,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (Swagger UI's local assets, htmx) served by the app itself in production.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "deplite.middleware.ApiBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -292,6 +294,13 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve straight from the apps' static folders as well, so a deployment that skipped
+# `collectstatic` still has working pages (collectstatic adds compression).
+WHITENOISE_USE_FINDERS = True
 
 # --- security (production) --------------------------------------------------------------------
 if not DEBUG:

@@ -53,3 +53,14 @@ def test_openapi_schema_validates_without_warnings(tmp_path):
     result = _manage("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "/api/orgs/{org_id}/members" in (tmp_path / "schema.yaml").read_text()
+
+
+def test_static_assets_are_served_with_debug_off(client, settings):
+    """Swagger UI and htmx come from this server, also in production (whitenoise)."""
+    settings.DEBUG = False
+    from django.templatetags.static import static
+
+    for asset in ("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js", "vendor/htmx/htmx.min.js"):
+        response = client.get(static(asset))
+        assert response.status_code == 200, asset
+        assert b"".join(response.streaming_content)[:100]

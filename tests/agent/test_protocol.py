@@ -337,3 +337,18 @@ def test_concurrency_runs_jobs_side_by_side(home, fake_server, agent_credentials
     fake_server.wait_finished(second, 20)
     assert agent.stop(30) == 0
     assert first.finish["status"] == second.finish["status"] == "succeeded"
+
+
+def test_sigterm_ends_an_idle_agents_long_poll_at_once(home, fake_server, agent_credentials):
+    agent = home.start_agent("--poll-wait", "30", **agent_credentials)
+    fake_server.wait_for(
+        lambda: any(r["path"] == "/api/agent/heartbeat" for r in fake_server.requests), 15, "a heartbeat"
+    )
+    time.sleep(1)  # the claim that follows the heartbeat is inside its 30 s wait
+
+    asked = time.monotonic()
+    agent.signal(signal.SIGTERM)
+
+    assert agent.wait(20) == 0, agent.output()
+    assert time.monotonic() - asked < 5
+    assert "claim failed" not in agent.output()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from .client import Backoff, RetryableError, ServerClient, ServerError
+from .client import Backoff, RetryableError, ServerClient, ServerError, abortable_session
 from .config import ENV_AGENT_ID, ENV_CONFIG, ENV_DIR, ENV_URL, AgentConfig
 from .events import EventRecorder, EventSpool, JobDelivery
 from .runner import CANCELLED, FAILED, JOB_ID_RE, KILL_GRACE_SECONDS, InputFile, JobRunner, JobSpec
@@ -53,6 +53,13 @@ class Agent:
     ):
         self.config = config
         self.client = client or ServerClient(config)
+        # Claims (long polls) go through their own connection, which a stop cuts short (see `stop`).
+        self._claim_adapter = None
+        if client is None:
+            claim_session, self._claim_adapter = abortable_session()
+            self.claim_client = ServerClient(config, session=claim_session)
+        else:
+            self.claim_client = client
         self.concurrency = max(1, concurrency)
         self.once = once
         self.on_stop = on_stop
@@ -96,6 +103,10 @@ class Agent:
         if not self.stopping.is_set():
             log.info("stopping: no new jobs will be claimed")
         self.stopping.set()
+        # An idle agent sits in a claim that can last 30 s; end it now rather than make the stop wait for it.
+        # Closing the connection also ends the server's wait, so no job is claimed for an agent that is leaving.
+        if self._claim_adapter is not None:
+            self._claim_adapter.abort()
         if cancel_jobs or self.on_stop == ON_STOP_CANCEL:
             with self._lock:
                 for running in self.jobs.values():
@@ -164,9 +175,11 @@ class Agent:
             if not self._slots.acquire(timeout=0.5):
                 continue
             try:
-                data = self.client.claim(wait=self.poll_wait)
+                data = self.claim_client.claim(wait=self.poll_wait)
             except (RetryableError, ServerError) as exc:
                 self._slots.release()
+                if self.stopping.is_set():
+                    return  # the stop cut the claim short
                 delay = backoff.next_delay()
                 if getattr(exc, "status", None) == 401:
                     delay = max(delay, 5.0)

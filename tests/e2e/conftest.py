@@ -126,7 +126,10 @@ class E2E:
             expect=201,
         )
         token = self.api(
-            "POST", "/tokens", {"name": f"ci {workflow}", "scopeType": "trigger", "triggerIds": [trigger["id"]]}, expect=201
+            "POST",
+            "/tokens",
+            {"name": f"ci {workflow}", "scopeType": "trigger", "triggerIds": [trigger["id"]]},
+            expect=201,
         )
         assert token["token"].startswith("tk_")
         trigger["token"] = token["token"]

@@ -12,7 +12,6 @@ import requests
 from tests.factories import StorageBindingFactory
 from tests.s3_server import admin_client, start_moto
 
-
 # --- outbound connections ------------------------------------------------------------------------
 # An audit hook sees every socket.connect() the process makes (Python-level sockets: boto3,
 # requests, redis; libpq's PostgreSQL sockets are C and invisible). Hooks cannot be

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -16,6 +17,7 @@ import yaml
 from .client import Backoff, RetryableError, ServerClient, ServerError, abortable_session
 from .config import ENV_AGENT_ID, ENV_CONFIG, ENV_DIR, ENV_URL, AgentConfig
 from .events import EventRecorder, EventSpool, JobDelivery
+from .process import stop_job_processes
 from .runner import CANCELLED, FAILED, JOB_ID_RE, KILL_GRACE_SECONDS, InputFile, JobRunner, JobSpec
 from .workflow import workflow_names
 
@@ -274,6 +276,7 @@ class Agent:
                 continue
             spool = EventSpool(directory)
             if spool.finish() is None:
+                self._stop_orphaned_steps(directory.name)
                 spool.set_finish(
                     {"status": FAILED, "exitCode": None, "error": "the agent stopped while the job was running"}
                 )
@@ -281,6 +284,20 @@ class Agent:
             delivery = JobDelivery(client=self.client, job_id=directory.name, spool=spool)
             self.deliveries.append(delivery)
             delivery.start()
+
+    def _stop_orphaned_steps(self, job_id: str) -> None:
+        """A step outlives an agent that died (it runs in its own process group): stop it before the job is
+        reported failed, so nothing of a failed job keeps running, nor runs beside its retry."""
+        scripts = self.config.logs_dir / "tmp" / job_id
+        for pgid_file in sorted(scripts.glob("step-*.pgid")):
+            try:
+                pgid = int(pgid_file.read_text())
+            except (OSError, ValueError):
+                continue
+            stopped = stop_job_processes(pgid, job_id, self.kill_grace_seconds)
+            if stopped:
+                log.warning("job %s: stopped %d process(es) its step left running when the agent died", job_id, stopped)
+        shutil.rmtree(scripts, ignore_errors=True)
 
     def _drain(self) -> int:
         """Wait for running jobs, then for their reports; leave undelivered reports on disk for next time."""

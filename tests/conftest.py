@@ -8,6 +8,7 @@ skipping.
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 from django.conf import settings
@@ -20,6 +21,7 @@ from deplite.celery import app as celery_app
 from orgs.models import Role
 
 from .factories import MembershipFactory, OrganizationFactory, make_token
+from .s3_server import admin_client, start_moto
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -132,6 +134,30 @@ def pytest_configure(config):
     pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
     if isinstance(pool, dict):
         pool["min_size"] = 0
+
+
+# --- an S3-compatible server (moto over HTTP), for the storage and end-to-end tests ------------------
+
+
+@pytest.fixture(scope="session")
+def moto_url():
+    proc, url = start_moto()
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_admin(moto_url):
+    """A plain boto3 client for looking inside the bucket (not the code under test)."""
+    return admin_client(moto_url)
+
+
+@pytest.fixture
+def bucket(s3_admin) -> str:
+    name = f"t-{uuid.uuid4().hex[:16]}"
+    s3_admin.create_bucket(Bucket=name)
+    return name
 
 
 CHROMIUM = "/usr/bin/chromium"

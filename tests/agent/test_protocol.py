@@ -303,8 +303,13 @@ def test_a_finish_conflict_is_logged_and_not_retried(home, fake_server, agent_cr
     assert "different final state" in agent.output()
 
 
-def test_an_agent_killed_mid_job_reports_it_failed_on_the_next_start(home, fake_server, agent_credentials):
-    home.write_workflow("job", "steps:\n  - name: s\n    run: |\n      echo before-crash\n      sleep 300\n")
+def test_an_agent_killed_mid_job_stops_the_orphaned_step_and_reports_it_failed_on_the_next_start(
+    home, fake_server, agent_credentials
+):
+    home.write_workflow(
+        "job",
+        "steps:\n  - name: s\n    run: |\n      sleep 300 &\n      echo $! > child.pid\n      echo before-crash\n      wait\n",
+    )
     job = fake_server.queue_job("job")
     agent = home.start_agent(*RUN, **agent_credentials)
     fake_server.wait_for(lambda: "before-crash" in job.log_text(), 15, "the job to start")
@@ -314,6 +319,10 @@ def test_an_agent_killed_mid_job_reports_it_failed_on_the_next_start(home, fake_
     finish = fake_server.wait_finished(job, 20)
     assert finish == {"status": "failed", "exitCode": None, "error": "the agent stopped while the job was running"}
     assert job.log_text().count("before-crash") == 1
+    # The step outlived the killed agent; the restarted agent stopped it before reporting the job failed.
+    from .harness import pid_is_gone
+
+    assert pid_is_gone(int((home.root / "child.pid").read_text()))
     assert restarted.stop(30) == 0
 
 
@@ -337,3 +346,18 @@ def test_concurrency_runs_jobs_side_by_side(home, fake_server, agent_credentials
     fake_server.wait_finished(second, 20)
     assert agent.stop(30) == 0
     assert first.finish["status"] == second.finish["status"] == "succeeded"
+
+
+def test_sigterm_ends_an_idle_agents_long_poll_at_once(home, fake_server, agent_credentials):
+    agent = home.start_agent("--poll-wait", "30", **agent_credentials)
+    fake_server.wait_for(
+        lambda: any(r["path"] == "/api/agent/heartbeat" for r in fake_server.requests), 15, "a heartbeat"
+    )
+    time.sleep(1)  # the claim that follows the heartbeat is inside its 30 s wait
+
+    asked = time.monotonic()
+    agent.signal(signal.SIGTERM)
+
+    assert agent.wait(20) == 0, agent.output()
+    assert time.monotonic() - asked < 5
+    assert "claim failed" not in agent.output()

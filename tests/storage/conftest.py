@@ -4,21 +4,13 @@ the server."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
-import uuid
 
-import boto3
 import pytest
 import requests
-from botocore.config import Config
 
 from tests.factories import StorageBindingFactory
-
-ADMIN_KEY, ADMIN_SECRET = "moto-admin", "moto-admin-secret"
-
+from tests.s3_server import admin_client, start_moto
 
 # --- outbound connections ------------------------------------------------------------------------
 # An audit hook sees every socket.connect() the process makes (Python-level sockets: boto3,
@@ -53,52 +45,7 @@ def outbound():
 
 
 # --- moto ---------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_moto() -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{url}/moto-api/", timeout=1)
-            return proc, url
-        except requests.ConnectionError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-    proc.kill()
-    pytest.fail("moto server did not start")
-
-
-def _admin_client(url: str, service: str = "s3"):
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        aws_access_key_id=ADMIN_KEY,
-        aws_secret_access_key=ADMIN_SECRET,
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}),
-    )
-
-
-@pytest.fixture(scope="session")
-def moto_url():
-    proc, url = _start_moto()
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+# The plain server (`moto_url`, `s3_admin`, `bucket`) is in tests/conftest.py: the end-to-end tests use it too.
 
 
 @pytest.fixture(scope="session")
@@ -108,9 +55,9 @@ def moto_auth():
     The first 4 requests run unauthenticated: they create an IAM user, its key, an
     allow-all policy and a bucket. Every later request is authenticated.
     """
-    proc, url = _start_moto()
+    proc, url = start_moto()
     requests.post(f"{url}/moto-api/reset-auth", data=b"4", timeout=5).raise_for_status()
-    iam = _admin_client(url, "iam")
+    iam = admin_client(url, "iam")
     iam.create_user(UserName="deplite")
     key = iam.create_access_key(UserName="deplite")["AccessKey"]
     iam.put_user_policy(
@@ -118,7 +65,7 @@ def moto_auth():
         PolicyName="all",
         PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}',
     )
-    _admin_client(url).create_bucket(Bucket="authed-bucket")
+    admin_client(url).create_bucket(Bucket="authed-bucket")
     yield {
         "url": url,
         "access_key": key["AccessKeyId"],
@@ -127,19 +74,6 @@ def moto_auth():
     }
     proc.terminate()
     proc.wait(timeout=10)
-
-
-@pytest.fixture
-def s3_admin(moto_url):
-    """A plain boto3 client for looking inside the bucket (not the code under test)."""
-    return _admin_client(moto_url)
-
-
-@pytest.fixture
-def bucket(s3_admin) -> str:
-    name = f"t-{uuid.uuid4().hex[:16]}"
-    s3_admin.create_bucket(Bucket=name)
-    return name
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import yaml
 
-from .client import Backoff, RetryableError, ServerClient, ServerError
+from .client import Backoff, RetryableError, ServerClient, ServerError, abortable_session
 from .config import ENV_AGENT_ID, ENV_CONFIG, ENV_DIR, ENV_URL, AgentConfig
 from .events import EventRecorder, EventSpool, JobDelivery
+from .process import stop_job_processes
 from .runner import CANCELLED, FAILED, JOB_ID_RE, KILL_GRACE_SECONDS, InputFile, JobRunner, JobSpec
 from .workflow import workflow_names
 
@@ -53,6 +55,13 @@ class Agent:
     ):
         self.config = config
         self.client = client or ServerClient(config)
+        # Claims (long polls) go through their own connection, which a stop cuts short (see `stop`).
+        self._claim_adapter = None
+        if client is None:
+            claim_session, self._claim_adapter = abortable_session()
+            self.claim_client = ServerClient(config, session=claim_session)
+        else:
+            self.claim_client = client
         self.concurrency = max(1, concurrency)
         self.once = once
         self.on_stop = on_stop
@@ -96,6 +105,10 @@ class Agent:
         if not self.stopping.is_set():
             log.info("stopping: no new jobs will be claimed")
         self.stopping.set()
+        # An idle agent sits in a claim that can last 30 s; end it now rather than make the stop wait for it.
+        # Closing the connection also ends the server's wait, so no job is claimed for an agent that is leaving.
+        if self._claim_adapter is not None:
+            self._claim_adapter.abort()
         if cancel_jobs or self.on_stop == ON_STOP_CANCEL:
             with self._lock:
                 for running in self.jobs.values():
@@ -164,9 +177,11 @@ class Agent:
             if not self._slots.acquire(timeout=0.5):
                 continue
             try:
-                data = self.client.claim(wait=self.poll_wait)
+                data = self.claim_client.claim(wait=self.poll_wait)
             except (RetryableError, ServerError) as exc:
                 self._slots.release()
+                if self.stopping.is_set():
+                    return  # the stop cut the claim short
                 delay = backoff.next_delay()
                 if getattr(exc, "status", None) == 401:
                     delay = max(delay, 5.0)
@@ -261,6 +276,7 @@ class Agent:
                 continue
             spool = EventSpool(directory)
             if spool.finish() is None:
+                self._stop_orphaned_steps(directory.name)
                 spool.set_finish(
                     {"status": FAILED, "exitCode": None, "error": "the agent stopped while the job was running"}
                 )
@@ -268,6 +284,20 @@ class Agent:
             delivery = JobDelivery(client=self.client, job_id=directory.name, spool=spool)
             self.deliveries.append(delivery)
             delivery.start()
+
+    def _stop_orphaned_steps(self, job_id: str) -> None:
+        """A step outlives an agent that died (it runs in its own process group): stop it before the job is
+        reported failed, so nothing of a failed job keeps running, nor runs beside its retry."""
+        scripts = self.config.logs_dir / "tmp" / job_id
+        for pgid_file in sorted(scripts.glob("step-*.pgid")):
+            try:
+                pgid = int(pgid_file.read_text())
+            except (OSError, ValueError):
+                continue
+            stopped = stop_job_processes(pgid, job_id, self.kill_grace_seconds)
+            if stopped:
+                log.warning("job %s: stopped %d process(es) its step left running when the agent died", job_id, stopped)
+        shutil.rmtree(scripts, ignore_errors=True)
 
     def _drain(self) -> int:
         """Wait for running jobs, then for their reports; leave undelivered reports on disk for next time."""

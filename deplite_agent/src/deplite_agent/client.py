@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import threading
+import weakref
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlencode
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from . import __version__
 from .config import AgentConfig
@@ -59,6 +62,83 @@ class Backoff:
     def wait(self, stop: threading.Event, *, minimum: float = 0.0) -> bool:
         """Sleeps one step (interruptible); True when `stop` was set meanwhile."""
         return stop.wait(max(minimum, self.next_delay()))
+
+
+class AbortableHTTPAdapter(HTTPAdapter):
+    """An adapter whose requests another thread can cut short. requests has no cancel of its own, so this
+    keeps the sockets its connections open and `abort()` shuts them down, which ends a blocked read at once.
+
+    The agent sends its long-poll claims through one, so that a stop does not wait for a claim that may
+    sit on the server for 30 s (longer than `docker stop` or many supervisors wait before SIGKILL). A
+    closed connection also ends the server's wait, so it claims nothing more for this agent. After
+    `abort()`, every new connection is shut down as soon as it is made: no request can start late."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        # Set before HTTPAdapter.__init__, which builds the pool manager.
+        self._sockets: weakref.WeakSet = weakref.WeakSet()
+        self._sockets_lock = threading.Lock()
+        self._aborted = False
+        super().__init__(*args, **kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self._track(self.poolmanager)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        self._track(manager)
+        return manager
+
+    def abort(self) -> None:
+        with self._sockets_lock:
+            self._aborted = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+    def _remember(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._sockets_lock:
+            self._sockets.add(sock)
+            aborted = self._aborted
+        if aborted:
+            _shut(sock)
+
+    def _track(self, manager) -> None:
+        adapter = self
+
+        def tracking(pool_cls):
+            if getattr(pool_cls, "_deplite_tracking", False):
+                return pool_cls
+
+            class TrackingConnection(pool_cls.ConnectionCls):
+                def connect(self) -> None:
+                    super().connect()
+                    adapter._remember(self.sock)
+
+            return type(
+                pool_cls.__name__, (pool_cls,), {"ConnectionCls": TrackingConnection, "_deplite_tracking": True}
+            )
+
+        manager.pool_classes_by_scheme = {
+            scheme: tracking(pool_cls) for scheme, pool_cls in manager.pool_classes_by_scheme.items()
+        }
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed: nothing left to cut
+
+
+def abortable_session() -> tuple[requests.Session, AbortableHTTPAdapter]:
+    session = requests.Session()
+    adapter = AbortableHTTPAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session, adapter
 
 
 def _error_of(response: requests.Response) -> tuple:

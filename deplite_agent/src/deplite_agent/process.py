@@ -54,6 +54,39 @@ def terminate_group(proc: subprocess.Popen, grace_seconds: float) -> bool:
     return True
 
 
+def job_processes(pgid: int, job_id: str) -> list[int]:
+    """Live members of process group `pgid` whose environment says they belong to job `job_id`. A group id
+    recorded before the agent died may have been reused since: only the job's own processes qualify."""
+    marker = f"DEPLITE_JOB_ID={job_id}".encode()
+    pids = []
+    for pid in group_members(pgid):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone, or not ours to read
+        if marker in environ:
+            pids.append(pid)
+    return pids
+
+
+def stop_job_processes(pgid: int, job_id: str, grace_seconds: float) -> int:
+    """SIGTERM, then after `grace_seconds` SIGKILL, the processes of a step the agent started before it died
+    (see `job_processes`). Returns how many there were."""
+    found = job_processes(pgid, job_id)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in job_processes(pgid, job_id):
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + grace_seconds
+        while job_processes(pgid, job_id) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not job_processes(pgid, job_id):
+            break
+    return len(found)
+
+
 def _signal_group(pgid: int, sig: int) -> None:
     try:
         os.killpg(pgid, sig)

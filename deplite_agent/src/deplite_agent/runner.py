@@ -324,6 +324,8 @@ class JobRunner:
             self._agent_note(index, error)
             shutil.rmtree(scripts, ignore_errors=True)
             return self._finish_step(index, step, FAILED, 127, error)
+        # If the agent dies, the step lives on in its own group; its next start stops it through this file.
+        (scripts / f"step-{index}.pgid").write_text(str(proc.pid))
         reader = threading.Thread(target=self._pump, args=(proc, index), daemon=True, name=f"step-{index}-output")
         reader.start()
         stopped_for = None

@@ -149,7 +149,8 @@ class WorkerProcess(_Process):
             "--without-gossip",
             "--without-mingle",
         ]
-        super().__init__(command=command, env=env, log_path=log_path)
+        # The tests read "Task … succeeded" lines, which the settings keep quiet by default.
+        super().__init__(command=command, env={**env, "CELERY_TRACE_LOG_LEVEL": "INFO"}, log_path=log_path)
 
     def start(self, timeout: float = 30) -> WorkerProcess:
         self._spawn()

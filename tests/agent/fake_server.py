@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -18,6 +19,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """An agent that hangs up mid-answer (a cut long poll, a stopped agent) is normal here."""
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
 
 
 @dataclass
@@ -132,7 +142,7 @@ class FakeDeplite:
         class Handler(_Handler):
             fake = state
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", self.port), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()

@@ -32,6 +32,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deplite.api.errors import DepliteError, NotFound, ValidationFailed, error_response
+from orgs.authentication import MachineUser
 from storage import selectors as storage_selectors
 from storage import services as storage_services
 from triggers import services as job_services
@@ -50,15 +51,8 @@ RECHECK_SECONDS = 5.0
 POLL_SECONDS = 1.0
 
 
-class AgentPrincipal:
+class AgentPrincipal(MachineUser):
     """`request.user` of a signed agent request (the Agent is `request.auth`)."""
-
-    is_authenticated = True
-    is_anonymous = False
-    is_active = True
-    is_staff = False
-    is_superuser = False
-    pk = None
 
     def __init__(self, agent: Agent):
         self.agent = agent

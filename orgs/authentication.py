@@ -22,8 +22,9 @@ from .models import ApiToken
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-class TokenPrincipalUser:
-    """`request.user` for a request authenticated by an API token (the token is `request.auth`)."""
+class MachineUser:
+    """`request.user` for a request made by a machine credential rather than a person:
+    authenticated, but never staff and with no user row."""
 
     is_authenticated = True
     is_anonymous = False
@@ -32,6 +33,10 @@ class TokenPrincipalUser:
     is_superuser = False
     pk = None
     id = None
+
+
+class TokenPrincipalUser(MachineUser):
+    """`request.user` for a request authenticated by an API token (the token is `request.auth`)."""
 
     def __init__(self, token: ApiToken):
         self.token = token

@@ -253,7 +253,8 @@ DEPLITE_TOKEN_FAILURE_RATE = (env.int("DEPLITE_TOKEN_FAILURE_RATE", default=30),
 DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS = env.bool("DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS", default=False)
 DEPLITE_MAX_UPLOAD_BYTES = env.int("DEPLITE_MAX_UPLOAD_BYTES", default=5 * 1024**3)
 DEPLITE_PRESIGN_EXPIRY_SECONDS = min(env.int("DEPLITE_PRESIGN_EXPIRY_SECONDS", default=900), 7 * 24 * 3600)
-DEPLITE_UPLOAD_EXPIRY = timedelta(seconds=env.int("DEPLITE_UPLOAD_EXPIRY_SECONDS", default=24 * 3600))
+# Seconds (DESIGN §8 names the variable DEPLITE_UPLOAD_EXPIRY).
+DEPLITE_UPLOAD_EXPIRY = timedelta(seconds=env.int("DEPLITE_UPLOAD_EXPIRY", default=24 * 3600))
 
 # --- triggers, jobs, agents -------------------------------------------------------------------
 # A job's log is capped; past the cap one truncation marker is written and the rest dropped.

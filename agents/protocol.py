@@ -90,12 +90,23 @@ class AgentAPIView(APIView):
 # --- heartbeat -------------------------------------------------------------------------------------
 
 
+class JobIdField(serializers.UUIDField):
+    """A job id as the claim gave it: a UUID string. DRF would also take an integer as a UUID."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class HeartbeatInput(serializers.Serializer):
     hostname = serializers.CharField(max_length=255, allow_blank=True, required=False, default="")
     version = serializers.CharField(max_length=50, allow_blank=True, required=False, default="")
     workflows = serializers.ListField(
         child=serializers.CharField(max_length=100), max_length=500, required=False, default=list
     )
+    # The jobs the agent runs or still reports on. Absent (an older agent): nothing is inferred from it.
+    runningJobs = serializers.ListField(child=JobIdField(), max_length=1000, required=False, source="running_jobs")
 
 
 class HeartbeatOutput(serializers.Serializer):
@@ -110,7 +121,9 @@ class HeartbeatView(AgentAPIView):
     def post(self, request):
         data = HeartbeatInput(data=request.data)
         data.is_valid(raise_exception=True)
-        agent = services.agent_heartbeat(agent=self.agent, **data.validated_data)
+        agent = services.agent_heartbeat(
+            agent=self.agent, signed_at=signing.signed_at(request._request), **data.validated_data
+        )
         return Response(
             {"agentId": str(agent.pk), "name": agent.name, "labels": agent.labels, "serverTime": timezone.now()}
         )

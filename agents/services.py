@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -57,8 +60,29 @@ def agent_revoke(*, agent: Agent, actor: Actor) -> Agent:
     return agent
 
 
-def agent_heartbeat(*, agent: Agent, hostname: str, version: str, workflows: list[str]) -> Agent:
+def agent_heartbeat(
+    *,
+    agent: Agent,
+    hostname: str,
+    version: str,
+    workflows: list[str],
+    running_jobs: list[uuid.UUID] | None = None,
+    signed_at: datetime | None = None,
+) -> Agent:
+    """Record the agent's host; when it lists the jobs it holds (`running_jobs`), take back the others.
+
+    `running_jobs` None means the agent did not say (an older agent, or `deplite-agent check`): nothing
+    is taken back. `signed_at` is the heartbeat's signed timestamp (when the agent built the list).
+    """
     now = timezone.now()
     Agent.objects.filter(pk=agent.pk).update(hostname=hostname, version=version, workflows=workflows, last_seen_at=now)
     agent.hostname, agent.version, agent.workflows, agent.last_seen_at = hostname, version, workflows, now
+    if running_jobs is not None:
+        job_services.job_recover_unheld(
+            org=agent.org,
+            agent_id=agent.pk,
+            agent_name=agent.name,
+            held_job_ids=running_jobs,
+            signed_at=signed_at or now,
+        )
     return agent

@@ -18,7 +18,7 @@ import re
 import secrets
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -117,6 +117,11 @@ def authenticate(*, header: str | None, method: str, path: str, body: bytes) -> 
         Agent.objects.filter(pk=agent.pk).update(last_seen_at=now)
         agent.last_seen_at = now
     return agent
+
+
+def signed_at(request) -> datetime:
+    """The signed timestamp of an authenticated request (when the agent built it, by its clock)."""
+    return datetime.fromtimestamp(int(parse_header(request.META.get(META_KEY))["ts"]), tz=UTC)
 
 
 def authenticate_request(request) -> Agent:

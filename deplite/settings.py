@@ -265,6 +265,9 @@ DEPLITE_QUEUED_JOB_MAX_AGE = env.int("DEPLITE_QUEUED_JOB_MAX_AGE_SECONDS", defau
 DEPLITE_JOB_TIMEOUT_GRACE = env.int("DEPLITE_JOB_TIMEOUT_GRACE_SECONDS", default=120)
 DEPLITE_AGENT_OFFLINE_AFTER = env.int("DEPLITE_AGENT_OFFLINE_AFTER_SECONDS", default=60)
 DEPLITE_AGENT_LOST_AFTER = env.int("DEPLITE_AGENT_LOST_AFTER_SECONDS", default=300)
+# A running job claimed longer ago than this (before the heartbeat's signed time) that the agent's
+# heartbeat does not list in runningJobs is taken back: requeued if never started, else failed.
+DEPLITE_CLAIM_CONFIRM_GRACE = env.int("DEPLITE_CLAIM_CONFIRM_GRACE_SECONDS", default=60)
 # Signed agent requests: allowed clock skew, and how long a nonce is remembered (same window).
 DEPLITE_AGENT_SIGNATURE_WINDOW = 300
 DEPLITE_AGENT_MAX_WAIT = 30

@@ -465,6 +465,89 @@ def job_fail(*, job_id: uuid.UUID, error: str, from_statuses: list[str], filters
         )
 
 
+# The error of a job its agent says it does not hold, after the agent had reported on it.
+AGENT_LOST_THE_JOB = "agent lost the job"
+
+
+def job_recover_unheld(
+    *,
+    org: Organization,
+    agent_id: uuid.UUID,
+    agent_name: str,
+    held_job_ids: list[uuid.UUID],
+    signed_at: datetime,
+) -> dict[str, list[uuid.UUID]]:
+    """Take back the running jobs handed to agent `agent_id` that its heartbeat does not list as held.
+
+    A claim answer can be lost on its way (network drop, an agent cut its long poll on stop):
+    the job is then running for an agent that never heard of it. A job claimed more than the
+    grace (DEPLITE_CLAIM_CONFIRM_GRACE) before the heartbeat was signed (or before now, if the
+    agent's clock is ahead) and not listed is
+    recovered: back to queued if the server never received an event for it (the agent never
+    started it, so it cannot run twice), else failed with AGENT_LOST_THE_JOB. The grace counts
+    from the signed timestamp, so a heartbeat built before a claim answer arrived cannot disown
+    that job. Each move is a conditional update, so a concurrent events or finish call and this
+    recovery cannot both win. Returns the ids {"requeued": […], "failed": […], "cancelled": […]}.
+    """
+    # An agent clock running ahead (the signature window tolerates minutes) must not shorten the grace.
+    cutoff = min(signed_at, timezone.now()) - timedelta(seconds=settings.DEPLITE_CLAIM_CONFIRM_GRACE)
+    held = set(held_job_ids)
+    candidates = [
+        row
+        for row in Job.objects.filter(
+            org_id=org.pk, agent_id=agent_id, status=JobStatus.RUNNING, claimed_at__lt=cutoff
+        ).values_list("id", "short_id", "claimed_at")
+        if row[0] not in held
+    ]
+    done: dict[str, list[uuid.UUID]] = {"requeued": [], "failed": [], "cancelled": []}
+    if not candidates:
+        return done
+    actor = Actor(kind="agent", id=str(agent_id), label=agent_name)
+    for job_id, short_id, claimed_at in candidates:
+        # Every update is conditioned on this very claim: a job that finished, was requeued or
+        # claimed again meanwhile (a new claimed_at) is left alone.
+        this_claim = {"agent_id": agent_id, "claimed_at": claimed_at}
+        with transaction.atomic():
+            never_started = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, last_event_seq=0, **this_claim)
+            if never_started.filter(cancel_requested=False).update(
+                status=JobStatus.QUEUED, agent_id=None, agent_name="", claimed_at=None
+            ):
+                action, outcome = "job.requeued", "requeued"
+                transaction.on_commit(partial(job_enqueue_dispatch, job_id=job_id), robust=True)
+            elif never_started.filter(cancel_requested=True).exists() and _finalize(
+                # Cancelled while handed out and never started: what the user asked for, without a run.
+                job_id=job_id,
+                from_statuses=[JobStatus.RUNNING],
+                status=JobStatus.CANCELLED,
+                exit_code=None,
+                error="cancelled",
+                filters={**this_claim, "last_event_seq": 0},
+            ):
+                action, outcome = "job.cancelled", "cancelled"
+            elif _finalize(
+                job_id=job_id,
+                from_statuses=[JobStatus.RUNNING],
+                status=JobStatus.FAILED,
+                exit_code=None,
+                error=AGENT_LOST_THE_JOB,
+                filters=this_claim,
+            ):
+                action, outcome = "job.failed", "failed"
+            else:
+                continue  # finished or moved meanwhile: whoever moved it won
+            audit_record(
+                org=org,
+                actor=actor,
+                action=action,
+                target=Job(pk=job_id),
+                data={"shortId": short_id, "reason": "the agent does not hold the job"},
+            )
+        done[outcome].append(job_id)
+    if any(done.values()):
+        logger.warning("Agent %s does not hold jobs it was handed; recovered: %s", agent_id, done)
+    return done
+
+
 def _finalize(
     *,
     job_id: uuid.UUID,

@@ -132,6 +132,11 @@ class FakeDeplite:
                     raise AssertionError(f"timed out waiting for {message}")
                 self.lock.wait(min(left, 0.1))
 
+    def held_in_heartbeats(self) -> list[list[str] | None]:
+        """The `runningJobs` of every heartbeat so far, in order (None: the key was absent)."""
+        with self.lock:
+            return [(beat or {}).get("runningJobs") for beat in self.heartbeats]
+
     def wait_finished(self, job: FakeJob, timeout: float = 30.0) -> dict:
         self.wait_for(lambda: job.finish is not None, timeout, f"job {job.id} to finish")
         return job.finish
@@ -190,8 +195,12 @@ class FakeDeplite:
             return 401, {"error": {"code": "bad_signature", "message": "Invalid agent signature.", "details": {}}}
         data = json.loads(body) if body else None
         if parts == ["api", "agent", "heartbeat"] and method == "POST":
+            held = (data or {}).get("runningJobs", [])
+            if not isinstance(held, list) or not all(isinstance(job_id, str) for job_id in held):
+                return 400, {"error": {"code": "validation_failed", "message": "runningJobs", "details": {}}}
             with self.lock:
                 self.heartbeats.append(data)
+                self.lock.notify_all()
             return 200, {"agentId": agent_id, "name": "test-agent", "labels": [], "serverTime": time.time()}
         if parts == ["api", "agent", "jobs", "claim"] and method == "POST":
             wait = float(parse_qs(url.query).get("wait", ["0"])[0])

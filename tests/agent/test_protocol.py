@@ -361,3 +361,41 @@ def test_sigterm_ends_an_idle_agents_long_poll_at_once(home, fake_server, agent_
     assert agent.wait(20) == 0, agent.output()
     assert time.monotonic() - asked < 5
     assert "claim failed" not in agent.output()
+
+
+def test_every_heartbeat_lists_the_jobs_the_agent_holds_until_their_report_is_delivered(
+    home, fake_server, agent_credentials
+):
+    """The server takes back a job it handed out that the heartbeat does not list, so a job must be listed
+    while it runs and while its finish is still undelivered, and no longer once the server has it."""
+    home.write_workflow(
+        "hold",
+        """
+        steps:
+          - name: wait
+            run: for i in $(seq 1 400); do [ -e release ] && exit 0; sleep 0.05; done; exit 1
+    """,
+    )
+    job = fake_server.queue_job("hold")
+    fake_server.finish_status_override = 503  # the report cannot be delivered yet
+    agent = home.start_agent("--heartbeat-interval", "1", *RUN, **agent_credentials)
+    try:
+        fake_server.wait_for(lambda: [job.id] in fake_server.held_in_heartbeats(), 15, "a heartbeat listing the job")
+        (home.root / "release").touch()
+        fake_server.wait_for(lambda: job.finish_calls >= 1, 15, "a finish attempt")
+        listed_while_undelivered = len(fake_server.held_in_heartbeats())
+        fake_server.wait_for(
+            lambda: [job.id] in fake_server.held_in_heartbeats()[listed_while_undelivered:],
+            15,
+            "a heartbeat listing the job whose report is undelivered",
+        )
+        fake_server.finish_status_override = None
+        assert fake_server.wait_finished(job, 30)["status"] == "succeeded"
+        delivered_at = len(fake_server.held_in_heartbeats())
+        fake_server.wait_for(lambda: len(fake_server.held_in_heartbeats()) >= delivered_at + 2, 15, "two heartbeats")
+    finally:
+        assert agent.stop(30) == 0, agent.output()
+    beats = fake_server.held_in_heartbeats()
+    assert beats[0] == [], "the first heartbeat, before any claim, holds nothing and says so"
+    assert beats[delivered_at + 1] == [], "a delivered job is no longer held"
+    assert all(held in ([], [job.id]) for held in beats)

@@ -51,6 +51,7 @@ class Agent:
         poll_wait: int = 30,
         stop_timeout: float = 60.0,
         kill_grace_seconds: float = KILL_GRACE_SECONDS,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
         client: ServerClient | None = None,
     ):
         self.config = config
@@ -68,6 +69,7 @@ class Agent:
         self.poll_wait = poll_wait
         self.stop_timeout = stop_timeout
         self.kill_grace_seconds = kill_grace_seconds
+        self.heartbeat_seconds = heartbeat_seconds
         self.stopping = threading.Event()
         self.jobs: dict[str, RunningJob] = {}
         self.deliveries: list[JobDelivery] = []
@@ -155,9 +157,23 @@ class Agent:
         }
 
     # -- heartbeat and claim -----------------------------------------------------------------------------------
+    def _held_job_ids(self) -> list[str]:
+        """Every job this agent still answers for: running, or with a report not yet delivered. The server
+        gives back (or fails) a job it handed to this agent that is not listed, e.g. a claim answer lost on
+        the way; so a job must be listed from the moment its claim answer arrived until its finish is
+        delivered."""
+        with self._lock:
+            held = set(self.jobs)
+            held.update(d.job_id for d in self.deliveries if not d.delivered.is_set())
+        return sorted(held)
+
     def _heartbeat(self) -> bool:
         try:
-            info = self.client.heartbeat(hostname=self.hostname, workflows=workflow_names(self.config.workflows_dir))
+            info = self.client.heartbeat(
+                hostname=self.hostname,
+                workflows=workflow_names(self.config.workflows_dir),
+                running_jobs=self._held_job_ids(),
+            )
         except (RetryableError, ServerError) as exc:
             log.warning("heartbeat failed: %s", exc)
             return False
@@ -165,7 +181,7 @@ class Agent:
         return True
 
     def _heartbeat_loop(self) -> None:
-        while not self.stopping.wait(HEARTBEAT_SECONDS):
+        while not self.stopping.wait(self.heartbeat_seconds):
             self._heartbeat()
 
     def _claim_loop(self) -> None:

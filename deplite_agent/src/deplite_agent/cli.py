@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 from . import __version__
-from .agent import ON_STOP_CANCEL, ON_STOP_FINISH, Agent, AgentAlreadyRunning
+from .agent import HEARTBEAT_SECONDS, ON_STOP_CANCEL, ON_STOP_FINISH, Agent, AgentAlreadyRunning
 from .client import RetryableError, ServerClient, ServerError, fetch_url
 from .config import ENV_AGENT_ID, ENV_SECRET, AgentConfig, ConfigError, load_config
 from .runner import KILL_GRACE_SECONDS, SUCCEEDED, JobRunner, JobSpec
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--poll-wait", type=int, default=30, help="long-poll seconds per claim, 0..30 (default 30)")
     run.add_argument("--stop-timeout", type=float, default=60.0, help="seconds to keep trying to report on stop")
     run.add_argument("--kill-grace", type=float, default=KILL_GRACE_SECONDS, help=argparse.SUPPRESS)
+    run.add_argument("--heartbeat-interval", type=float, default=HEARTBEAT_SECONDS, help=argparse.SUPPRESS)
 
     sub.add_parser("check", help="validate the workflow files and the connection to the server").add_argument(
         "--offline", action="store_true", help="only validate workflow files"
@@ -93,6 +94,7 @@ def cmd_run(config: AgentConfig, args) -> int:
         poll_wait=max(0, min(30, args.poll_wait)),
         stop_timeout=args.stop_timeout,
         kill_grace_seconds=args.kill_grace,
+        heartbeat_seconds=max(1.0, args.heartbeat_interval),
     )
     return agent.run()
 
@@ -132,6 +134,7 @@ def cmd_check(config: AgentConfig, *, offline: bool) -> int:
 def _check_connection(config: AgentConfig) -> int:
     try:
         config.require_server()
+        # No runningJobs: this process holds no job, and an agent may be running beside it.
         info = ServerClient(config).heartbeat(hostname=_hostname(), workflows=[])
     except ConfigError as exc:
         print(f"error: {exc}")

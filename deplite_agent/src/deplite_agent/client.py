@@ -193,8 +193,15 @@ class ServerClient:
         raise ServerError(response.status_code, code, message)
 
     # -- the protocol -------------------------------------------------------------------------------------
-    def heartbeat(self, *, hostname: str, workflows: list[str]) -> dict[str, Any]:
-        body = {"hostname": hostname, "version": __version__, "workflows": workflows}
+    def heartbeat(
+        self, *, hostname: str, workflows: list[str], running_jobs: list[str] | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"hostname": hostname, "version": __version__, "workflows": workflows}
+        # runningJobs: the server gives back or fails the jobs it handed to this agent that are not listed.
+        # Only the running agent knows what it holds: `check`, a separate process, must omit the key (None)
+        # or it would disown the jobs of an agent running beside it.
+        if running_jobs is not None:
+            body["runningJobs"] = running_jobs
         return self.request("POST", "/api/agent/heartbeat", body=body).json()
 
     def claim(self, *, wait: int) -> dict[str, Any] | None:

@@ -32,6 +32,9 @@ def test_check_verifies_connection_and_secret(home, fake_server, agent_credentia
     ok = home.run_cli("check", **agent_credentials)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert f"ok: connected to {fake_server.url} as test-agent" in ok.stdout
+    # A check beside a running agent reports this directory's workflows and claims to hold no job.
+    assert fake_server.heartbeats[-1]["workflows"] == ["deploy"]
+    assert "runningJobs" not in fake_server.heartbeats[-1]
 
     wrong = home.run_cli("check", **{**agent_credentials, "secret": "not-the-secret"})
     assert wrong.returncode == 1

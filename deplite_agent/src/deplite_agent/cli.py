@@ -15,7 +15,7 @@ from .agent import HEARTBEAT_SECONDS, ON_STOP_CANCEL, ON_STOP_FINISH, Agent, Age
 from .client import RetryableError, ServerClient, ServerError, fetch_url
 from .config import ENV_AGENT_ID, ENV_SECRET, AgentConfig, ConfigError, load_config
 from .runner import KILL_GRACE_SECONDS, SUCCEEDED, JobRunner, JobSpec
-from .workflow import WORKFLOW_NAME_RE, WorkflowError, list_workflow_files, parse_workflow_file
+from .workflow import WORKFLOW_NAME_RE, WorkflowError, list_workflow_files, parse_workflow_file, workflow_names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,8 +134,9 @@ def cmd_check(config: AgentConfig, *, offline: bool) -> int:
 def _check_connection(config: AgentConfig) -> int:
     try:
         config.require_server()
-        # No runningJobs: this process holds no job, and an agent may be running beside it.
-        info = ServerClient(config).heartbeat(hostname=_hostname(), workflows=[])
+        # No runningJobs: this process holds no job, and an agent may be running beside it. The
+        # workflows are this directory's, so a check beside a running agent does not blank its list.
+        info = ServerClient(config).heartbeat(hostname=_hostname(), workflows=workflow_names(config.workflows_dir))
     except ConfigError as exc:
         print(f"error: {exc}")
         return 1

@@ -341,7 +341,10 @@ async def claim_view(request):
         if payload is None and wait > 0:
             payload = await _wait_and_claim(agent, wait)
     except DepliteError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        if exc.status == 503:
+            response["Retry-After"] = "5"
+        return response
     if payload is None:
         return HttpResponse(status=204)
     return JsonResponse(payload)

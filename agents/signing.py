@@ -20,11 +20,12 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from deplite.api.errors import Unauthenticated
+from deplite.api.errors import ServiceUnavailable, Unauthenticated
 
 from .models import Agent
 
@@ -110,7 +111,13 @@ def authenticate(*, header: str | None, method: str, path: str, body: bytes) -> 
     if not hmac.compare_digest(expected, fields["v1"]):
         raise _refuse("The request signature does not match.")
     # Remembered for two windows: a ts up to `window` ahead stays acceptable that long.
-    if not cache.add(f"agent-nonce:{agent.pk}:{fields['nonce'].lower()}", 1, timeout=2 * window):
+    try:
+        fresh = cache.add(f"agent-nonce:{agent.pk}:{fields['nonce'].lower()}", 1, timeout=2 * window)
+    except (redis.RedisError, OSError):
+        # Without the nonce store a replay cannot be told apart: refuse, but as a retryable
+        # outage (the agent keeps its reports and tries again), not as a bad signature.
+        raise ServiceUnavailable("The agent service is temporarily unavailable; retry shortly.") from None
+    if not fresh:
         raise _refuse("This nonce was already used.", "signature_replayed")
     now = timezone.now()
     if agent.last_seen_at is None or now - agent.last_seen_at >= TOUCH_EVERY:

@@ -79,6 +79,14 @@ class RateLimited(DepliteError):
     message = "Too many requests. Try again later."
 
 
+class ServiceUnavailable(DepliteError):
+    """A dependency (Redis) is down: nothing was done, and the caller should retry."""
+
+    status = 503
+    code = "service_unavailable"
+    message = "The service is temporarily unavailable. Try again shortly."
+
+
 def error_body(code: str, message: str, details: dict | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
@@ -113,7 +121,8 @@ def _first_message(detail: Any) -> str:
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every API error leaves in the documented shape."""
     if isinstance(exc, DepliteError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        headers = {"Retry-After": "5"} if exc.status == 503 else None
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status, headers=headers)
     if isinstance(exc, Http404):
         return Response(error_body("not_found", "Not found."), status=404)
     if isinstance(exc, DjangoPermissionDenied):

@@ -214,3 +214,26 @@ def test_rotated_secret_stops_the_old_one(world, api, owner, org_a):
     assert new != old
     assert SignedAgent(agent, secret=old).heartbeat().status_code == 401
     assert SignedAgent(agent, secret=new).heartbeat().status_code == 200
+
+
+def test_signed_requests_get_a_retryable_503_when_the_nonce_store_is_down(db, settings):
+    """Redis down: a replay could not be detected, so the request is refused — as a
+    temporary outage the agent retries, never as a 500 or a bad signature."""
+    from ..factories import AgentFactory, OrganizationFactory
+    from .signed import SignedAgent
+
+    agent = AgentFactory(org=OrganizationFactory())
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    client = SignedAgent(agent)
+    for response in (client.heartbeat(), client.claim()):
+        assert response.status_code == 503, response.content
+        assert response.json()["error"]["code"] == "service_unavailable"
+        assert response["Retry-After"] == "5"
+    agent.refresh_from_db()
+    assert agent.hostname == ""  # nothing was recorded

@@ -55,27 +55,34 @@ def prepare(env) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+def production_env(**overrides: str) -> dict[str, str]:
+    """Production settings (DEBUG off, fresh keys) on plain HTTP over loopback."""
+    from cryptography.fernet import Fernet
+
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update(
+        DATABASE_URL=DB,
+        DEBUG="0",
+        SECRET_KEY="bench-" + Fernet.generate_key().decode(),
+        DEPLITE_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="0",
+        LOG_LEVEL="WARNING",
+    )
+    env.update(overrides)
+    return env
+
+
+def start_web(env: dict, port: int, *extra_args: str) -> subprocess.Popen:
+    """Deplite as in production: gunicorn with ONE uvicorn worker."""
+    command = [sys.executable, "-m", "gunicorn", "deplite.asgi:application", "-k", "uvicorn_worker.UvicornWorker"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--log-level", "warning", *extra_args]
+    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+
+
 def run(label: str, env: dict, token: str) -> float:
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "deplite.asgi:application",
-            "-k",
-            "uvicorn_worker.UvicornWorker",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
+    server = start_web(env, port)
     url = f"http://127.0.0.1:{port}/api/orgs/bench"
     headers = {"Authorization": f"Bearer {token}"}
     try:
@@ -130,20 +137,7 @@ def run(label: str, env: dict, token: str) -> float:
 
 
 def main():
-    base = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    from cryptography.fernet import Fernet
-
-    # Production settings (DEBUG off), plain HTTP on loopback.
-    base.update(
-        DATABASE_URL=DB,
-        DEBUG="0",
-        SECRET_KEY="bench-" + Fernet.generate_key().decode(),
-        DEPLITE_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="0",
-        LOG_LEVEL="WARNING",
-        DEPLITE_TOKEN_FAILURE_RATE="100000",
-    )
+    base = production_env(DEPLITE_TOKEN_FAILURE_RATE="100000")
     token = prepare(base)
     pooled = run("psycopg pool (default)", {**base, "DATABASE_POOL": "1"}, token)
     fresh = run("new connection per request", {**base, "DATABASE_POOL": "0", "DATABASE_CONN_MAX_AGE": "0"}, token)

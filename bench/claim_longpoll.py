@@ -25,7 +25,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api_throughput import DB, ROOT, free_port, prepare  # noqa: E402
+from api_throughput import ROOT, free_port, prepare, production_env, start_web  # noqa: E402
 
 WAITERS = int(os.environ.get("BENCH_WAITERS", "300"))
 AGENTS = int(os.environ.get("BENCH_AGENTS", "30"))
@@ -69,45 +69,12 @@ def signed_claim(base: str, agent_id: str, secret: str, wait: int) -> requests.R
 
 
 def main():
-    from cryptography.fernet import Fernet
-
-    env = {k: v for k, v in os.environ.items()}
-    env.update(
-        DATABASE_URL=DB,
-        REDIS_URL=REDIS,
-        DEBUG="0",
-        SECRET_KEY="bench-" + Fernet.generate_key().decode(),
-        DEPLITE_ENCRYPTION_KEYS=os.environ.get("DEPLITE_ENCRYPTION_KEYS", Fernet.generate_key().decode()),
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="0",
-        LOG_LEVEL="WARNING",
-        DATABASE_POOL_MAX="20",
-    )
+    env = production_env(REDIS_URL=REDIS, DATABASE_POOL_MAX="20")
     token = prepare(env)
     trigger_id, agents = make_agents(env)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "deplite.asgi:application",
-            "-k",
-            "uvicorn_worker.UvicornWorker",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-            "--backlog",
-            "2048",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
+    web = start_web(env, port, "--backlog", "2048")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "deplite", "worker", "-c", "1", "--loglevel", "WARNING"],
         cwd=ROOT,

@@ -1,0 +1,140 @@
+"""Domain rules for triggers and runs, as plain functions.
+
+One place for what a ref, a param, an agent label, a workflow name or a chat keyword may
+be. The API serializers, the page forms and the chat command parser all call these, so a
+value accepted by one door is accepted by every door. Each `clean_*` returns the
+normalised value or raises `RuleViolation` with a sentence a user can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MAX_REF = 255
+MAX_PARAMS = 50
+MAX_PARAM_KEY = 64
+MAX_PARAM_VALUE = 4096
+MAX_LABELS = 20
+MAX_KEYWORD = 50
+
+# Workflow names become a file name on the agent (./workflows/<name>.yaml): no paths.
+WORKFLOW_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,49}$")
+KEYWORD_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,49}$")
+CHAT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+PARAM_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Refs become an environment variable on the agent; control characters have no business there.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class RuleViolation(ValueError):
+    """A value breaks a domain rule. `errors` maps sub-fields (e.g. `params.ENV`) to messages."""
+
+    def __init__(self, message: str, *, errors: dict[str, list[str]] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {}
+
+
+def clean_ref(value: Any) -> str | None:
+    """A git ref or any name the workflow understands; None/blank means the trigger's default."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RuleViolation("A ref is a string, e.g. main or v1.2.3.")
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > MAX_REF:
+        raise RuleViolation(f"A ref is at most {MAX_REF} characters.")
+    if CONTROL_RE.search(value):
+        raise RuleViolation("Control characters are not allowed in a ref.")
+    # Workflows pass $REF to git: a leading '-' would be read as an option.
+    if value.startswith("-"):
+        raise RuleViolation("A ref cannot start with '-'.")
+    return value
+
+
+def clean_param_name(key: Any) -> str:
+    if not isinstance(key, str) or not PARAM_KEY_RE.match(key) or len(key) > MAX_PARAM_KEY:
+        raise RuleViolation(
+            f"A param name is letters, digits and '_', does not start with a digit and is at most {MAX_PARAM_KEY} characters."
+        )
+    return key
+
+
+def clean_param_value(raw: Any) -> str:
+    """Params reach the workflow as environment variables: scalars only, as text."""
+    if isinstance(raw, bool):
+        text = "true" if raw else "false"
+    elif isinstance(raw, str | int | float):
+        text = str(raw)
+    else:
+        raise RuleViolation("A param value is a string, number or boolean.")
+    if len(text) > MAX_PARAM_VALUE:
+        raise RuleViolation(f"A param value is at most {MAX_PARAM_VALUE} characters.")
+    if "\x00" in text:
+        raise RuleViolation("A param value cannot contain a NUL character.")
+    return text
+
+
+def clean_params(raw: Mapping[str, Any] | None) -> dict[str, str]:
+    """All params checked at once; every bad one is named in `errors` as `params.<KEY>`."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise RuleViolation("params is an object of names to values.")
+    if len(raw) > MAX_PARAMS:
+        raise RuleViolation(f"At most {MAX_PARAMS} params.")
+    out: dict[str, str] = {}
+    errors: dict[str, list[str]] = {}
+    for key, value in raw.items():
+        label = f"params.{str(key)[:MAX_PARAM_KEY]}"
+        try:
+            out[clean_param_name(key)] = clean_param_value(value)
+        except RuleViolation as exc:
+            errors.setdefault(label, []).append(exc.message)
+    if errors:
+        first = next(iter(errors))
+        raise RuleViolation(f"{first}: {errors[first][0]}", errors=errors)
+    return out
+
+
+def clean_labels(values: Iterable[Any]) -> list[str]:
+    values = list(values)
+    if len(values) > MAX_LABELS:
+        raise RuleViolation(f"At most {MAX_LABELS} labels.")
+    for value in values:
+        if not isinstance(value, str) or not LABEL_RE.match(value):
+            raise RuleViolation(
+                "A label is letters, digits, '.', '_', ':', '/' or '-', starts with a letter or digit, at most 50 characters."
+            )
+    return sorted(set(values))
+
+
+def clean_workflow(value: Any) -> str:
+    if not isinstance(value, str) or not WORKFLOW_RE.match(value):
+        raise RuleViolation("Use letters, digits, '.', '_' or '-' (a workflow file name).")
+    return value
+
+
+def clean_keyword(value: Any) -> str:
+    """A chat keyword: one lowercase word (`@deplite deploy`). Blank means none."""
+    if not isinstance(value, str):
+        raise RuleViolation("A keyword is one word.")
+    value = value.strip().lower()
+    if value and not KEYWORD_RE.match(value):
+        raise RuleViolation("Use one word: lowercase letters, digits, '.', '_' or '-'.")
+    return value
+
+
+def clean_chat_id(value: Any) -> str:
+    """A Slack team/channel id or a Discord guild/channel id. Blank means none."""
+    if not isinstance(value, str):
+        raise RuleViolation("An id is text such as T0123 or C0123.")
+    value = value.strip()
+    if value and not CHAT_ID_RE.match(value):
+        raise RuleViolation("Use letters, digits, '_' or '-' (a Slack or Discord id).")
+    return value

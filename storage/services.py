@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from deplite import metrics
 from deplite.api.errors import Conflict, PayloadTooLarge, ValidationFailed
 from orgs.models import Organization
 from orgs.scoping import Actor
@@ -324,6 +325,7 @@ def _finish_verification(file: StoredFile, status: str, **fields: Any) -> bool:
                 data={"reason": fields.get("failure_reason", ""), "size": fields.get("size")},
             )
             _announce(file, status)
+            transaction.on_commit(metrics.UPLOAD_VERIFICATIONS.labels(outcome=status).inc)
     return bool(done)
 
 

@@ -8,6 +8,8 @@ import random
 
 from celery import shared_task
 
+from deplite import metrics
+
 from . import s3, services
 
 logger = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ def verify_file(self, file_id: str) -> None:
         services.file_verify(file_id=file_id)
     except s3.StorageError as exc:
         logger.warning("Verifying file %s: storage not reachable (%s); will retry", file_id, exc.code)
+        metrics.UPLOAD_VERIFICATIONS.labels(outcome="retried").inc()
         # If the retries run out the file stays `verifying`; the sweeper enqueues it again
         # and file_verify fails it for good after MAX_VERIFY_ATTEMPTS.
         raise self.retry(countdown=_backoff(self.request.retries), exc=exc) from None

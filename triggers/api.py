@@ -16,6 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from deplite import logs
 from deplite.api.errors import Forbidden, NotFound, ValidationFailed
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet, principal_for_org
@@ -256,6 +257,7 @@ class TriggerRunView(APIView):
         trigger = Trigger.objects.select_related("org").filter(pk=pk).first()
         if trigger is None:
             raise NotFound("Trigger not found.")
+        logs.bind(org=trigger.org.slug)
         principal = principal_for_org(request, trigger.org)
         if not principal.restrict(Trigger.objects.filter(pk=pk)).exists():
             raise NotFound("Trigger not found.")
@@ -276,6 +278,7 @@ class TriggerRunView(APIView):
             idempotency_key=key,
             request_hash=services.run_request_hash(ref=ref, params=params),
         )
+        logs.bind(job_id=result.job_id)
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         if result.job_id is not None:
             headers["Location"] = result.body.get("url", "")

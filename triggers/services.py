@@ -24,6 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
+from deplite import metrics
 from deplite.api.errors import Conflict, Unprocessable
 from orgs.models import Organization
 from orgs.scoping import Actor
@@ -328,6 +329,7 @@ def job_record_events(*, job: Job, events: list[dict]) -> tuple[int, bool]:
         if not fresh:
             return job.last_event_seq, job.cancel_requested
         ordered = [fresh[s] for s in sorted(fresh)]
+        log_bytes_before = job.log_bytes
         steps: dict[int, JobStep] | None = None
         touched: dict[int, JobStep] = {}
         chunks: list[JobLogChunk] = []
@@ -390,6 +392,8 @@ def job_record_events(*, job: Job, events: list[dict]) -> tuple[int, bool]:
             step.save()
         if chunks:
             JobLogChunk.objects.bulk_create(chunks)
+        if job.log_bytes > log_bytes_before:
+            transaction.on_commit(partial(metrics.LOG_BYTES_INGESTED.inc, job.log_bytes - log_bytes_before))
         job.last_event_seq = max(fresh)
         job.save(
             update_fields=[

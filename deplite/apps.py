@@ -1,0 +1,85 @@
+"""The project's own app: operations wiring that belongs to no domain app.
+
+Metrics and log context hook into signals the domain apps already send (`job_finished`, a Job's
+creation, Celery's task signals), so the domain code stays unaware of Prometheus and logging.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from functools import partial
+
+from django.apps import AppConfig
+from django.db import transaction
+
+
+class DepliteConfig(AppConfig):
+    name = "deplite"
+    verbose_name = "Deplite operations"
+
+    def ready(self) -> None:
+        from celery import signals as celery_signals
+        from django.db.models.signals import post_save
+
+        from triggers.models import Job
+        from triggers.signals import job_finished
+
+        post_save.connect(_count_job_created, sender=Job, dispatch_uid="deplite.metrics.job_created")
+        job_finished.connect(_count_job_finished, dispatch_uid="deplite.metrics.job_finished")
+        celery_signals.task_prerun.connect(_task_context, dispatch_uid="deplite.logs.task_prerun", weak=False)
+        celery_signals.task_postrun.connect(_task_context_end, dispatch_uid="deplite.logs.task_postrun", weak=False)
+        celery_signals.task_failure.connect(_count_task_failure, dispatch_uid="deplite.metrics.task_failure", weak=False)
+
+
+def _count_job_created(sender, instance, created: bool, **kwargs) -> None:
+    from deplite import metrics
+
+    if created:
+        transaction.on_commit(partial(metrics.JOBS_CREATED.labels(source=instance.source or "unknown").inc))
+
+
+def _count_job_finished(sender, job_id, status: str, **kwargs) -> None:
+    # Sent after commit, once per job (triggers.services._finalize): one small read for the source.
+    from deplite import metrics
+    from triggers.models import Job
+
+    source = Job.objects.filter(pk=job_id).values_list("source", flat=True).first() or "unknown"
+    metrics.JOBS_FINISHED.labels(result=status, source=source).inc()
+
+
+@functools.cache
+def _job_id_position(task_name: str, run) -> int | None:
+    """Where a task takes a job id (`job_id` as its first argument), if it does."""
+    try:
+        params = [p for p in inspect.signature(run).parameters.values() if p.name not in ("self",)]
+    except (TypeError, ValueError):
+        return None
+    return 0 if params and params[0].name == "job_id" else None
+
+
+# task id → the token that restores the enclosing log context when the task ends.
+_task_tokens: dict[str, object] = {}
+
+
+def _task_context(sender=None, task_id=None, task=None, args=None, kwargs=None, **extra) -> None:
+    from deplite import logs
+
+    job_id = (kwargs or {}).get("job_id")
+    if job_id is None and task is not None and args and _job_id_position(task.name, task.run) == 0:
+        job_id = args[0]
+    _task_tokens[task_id] = logs.push_context(task_id=task_id, task=getattr(task, "name", None), job_id=job_id)
+
+
+def _task_context_end(sender=None, task_id=None, **kwargs) -> None:
+    from deplite import logs
+
+    token = _task_tokens.pop(task_id, None)
+    if token is not None:
+        logs.pop_context(token)
+
+
+def _count_task_failure(sender=None, **kwargs) -> None:
+    from deplite import metrics
+
+    metrics.CELERY_TASK_FAILURES.labels(task=getattr(sender, "name", "unknown")).inc()

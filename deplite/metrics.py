@@ -1,0 +1,143 @@
+"""Prometheus metrics: what is defined here, and the `/metrics` view.
+
+Counters and histograms are recorded by the process that sees the event (a web worker, a Celery
+worker). With `PROMETHEUS_MULTIPROC_DIR` set (gunicorn: `deplite/gunicorn_conf.py` sets and cleans
+it), every process writes its numbers there and a scrape of any web worker adds them all up
+(prometheus_client's multiprocess mode). Without it (the embedded default, a single process) the
+numbers live in the process. The gauges that describe state (queued jobs, their age, agents
+online) are read from the database at scrape time: it is the source of truth, and no process has
+to keep them up to date.
+
+Labels are bounded sets (a source, a result, a task name): never an org, a job or a trigger.
+
+Adding a metric: define it here, record it where the event happens, preferably after commit
+(`transaction.on_commit(partial(COUNTER.labels(...).inc))`) so a rolled-back write is not counted.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+from deplite.api.errors import error_response
+
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+# --- jobs -----------------------------------------------------------------------------------------
+JOBS_CREATED = Counter("deplite_jobs_created", "Jobs created, by source (api, webhook, slack, discord, rerun, …).", ["source"])
+JOBS_FINISHED = Counter(
+    "deplite_jobs_finished", "Jobs that reached a final state, by result and source.", ["result", "source"]
+)
+RUN_REQUEST_SECONDS = Histogram(
+    "deplite_run_request_seconds",
+    "Latency of the run endpoint (POST /triggers/<id>/run), by HTTP status.",
+    ["code"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+CLAIM_WAKEUP_SECONDS = Histogram(
+    "deplite_claim_wakeup_seconds",
+    "For a job handed to an agent that was already waiting in a long poll: seconds from the job "
+    "being queued to the claim answer.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+LOG_BYTES_INGESTED = Counter("deplite_job_log_bytes_ingested", "Job log bytes accepted from agents (after the cap).")
+
+# --- storage ----------------------------------------------------------------------------------------
+UPLOAD_VERIFICATIONS = Counter(
+    "deplite_upload_verifications",
+    "Upload verifications, by outcome: available, failed, or retried (storage unreachable).",
+    ["outcome"],
+)
+
+# --- notifications ------------------------------------------------------------------------------------
+# Recorded by the notification delivery service (issue 10) once per delivery attempt's end:
+# outcome is one of NOTIFICATION_OUTCOMES.
+NOTIFICATION_OUTCOMES = ("sent", "failed", "retried", "skipped")
+NOTIFICATION_DELIVERIES = Counter(
+    "deplite_notification_deliveries",
+    "Notification deliveries, by provider (slack, discord) and outcome (sent, failed, retried, skipped).",
+    ["provider", "outcome"],
+)
+
+# --- background -----------------------------------------------------------------------------------------
+CELERY_TASK_FAILURES = Counter(
+    "deplite_celery_task_failures", "Celery tasks that ended in an exception (after their retries), by task.", ["task"]
+)
+
+
+class StateCollector:
+    """Gauges read from the database at scrape time: two cheap aggregate queries."""
+
+    def describe(self):
+        # Named here so registering the collector does not query the database.
+        return [
+            GaugeMetricFamily("deplite_jobs_queued", ""),
+            GaugeMetricFamily("deplite_jobs_queued_oldest_age_seconds", ""),
+            GaugeMetricFamily("deplite_agents_online", ""),
+        ]
+
+    def collect(self):
+        from deplite.health import queue_state
+
+        state = queue_state()
+        yield GaugeMetricFamily("deplite_jobs_queued", "Jobs waiting for an agent.", value=state.queued)
+        yield GaugeMetricFamily(
+            "deplite_jobs_queued_oldest_age_seconds",
+            "Age of the oldest job waiting for an agent (0 when none waits).",
+            value=state.oldest_queued_age,
+        )
+        yield GaugeMetricFamily(
+            "deplite_agents_online", "Agents seen within DEPLITE_AGENT_OFFLINE_AFTER_SECONDS.", value=state.agents_online
+        )
+
+
+_STATE = StateCollector()
+if not MULTIPROCESS:
+    REGISTRY.register(_STATE)
+
+
+def _registry() -> CollectorRegistry:
+    if not MULTIPROCESS:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(_STATE)
+    return registry
+
+
+def _authorized(request: HttpRequest) -> bool:
+    expected = settings.DEPLITE_METRICS_TOKEN
+    if not expected:
+        return False
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, given = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """`GET /metrics`: Prometheus text, for `Authorization: Bearer <DEPLITE_METRICS_TOKEN>` only.
+
+    Without the setting the endpoint is off (404), so a deployment never exposes it by accident.
+    """
+    if not settings.DEPLITE_METRICS_TOKEN:
+        return error_response(404, "not_found", "Metrics are off: set DEPLITE_METRICS_TOKEN to enable /metrics.")
+    if not _authorized(request):
+        response = error_response(401, "not_authenticated", "A valid metrics bearer token is required.")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)

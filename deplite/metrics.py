@@ -17,9 +17,11 @@ Adding a metric: define it here, record it where the event happens, preferably a
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import (
@@ -34,6 +36,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from deplite.api.errors import error_response
+
+logger = logging.getLogger(__name__)
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -93,7 +97,12 @@ class StateCollector:
     def collect(self):
         from deplite.health import queue_state
 
-        state = queue_state()
+        try:
+            state = queue_state()
+        except DatabaseError as exc:
+            # The process's own counters are still worth a scrape; /readyz reports the outage.
+            logger.warning("Metrics: database state unavailable (%s)", type(exc).__name__)
+            return
         yield GaugeMetricFamily("deplite_jobs_queued", "Jobs waiting for an agent.", value=state.queued)
         yield GaugeMetricFamily(
             "deplite_jobs_queued_oldest_age_seconds",

@@ -29,7 +29,9 @@ class DepliteConfig(AppConfig):
         job_finished.connect(_count_job_finished, dispatch_uid="deplite.metrics.job_finished")
         celery_signals.task_prerun.connect(_task_context, dispatch_uid="deplite.logs.task_prerun", weak=False)
         celery_signals.task_postrun.connect(_task_context_end, dispatch_uid="deplite.logs.task_postrun", weak=False)
-        celery_signals.task_failure.connect(_count_task_failure, dispatch_uid="deplite.metrics.task_failure", weak=False)
+        celery_signals.task_failure.connect(
+            _count_task_failure, dispatch_uid="deplite.metrics.task_failure", weak=False
+        )
 
 
 def _count_job_created(sender, instance, created: bool, **kwargs) -> None:

@@ -182,4 +182,3 @@ def broker_queue_depth() -> int | None:
     if not settings.REDIS_URL:
         return None
     return int(_redis(settings.REDIS_URL).llen("celery"))
-

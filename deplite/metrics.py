@@ -42,7 +42,9 @@ logger = logging.getLogger(__name__)
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 # --- jobs -----------------------------------------------------------------------------------------
-JOBS_CREATED = Counter("deplite_jobs_created", "Jobs created, by source (api, webhook, slack, discord, rerun, …).", ["source"])
+JOBS_CREATED = Counter(
+    "deplite_jobs_created", "Jobs created, by source (api, webhook, slack, discord, rerun, …).", ["source"]
+)
 JOBS_FINISHED = Counter(
     "deplite_jobs_finished", "Jobs that reached a final state, by result and source.", ["result", "source"]
 )
@@ -110,7 +112,9 @@ class StateCollector:
             value=state.oldest_queued_age,
         )
         yield GaugeMetricFamily(
-            "deplite_agents_online", "Agents seen within DEPLITE_AGENT_OFFLINE_AFTER_SECONDS.", value=state.agents_online
+            "deplite_agents_online",
+            "Agents seen within DEPLITE_AGENT_OFFLINE_AFTER_SECONDS.",
+            value=state.agents_online,
         )
 
 

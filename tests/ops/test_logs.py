@@ -45,7 +45,9 @@ def test_plain_text_is_the_default(settings):
 
 
 @pytest.mark.postgres
-def test_a_run_request_logs_one_json_line_with_its_request_id_org_token_and_job_id(db, api, org_a, org_token, json_lines):
+def test_a_run_request_logs_one_json_line_with_its_request_id_org_token_and_job_id(
+    db, api, org_a, org_token, json_lines
+):
     trigger = TriggerFactory(org=org_a)
     response = api.as_token(org_token[1]).post(
         f"/triggers/{trigger.id}/run", {"ref": "main"}, format="json", HTTP_X_REQUEST_ID="gh-run-42"

@@ -66,7 +66,8 @@ def check_database(alias: str = DEFAULT_DB_ALIAS) -> list[Check]:
         applied = _applied_migrations(alias)
     except Exception as exc:  # noqa: BLE001 (any failure to talk to the database means not ready)
         logger.warning("Readiness: database unreachable: %s", type(exc).__name__)
-        return [Check("database", False, f"unreachable ({type(exc).__name__})"), Check("migrations", False, "unknown")]
+        # Migrations cannot be read either; the database is the check to name.
+        return [Check("database", False, f"unreachable ({type(exc).__name__})")]
     missing = sorted(f"{app}.{name}" for app, name in _expected_migrations() - applied)
     if missing:
         return [Check("database", True), Check("migrations", False, f"not applied: {', '.join(missing[:10])}")]
@@ -138,7 +139,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     failing = [c.name for c in checks if not c.ok]
     if not failing:
         return JsonResponse({"status": "ok", "checks": _checks_body(checks)})
-    return JsonResponse(
+    response = JsonResponse(
         {
             "error": {
                 "code": "not_ready",
@@ -148,6 +149,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
         },
         status=503,
     )
+    # The failing check already logged a warning; Django's "Service Unavailable" error line on every
+    # probe of a load balancer would bury it.
+    response._has_been_logged = True
+    return response
 
 
 # --- state figures (deplite_status, /metrics) ----------------------------------------------------

@@ -32,6 +32,8 @@ class DepliteConfig(AppConfig):
         celery_signals.task_failure.connect(
             _count_task_failure, dispatch_uid="deplite.metrics.task_failure", weak=False
         )
+        # worker_ready, not worker_init: Django (and so this method) is set up during worker_init.
+        celery_signals.worker_ready.connect(_serve_worker_metrics, dispatch_uid="deplite.metrics.worker", weak=False)
 
 
 def _count_job_created(sender, instance, created: bool, **kwargs) -> None:
@@ -85,3 +87,15 @@ def _count_task_failure(sender=None, **kwargs) -> None:
     from deplite import metrics
 
     metrics.CELERY_TASK_FAILURES.labels(task=getattr(sender, "name", "unknown")).inc()
+
+
+def _serve_worker_metrics(sender=None, **kwargs) -> None:
+    """A Celery worker serves its own /metrics on DEPLITE_WORKER_METRICS_PORT (a port of its own
+    instead of a token): the counters its tasks record (task failures, upload verifications,
+    jobs the reaper finishes, notification deliveries) are not in any web process."""
+    from django.conf import settings
+
+    from deplite import metrics
+
+    if settings.DEPLITE_WORKER_METRICS_PORT:
+        metrics.serve_on_port(settings.DEPLITE_WORKER_METRICS_PORT, addr=settings.DEPLITE_WORKER_METRICS_ADDR)

@@ -70,12 +70,11 @@ UPLOAD_VERIFICATIONS = Counter(
 )
 
 # --- notifications ------------------------------------------------------------------------------------
-# Recorded by the notification delivery service (issue 10) once per delivery attempt's end:
-# outcome is one of NOTIFICATION_OUTCOMES.
-NOTIFICATION_OUTCOMES = ("sent", "failed", "retried", "skipped")
+# Recorded where a delivery attempt ends (the notifications app): provider slack|discord, outcome
+# the attempt's result (sent, failed, unchanged, not_owed) or "retried" when it raises to retry.
 NOTIFICATION_DELIVERIES = Counter(
     "deplite_notification_deliveries",
-    "Notification deliveries, by provider (slack, discord) and outcome (sent, failed, retried, skipped).",
+    "Notification delivery attempts, by provider (slack, discord) and outcome (sent, failed, retried, …).",
     ["provider", "outcome"],
 )
 
@@ -154,3 +153,15 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+def serve_on_port(port: int, *, addr: str = "127.0.0.1") -> None:
+    """Serve the metrics over plain HTTP on a port of their own (a Celery worker's), in a thread.
+
+    With PROMETHEUS_MULTIPROC_DIR set (required for a prefork pool: the tasks run in child
+    processes), it reports every process writing there; without it, this process only.
+    """
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr=addr, registry=_registry())
+    logger.info("Worker metrics on http://%s:%s/metrics", addr, port)

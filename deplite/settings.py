@@ -335,3 +335,6 @@ LOGGING = logs_config(fmt=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO")
 LOGGING["loggers"]["celery.app.trace"] = {"level": env.str("CELERY_TRACE_LOG_LEVEL", default="WARNING")}
 # GET /metrics answers only `Authorization: Bearer <this>`; unset, the endpoint is off (404).
 DEPLITE_METRICS_TOKEN = env.str("DEPLITE_METRICS_TOKEN", default="")
+# A Celery worker serves its own metrics on this port (plain HTTP, no token: bind it to a private address).
+DEPLITE_WORKER_METRICS_PORT = env.int("DEPLITE_WORKER_METRICS_PORT", default=0)
+DEPLITE_WORKER_METRICS_ADDR = env.str("DEPLITE_WORKER_METRICS_ADDR", default="127.0.0.1")

@@ -40,6 +40,9 @@ from deplite.api.errors import error_response
 logger = logging.getLogger(__name__)
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+if MULTIPROCESS:
+    # prometheus_client writes there from the first increment on; a missing directory would fail it.
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 # --- jobs -----------------------------------------------------------------------------------------
 JOBS_CREATED = Counter(

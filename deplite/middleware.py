@@ -5,6 +5,8 @@
   never as an HTML page or a stack trace.
 - RequestContextMiddleware: a request id (X-Request-ID, echoed) and the log context of the
   request; one access-log line per request; the run endpoint's latency metric.
+- ProbeMiddleware: /healthz, /readyz and /metrics answered before host validation and the
+  HTTPS redirect.
 """
 
 import logging
@@ -136,3 +138,20 @@ class RequestContextMiddleware(_SyncAndAsyncMiddleware):
             )
         logs.clear_context()
         return response
+
+
+class ProbeMiddleware(_SyncAndAsyncMiddleware):
+    """Answers /healthz, /readyz and /metrics ahead of the rest of the chain.
+
+    A load balancer probes each instance by its address over plain HTTP, and Prometheus scrapes it
+    the same way: ALLOWED_HOSTS would refuse that Host (400) and SECURE_SSL_REDIRECT would answer
+    301, and an instance would never count as healthy. These endpoints read no host, session,
+    cookie or CSRF token, so nothing below them is needed (and they stay cheap).
+    """
+
+    def before(self, request):
+        from deplite import health, metrics
+
+        views = {"/healthz": health.healthz, "/readyz": health.readyz, "/metrics": metrics.metrics_view}
+        view = views.get(request.path_info)
+        return view(request) if view is not None else None

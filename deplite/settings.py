@@ -85,6 +85,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: the request id and log context cover everything below, errors included.
     "deplite.middleware.RequestContextMiddleware",
+    # Load-balancer probes and Prometheus, before host validation and the HTTPS redirect.
+    "deplite.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (Swagger UI's local assets, htmx) served by the app itself in production.
     "whitenoise.middleware.WhiteNoiseMiddleware",

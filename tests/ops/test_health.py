@@ -103,3 +103,13 @@ def test_deplite_status_fails_naming_the_check(db, settings):
     with pytest.raises(CommandError, match="redis"):
         call_command("deplite_status", stdout=out)
     assert re.search(r"^redis\s+FAILING: unreachable", out.getvalue(), re.M)
+
+
+def test_probes_answer_a_load_balancer_that_uses_the_instance_address_over_plain_http(settings):
+    settings.ALLOWED_HOSTS = ["app.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    probe = Client().get("/healthz", HTTP_HOST="10.0.3.17:8000")
+    assert probe.status_code == 200 and probe.json() == {"status": "ok"}
+    # Everything else still refuses an unknown host and redirects to HTTPS.
+    assert Client().get("/api/orgs", HTTP_HOST="10.0.3.17:8000").status_code == 400
+    assert Client().get("/api/orgs", HTTP_HOST="app.example.com").status_code == 301

@@ -84,3 +84,10 @@ def test_beat_stops_cleanly_on_sigterm(tmp_path):
     finally:
         beat.kill()
     assert "Traceback" not in beat.output()
+
+
+def test_tasks_are_acknowledged_after_they_ran_and_requeued_if_their_worker_dies():
+    # A worker stopped or killed mid-task must not lose it (every task is safe to run twice).
+    assert celery_app.conf.task_acks_late is True
+    assert celery_app.conf.task_reject_on_worker_lost is True
+    assert celery_app.conf.worker_prefetch_multiplier == 1

@@ -113,3 +113,11 @@ def test_probes_answer_a_load_balancer_that_uses_the_instance_address_over_plain
     # Everything else still refuses an unknown host and redirects to HTTPS.
     assert Client().get("/api/orgs", HTTP_HOST="10.0.3.17:8000").status_code == 400
     assert Client().get("/api/orgs", HTTP_HOST="app.example.com").status_code == 301
+
+
+def test_readyz_checks_what_is_configured_on_any_database(db, settings):
+    # The embedded default (SQLite, no Redis) is ready too: there is no Redis to check.
+    response = Client().get("/readyz")
+    assert response.status_code == 200, response.content
+    expected = {"database", "migrations"} | ({"redis"} if settings.REDIS_URL else set())
+    assert set(response.json()["checks"]) == expected

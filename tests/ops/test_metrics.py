@@ -117,3 +117,18 @@ def test_notification_deliveries_and_upload_verifications_are_defined_with_bound
     samples = scrape()
     assert value(samples, "deplite_notification_deliveries_total", provider="slack", outcome="sent") >= 1
     assert metrics.UPLOAD_VERIFICATIONS._labelnames == ("outcome",)
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_claim_woken_by_a_new_job_observes_the_wakeup_latency(metrics_on, org_a):
+    from tests.agents.test_claim_concurrency import _run_trigger_and_time_the_claim
+
+    agent = AgentFactory(org=org_a, labels=["prod"])
+    trigger = TriggerFactory(org=org_a, agent_labels=["prod"])
+    before = scrape()
+    _run_trigger_and_time_the_claim(org_a, agent, trigger)
+    after = scrape()
+    count = "deplite_claim_wakeup_seconds_count"
+    assert value(after, count) - value(before, count) == 1
+    assert value(after, "deplite_claim_wakeup_seconds_sum") > value(before, "deplite_claim_wakeup_seconds_sum")

@@ -1,4 +1,4 @@
-"""Prometheus metrics: what is defined here, and the `/metrics` view.
+"""Prometheus metrics: their definitions and the registry a scrape reads (the view is deplite/metrics_endpoint.py).
 
 Counters and histograms are recorded by the process that sees the event (a web worker, a Celery
 worker). With `PROMETHEUS_MULTIPROC_DIR` set (gunicorn: `deplite/gunicorn_conf.py` sets and cleans
@@ -16,26 +16,18 @@ Adding a metric: define it here, record it where the event happens, preferably a
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 
-from django.conf import settings
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
-    generate_latest,
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
-
-from deplite.api.errors import error_response
 
 logger = logging.getLogger(__name__)
 
@@ -125,37 +117,13 @@ if not MULTIPROCESS:
     REGISTRY.register(_STATE)
 
 
-def _registry() -> CollectorRegistry:
+def registry() -> CollectorRegistry:
     if not MULTIPROCESS:
         return REGISTRY
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     registry.register(_STATE)
     return registry
-
-
-def _authorized(request: HttpRequest) -> bool:
-    expected = settings.DEPLITE_METRICS_TOKEN
-    if not expected:
-        return False
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
-
-
-@require_GET
-def metrics_view(request: HttpRequest) -> HttpResponse:
-    """`GET /metrics`: Prometheus text, for `Authorization: Bearer <DEPLITE_METRICS_TOKEN>` only.
-
-    Without the setting the endpoint is off (404), so a deployment never exposes it by accident.
-    """
-    if not settings.DEPLITE_METRICS_TOKEN:
-        return error_response(404, "not_found", "Metrics are off: set DEPLITE_METRICS_TOKEN to enable /metrics.")
-    if not _authorized(request):
-        response = error_response(401, "not_authenticated", "A valid metrics bearer token is required.")
-        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
-    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
 
 
 def serve_on_port(port: int, *, addr: str = "127.0.0.1") -> None:
@@ -166,5 +134,5 @@ def serve_on_port(port: int, *, addr: str = "127.0.0.1") -> None:
     """
     from prometheus_client import start_http_server
 
-    start_http_server(port, addr=addr, registry=_registry())
+    start_http_server(port, addr=addr, registry=registry())
     logger.info("Worker metrics on http://%s:%s/metrics", addr, port)

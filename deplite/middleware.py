@@ -150,8 +150,8 @@ class ProbeMiddleware(_SyncAndAsyncMiddleware):
     """
 
     def before(self, request):
-        from deplite import health, metrics
+        from deplite import health, metrics_endpoint
 
-        views = {"/healthz": health.healthz, "/readyz": health.readyz, "/metrics": metrics.metrics_view}
+        views = {"/healthz": health.healthz, "/readyz": health.readyz, "/metrics": metrics_endpoint.metrics_view}
         view = views.get(request.path_info)
         return view(request) if view is not None else None

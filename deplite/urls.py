@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from agents.urls import agent_urlpatterns
 from agents.urls import org_urlpatterns as agents_org_urls
 from agents.urls import page_urlpatterns as agents_pages
-from deplite import health, metrics
+from deplite import health, metrics_endpoint
 from orgs import api as orgs_api
 from orgs import views as orgs_views
 from orgs.urls import org_urlpatterns as orgs_org_urls
@@ -34,10 +34,10 @@ org_page_urls = [
 ]
 
 urlpatterns = [
-    # Operations: load-balancer probes and Prometheus (deplite/health.py, deplite/metrics.py).
+    # Operations: load-balancer probes and Prometheus (deplite/health.py, deplite/metrics_endpoint.py).
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("metrics", metrics.metrics_view, name="metrics"),
+    path("metrics", metrics_endpoint.metrics_view, name="metrics"),
     path("api/auth/token", orgs_api.TokenObtainView.as_view(), name="auth-token"),
     path("api/auth/token/refresh", orgs_api.RefreshView.as_view(), name="auth-token-refresh"),
     re_path(r"^api/orgs/?$", orgs_api.OrganizationListView.as_view(), name="org-list"),

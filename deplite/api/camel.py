@@ -42,12 +42,20 @@ def to_snake(name: Any) -> Any:
     return _TO_SNAKE.sub(lambda m: "_" + m.group(1).lower(), head) + dot + rest
 
 
-def _convert(data: Any, rename) -> Any:
+def _convert(data: Any, rename, keep=lambda key: True) -> Any:
     if isinstance(data, dict):
-        return {rename(key): (value if key in OPAQUE_KEYS else _convert(value, rename)) for key, value in data.items()}
+        return {
+            rename(key): (value if key in OPAQUE_KEYS else _convert(value, rename, keep))
+            for key, value in data.items()
+            if keep(key)
+        }
     if isinstance(data, list | tuple):
-        return [_convert(item, rename) for item in data]
+        return [_convert(item, rename, keep) for item in data]
     return data
+
+
+def _is_wire_name(key: Any) -> bool:
+    return not (isinstance(key, str) and "_" in key)
 
 
 def camelize(data: Any) -> Any:
@@ -56,8 +64,11 @@ def camelize(data: Any) -> Any:
 
 
 def underscore(data: Any) -> Any:
-    """Every key snake_case, recursively, except inside user data (`OPAQUE_KEYS`)."""
-    return _convert(data, to_snake)
+    """Every key snake_case, recursively, except inside user data (`OPAQUE_KEYS`).
+
+    A key that is already snake_case (`agent_labels`) is not a wire name: it is dropped,
+    as any unknown key is ignored, so the API keeps one spelling per field."""
+    return _convert(data, to_snake, _is_wire_name)
 
 
 class CamelJSONRenderer(JSONRenderer):

@@ -97,7 +97,20 @@ def test_camelize_leaves_user_data_and_dotted_keys_alone():
         "data": {"scope_type": "org"},
         "params.my_key": 1,
     }
-    assert underscore({"agentLabels": [], "params": {"someKey": 1}}) == {"agent_labels": [], "params": {"someKey": 1}}
+    assert underscore({"agentLabels": [], "params": {"someKey": 1, "my_key": 2}}) == {
+        "agent_labels": [],
+        "params": {"someKey": 1, "my_key": 2},
+    }
+
+
+def test_a_snake_case_body_key_is_not_a_second_spelling(api, admin_user, org_a):
+    trigger = TriggerFactory(org=org_a, agent_labels=["prod"], default_ref="main")
+    response = api.as_user(admin_user).patch(
+        f"/api/orgs/acme/triggers/{trigger.pk}", {"default_ref": "release", "agent_labels": ["x"]}, format="json"
+    )
+    assert response.status_code == 200
+    trigger.refresh_from_db()
+    assert trigger.default_ref == "main" and trigger.agent_labels == ["prod"]
 
 
 def test_run_page_shows_every_bad_param_next_to_the_params_field(client, member, trigger):

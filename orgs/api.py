@@ -19,10 +19,11 @@ from rest_framework_simplejwt.views import TokenRefreshView
 from deplite.api.errors import Forbidden, RateLimited, Unauthenticated
 
 from . import ratelimit, services
+from .actors import Actor
 from .authentication import TokenPrincipalUser
 from .models import ApiToken, AuditEvent, Invitation, Membership, Organization, Role, StoragePermission, TokenScope
 from .permissions import Perm
-from .scoping import Actor, OrgScopedViewSet
+from .scoping import OrgScopedViewSet
 
 # --- auth -----------------------------------------------------------------------------------
 
@@ -109,13 +110,7 @@ class OrganizationListView(APIView):
             raise Forbidden("API tokens cannot create organizations.")
         data = OrganizationCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        actor = Actor(
-            kind="user",
-            id=str(request.user.pk),
-            label=request.user.email,
-            ip=ratelimit.client_ip(request),
-            user=request.user,
-        )
+        actor = Actor.for_user(request.user, ip=ratelimit.client_ip(request))
         org = services.org_create(user=request.user, actor=actor, **data.validated_data)
         return Response(OrganizationOutput(org).data, status=status.HTTP_201_CREATED)
 

@@ -7,6 +7,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
+from .actors import ActorKind
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -143,12 +145,6 @@ class ApiToken(models.Model):
 
 class AuditEvent(models.Model):
     """Who did what to which object, written by every service that changes state."""
-
-    class ActorKind(models.TextChoices):
-        USER = "user", "User"
-        TOKEN = "token", "API token"
-        AGENT = "agent", "Agent"
-        SYSTEM = "system", "System"
 
     id = models.BigAutoField(primary_key=True)
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_events", db_index=True)

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from orgs import services
+from orgs.actors import Actor
 from orgs.models import User
-from orgs.scoping import Actor
 
 DEMO_EMAIL = "demo@deplite.local"
 

@@ -12,17 +12,17 @@ from datetime import datetime
 from typing import Any
 
 from django.apps import apps
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from deplite.api.errors import Conflict, Forbidden, ValidationFailed
+from deplite.background import enqueue_after_commit
 
 from . import tokens
+from .actors import Actor
 from .models import ApiToken, AuditEvent, Invitation, Membership, Organization, Role, TokenScope, User
-from .scoping import Actor
+from .tasks import send_invitation_email
 
 logger = logging.getLogger(__name__)
 
@@ -132,27 +132,8 @@ def member_add(
         audit_record(
             org=org, actor=actor, action="member.invited", target=invitation, data={"email": email, "role": role}
         )
-        transaction.on_commit(lambda: _send_invitation(invitation.pk))
+        enqueue_after_commit(send_invitation_email, str(invitation.pk))
     return invitation
-
-
-def _send_invitation(invitation_id: uuid.UUID) -> None:
-    invitation = Invitation.objects.select_related("org").get(pk=invitation_id)
-    signup = f"{settings.DEPLITE_PUBLIC_URL}/accounts/signup/"
-    try:
-        send_mail(
-            subject=f"You are invited to {invitation.org.name} on Deplite",
-            message=(
-                f"You have been invited to join {invitation.org.name} on Deplite as {invitation.role}.\n\n"
-                f"Sign up with this email address to accept: {signup}\n"
-            ),
-            from_email=None,
-            recipient_list=[invitation.email],
-        )
-    except OSError:
-        # The invitation row stands; the person can still sign up and join. Mail is a
-        # courtesy, not part of the write that was accepted.
-        logger.warning("Could not send the invitation email for invitation %s", invitation_id)
 
 
 def member_update(*, membership: Membership, role: str, actor: Actor, actor_role: str | None) -> Membership:
@@ -214,7 +195,7 @@ def invitations_accept(*, user: User) -> list[Membership]:
             invitation.save(update_fields=["accepted_at"])
             audit_record(
                 org=invitation.org,
-                actor=Actor(kind="user", id=str(user.pk), label=user.email, user=user),
+                actor=Actor.for_user(user),
                 action="member.joined",
                 target=membership,
                 data={"email": user.email, "role": membership.role},

@@ -55,6 +55,12 @@ class FileStatus(models.TextChoices):
     DELETED = "deleted", "Deleted"
 
 
+# A file in one of these states still has (or will have) its object in the bucket.
+LIVE_STATUSES = (FileStatus.PENDING, FileStatus.VERIFYING, FileStatus.AVAILABLE)
+# Statuses whose bucket object must go.
+REMOVABLE_STATUSES = (FileStatus.FAILED, FileStatus.EXPIRED, FileStatus.DELETED)
+
+
 class StoredFile(models.Model):
     """One object in a binding's bucket, from presigned upload to deletion."""
 

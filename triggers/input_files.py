@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from functools import partial
 
 from django.db import transaction
 
@@ -96,7 +95,7 @@ def on_file_status_changed(*, file_id: uuid.UUID | str, org_id: uuid.UUID | str,
                     waiting_for_files=False, input_files=refreshed
                 )
                 if released:
-                    transaction.on_commit(partial(services.job_enqueue_dispatch, job_id=job.id), robust=True)
+                    services.job_enqueue_dispatch(job_id=job.id)
 
 
 def connect_storage_signals() -> None:

@@ -266,7 +266,6 @@ def trigger_run(request, org, trigger_id: uuid.UUID):
                     ref=ref,
                     params=params,
                     idempotency_key=key if IDEMPOTENCY_KEY_RE.match(key) else None,
-                    request_hash=services.run_request_hash(ref=ref, params=params),
                 )
                 if result.job_id is not None:
                     if not result.replayed:

@@ -51,7 +51,7 @@ def finished_signals():
 def dispatched(monkeypatch):
     """The job ids the recovery asked to wake agents for (the worker task itself is tested elsewhere)."""
     seen = []
-    monkeypatch.setattr("triggers.services.job_enqueue_dispatch", lambda *, job_id: seen.append(job_id))
+    monkeypatch.setattr("triggers.services.runs.job_enqueue_dispatch", lambda *, job_id: seen.append(job_id))
     return seen
 
 

@@ -165,7 +165,17 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 3}
+# A request never waits on a dead broker for more than this (seconds) after its commit:
+# one connect attempt, no publish retry (deplite.background; the sweepers re-send).
+DEPLITE_BROKER_CONNECT_TIMEOUT = env.float("DEPLITE_BROKER_CONNECT_TIMEOUT", default=0.1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_timeout": 5,
+    "socket_connect_timeout": DEPLITE_BROKER_CONNECT_TIMEOUT,
+    "max_retries": 0,  # the producer's connection: fail at once, do not retry connecting
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = DEPLITE_BROKER_CONNECT_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"

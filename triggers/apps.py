@@ -5,6 +5,8 @@ class TriggersConfig(AppConfig):
     name = "triggers"
 
     def ready(self):
-        from .input_files import connect_storage_signals
+        from storage.signals import file_status_changed
 
-        connect_storage_signals()
+        from . import input_files
+
+        file_status_changed.connect(input_files.on_file_status_changed, dispatch_uid="triggers.input_files")

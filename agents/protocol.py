@@ -280,8 +280,8 @@ def _parse_wait(raw: str | None) -> int:
         wait = int(raw)
     except ValueError:
         raise ValidationFailed("wait: an integer number of seconds.") from None
-    if not 0 <= wait <= settings.DEPLITE_AGENT_MAX_WAIT:
-        raise ValidationFailed(f"wait: between 0 and {settings.DEPLITE_AGENT_MAX_WAIT} seconds.")
+    if not 0 <= wait <= settings.DEPLITE_AGENT_MAX_WAIT_SECONDS:
+        raise ValidationFailed(f"wait: between 0 and {settings.DEPLITE_AGENT_MAX_WAIT_SECONDS} seconds.")
     return wait
 
 

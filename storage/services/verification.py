@@ -162,7 +162,7 @@ def files_sweep() -> dict[str, int]:
         enqueue_now(verify_file, str(pk))
 
     expired = 0
-    cutoff = now - settings.DEPLITE_UPLOAD_EXPIRY
+    cutoff = now - timedelta(seconds=settings.DEPLITE_UPLOAD_EXPIRY)
     for file in StoredFile.objects.select_related("org").filter(status=FileStatus.PENDING, created_at__lt=cutoff)[
         :SWEEP_BATCH
     ]:

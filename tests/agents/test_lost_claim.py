@@ -22,7 +22,7 @@ GRACE = 60
 
 @pytest.fixture(autouse=True)
 def grace(settings):
-    settings.DEPLITE_CLAIM_CONFIRM_GRACE = GRACE
+    settings.DEPLITE_CLAIM_CONFIRM_GRACE_SECONDS = GRACE
 
 
 @pytest.fixture

@@ -129,7 +129,7 @@ def test_reaper_fails_a_running_job_past_its_timeout_plus_grace(
 
 
 def test_reaper_expires_queued_jobs_older_than_the_configured_age(org_a, settings):
-    settings.DEPLITE_QUEUED_JOB_MAX_AGE = 3600
+    settings.DEPLITE_QUEUED_JOB_MAX_AGE_SECONDS = 3600
     old = JobFactory(org=org_a, created_at=timezone.now() - timedelta(hours=2))
     fresh = JobFactory(org=org_a)
     tasks.jobs_reap.delay()

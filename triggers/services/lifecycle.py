@@ -105,7 +105,7 @@ def job_recover_unheld(
 
     A claim answer can be lost on its way (network drop, an agent cut its long poll on stop):
     the job is then running for an agent that never heard of it. A job claimed more than the
-    grace (DEPLITE_CLAIM_CONFIRM_GRACE) before the heartbeat was signed (or before now, if the
+    grace (DEPLITE_CLAIM_CONFIRM_GRACE_SECONDS) before the heartbeat was signed (or before now, if the
     agent's clock is ahead) and not listed is
     recovered: back to queued if the server never received an event for it (the agent never
     started it, so it cannot run twice), else failed with AGENT_LOST_THE_JOB. The grace counts
@@ -114,7 +114,7 @@ def job_recover_unheld(
     recovery cannot both win. Returns the ids {"requeued": […], "failed": […], "cancelled": […]}.
     """
     # An agent clock running ahead (the signature window tolerates minutes) must not shorten the grace.
-    cutoff = min(signed_at, timezone.now()) - timedelta(seconds=settings.DEPLITE_CLAIM_CONFIRM_GRACE)
+    cutoff = min(signed_at, timezone.now()) - timedelta(seconds=settings.DEPLITE_CLAIM_CONFIRM_GRACE_SECONDS)
     held = set(held_job_ids)
     candidates = [
         row

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import uuid
 
-from django.conf import settings
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
@@ -17,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deplite.api.errors import Forbidden, NotFound, ValidationFailed
+from deplite.links import absolute_url
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet, principal_for_org
 
@@ -70,7 +70,7 @@ class TriggerOutput(serializers.ModelSerializer):
         fields = ["id", *_FIELDS, "runUrl", "createdAt", "updatedAt"]
 
     def get_runUrl(self, obj) -> str:  # noqa: N802 (wire name)
-        return f"{settings.DEPLITE_PUBLIC_URL}/triggers/{obj.id}/run"
+        return absolute_url("trigger-run", trigger_id=obj.id)
 
 
 def _chat_id(**kwargs):

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from deplite.links import absolute_url
 from orgs.models import Organization
 
 
@@ -162,7 +163,7 @@ class Job(models.Model):
 
     @property
     def url(self) -> str:
-        return f"{settings.DEPLITE_PUBLIC_URL}/orgs/{self.org.slug}/jobs/{self.id}"
+        return absolute_url("job-detail", org_slug=self.org.slug, job_id=self.id)
 
 
 class StepStatus(models.TextChoices):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import OuterRef, Subquery
@@ -18,6 +17,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from deplite.api.errors import DepliteError
+from deplite.links import absolute_url
 from orgs.pages import add_api_errors, org_page, page_object, render_page
 from orgs.permissions import Perm
 
@@ -201,7 +201,10 @@ def trigger_delete(request, org, trigger_id: uuid.UUID):
 
 def github_actions_snippet(trigger: Trigger) -> str:
     """The docs' GitHub Actions step, pointed at this server (the run URL without /api)."""
-    base = settings.DEPLITE_PUBLIC_URL
+    placeholder = "TRIGGER_ID"
+    run_url = absolute_url("trigger-run", trigger_id=placeholder).replace(
+        placeholder, "${{ secrets.DEPLITE_TRIGGER_ID }}"
+    )
     return (
         "# .github/workflows/deploy.yml\n"
         "name: Deploy\n"
@@ -214,7 +217,7 @@ def github_actions_snippet(trigger: Trigger) -> str:
         "    steps:\n"
         "      - name: Trigger Deplite\n"
         "        run: |\n"
-        f"          curl -X POST {base}/triggers/${{{{ secrets.DEPLITE_TRIGGER_ID }}}}/run \\\n"
+        f"          curl -X POST {run_url} \\\n"
         '            -H "Authorization: Bearer ${{ secrets.DEPLITE_TOKEN }}" \\\n'
         '            -H "Idempotency-Key: ${{ github.run_id }}" \\\n'
         '            -d \'{ "ref": "${{ github.sha }}", "params": '
@@ -232,7 +235,7 @@ def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int =
             "run_form": run_form,
             "recent_jobs": recent,
             "snippet": github_actions_snippet(trigger),
-            "run_url": f"{settings.DEPLITE_PUBLIC_URL}/triggers/{trigger.pk}/run",
+            "run_url": absolute_url("trigger-run", trigger_id=trigger.pk),
         },
         status=status,
     )

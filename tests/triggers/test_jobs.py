@@ -4,27 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from orgs.models import TokenScope
 from triggers import tasks
 from triggers.models import Job, JobLogChunk, JobStatus, JobStep
-from triggers.signals import job_finished
 
 from ..factories import JobFactory, TriggerFactory, make_token
-
-
-@pytest.fixture
-def finished_signals():
-    seen = []
-
-    def receiver(sender, job_id, org_id, status, **kwargs):
-        seen.append((job_id, org_id, status))
-
-    job_finished.connect(receiver, weak=False, dispatch_uid="test-jobs")
-    yield seen
-    job_finished.disconnect(dispatch_uid="test-jobs")
 
 
 def test_list_filters_by_trigger_and_status(api, member, org_a):

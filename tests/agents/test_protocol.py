@@ -71,8 +71,10 @@ def test_claim_skips_jobs_whose_labels_the_agent_lacks(client, org_a):
 
 
 def test_claim_skips_jobs_waiting_for_input_files(client, org_a):
-    JobFactory(org=org_a, waiting_for_files=True)
+    job = JobFactory(org=org_a, waiting_for_files=True)
     assert client.claim().status_code == 204
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED and job.agent_id is None
 
 
 @pytest.mark.parametrize("wait", ["31", "-1", "soon"])

@@ -64,6 +64,7 @@ def test_one_keyword_per_team_and_channel(api, admin_user):
     assert again.status_code == 409 and again.json()["error"]["code"] == "chat_keyword_taken"
     elsewhere = api.post("/api/orgs/acme/triggers", {**SLACK, "name": "o2", "chatChannelId": "C9"}, format="json")
     assert elsewhere.status_code == 201
+    assert sorted(Trigger.objects.values_list("name", flat=True)) == sorted([SLACK["name"], "o2"])
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from django.apps import apps
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -19,7 +18,7 @@ from django.utils.text import slugify
 from deplite.api.errors import Conflict, Forbidden, ValidationFailed
 from deplite.background import enqueue_after_commit
 
-from . import tokens
+from . import token_scopes, tokens
 from .actors import Actor
 from .models import ApiToken, AuditEvent, Invitation, Membership, Organization, Role, TokenScope, User
 from .tasks import send_invitation_email
@@ -218,10 +217,10 @@ def token_create(
     """Create a token; returns the row and the plaintext, which is never stored or shown again."""
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("expiresAt: must be in the future.", details={"fields": {"expiresAt": ["in the past"]}})
-    _assert_org_owns(
-        org, "storage.StorageBinding", "bindingIds", binding_ids if scope_type == TokenScope.STORAGE else None
-    )
-    _assert_org_owns(org, "triggers.Trigger", "triggerIds", trigger_ids if scope_type == TokenScope.TRIGGER else None)
+    if scope_type == TokenScope.STORAGE:
+        _assert_org_owns(org, scope_type, binding_ids)
+    elif scope_type == TokenScope.TRIGGER:
+        _assert_org_owns(org, scope_type, trigger_ids)
     raw = tokens.generate()
     with transaction.atomic():
         token = ApiToken.objects.create(
@@ -246,17 +245,18 @@ def token_create(
     return token, raw
 
 
-def _assert_org_owns(org: Organization, model_label: str, field: str, ids) -> None:
-    """Every id a token names must be an object of this org: unknown ids are a 400."""
+def _assert_org_owns(org: Organization, scope_type: str, ids) -> None:
+    """Every id a narrowed token names must be an object of this org: unknown ids are a 400."""
     wanted = {str(i) for i in ids or ()}
     if not wanted:
         return
-    try:
-        model = apps.get_model(model_label)
-    except LookupError:
-        found = set()
-    else:
-        found = {str(pk) for pk in model._default_manager.filter(org=org, pk__in=wanted).values_list("pk", flat=True)}
+    scope = token_scopes.target(scope_type)
+    field = scope.field if scope else f"{scope_type}Ids"
+    found = set()
+    if scope is not None:
+        found = {
+            str(pk) for pk in scope.model._default_manager.filter(org=org, pk__in=wanted).values_list("pk", flat=True)
+        }
     missing = sorted(wanted - found)
     if missing:
         raise ValidationFailed(

@@ -44,6 +44,11 @@ def prepare(env) -> str:
         "_, raw = services.token_create(org=org, actor=Actor.system(), name='bench', scope_type='org');"
         "print(raw)"
     )
+    return django_shell(env, script)
+
+
+def django_shell(env, script: str) -> str:
+    """Run `script` in `manage.py shell` with `env`; its last line of output."""
     out = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", script],
         cwd=ROOT,

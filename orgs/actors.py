@@ -34,6 +34,11 @@ class Actor:
     user: User | None = None
     token: ApiToken | None = None
 
+    def stamp(self) -> dict[str, str]:
+        """The fields that record who did it, on audit events and on the rows an actor creates
+        (jobs, files, triggers: `orgs.models.ActorStamp`)."""
+        return {"actor_kind": self.kind, "actor_id": self.id[:64], "actor_label": self.label[:255]}
+
     @classmethod
     def system(cls, label: str = "system") -> Actor:
         return cls(kind=ActorKind.SYSTEM, label=label)

@@ -10,6 +10,19 @@ from django.utils import timezone
 from .actors import ActorKind
 
 
+class ActorStamp(models.Model):
+    """Who created the row, recorded one way (`Actor.stamp()`), like the audit log's actor:
+    the kind (user, token, agent, system), its id and a label, which stay when the user or
+    token is gone."""
+
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices, blank=True, default="")
+    actor_id = models.CharField(max_length=64, blank=True, default="")
+    actor_label = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+
 class UserManager(BaseUserManager):
     use_in_migrations = True
 

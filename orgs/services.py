@@ -39,9 +39,7 @@ def audit_record(
     """Append one audit event. `data` must never hold a secret."""
     return AuditEvent.objects.create(
         org=org,
-        actor_kind=actor.kind,
-        actor_id=actor.id,
-        actor_label=actor.label[:255],
+        **actor.stamp(),
         action=action,
         target_type=type(target).__name__ if target is not None else "",
         target_id=str(getattr(target, "pk", "") or "") if target is not None else "",

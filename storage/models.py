@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from deplite.crypto import EncryptedTextField
-from orgs.models import ApiToken, Organization
+from orgs.models import ActorStamp, ApiToken, Organization
 
 
 class StorageBinding(models.Model):
@@ -61,7 +61,7 @@ LIVE_STATUSES = (FileStatus.PENDING, FileStatus.VERIFYING, FileStatus.AVAILABLE)
 REMOVABLE_STATUSES = (FileStatus.FAILED, FileStatus.EXPIRED, FileStatus.DELETED)
 
 
-class StoredFile(models.Model):
+class StoredFile(ActorStamp):
     """One object in a binding's bucket, from presigned upload to deletion."""
 
     # A storage token sees the files of its bindings only (Principal.restrict).

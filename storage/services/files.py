@@ -82,6 +82,7 @@ def file_presign_upload(
             object_key=key,
             created_by_user=actor.user,
             created_by_token=actor.token,
+            **actor.stamp(),
         )
         audit_record(
             org=org,

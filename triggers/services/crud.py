@@ -37,6 +37,7 @@ def trigger_create(
             trigger = Trigger.objects.create(
                 org=org,
                 created_by=actor.user,
+                **actor.stamp(),
                 name=name,
                 type=type,
                 workflow=workflow,

@@ -121,8 +121,7 @@ def _new_job(*, trigger: Trigger, actor: Actor, source: str, ref: str | None, pa
         ref=ref if ref else trigger.default_ref,
         params=params,
         source=source,
-        actor_kind=actor.kind,
-        actor_label=actor.label[:255],
+        **actor.stamp(),
     )
 
 

@@ -11,36 +11,26 @@ import re
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from tests.factories import AgentFactory, JobFactory, StoredFileFactory, TriggerFactory
+from tests.urlconf import walk
 
 ORG_SLUG = "acme"  # org_a's slug (tests/conftest.py)
 
 
-def _walk(patterns, prefix=""):
-    """(route, view) for every URL pattern, routes joined as strings (regex or path syntax)."""
-    for p in patterns:
-        route = prefix + str(p.pattern).lstrip("^")
-        if isinstance(p, URLResolver):
-            yield from _walk(p.url_patterns, route.rstrip("$"))
-        elif isinstance(p, URLPattern):
-            yield route, p.callback
-
-
 def _api_lists() -> list[str]:
     urls = []
-    for route, view in _walk(get_resolver().url_patterns):
+    for route, view, _ in walk():
         groups = re.findall(r"\(\?P<(\w+)>", route)
         if groups == ["org_id"] and (getattr(view, "actions", None) or {}).get("get") == "list":
             path = re.sub(r"\(\?P<org_id>[^)]*\)", ORG_SLUG, route).rstrip("$").replace("/?", "")
-            urls.append("/" + path)
+            urls.append("/" + path.lstrip("^"))
     return sorted(set(urls))
 
 
 def _page_lists() -> list[str]:
     urls = []
-    for route, _ in _walk(get_resolver().url_patterns):
+    for route, _, _ in walk():
         if route.startswith("orgs/") and re.findall(r"<[^>]+>", route) == ["<slug:org_slug>"]:
             urls.append("/" + route.replace("<slug:org_slug>", ORG_SLUG))
     return sorted(set(urls))

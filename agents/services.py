@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from deplite.api.errors import Conflict
+from deplite.errors import Conflict
 from orgs.actors import Actor
 from orgs.models import Organization
 from orgs.services import audit_record

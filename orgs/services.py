@@ -15,8 +15,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from deplite.api.errors import Conflict, Forbidden, ValidationFailed
 from deplite.background import enqueue_after_commit
+from deplite.errors import Conflict, Forbidden, ValidationFailed
 
 from . import token_scopes, tokens
 from .actors import Actor

@@ -37,8 +37,9 @@ def _package_dir(package: str) -> Path:
     return ROOT / ("deplite_agent/src/deplite_agent" if package == "deplite_agent" else package)
 
 
-def imported_roots(path: Path, package: str, package_dir: Path) -> set[tuple[str, int]]:
-    """(top-level package, line) of everything `path` (in `package`, at `package_dir`) imports."""
+def imported_modules(path: Path, package: str, package_dir: Path) -> set[tuple[str, int]]:
+    """(dotted module, line) of everything `path` (in `package`, at `package_dir`) imports;
+    `from x import y` counts as `x.y` (y may be a module)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     parts = path.relative_to(package_dir).with_suffix("").parts
     here = [package, *(parts[:-1] if parts[-1] == "__init__" else parts)]
@@ -46,17 +47,23 @@ def imported_roots(path: Path, package: str, package_dir: Path) -> set[tuple[str
     found: set[tuple[str, int]] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found |= {(alias.name.split(".")[0], node.lineno) for alias in node.names}
+            found |= {(alias.name, node.lineno) for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = here if is_package else here[:-1]
                 base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
-                found.add((base[0] if base else "", node.lineno))
-            elif node.module:
-                found.add((node.module.split(".")[0], node.lineno))
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            found |= {(f"{module}.{alias.name}", node.lineno) for alias in node.names}
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and MODEL_LABEL.match(node.value):
-            found.add((MODEL_LABEL.match(node.value).group(1), node.lineno))
+            found.add((MODEL_LABEL.match(node.value).group(1) + ".models", node.lineno))
     return found
+
+
+def imported_roots(path: Path, package: str, package_dir: Path) -> set[tuple[str, int]]:
+    """(top-level package, line) of everything `path` imports."""
+    return {(module.split(".")[0], line) for module, line in imported_modules(path, package, package_dir)}
 
 
 def _sources(package: str) -> list[Path]:
@@ -76,6 +83,30 @@ def test_package_imports_only_what_its_layer_allows(package):
     assert broken == []
 
 
+# The domain layer of each app (what services, tasks and chat handlers build on) knows nothing
+# of HTTP: no DRF, no API plumbing, no request-scoping. Its errors are deplite.errors, who acts
+# is orgs.actors.Actor.
+DOMAIN_MODULES = re.compile(
+    r"(^|/)(services|tasks|models|actors|rules|signals|selectors|input_files|payloads|token_scopes)(/|\.py$)"
+)
+HTTP_MODULES = re.compile(
+    r"^(rest_framework|drf_spectacular|django_filters|deplite\.api|deplite\.middleware)(\.|$)"
+    r"|^(orgs|storage|triggers|agents|integrations|notifications)\.(api|views|forms|pages|scoping|authentication|schema|urls|protocol)(\.|$)"
+)
+
+
+@pytest.mark.parametrize("package", ["orgs", "storage", "triggers", "agents", "integrations", "notifications"])
+def test_the_domain_layer_imports_nothing_from_http(package):
+    sources = [p for p in _sources(package) if DOMAIN_MODULES.search(str(p.relative_to(_package_dir(package))))]
+    broken = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in sources
+        for module, line in sorted(imported_modules(path, package, _package_dir(package)))
+        if HTTP_MODULES.search(module)
+    ]
+    assert broken == []
+
+
 def test_the_checker_sees_every_kind_of_import(tmp_path):
     # A guard against a checker that silently finds nothing.
     pkg = tmp_path / "orgs"
@@ -90,3 +121,10 @@ def test_the_checker_sees_every_kind_of_import(tmp_path):
     )
     roots = {root for root, _ in imported_roots(pkg / "x.py", "orgs", pkg)}
     assert roots == {"storage", "triggers", "agents", "notifications", "integrations", "orgs"}
+
+
+def test_the_domain_and_http_patterns_name_what_they_mean():
+    assert all(DOMAIN_MODULES.search(p) for p in ("services.py", "services/runs.py", "tasks.py", "models.py"))
+    assert not any(DOMAIN_MODULES.search(p) for p in ("api.py", "views.py", "api/triggers.py"))
+    assert all(HTTP_MODULES.search(m) for m in ("deplite.api.errors.Conflict", "orgs.scoping.Actor", "rest_framework"))
+    assert not any(HTTP_MODULES.search(m) for m in ("deplite.errors.Conflict", "orgs.actors.Actor", "orgs.apis"))

@@ -12,7 +12,7 @@ import uuid
 
 from django.db import transaction
 
-from deplite.api.errors import Conflict
+from deplite.errors import Conflict
 from orgs.models import Organization
 from storage.models import FileStatus, StoredFile
 

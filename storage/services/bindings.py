@@ -7,7 +7,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deplite.api.errors import Conflict, ValidationFailed
+from deplite.errors import Conflict, ValidationFailed
 from orgs.actors import Actor
 from orgs.models import Organization
 from orgs.services import audit_record

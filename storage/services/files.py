@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from deplite.api.errors import Conflict, PayloadTooLarge
 from deplite.background import enqueue_after_commit, send_after_commit
+from deplite.errors import Conflict, PayloadTooLarge
 from orgs.actors import Actor
 from orgs.models import Organization
 from orgs.services import audit_record

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from deplite.api.errors import Conflict
+from deplite.errors import Conflict
 from orgs.actors import Actor
 from orgs.models import Organization
 from orgs.services import audit_record

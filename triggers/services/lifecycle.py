@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from deplite.api.errors import Conflict
 from deplite.background import send_after_commit
+from deplite.errors import Conflict
 from orgs.actors import Actor
 from orgs.models import Organization
 from orgs.services import audit_record

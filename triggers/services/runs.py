@@ -11,8 +11,8 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deplite.api.errors import Conflict, Unprocessable
 from deplite.background import enqueue_after_commit
+from deplite.errors import Conflict, Unprocessable
 from orgs.actors import Actor
 from orgs.services import audit_record
 

@@ -1,7 +1,8 @@
 """Background work with the broker down: a committed write stays a 2xx and its row stays.
 
-The broker here is a closed local port (connection refused), the way a Redis that died
-looks. Each request below commits, then really tries to publish its task (eager mode off,
+The broker here is a closed local port (connection refused, a Redis that died) or a
+listener whose accept queue is full (the kernel drops the connection attempt, as with a
+host that is gone: the connect timeout ends it). Each request below commits, then really tries to publish its task (eager mode off,
 on-commit callbacks run) and must answer as if the broker were up; the sweepers pick up
 what was never sent. The time each request took is printed (`-s`) for the record, never
 asserted.
@@ -31,6 +32,21 @@ def _closed_port() -> int:
         return sock.getsockname()[1]  # nobody listens once the socket closes
 
 
+def _unanswered_port(keep: list) -> int:
+    """A port whose connection attempts get no answer: a listener that never accepts, its queue filled."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    keep.append(server)
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        keep.append(filler)
+    return port
+
+
 def _reset_broker_pools() -> None:
     # What Celery does after a fork: the next publish looks its pools up for the current URL
     # (kombu keeps one per URL; the original broker's pool is found again afterwards).
@@ -38,18 +54,22 @@ def _reset_broker_pools() -> None:
     celery_app.amqp._producer_pool = None
 
 
-@pytest.fixture
-def dead_broker(caplog):
-    """Celery publishes to a Redis URL on which nothing listens."""
+@pytest.fixture(params=["refused", "unanswered"])
+def dead_broker(request, caplog):
+    """Celery publishes to a Redis URL that refuses connections, or never answers them."""
+    sockets: list[socket.socket] = []
+    port = _closed_port() if request.param == "refused" else _unanswered_port(sockets)
     conf = celery_app.conf
     old = conf.broker_url, conf.broker_write_url, conf.task_always_eager
-    conf.broker_url = conf.broker_write_url = f"redis://127.0.0.1:{_closed_port()}/0"
+    conf.broker_url = conf.broker_write_url = f"redis://127.0.0.1:{port}/0"
     conf.task_always_eager = False
     _reset_broker_pools()
     caplog.set_level(logging.WARNING, logger="deplite.background")
     yield caplog
     conf.broker_url, conf.broker_write_url, conf.task_always_eager = old
     _reset_broker_pools()
+    for sock in sockets:
+        sock.close()
 
 
 def _timed(call, commits):

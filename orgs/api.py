@@ -62,10 +62,6 @@ class TokenObtainView(APIView):
         return Response({"access": str(refresh.access_token), "refresh": str(refresh)})
 
 
-class TokenRefreshInput(serializers.Serializer):
-    refresh = serializers.CharField()
-
-
 class RefreshView(TokenRefreshView):
     authentication_classes: list = []
     serializer_class = TokenRefreshSerializer

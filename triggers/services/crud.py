@@ -131,5 +131,5 @@ def _keyword_taken() -> Conflict:
     return Conflict(
         "Another trigger already uses this keyword in this chat channel.",
         code="chat_keyword_taken",
-        details={"fields": {"chatKeyword": ["already used in this channel"]}},
+        details={"fields": {"chat_keyword": ["already used in this channel"]}},
     )

@@ -18,7 +18,7 @@ class AgentStatusFilter(admin.SimpleListFilter):
         return [("online", "online"), ("offline", "offline"), ("revoked", "revoked")]
 
     def queryset(self, request, queryset):
-        recent = timezone.now() - timedelta(seconds=settings.DEPLITE_AGENT_OFFLINE_AFTER)
+        recent = timezone.now() - timedelta(seconds=settings.DEPLITE_AGENT_OFFLINE_AFTER_SECONDS)
         if self.value() == "online":
             return queryset.filter(revoked_at__isnull=True, last_seen_at__gte=recent)
         if self.value() == "offline":

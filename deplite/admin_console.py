@@ -22,19 +22,21 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from deplite.api.errors import DepliteError
-from orgs.scoping import Actor
+from deplite.errors import DepliteError
+from orgs import ratelimit
+from orgs.actors import Actor, ActorKind
 
 
 def operator_actor(request: HttpRequest) -> Actor:
     """The staff user behind an admin action, as the audit log names them."""
     user = request.user
     return Actor(
-        kind="user",
+        kind=ActorKind.USER,
         id=str(user.pk),
         label=f"admin:{user.email}",
         user=user,
-        ip=request.META.get("REMOTE_ADDR"),
+        # The client address as the API records it.
+        ip=ratelimit.client_ip(request),
     )
 
 

@@ -175,7 +175,7 @@ def queue_state() -> QueueState:
     now = timezone.now()
     row = Job.objects.filter(status=JobStatus.QUEUED).aggregate(n=Count("id"), oldest=Min("created_at"))
     online = Agent.objects.filter(
-        revoked_at__isnull=True, last_seen_at__gte=now - timedelta(seconds=settings.DEPLITE_AGENT_OFFLINE_AFTER)
+        revoked_at__isnull=True, last_seen_at__gte=now - timedelta(seconds=settings.DEPLITE_AGENT_OFFLINE_AFTER_SECONDS)
     ).count()
     oldest = row["oldest"]
     age = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0

@@ -4,8 +4,11 @@ gunicorn's workers add their metrics up (multiprocess mode)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -18,8 +21,8 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents import signing
-from tests.agent.harness import wait_until
-from tests.e2e.stack import ServerProcess, _Process, stack_env
+from tests.agent_program.harness import wait_until
+from tests.e2e.stack import BASE_DIR, ServerProcess, _Process, stack_env
 from tests.factories import AgentFactory, TriggerFactory
 from tests.s3_server import free_port
 from triggers import wakeups
@@ -64,6 +67,19 @@ class Gunicorn(ServerProcess):
             env={**self.env, "PROMETHEUS_MULTIPROC_DIR": str(log_path.parent / "prom")},
             log_path=log_path,
         )
+
+    def _spawn(self) -> None:
+        # Its own process group, so a test that fails midway can end the master and its workers together.
+        with open(self.log_path, "a") as out:
+            self.proc = subprocess.Popen(
+                self.command, cwd=BASE_DIR, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
 
     def start(self, timeout: float = 60) -> Gunicorn:
         self._spawn()

@@ -13,7 +13,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from deplite.celery import app as celery_app
-from tests.agent.harness import wait_until
+from tests.agent_program.harness import wait_until
 from tests.e2e.stack import WorkerProcess, _Process, stack_env
 from tests.s3_server import free_port
 

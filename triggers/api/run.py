@@ -78,7 +78,6 @@ class TriggerRunView(APIView):
             ref=ref,
             params=params,
             idempotency_key=key,
-            request_hash=services.run_request_hash(ref=ref, params=params),
         )
         logs.bind(job_id=result.job_id)
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}

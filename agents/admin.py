@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.utils import timezone
 
-from deplite.admin_console import OperatorConsole, age_filter, masked, org_filter, service_action
+from orgs.admin_console import OperatorConsole, age_filter, masked, org_filter, service_action
 
 from . import services
 from .models import Agent

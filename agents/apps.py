@@ -5,4 +5,14 @@ class AgentsConfig(AppConfig):
     name = "agents"
 
     def ready(self):
-        from . import schema  # noqa: F401
+        from deplite import metrics
+
+        from . import (
+            schema,  # noqa: F401
+            selectors,
+        )
+
+        metrics.register_state(
+            selectors.agents_online_state,
+            {"agents_online": "Agents seen within DEPLITE_AGENT_OFFLINE_AFTER_SECONDS (not revoked)."},
+        )

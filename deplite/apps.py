@@ -1,17 +1,15 @@
 """The project's own app: operations wiring that belongs to no domain app.
 
-Metrics and log context hook into signals the domain apps already send (`job_finished`, a Job's
-creation, Celery's task signals), so the domain code stays unaware of Prometheus and logging.
+Celery's task signals give every task's log lines its task id and job id, count task failures,
+and start a worker's own metrics port. (Each domain app connects its own metrics in its ready().)
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from functools import partial
 
 from django.apps import AppConfig
-from django.db import transaction
 
 
 class DepliteConfig(AppConfig):
@@ -20,13 +18,7 @@ class DepliteConfig(AppConfig):
 
     def ready(self) -> None:
         from celery import signals as celery_signals
-        from django.db.models.signals import post_save
 
-        from triggers.models import Job
-        from triggers.signals import job_finished
-
-        post_save.connect(_count_job_created, sender=Job, dispatch_uid="deplite.metrics.job_created")
-        job_finished.connect(_count_job_finished, dispatch_uid="deplite.metrics.job_finished")
         celery_signals.task_prerun.connect(_task_context, dispatch_uid="deplite.logs.task_prerun", weak=False)
         celery_signals.task_postrun.connect(_task_context_end, dispatch_uid="deplite.logs.task_postrun", weak=False)
         celery_signals.task_failure.connect(
@@ -34,22 +26,6 @@ class DepliteConfig(AppConfig):
         )
         # worker_ready, not worker_init: Django (and so this method) is set up during worker_init.
         celery_signals.worker_ready.connect(_serve_worker_metrics, dispatch_uid="deplite.metrics.worker", weak=False)
-
-
-def _count_job_created(sender, instance, created: bool, **kwargs) -> None:
-    from deplite import metrics
-
-    if created:
-        transaction.on_commit(partial(metrics.JOBS_CREATED.labels(source=instance.source or "unknown").inc))
-
-
-def _count_job_finished(sender, job_id, status: str, **kwargs) -> None:
-    # Sent after commit, once per job (triggers.services._finalize): one small read for the source.
-    from deplite import metrics
-    from triggers.models import Job
-
-    source = Job.objects.filter(pk=job_id).values_list("source", flat=True).first() or "unknown"
-    metrics.JOBS_FINISHED.labels(result=status, source=source).inc()
 
 
 @functools.cache

@@ -14,14 +14,12 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 
 import redis
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.loader import MigrationLoader
 from django.http import HttpRequest, JsonResponse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -155,31 +153,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return response
 
 
-# --- state figures (deplite_status, /metrics) ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QueueState:
-    queued: int
-    oldest_queued_age: float
-    agents_online: int
-
-
-def queue_state() -> QueueState:
-    """Jobs waiting for an agent, how long the oldest has waited, and agents seen recently."""
-    from django.db.models import Count, Min
-
-    from agents.models import Agent
-    from triggers.models import Job, JobStatus
-
-    now = timezone.now()
-    row = Job.objects.filter(status=JobStatus.QUEUED).aggregate(n=Count("id"), oldest=Min("created_at"))
-    online = Agent.objects.filter(
-        revoked_at__isnull=True, last_seen_at__gte=now - timedelta(seconds=settings.DEPLITE_AGENT_OFFLINE_AFTER_SECONDS)
-    ).count()
-    oldest = row["oldest"]
-    age = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
-    return QueueState(queued=row["n"], oldest_queued_age=round(age, 3), agents_online=online)
+# --- for deplite_status ----------------------------------------------------------------------------
 
 
 def broker_queue_depth() -> int | None:

@@ -5,8 +5,8 @@ worker). With `PROMETHEUS_MULTIPROC_DIR` set (gunicorn: `deplite/gunicorn_conf.p
 it), every process writes its numbers there and a scrape of any web worker adds them all up
 (prometheus_client's multiprocess mode). Without it (the embedded default, a single process) the
 numbers live in the process. The gauges that describe state (queued jobs, their age, agents
-online) are read from the database at scrape time: it is the source of truth, and no process has
-to keep them up to date.
+online) are read from the database at scrape time — it is the source of truth, and no process has
+to keep them up to date — by readers each app registers in its ready() (`register_state`).
 
 Labels are bounded sets (a source, a result, a task name): never an org, a job or a trigger.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 from django.db import DatabaseError
 from prometheus_client import (
@@ -79,37 +80,40 @@ CELERY_TASK_FAILURES = Counter(
 )
 
 
-class StateCollector:
-    """Gauges read from the database at scrape time: two cheap aggregate queries."""
+# Gauges of state read from the database at scrape time, registered by the app that owns the rows
+# (in its AppConfig.ready): name → help, and readers that return {name: value} in one query.
+_STATE_HELP: dict[str, str] = {}
+_STATE_READERS: list[Callable[[], dict[str, float]]] = []
 
+
+def register_state(read: Callable[[], dict[str, float]], helps: dict[str, str]) -> None:
+    """Add gauges `deplite_<name>` whose values `read()` returns at scrape time."""
+    if read not in _STATE_READERS:
+        _STATE_READERS.append(read)
+    _STATE_HELP.update(helps)
+
+
+def state_values() -> dict[str, float]:
+    """Every registered state value (DatabaseError if the database cannot be read)."""
+    values: dict[str, float] = {}
+    for read in _STATE_READERS:
+        values.update(read())
+    return values
+
+
+class StateCollector:
     def describe(self):
-        # Named here so registering the collector does not query the database.
-        return [
-            GaugeMetricFamily("deplite_jobs_queued", ""),
-            GaugeMetricFamily("deplite_jobs_queued_oldest_age_seconds", ""),
-            GaugeMetricFamily("deplite_agents_online", ""),
-        ]
+        return []  # nothing to declare up front; registering must not query the database
 
     def collect(self):
-        from deplite.health import queue_state
-
         try:
-            state = queue_state()
+            values = state_values()
         except DatabaseError as exc:
             # The process's own counters are still worth a scrape; /readyz reports the outage.
             logger.warning("Metrics: database state unavailable (%s)", type(exc).__name__)
             return
-        yield GaugeMetricFamily("deplite_jobs_queued", "Jobs waiting for an agent.", value=state.queued)
-        yield GaugeMetricFamily(
-            "deplite_jobs_queued_oldest_age_seconds",
-            "Age of the oldest job waiting for an agent (0 when none waits).",
-            value=state.oldest_queued_age,
-        )
-        yield GaugeMetricFamily(
-            "deplite_agents_online",
-            "Agents seen within DEPLITE_AGENT_OFFLINE_AFTER_SECONDS.",
-            value=state.agents_online,
-        )
+        for name, value in values.items():
+            yield GaugeMetricFamily(f"deplite_{name}", _STATE_HELP.get(name, name), value=value)
 
 
 _STATE = StateCollector()

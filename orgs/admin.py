@@ -2,9 +2,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils import timezone
 
-from deplite.admin_console import OperatorConsole, age_filter, org_filter, service_action
-
 from . import services
+from .admin_console import OperatorConsole, age_filter, org_filter, service_action
 from .models import ApiToken, AuditEvent, Invitation, Membership, Organization, User
 
 

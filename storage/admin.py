@@ -4,7 +4,7 @@ endpoint and demands the secret again when the key is pointed elsewhere."""
 
 from django.contrib import admin
 
-from deplite.admin_console import age_filter, org_filter
+from orgs.admin_console import age_filter, org_filter
 
 from .models import StorageBinding, StoredFile
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from deplite.admin_console import OperatorConsole, age_filter, org_filter, service_action
+from orgs.admin_console import OperatorConsole, age_filter, org_filter, service_action
 
 from . import services
 from .models import IdempotencyKey, Job, JobStep, Trigger

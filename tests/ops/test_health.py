@@ -85,15 +85,15 @@ def test_deplite_status_prints_the_checks_queue_depth_and_agents_online(db, org_
     status = json.loads(out.getvalue())
     assert status["status"] == "ok"
     assert status["checks"] == {"database": "ok", "migrations": "ok", "redis": "ok"}
-    assert status["jobsQueued"] == 1
-    assert 170 <= status["oldestQueuedAgeSeconds"] < 3600
-    assert status["agentsOnline"] == 1
-    assert isinstance(status["brokerQueueDepth"], int)
+    assert status["state"]["jobs_queued"] == 1
+    assert 170 <= status["state"]["jobs_queued_oldest_age_seconds"] < 3600
+    assert status["state"]["agents_online"] == 1
+    assert isinstance(status["broker_queue_depth"], int)
     text = io.StringIO()
     call_command("deplite_status", stdout=text)
     assert re.search(r"^database\s+ok$", text.getvalue(), re.M)
-    assert re.search(r"^jobs queued\s+1 \(oldest", text.getvalue(), re.M)
-    assert re.search(r"^agents online\s+1$", text.getvalue(), re.M)
+    assert re.search(r"^jobs_queued\s+1$", text.getvalue(), re.M)
+    assert re.search(r"^agents_online\s+1$", text.getvalue(), re.M)
 
 
 @pytest.mark.postgres

@@ -10,7 +10,7 @@ import json
 import redis
 from django.core.management.base import BaseCommand, CommandError
 
-from deplite import health
+from deplite import health, metrics
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         checks = health.readiness_checks()
         ok = all(c.ok for c in checks)
-        state = health.queue_state() if checks and checks[0].ok else None
+        state = metrics.state_values() if checks and checks[0].ok else None
         try:
             broker = health.broker_queue_depth()
         except (redis.RedisError, OSError):
@@ -33,22 +33,19 @@ class Command(BaseCommand):
                     {
                         "status": "ok" if ok else "not_ready",
                         "checks": {c.name: "ok" if c.ok else c.detail for c in checks},
-                        "jobsQueued": state.queued if state else None,
-                        "oldestQueuedAgeSeconds": state.oldest_queued_age if state else None,
-                        "brokerQueueDepth": broker,
-                        "agentsOnline": state.agents_online if state else None,
+                        "state": state,
+                        "broker_queue_depth": broker,
                     }
                 )
             )
         else:
             for check in checks:
-                self.stdout.write(f"{check.name:<22} {'ok' if check.ok else 'FAILING: ' + check.detail}")
-            if state is not None:
-                self.stdout.write(f"{'jobs queued':<22} {state.queued} (oldest {state.oldest_queued_age:.0f}s)")
-                self.stdout.write(f"{'agents online':<22} {state.agents_online}")
+                self.stdout.write(f"{check.name:<32} {'ok' if check.ok else 'FAILING: ' + check.detail}")
+            for name, value in (state or {}).items():
+                self.stdout.write(f"{name:<32} {value:g}")
             if broker is not None:
-                self.stdout.write(f"{'broker queue':<22} {broker} task(s) waiting")
-            elif not checks or not any(c.name == "redis" for c in checks):
-                self.stdout.write(f"{'broker queue':<22} none (tasks run in-process)")
+                self.stdout.write(f"{'broker_queue_depth':<32} {broker}")
+            elif not any(c.name == "redis" for c in checks):
+                self.stdout.write(f"{'broker_queue_depth':<32} none (tasks run in-process)")
         if not ok:
             raise CommandError("Not ready: " + ", ".join(c.name for c in checks if not c.ok))

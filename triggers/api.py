@@ -10,7 +10,7 @@ import uuid
 
 from django.conf import settings
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -21,6 +21,7 @@ from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet, principal_for_org
 
 from . import services
+from .chat_links import ChatConnection, chat_connection, linked_teams
 from .models import ChatProvider, Job, JobLogChunk, JobSource, JobStatus, NotifyOn, Trigger, TriggerType
 
 # --- triggers ------------------------------------------------------------------------------------
@@ -62,15 +63,32 @@ class TriggerOutput(serializers.ModelSerializer):
     notifyChannelId = serializers.CharField(source="notify_channel_id")
     notifyOn = serializers.CharField(source="notify_on")
     runUrl = serializers.SerializerMethodField()
+    chatConnected = serializers.SerializerMethodField()
+    chatConnectedReason = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
 
     class Meta:
         model = Trigger
-        fields = ["id", *_FIELDS, "runUrl", "createdAt", "updatedAt"]
+        fields = ["id", *_FIELDS, "runUrl", "chatConnected", "chatConnectedReason", "createdAt", "updatedAt"]
 
     def get_runUrl(self, obj) -> str:  # noqa: N802 (wire name)
         return f"{settings.DEPLITE_PUBLIC_URL}/triggers/{obj.id}/run"
+
+    def _chat_connection(self, obj) -> ChatConnection:
+        # One lookup per org per response: a list shares its serializer context.
+        cache = self.context.setdefault("_linked_teams", {}) if isinstance(self.context, dict) else {}
+        if obj.org_id not in cache:
+            cache[obj.org_id] = linked_teams(obj.org_id)
+        return chat_connection(obj, cache[obj.org_id])
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_chatConnected(self, obj) -> bool | None:  # noqa: N802 (wire name)
+        """Null for a webhook trigger; false when the chat team is not linked to this org."""
+        return self._chat_connection(obj).connected
+
+    def get_chatConnectedReason(self, obj) -> str:  # noqa: N802 (wire name)
+        return self._chat_connection(obj).reason
 
 
 def _chat_id(**kwargs):
@@ -80,10 +98,15 @@ def _chat_id(**kwargs):
 class TriggerInput(serializers.Serializer):
     """Create (all required fields) or PATCH (validated merged with the stored trigger)."""
 
-    name = serializers.CharField(max_length=100)
+    # Both default to the chat keyword: the docs' Slack trigger names neither.
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     type = serializers.ChoiceField(choices=TriggerType.choices, default=TriggerType.WEBHOOK)
     workflow = serializers.RegexField(
-        WORKFLOW_RE, error_messages={"invalid": "Use letters, digits, '.', '_' or '-' (a workflow file name)."}
+        WORKFLOW_RE,
+        required=False,
+        allow_blank=True,
+        default="",
+        error_messages={"invalid": "Use letters, digits, '.', '_' or '-' (a workflow file name)."},
     )
     agentLabels = serializers.ListField(
         child=serializers.RegexField(LABEL_RE), required=False, max_length=20, default=list
@@ -120,6 +143,14 @@ class TriggerInput(serializers.Serializer):
                     errors[field] = [f"A {kind} trigger needs {field}."]
         elif any(attrs.get(f) for f in ("chatProvider", "chatTeamId", "chatChannelId", "chatKeyword")):
             errors["chatProvider"] = ["Only slack and discord triggers take chat fields."]
+        keyword = attrs.get("chatKeyword") if not errors.get("chatKeyword") else ""
+        for field in ("name", "workflow"):
+            if not attrs.get(field):
+                if keyword and (field == "name" or WORKFLOW_RE.match(keyword)):
+                    attrs[field] = keyword
+                else:
+                    given = field in getattr(self, "initial_data", {})
+                    errors[field] = ["This field may not be blank." if given else "This field is required."]
         if attrs.get("notifyProvider"):
             for field in ("notifyTeamId", "notifyChannelId"):
                 if not attrs.get(field):

@@ -290,6 +290,8 @@ DISCORD_CLIENT_SECRET = env.str("DISCORD_CLIENT_SECRET", default="")
 DISCORD_PUBLIC_KEY = env.str("DISCORD_PUBLIC_KEY", default="")
 DISCORD_BOT_TOKEN = env.str("DISCORD_BOT_TOKEN", default="")
 DISCORD_API_URL = env.str("DISCORD_API_URL", default="https://discord.com/api/v10")
+# Chat replies whose task was lost (broker down when the command came in) are re-sent.
+CELERY_BEAT_SCHEDULE["chat-replies-sweep"] = {"task": "integrations.tasks.chat_replies_sweep", "schedule": 30.0}
 
 # --- i18n, static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -173,9 +173,10 @@ def installation_remove_for_team(*, provider: str, external_id: str, reason: str
     return True
 
 
-def linked_teams(org_id: uuid.UUID) -> set[tuple[str, str]]:
-    """The (provider, team id) pairs linked to an org: registered with `triggers.chat_links`."""
-    return set(Installation.objects.filter(org_id=org_id).values_list("provider", "external_id"))
+def linked_teams(org_id: uuid.UUID) -> dict[tuple[str, str], str]:
+    """{(provider, team id): name} of the teams linked to an org (for `triggers.chat_links`)."""
+    rows = Installation.objects.filter(org_id=org_id).values_list("provider", "external_id", "name")
+    return {(provider, external_id): name for provider, external_id, name in rows}
 
 
 # --- chat commands ----------------------------------------------------------------------------------

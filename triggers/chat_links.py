@@ -11,8 +11,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# org id → the (provider, team id) pairs linked to that org.
-LinkedTeamsLookup = Callable[[uuid.UUID], set[tuple[str, str]]]
+# org id → {(provider, team id): team name} of the teams linked to that org.
+LinkedTeamsLookup = Callable[[uuid.UUID], dict[tuple[str, str], str]]
 
 _lookup: LinkedTeamsLookup | None = None
 
@@ -22,8 +22,8 @@ def register_linked_teams_lookup(lookup: LinkedTeamsLookup) -> None:
     _lookup = lookup
 
 
-def linked_teams(org_id: uuid.UUID) -> set[tuple[str, str]]:
-    return _lookup(org_id) if _lookup is not None else set()
+def linked_teams(org_id: uuid.UUID) -> dict[tuple[str, str], str]:
+    return _lookup(org_id) if _lookup is not None else {}
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class ChatConnection:
     reason: str = ""
 
 
-def chat_connection(trigger, linked: set[tuple[str, str]]) -> ChatConnection:
+def chat_connection(trigger, linked: dict[tuple[str, str], str]) -> ChatConnection:
     """`linked` is `linked_teams(trigger.org_id)`, fetched once per request for a list."""
     if not trigger.chat_provider or not trigger.chat_team_id:
         return ChatConnection(connected=None)

@@ -233,6 +233,8 @@ def chat_command_receive(
     if installation is None:
         return ChatReceipt(command=None, duplicate=False, job=None, text=unknown_team_text(provider))
     org = installation.org
+    # Slack and Discord always send an id; without one there is nothing to de-duplicate on.
+    external_id = external_id or f"no-id-{uuid.uuid4()}"
     with transaction.atomic():
         try:
             with transaction.atomic():

@@ -49,8 +49,14 @@ def _reply(content: str) -> JsonResponse:
     )
 
 
+def _obj(value) -> dict:
+    """A nested object of the (signed) payload, or {} if Discord ever sends something else."""
+    return value if isinstance(value, dict) else {}
+
+
 def _command_text(data: dict) -> str:
-    options = {o.get("name"): o.get("value") for o in data.get("options") or [] if isinstance(o, dict)}
+    raw = data.get("options")
+    options = {o.get("name"): o.get("value") for o in raw if isinstance(o, dict)} if isinstance(raw, list) else {}
     return " ".join(str(options[name]) for name in ("keyword", "args") if options.get(name))
 
 
@@ -83,18 +89,17 @@ def interactions(request):
     guild_id = str(interaction.get("guild_id") or "")
     if not guild_id:
         return _reply("Use /deplite in a server channel, not in a direct message.")
-    member = interaction.get("member") or {}
-    user = member.get("user") or interaction.get("user") or {}
+    user = _obj(_obj(interaction.get("member")).get("user")) or _obj(interaction.get("user"))
     receipt = services.chat_command_receive(
         provider=Provider.DISCORD,
         kind=CommandKind.DISCORD_SLASH,
         external_id=str(interaction.get("id") or ""),
         team_id=guild_id,
-        channel_id=str(interaction.get("channel_id") or (interaction.get("channel") or {}).get("id") or ""),
+        channel_id=str(interaction.get("channel_id") or _obj(interaction.get("channel")).get("id") or ""),
         user_id=str(user.get("id") or ""),
-        user_name=user.get("global_name") or user.get("username") or "",
-        text=_command_text(interaction.get("data") or {}),
-        interaction_token=interaction.get("token") or "",
+        user_name=str(user.get("global_name") or user.get("username") or ""),
+        text=_command_text(_obj(interaction.get("data"))),
+        interaction_token=str(interaction.get("token") or ""),
         application_id=str(interaction.get("application_id") or ""),
     )
     if receipt.job_created:

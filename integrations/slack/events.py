@@ -10,6 +10,7 @@ import re
 from functools import lru_cache
 
 from slack_bolt import App
+from slack_bolt.adapter.django import SlackRequestHandler
 from slack_bolt.authorization import AuthorizeResult
 
 from .. import services
@@ -83,7 +84,7 @@ def _ignore(ack) -> None:
 
 
 @lru_cache(maxsize=4)
-def _build(signing_secret: str, api_url: str) -> App:
+def _build(signing_secret: str, api_url: str) -> SlackRequestHandler:
     app = App(
         signing_secret=signing_secret,
         authorize=_authorize,
@@ -99,10 +100,11 @@ def _build(signing_secret: str, api_url: str) -> App:
     app.event("tokens_revoked")(_on_tokens_revoked)
     # Other subscribed events are acknowledged, or Slack would retry them.
     app.event(re.compile(r".*"))(_ignore)
-    return app
+    return SlackRequestHandler(app)
 
 
-def bolt_app() -> App:
+def bolt_handler() -> SlackRequestHandler:
+    """The Django adapter around the app, built once per signing secret / API URL."""
     from django.conf import settings
 
     return _build(settings.SLACK_SIGNING_SECRET, settings.SLACK_API_URL)

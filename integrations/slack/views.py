@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import re
 
+from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
-from slack_bolt.adapter.django import SlackRequestHandler
+from slack_bolt.adapter.django.handler import to_bolt_request
+from slack_sdk.signature import SignatureVerifier
 
 from deplite.api.errors import error_body
 from orgs.scoping import Actor
@@ -24,24 +26,47 @@ from ..oauth import redirect_result
 from ..providers import provider_status
 from ..transport import TransportError
 from . import install, transport
-from .events import bolt_app
+from .events import bolt_handler
 
 logger = logging.getLogger(__name__)
 
 _TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
+# Keys bolt reads as objects (`body["event"].get(...)`): anything else would crash it.
+_OBJECT_KEYS = ("event", "team", "user", "channel", "enterprise", "container")
+
+
+def _unauthorized():
+    return JsonResponse(error_body("invalid_signature", "The request is not signed by Slack."), status=401)
 
 
 @csrf_exempt
 @require_POST
 def events(request):
     """`POST /integrations/slack/events`: Events API callbacks and slash commands."""
-    if not provider_status(Provider.SLACK).configured:
-        return JsonResponse(error_body("slack_not_configured", provider_status(Provider.SLACK).message), status=503)
-    # Malformed timestamps are refused here: the verifier would raise on them.
+    status = provider_status(Provider.SLACK)
+    if not status.configured:
+        return JsonResponse(error_body("slack_not_configured", status.message), status=503)
+    # Bolt checks the same v0 signature and 5-minute window; checking first here means an
+    # unsigned request never reaches bolt's body parsing, and a malformed timestamp (on
+    # which the verifier would raise) is a 401 like any other bad signature.
     timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
-    if not _TIMESTAMP_RE.match(timestamp) or not request.headers.get("X-Slack-Signature"):
-        return JsonResponse(error_body("invalid_signature", "The request is not signed by Slack."), status=401)
-    return SlackRequestHandler(bolt_app()).handle(request)
+    if not _TIMESTAMP_RE.match(timestamp):
+        return _unauthorized()
+    verifier = SignatureVerifier(settings.SLACK_SIGNING_SECRET)
+    if not verifier.is_valid(
+        body=request.body, timestamp=timestamp, signature=request.headers.get("X-Slack-Signature")
+    ):
+        return _unauthorized()
+    try:
+        body = to_bolt_request(request).body  # bolt parses the body while building its request
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+        body = None
+    if not isinstance(body, dict) or any(not isinstance(body.get(k, {}), dict) for k in _OBJECT_KEYS):
+        return JsonResponse(error_body("malformed_request", "The body is not a Slack event or command."), status=400)
+    response = bolt_handler().handle(request)
+    if response.status_code == 401:
+        return _unauthorized()
+    return response
 
 
 @require_GET

@@ -28,12 +28,19 @@ def test_docs_slack_trigger_json_works_as_written(api, admin_user, org_a, slack_
     )
     assert response.status_code == 201, response.content
     body = response.json()
-    assert (body["name"], body["workflow"], body["type"], body["chatKeyword"]) == ("deploy", "deploy", "slack", "deploy")
+    assert (body["name"], body["workflow"], body["type"], body["chatKeyword"]) == (
+        "deploy",
+        "deploy",
+        "slack",
+        "deploy",
+    )
     assert (body["chatConnected"], body["chatConnectedReason"]) == (True, "")
 
 
 def test_a_chat_trigger_of_an_unlinked_team_is_accepted_but_not_connected(api, admin_user, org_a):
-    response = api.as_user(admin_user).post("/api/orgs/acme/triggers", DOCS_SLACK_TRIGGER, content_type="application/json")
+    response = api.as_user(admin_user).post(
+        "/api/orgs/acme/triggers", DOCS_SLACK_TRIGGER, content_type="application/json"
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["chatConnected"] is False
@@ -44,14 +51,22 @@ def test_a_chat_trigger_of_an_unlinked_team_is_accepted_but_not_connected(api, a
 
 def test_a_team_linked_to_another_org_does_not_connect_this_orgs_trigger(api, admin_user, org_a, org_b):
     InstallationFactory(org=org_b, external_id=TEAM)
-    body = api.as_user(admin_user).post("/api/orgs/acme/triggers", DOCS_SLACK_TRIGGER, content_type="application/json").json()
+    body = (
+        api.as_user(admin_user)
+        .post("/api/orgs/acme/triggers", DOCS_SLACK_TRIGGER, content_type="application/json")
+        .json()
+    )
     assert body["chatConnected"] is False
 
 
 def test_webhook_triggers_have_no_chat_connection(api, admin_user, org_a):
-    body = api.as_user(admin_user).post(
-        "/api/orgs/acme/triggers", json.dumps({"name": "w", "workflow": "deploy"}), content_type="application/json"
-    ).json()
+    body = (
+        api.as_user(admin_user)
+        .post(
+            "/api/orgs/acme/triggers", json.dumps({"name": "w", "workflow": "deploy"}), content_type="application/json"
+        )
+        .json()
+    )
     assert body["chatConnected"] is None
 
 
@@ -63,19 +78,32 @@ def test_the_trigger_list_asks_for_linked_teams_once(api, admin_user, org_a, sla
             assert api.get("/api/orgs/acme/triggers").status_code == 200
         return len(ctx.captured_queries)
 
-    TriggerFactory(org=org_a, type="slack", chat_provider="slack", chat_team_id=TEAM, chat_channel_id=CHANNEL, chat_keyword="k0")
+    TriggerFactory(
+        org=org_a, type="slack", chat_provider="slack", chat_team_id=TEAM, chat_channel_id=CHANNEL, chat_keyword="k0"
+    )
     one = count()
     for i in range(1, 11):
-        TriggerFactory(org=org_a, type="slack", chat_provider="slack", chat_team_id=TEAM, chat_channel_id=CHANNEL, chat_keyword=f"k{i}")
+        TriggerFactory(
+            org=org_a,
+            type="slack",
+            chat_provider="slack",
+            chat_team_id=TEAM,
+            chat_channel_id=CHANNEL,
+            chat_keyword=f"k{i}",
+        )
     assert count() == one
 
 
 def test_same_keyword_and_channel_in_two_orgs_is_allowed(api, admin_user, admin_of_b, org_a, org_b):
     for user, slug in ((admin_user, "acme"), (admin_of_b, "bravo")):
-        response = api.as_user(user).post(f"/api/orgs/{slug}/triggers", DOCS_SLACK_TRIGGER, content_type="application/json")
+        response = api.as_user(user).post(
+            f"/api/orgs/{slug}/triggers", DOCS_SLACK_TRIGGER, content_type="application/json"
+        )
         assert response.status_code == 201
     # Within one org it stays unique.
-    response = api.as_user(admin_user).post("/api/orgs/acme/triggers", DOCS_SLACK_TRIGGER, content_type="application/json")
+    response = api.as_user(admin_user).post(
+        "/api/orgs/acme/triggers", DOCS_SLACK_TRIGGER, content_type="application/json"
+    )
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "chat_keyword_taken"
 
@@ -83,12 +111,17 @@ def test_same_keyword_and_channel_in_two_orgs_is_allowed(api, admin_user, admin_
 # --- the integrations API -------------------------------------------------------------------------------
 
 
-def test_list_shows_this_orgs_installations_without_tokens(api, admin_user, org_a, org_b, slack_install, discord_install):
+def test_list_shows_this_orgs_installations_without_tokens(
+    api, admin_user, org_a, org_b, slack_install, discord_install
+):
     InstallationFactory(org=org_b, external_id="T0BRAVO")
     response = api.as_user(admin_user).get("/api/orgs/acme/integrations")
     assert response.status_code == 200
     rows = response.json()["results"]
-    assert {(r["provider"], r["externalId"]) for r in rows} == {("slack", TEAM), ("discord", discord_install.external_id)}
+    assert {(r["provider"], r["externalId"]) for r in rows} == {
+        ("slack", TEAM),
+        ("discord", discord_install.external_id),
+    }
     assert "xoxb" not in response.content.decode()
     assert all("botToken" not in r for r in rows)
 
@@ -149,7 +182,14 @@ def test_trigger_form_offers_the_linked_workspaces(admin_user, slack_install):
 
 
 def test_trigger_page_marks_an_unlinked_chat_trigger(admin_user, org_a):
-    trigger = TriggerFactory(org=org_a, type="slack", chat_provider="slack", chat_team_id="T0NOPE", chat_channel_id=CHANNEL, chat_keyword="deploy")
+    trigger = TriggerFactory(
+        org=org_a,
+        type="slack",
+        chat_provider="slack",
+        chat_team_id="T0NOPE",
+        chat_channel_id=CHANNEL,
+        chat_keyword="deploy",
+    )
     html = _page(admin_user, f"/orgs/acme/triggers/{trigger.pk}/").content.decode()
     assert "not connected" in html
     assert "T0NOPE is not linked to this organization" in html

@@ -183,3 +183,28 @@ def test_discord_connect_links_a_guild_like_oauth(org_a, discord_api):
         "Ops",
     )
     assert "Linked Discord server Ops" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": 2, "guild_id": GUILD, "member": "x", "data": "y", "id": "9"},
+        {"type": 2, "guild_id": GUILD, "data": {"options": "nope"}, "id": "10"},
+        {"type": 2},
+        {"type": "ping"},
+    ],
+)
+def test_odd_but_signed_payloads_get_an_answer_not_a_500(client, discord_install, discord_trigger, payload):
+    response = post_interaction(client, payload)
+    assert response.status_code == 200
+    assert response.json()["type"] == 4
+    assert not Job.objects.exists()
+
+
+def test_signed_non_json_is_400(client):
+    body = b"not json"
+    response = client.post(
+        "/integrations/discord/interactions", data=body, content_type="application/json", **discord_headers(body)
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_request"

@@ -376,3 +376,35 @@ def test_org_b_installation_cannot_be_used_for_org_a_team(client, org_b, slack_t
     text = post_slash_command(client, "deploy").json()["text"]
     assert "No trigger for `deploy`" in text
     assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("not json", "application/json"),
+        ("[1, 2]", "application/json"),
+        ("payload=%7Bbad", "application/x-www-form-urlencoded"),
+        ('{"type": "event_callback", "event": "x", "team_id": "T0123"}', "application/json"),
+        ("\xff\xfe", "application/json"),
+    ],
+    ids=["not-json", "a-list", "bad-payload", "event-not-an-object", "not-utf8"],
+)
+def test_signed_but_malformed_bodies_are_400_not_500(client, slack_install, body, content_type):
+    from .conftest import slack_headers
+
+    response = client.post("/integrations/slack/events", data=body, content_type=content_type, **slack_headers(body))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_request"
+    assert not ChatCommand.objects.exists()
+
+
+def test_unsigned_malformed_bodies_are_401(client):
+    response = client.post(
+        "/integrations/slack/events",
+        data="not json",
+        content_type="application/json",
+        HTTP_X_SLACK_REQUEST_TIMESTAMP=str(int(time.time())),
+        HTTP_X_SLACK_SIGNATURE="v0=00",
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_signature"

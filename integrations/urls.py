@@ -26,6 +26,7 @@ public_urlpatterns = [
 # Web pages, mounted under orgs/<slug:org_slug>/ by deplite/urls.py.
 page_urlpatterns = [
     path("integrations/", views.integrations_page, name="integrations-page"),
-    path("integrations/<str:provider>/install", views.integration_install, name="integration-install"),
+    path("integrations/slack/install", views.integration_install, {"provider": "slack"}, name="slack-install"),
+    path("integrations/discord/install", views.integration_install, {"provider": "discord"}, name="discord-install"),
     path("integrations/<uuid:installation_id>/disconnect", views.integration_disconnect, name="integration-disconnect"),
 ]

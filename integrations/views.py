@@ -58,8 +58,6 @@ def _abs(name: str) -> str:
 @require_POST
 def integration_install(request, org, provider: str):
     """Add to Slack / Add to Discord: a fresh state, then off to the provider."""
-    if provider not in _AUTHORIZE:
-        return redirect("integrations-page", org_slug=org.slug)
     status = provider_status(provider)
     if not status.configured:
         messages.error(request, status.message)

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
+from kombu import pools as kombu_pools
 from nacl.signing import SigningKey
 
 from deplite.celery import app as celery_app
@@ -204,9 +205,9 @@ def closed_port() -> int:
 
 
 def _reset_broker_pools() -> None:
-    # Celery keeps its broker connection pool; drop it so the next publish uses the new URL.
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    # Celery keeps its broker connection pool (kombu's global registry): drop them all so
+    # the next publish connects to the current URL, and no closed pool is left registered.
+    kombu_pools.reset()
     celery_app._after_fork()
 
 

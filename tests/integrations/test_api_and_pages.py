@@ -206,3 +206,10 @@ def test_admin_masks_the_bot_token(owner, slack_install):
     assert "•••••••• (set)" in html
     assert slack_install.bot_token not in html
     assert Provider.SLACK.label in html
+
+
+def test_selectors_never_hand_out_another_orgs_installation(org_a, org_b, slack_install):
+    from integrations.selectors import installation_for_org
+
+    assert installation_for_org(org_id=org_a.pk, provider="slack", external_id=TEAM) == slack_install
+    assert installation_for_org(org_id=org_b.pk, provider="slack", external_id=TEAM) is None

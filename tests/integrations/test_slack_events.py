@@ -409,3 +409,16 @@ def test_unsigned_malformed_bodies_are_401(client):
     )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_signature"
+
+
+def test_the_chat_command_of_a_job_is_found_by_its_id(client, slack_install, slack_trigger):
+    from integrations.selectors import chat_command_for_job
+
+    post_slack_event(client, mention_event("deploy"))
+    job = Job.objects.get()
+    command = chat_command_for_job(job_id=job.pk)
+    assert (command.channel_id, command.thread_ts, command.installation) == (
+        CHANNEL,
+        "1355517523.000005",
+        slack_install,
+    )

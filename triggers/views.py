@@ -142,7 +142,10 @@ def triggers_list(request, org):
         )
         .order_by("name", "created_at")
     )
-    return render_page(request, "triggers/triggers_list.html", {"triggers": triggers})
+    linked = linked_teams(org.pk)
+    triggers = list(triggers)
+    not_connected = {t.pk for t in triggers if chat_connection(t, linked).connected is False}
+    return render_page(request, "triggers/triggers_list.html", {"triggers": triggers, "not_connected": not_connected})
 
 
 def _save_trigger(request, form: TriggerForm, trigger: Trigger | None) -> Trigger | None:

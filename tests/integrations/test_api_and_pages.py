@@ -213,3 +213,27 @@ def test_selectors_never_hand_out_another_orgs_installation(org_a, org_b, slack_
 
     assert installation_for_org(org_id=org_a.pk, provider="slack", external_id=TEAM) == slack_install
     assert installation_for_org(org_id=org_b.pk, provider="slack", external_id=TEAM) is None
+
+
+def test_trigger_list_marks_only_unlinked_chat_triggers(admin_user, org_a, slack_install):
+    TriggerFactory(
+        org=org_a,
+        name="linked",
+        type="slack",
+        chat_provider="slack",
+        chat_team_id=TEAM,
+        chat_channel_id=CHANNEL,
+        chat_keyword="a",
+    )
+    TriggerFactory(
+        org=org_a,
+        name="unlinked",
+        type="slack",
+        chat_provider="slack",
+        chat_team_id="T0NOPE",
+        chat_channel_id=CHANNEL,
+        chat_keyword="b",
+    )
+    html = _page(admin_user, "/orgs/acme/triggers/").content.decode()
+    assert html.count('data-testid="not-connected"') == 1
+    assert html.index('data-testid="not-connected"') > html.index(">unlinked<")

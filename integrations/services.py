@@ -229,12 +229,17 @@ def chat_command_receive(
     call is enqueued after commit; with the broker down the row stays `pending` and the
     sweeper sends it later.
     """
-    installation = Installation.objects.select_related("org").filter(provider=provider, external_id=team_id).first()
+    installation = (
+        Installation.objects.select_related("org")
+        .defer("bot_token")  # the request never calls the provider: no need to decrypt it
+        .filter(provider=provider, external_id=team_id)
+        .first()
+    )
     if installation is None:
         return ChatReceipt(command=None, duplicate=False, job=None, text=unknown_team_text(provider))
     org = installation.org
     # Slack and Discord always send an id; without one there is nothing to de-duplicate on.
-    external_id = external_id or f"no-id-{uuid.uuid4()}"
+    external_id = (external_id or f"no-id-{uuid.uuid4()}")[:128]
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -243,16 +248,16 @@ def chat_command_receive(
                     installation=installation,
                     provider=provider,
                     kind=kind,
-                    external_id=external_id[:128],
-                    team_id=team_id,
-                    channel_id=channel_id,
+                    external_id=external_id,
+                    team_id=team_id[:64],
+                    channel_id=channel_id[:64],
                     user_id=user_id[:64],
                     user_name=user_name[:255],
                     text=text[:4000],
-                    thread_ts=thread_ts,
+                    thread_ts=thread_ts[:32],
                     response_url=response_url,
                     interaction_token=interaction_token,
-                    application_id=application_id,
+                    application_id=application_id[:64],
                     outcome=CommandOutcome.REFUSED,
                 )
         except IntegrityError:

@@ -22,17 +22,14 @@ from .slack import install as slack_install
 
 
 class InstallationOutput(serializers.ModelSerializer):
-    externalId = serializers.CharField(source="external_id")
-    botUserId = serializers.CharField(source="bot_user_id")
-    installedBy = serializers.SerializerMethodField()
-    createdAt = serializers.DateTimeField(source="created_at")
+    installed_by = serializers.SerializerMethodField()
 
     class Meta:
         model = Installation
         # Never the bot token.
-        fields = ["id", "provider", "externalId", "name", "botUserId", "scopes", "installedBy", "createdAt"]
+        fields = ["id", "provider", "external_id", "name", "bot_user_id", "scopes", "installed_by", "created_at"]
 
-    def get_installedBy(self, obj) -> str:  # noqa: N802 (wire name)
+    def get_installed_by(self, obj) -> str:
         return obj.installed_by.email if obj.installed_by_id else ""
 
 

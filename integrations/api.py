@@ -56,13 +56,13 @@ class InstallUrlOutput(serializers.Serializer):
 class _InstallUrlViewSet(OrgScopedViewSet):
     provider: str
     queryset = Installation.objects.none()
-    permission_map = {"list": Perm.INTEGRATIONS_MANAGE}
+    permission_map = {"install_url": Perm.INTEGRATIONS_MANAGE}
 
     def authorize_url(self, state: str) -> str:
         raise NotImplementedError
 
     @extend_schema(responses={200: InstallUrlOutput})
-    def list(self, request, org_id):
+    def install_url(self, request, org_id):
         if self.principal.user is None:  # belt and braces: tokens lack the permission anyway
             raise Forbidden("Only a signed-in owner or admin can install an integration.")
         status_ = provider_status(self.provider)

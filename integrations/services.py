@@ -19,10 +19,10 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deplite.api.errors import Conflict, DepliteError
 from deplite.background import enqueue_after_commit
+from deplite.errors import Conflict, DepliteError
+from orgs.actors import Actor, ActorKind
 from orgs.models import Organization, Role, User
-from orgs.scoping import Actor
 from orgs.services import audit_record
 from triggers.models import Job, JobSource, Trigger
 from triggers.services import trigger_run
@@ -289,8 +289,9 @@ def chat_command_receive(
 
 def _actor(command: ChatCommand) -> Actor:
     who = command.user_name or command.user_id
+    # Not a Deplite user: a system actor whose id and label name the chat user.
     return Actor(
-        kind="system",
+        kind=ActorKind.SYSTEM,
         id=f"{command.provider}:{command.user_id}"[:64],
         label=f"{PROVIDER_LABEL[command.provider]} user {who} ({command.user_id}) in {command.team_id}",
     )

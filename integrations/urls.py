@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from deplite.api.routers import OrgRouter
 
@@ -8,11 +8,22 @@ from .slack import views as slack_views
 
 router = OrgRouter()
 router.register("integrations", api.InstallationViewSet, basename="integrations")
-router.register("slack/install-url", api.SlackInstallUrlViewSet, basename="slack-install-url")
-router.register("discord/install-url", api.DiscordInstallUrlViewSet, basename="discord-install-url")
 
-# Mounted under api/orgs/<org_id>/ by deplite/urls.py.
-org_urlpatterns = router.urls
+# Mounted under api/orgs/<org_id>/ by deplite/urls.py. An install URL is one answer, not a
+# list of rows: its own action name, not `list`.
+org_urlpatterns = [
+    *router.urls,
+    re_path(
+        r"^slack/install-url/?$",
+        api.SlackInstallUrlViewSet.as_view({"get": "install_url"}),
+        name="slack-install-url",
+    ),
+    re_path(
+        r"^discord/install-url/?$",
+        api.DiscordInstallUrlViewSet.as_view({"get": "install_url"}),
+        name="discord-install-url",
+    ),
+]
 
 # What Slack and Discord call, outside /api/ (their own signatures, bodies and answers).
 public_urlpatterns = [
@@ -26,7 +37,5 @@ public_urlpatterns = [
 # Web pages, mounted under orgs/<slug:org_slug>/ by deplite/urls.py.
 page_urlpatterns = [
     path("integrations/", views.integrations_page, name="integrations-page"),
-    path("integrations/slack/install", views.integration_install, {"provider": "slack"}, name="slack-install"),
-    path("integrations/discord/install", views.integration_install, {"provider": "discord"}, name="discord-install"),
     path("integrations/<uuid:installation_id>/disconnect", views.integration_disconnect, name="integration-disconnect"),
 ]

@@ -32,8 +32,10 @@ def _installations(request):
 
 
 @org_page(Perm.INTEGRATIONS_MANAGE)
-@require_GET
 def integrations_page(request, org):
+    """GET: the page. POST `install=slack|discord`: Add to Slack / Add to Discord."""
+    if request.method == "POST":
+        return _install(request, org, request.POST.get("install", ""))
     result = result_message(request.GET.get("result", ""), request.GET.get("provider", ""))
     return render_page(
         request,
@@ -54,10 +56,10 @@ def _abs(name: str) -> str:
     return absolute_url(name)
 
 
-@org_page(Perm.INTEGRATIONS_MANAGE)
-@require_POST
-def integration_install(request, org, provider: str):
-    """Add to Slack / Add to Discord: a fresh state, then off to the provider."""
+def _install(request, org, provider: str):
+    """A fresh state, then off to the provider."""
+    if provider not in _AUTHORIZE:
+        return redirect("integrations-page", org_slug=org.slug)
     status = provider_status(provider)
     if not status.configured:
         messages.error(request, status.message)

@@ -19,7 +19,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from deplite.api.errors import error_body
-from orgs.scoping import Actor
+from orgs.actors import Actor
 
 from .. import services
 from ..models import CommandKind, Provider
@@ -127,7 +127,7 @@ def oauth_callback(request):
     except TransportError as exc:
         logger.warning("Discord token exchange failed for org %s: %s", org.slug, exc.message)
         return redirect_result(org=org, provider=Provider.DISCORD, code="exchange_failed")
-    actor = Actor(kind="user", id=str(state.user.pk), label=state.user.email, user=state.user)
+    actor = Actor.for_user(state.user)
     try:
         _, created = services.installation_link(
             org=org,

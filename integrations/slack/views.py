@@ -18,7 +18,7 @@ from slack_bolt.adapter.django.handler import to_bolt_request
 from slack_sdk.signature import SignatureVerifier
 
 from deplite.api.errors import error_body
-from orgs.scoping import Actor
+from orgs.actors import Actor
 
 from .. import services
 from ..models import Provider
@@ -89,7 +89,7 @@ def oauth_callback(request):
     except TransportError as exc:
         logger.warning("Slack oauth.v2.access failed for org %s: %s", org.slug, exc.message)
         return redirect_result(org=org, provider=Provider.SLACK, code="exchange_failed")
-    actor = Actor(kind="user", id=str(state.user.pk), label=state.user.email, user=state.user)
+    actor = Actor.for_user(state.user)
     try:
         _, created = services.installation_link(
             org=org,

@@ -7,16 +7,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import time
 from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
-from kombu import pools as kombu_pools
 from nacl.signing import SigningKey
 
-from deplite.celery import app as celery_app
 from integrations.models import Provider
 from orgs.models import Role
 from tests.factories import InstallationFactory, MembershipFactory, TriggerFactory
@@ -194,40 +191,3 @@ def discord_trigger(org_a):
 @pytest.fixture
 def admin_of_b(org_b):
     return MembershipFactory(org=org_b, role=Role.ADMIN, user__email="admin@bravo.test").user
-
-
-def closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
-def _reset_broker_pools() -> None:
-    # Celery keeps its broker connection pool (kombu's global registry): drop them all so
-    # the next publish connects to the current URL, and no closed pool is left registered.
-    kombu_pools.reset()
-    celery_app._after_fork()
-
-
-@pytest.fixture
-def redis_down(settings):
-    """Celery's broker and the cache point at a local port nothing listens on, tasks are
-    really published (not run in-process): Redis is "stopped" for this process only, the
-    shared Redis server other helpers use is untouched."""
-    url = f"redis://127.0.0.1:{closed_port()}/0"
-    old_broker = celery_app.conf.broker_url
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": url,
-            "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
-        }
-    }
-    celery_app.conf.task_always_eager = False
-    _reset_broker_pools()
-    celery_app.conf.broker_url = url
-    yield url
-    _reset_broker_pools()
-    celery_app.conf.broker_url = old_broker

@@ -165,7 +165,7 @@ def test_integrations_page_says_which_variables_to_set_when_unconfigured(admin_u
 def test_add_to_slack_redirects_to_slack_with_a_fresh_state(admin_user, slack_api):
     client = Client()
     client.force_login(admin_user)
-    response = client.post("/orgs/acme/integrations/slack/install")
+    response = client.post("/orgs/acme/integrations/", {"install": "slack"})
     assert response.status_code == 302
     assert response["Location"].startswith("https://slack.com/oauth/v2/authorize?")
     assert "state=" in response["Location"]

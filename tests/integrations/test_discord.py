@@ -208,3 +208,20 @@ def test_signed_non_json_is_400(client):
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "malformed_request"
+
+
+def test_with_the_broker_down_the_command_is_still_answered_and_the_job_written(
+    client, discord_api, discord_install, discord_trigger, dead_broker, django_capture_on_commit_callbacks
+):
+    import time
+
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = post_interaction(client, deplite_interaction("deploy"))
+    print(f"\ninteraction answered in {time.monotonic() - started:.3f}s with the broker down")  # noqa: T201
+    assert callbacks
+    assert response.json() == {"type": 5}
+    assert Job.objects.count() == 1
+    assert ChatCommand.objects.get().reply_state == ReplyState.PENDING
+    assert "Could not enqueue integrations.tasks.chat_reply_send" in dead_broker.text
+    assert discord_api.log == []

@@ -4,7 +4,6 @@ routing only within the installation's org, replies only from tasks."""
 from __future__ import annotations
 
 import json
-import logging
 import time
 from urllib.parse import parse_qs
 
@@ -336,14 +335,14 @@ def test_other_events_are_acknowledged(client, slack_install):
 
 
 def test_with_redis_down_the_command_is_answered_the_job_written_and_the_reply_sent_later(
-    client, slack_api, slack_install, slack_trigger, redis_down, django_capture_on_commit_callbacks, caplog
+    client, slack_api, slack_install, slack_trigger, dead_broker, django_capture_on_commit_callbacks
 ):
-    caplog.set_level(logging.WARNING, logger="deplite.background")
+    caplog = dead_broker
     started = time.monotonic()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = post_slack_event(client, mention_event("deploy ref=hotfix"))
     elapsed = time.monotonic() - started
-    print(f"\nmention answered in {elapsed:.3f}s with the broker unreachable")  # noqa: T201 (measured, not asserted)
+    print(f"\nmention answered in {elapsed:.3f}s with the broker down")  # noqa: T201 (measured, not asserted)
     assert response.status_code == 200
     assert callbacks  # the reply enqueue (and the job dispatch) were attempted after commit…
     assert "Could not enqueue integrations.tasks.chat_reply_send" in caplog.text  # …and failed softly
@@ -358,7 +357,9 @@ def test_with_redis_down_the_command_is_answered_the_job_written_and_the_reply_s
     assert len(slack_calls(slack_api, "chat.postMessage")) == 1
 
 
-def test_the_sweeper_resends_replies_whose_task_was_lost(client, slack_install, slack_trigger, redis_down, monkeypatch):
+def test_the_sweeper_resends_replies_whose_task_was_lost(
+    client, slack_install, slack_trigger, dead_broker, monkeypatch
+):
     from datetime import timedelta
 
     from django.utils import timezone

@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from integrations import services
 from integrations.models import Provider
+from orgs.actors import Actor
 from orgs.models import Organization
-from orgs.scoping import Actor
 from triggers.rules import CHAT_ID_RE
 
 

@@ -7,8 +7,8 @@ from integrations import services
 from integrations.models import Provider
 from integrations.slack import transport
 from integrations.transport import TransportError
+from orgs.actors import Actor
 from orgs.models import Organization
-from orgs.scoping import Actor
 
 
 class Command(BaseCommand):

@@ -52,7 +52,11 @@ DEPLITE_ENCRYPTION_KEYS = [
     if k.strip()
 ]
 
-DEPLITE_PUBLIC_URL = env.str("DEPLITE_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The base of every link the product emits. Unset, the local server's own address on $PORT
+# (`make run PORT=…` sets both), so a pasted agent snippet reaches the server that showed it.
+DEPLITE_PUBLIC_URL = env.str("DEPLITE_PUBLIC_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}").rstrip(
+    "/"
+)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[DEPLITE_PUBLIC_URL])

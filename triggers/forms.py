@@ -75,6 +75,8 @@ class TriggerForm(forms.Form):
         """The cleaned form as TriggerInput's data (the form's fields are its fields)."""
         data = {field: self.cleaned_data.get(field) for field in TRIGGER_FIELDS}
         data["agent_labels"] = split_labels(data.get("agent_labels") or "")
+        # The field shows "main" as its placeholder: left empty, it means what it shows.
+        data["default_ref"] = data.get("default_ref") or "main"
         return data
 
     def fieldsets(self):
@@ -104,19 +106,47 @@ class RunForm(forms.Form):
             self.fields["ref"].widget.attrs["placeholder"] = trigger.default_ref or "main"
 
     def clean_params(self) -> dict[str, str]:
-        params: dict[str, str] = {}
-        for number, line in enumerate((self.cleaned_data.get("params") or "").splitlines(), start=1):
-            line = line.rstrip("\r")
-            if not line.strip():
-                continue
-            key, sep, value = line.partition("=")
-            key = key.strip()
-            if not sep or not key:
-                raise forms.ValidationError(f"Line {number}: write KEY=value.")
-            if key in params:
-                raise forms.ValidationError(f"Line {number}: {key} is given twice.")
-            params[key] = value
-        return params
+        return parse_params_text(self.cleaned_data.get("params") or "")
 
     def wire_data(self) -> dict:
         return {"ref": self.cleaned_data.get("ref") or None, "params": self.cleaned_data.get("params") or {}}
+
+
+def parse_params_text(text: str) -> dict[str, str]:
+    """`KEY=value` lines (the Run and Re-run forms) as a dict; blank lines are skipped."""
+    params: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise forms.ValidationError(f"Line {number}: write KEY=value.")
+        if key in params:
+            raise forms.ValidationError(f"Line {number}: {key} is given twice.")
+        params[key] = value
+    return params
+
+
+def params_text(params: dict[str, str]) -> str:
+    return "\n".join(f"{key}={value}" for key, value in params.items())
+
+
+class RerunForm(forms.Form):
+    """The job page's Re-run: the job's params, editable first (the ref stays the job's)."""
+
+    params = forms.CharField(
+        label="Params",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
+        help_text="One KEY=value per line. Change them or run with the same ones.",
+    )
+
+    @classmethod
+    def for_job(cls, job) -> RerunForm:
+        return cls(initial={"params": params_text(job.params or {})})
+
+    def clean_params(self) -> dict[str, str]:
+        return parse_params_text(self.cleaned_data.get("params") or "")

@@ -130,6 +130,10 @@ class Job(models.Model):
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     cancel_requested = models.BooleanField(default=False)
+    # Who asked to cancel (an actor label: a user's email, a token's name), shown on the job page.
+    cancelled_by = models.CharField(max_length=255, blank=True, default="")
+    # The job this one repeats ("Re-run"): same trigger, ref and params unless new ones were given.
+    rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
 
     # Agent events are idempotent by sequence number: anything at or below this is a resend.
     last_event_seq = models.PositiveIntegerField(default=0)

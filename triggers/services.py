@@ -139,6 +139,7 @@ def trigger_run(
     params: dict[str, str],
     idempotency_key: str | None = None,
     request_hash: str = "",
+    rerun_of: Job | None = None,
 ) -> RunResult:
     """Create a queued job for `trigger` (the run endpoint and chat commands).
 
@@ -182,6 +183,7 @@ def trigger_run(
                 source=source,
                 actor_kind=actor.kind,
                 actor_label=actor.label[:255],
+                rerun_of=rerun_of,
             )
             job.save(force_insert=True)
             body = run_response_body(job)
@@ -194,7 +196,13 @@ def trigger_run(
                 actor=actor,
                 action="job.created",
                 target=job,
-                data={"trigger": trigger.name, "shortId": job.short_id, "ref": job.ref, "source": source},
+                data={
+                    "trigger": trigger.name,
+                    "shortId": job.short_id,
+                    "ref": job.ref,
+                    "source": source,
+                    **({"rerunOf": rerun_of.short_id} if rerun_of is not None else {}),
+                },
             )
             if not waiting:
                 transaction.on_commit(partial(job_enqueue_dispatch, job_id=job.id), robust=True)
@@ -209,6 +217,26 @@ def trigger_run(
             code="idempotency_key_in_use",
         ) from None
     return RunResult(status=202, body=body, replayed=False, job_id=job.id)
+
+
+def job_rerun(*, job: Job, actor: Actor, source: str, params: dict[str, str] | None = None) -> RunResult:
+    """Run `job`'s trigger again with its ref and params (or `params`, replacing them all).
+
+    The new job goes through `trigger_run` like any other (enabled check, input files,
+    dispatch, audit) and links back to the job it repeats. It runs the trigger as it is
+    now (workflow, labels): a re-run asks for the same thing, not a frozen copy.
+    """
+    trigger = Trigger.objects.select_related("org").filter(pk=job.trigger_id).first()
+    if trigger is None:
+        raise Conflict("The trigger of this job was deleted, so it cannot be run again.", code="trigger_deleted")
+    return trigger_run(
+        trigger=trigger,
+        actor=actor,
+        source=source,
+        ref=job.ref,
+        params=dict(job.params) if params is None else params,
+        rerun_of=job,
+    )
 
 
 def _idempotency_lookup(*, trigger: Trigger, key: str) -> IdempotencyKey | None:
@@ -430,18 +458,23 @@ def job_finish(*, job: Job, status: str, exit_code: int | None, error: str | Non
 
 
 def job_cancel(*, job: Job, actor: Actor) -> Job:
-    """Cancel: a queued job at once; a running one is marked and its agent told on its next report."""
+    """Cancel: a queued job at once; a running one is marked and its agent told on its next report.
+
+    Who asked is kept on the job (`cancelled_by`) whichever way it ends.
+    """
+    who = actor.label[:255]
     with transaction.atomic():
         if _finalize(
             job_id=job.pk,
             from_statuses=[JobStatus.QUEUED],
             status=JobStatus.CANCELLED,
             exit_code=None,
-            error=f"cancelled by {actor.label}" if actor.label else "cancelled",
+            error=f"cancelled by {who}" if who else "cancelled",
         ):
+            Job.objects.filter(pk=job.pk).update(cancelled_by=who)
             audit_record(org=job.org, actor=actor, action="job.cancelled", target=job, data={"shortId": job.short_id})
         elif Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, cancel_requested=False).update(
-            cancel_requested=True
+            cancel_requested=True, cancelled_by=who
         ):
             audit_record(
                 org=job.org, actor=actor, action="job.cancel_requested", target=job, data={"shortId": job.short_id}

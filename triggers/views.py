@@ -24,7 +24,8 @@ from orgs.permissions import Perm
 
 from . import services
 from .api import IDEMPOTENCY_KEY_RE, JobFilter, RunInput, TriggerInput
-from .forms import RunForm, TriggerForm
+from .api.jobs import RerunInput
+from .forms import RerunForm, RunForm, TriggerForm
 from .models import Job, JobLogChunk, JobSource, JobStatus, JobStep, Trigger
 
 # The job page shows this many log chunks at once; the live view fetches the rest in pages.
@@ -66,6 +67,11 @@ def _job(request, job_id) -> Job:
     return page_object(request.principal.restrict(Job.objects.select_related("org")), job_id)
 
 
+def job_state(job: Job) -> str:
+    """What a flash message about this job describes; once it changes, the message is stale."""
+    return f"{job.status}{'-cancelling' if job.cancel_requested and not job.is_final else ''}"
+
+
 def _live_context(request, job: Job, *, after: int, limit: int) -> dict:
     """What the job page's live parts show: summary, steps, and the log after `after`."""
     chunks = list(
@@ -82,6 +88,7 @@ def _live_context(request, job: Job, *, after: int, limit: int) -> dict:
         "polling": not job.is_final or more_log,
         "more_log": more_log,
         "can_cancel": request.principal.has(Perm.JOBS_CANCEL) and not job.is_final,
+        "state": job_state(job),
     }
 
 
@@ -90,9 +97,20 @@ def _live_context(request, job: Job, *, after: int, limit: int) -> dict:
 def job_detail(request, org, job_id: uuid.UUID):
     """`/orgs/<slug>/jobs/<id>`: the page the run endpoint's `url` and notifications link to."""
     job = _job(request, job_id)
-    return render_page(
-        request, "triggers/job_detail.html", _live_context(request, job, after=0, limit=LOG_CHUNKS_ON_PAGE)
+    return _job_page(request, job, RerunForm.for_job(job))
+
+
+def _job_page(request, job: Job, rerun_form: RerunForm, *, status: int = 200):
+    context = _live_context(request, job, after=0, limit=LOG_CHUNKS_ON_PAGE)
+    context["rerun_form"] = rerun_form
+    context["can_rerun"] = request.principal.has(Perm.TRIGGERS_RUN) and job.trigger_id is not None
+    context["rerun_of"] = (
+        request.principal.restrict(Job.objects.filter(pk=job.rerun_of_id)).only("id", "short_id").first()
+        if job.rerun_of_id
+        else None
     )
+    context["reruns"] = request.principal.restrict(job.reruns.all()).only("id", "short_id", "status")[:10]
+    return render_page(request, "triggers/job_detail.html", context, status=status)
 
 
 @org_page(Perm.JOBS_READ)
@@ -105,9 +123,11 @@ def job_live(request, org, job_id: uuid.UUID):
         after = max(int(request.GET.get("after") or 0), 0)
     except ValueError:
         return HttpResponseBadRequest("after: must be an integer.")
-    return render_page(
-        request, "triggers/_job_live.html", _live_context(request, job, after=after, limit=LOG_CHUNKS_PER_POLL)
-    )
+    context = _live_context(request, job, after=after, limit=LOG_CHUNKS_PER_POLL)
+    # The page was drawn (with its flash messages) in state `?state=`; once the job moved on,
+    # those messages describe the past, so the fragment clears them.
+    context["stale_messages"] = request.GET.get("state", context["state"]) != context["state"]
+    return render_page(request, "triggers/_job_live.html", context)
 
 
 @org_page(Perm.JOBS_CANCEL)
@@ -124,6 +144,31 @@ def job_cancel(request, org, job_id: uuid.UUID):
         else:
             messages.success(request, "Cancel requested: the agent stops the job at its next report.")
     return redirect("job-detail", org_slug=org.slug, job_id=job.pk)
+
+
+@org_page(Perm.TRIGGERS_RUN)
+@require_POST
+def job_rerun(request, org, job_id: uuid.UUID):
+    """The job page's Re-run: the job's trigger and ref, its params as edited in the form."""
+    job = _job(request, job_id)
+    form = RerunForm(request.POST)
+    if form.is_valid():
+        data = RerunInput(data={"params": form.cleaned_data["params"]})
+        if not data.is_valid():
+            add_api_errors(form, data.errors)
+        else:
+            result = call_service(
+                form,
+                services.job_rerun,
+                job=job,
+                actor=request.principal.actor,
+                source=JobSource.UI,
+                params=data.validated_data.get("params") or {},
+            )
+            if result is not None:
+                messages.success(request, f"Job #{result.body['shortId']} queued: a re-run of #{job.short_id}.")
+                return redirect("job-detail", org_slug=org.slug, job_id=result.job_id)
+    return _job_page(request, job, form, status=400)
 
 
 # --- triggers ---------------------------------------------------------------------------------------

@@ -170,6 +170,8 @@ class Job(models.Model):
 
 
 class StepStatus(models.TextChoices):
+    # Listed from the workflow the agent parsed (job_started), not started yet.
+    PENDING = "pending", "Pending"
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
@@ -187,6 +189,8 @@ class JobStep(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
+    # A failure the workflow allows (continue-on-error): the job went on. Shown "failed (allowed)".
+    allowed_failure = models.BooleanField(default=False)
 
     token_trigger_field = "job__trigger_id"  # noqa: S105 (a lookup, not a secret)
 
@@ -203,6 +207,8 @@ class JobLogChunk(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="log_chunks")
     seq = models.PositiveIntegerField()
     step = models.PositiveIntegerField(null=True, blank=True)
+    # "stderr" for a step's standard error; "" for standard output and the agent's own lines.
+    stream = models.CharField(max_length=6, blank=True, default="")
     data = models.TextField()
     at = models.DateTimeField(default=timezone.now)
 

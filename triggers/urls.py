@@ -25,6 +25,7 @@ page_urlpatterns = [
     path("jobs/", views.jobs_list, name="job-list"),
     path("jobs/<uuid:job_id>", views.job_detail, name="job-detail"),
     path("jobs/<uuid:job_id>/live", views.job_live, name="job-live"),
+    path("jobs/<uuid:job_id>/log.txt", views.job_log_raw, name="job-log-raw"),
     path("jobs/<uuid:job_id>/cancel", views.job_cancel, name="job-cancel"),
     path("jobs/<uuid:job_id>/rerun", views.job_rerun, name="job-rerun"),
     path("triggers/", views.triggers_list, name="trigger-list"),

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import OuterRef, Subquery
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
@@ -72,17 +72,34 @@ def job_state(job: Job) -> str:
     return f"{job.status}{'-cancelling' if job.cancel_requested and not job.is_final else ''}"
 
 
-def _live_context(request, job: Job, *, after: int, limit: int) -> dict:
-    """What the job page's live parts show: summary, steps, and the log after `after`."""
+def _live_context(request, job: Job, *, after: int, limit: int, known_steps: int | None = None) -> dict:
+    """What the job page's live parts show: summary, steps, and the log after `after`.
+
+    The log is in sections: one per step (its lines in `step.chunks`) and one before the
+    first step (`setup_chunks`: input-file downloads, the agent's own notes). `known_steps`
+    is how many step sections the page already has; the steps after them are `new_steps`.
+    """
     chunks = list(
         request.principal.restrict(JobLogChunk.objects.filter(job=job, seq__gt=after)).order_by("seq")[:limit]
     )
     next_after = chunks[-1].seq if chunks else after
     more_log = next_after < job.log_seq
+    steps = list(request.principal.restrict(JobStep.objects.filter(job=job)).order_by("index"))
+    by_index = {step.index: step for step in steps}
+    for step in steps:
+        step.chunks = []
+    setup_chunks = []
+    for chunk in chunks:
+        step = by_index.get(chunk.step) if chunk.step is not None else None
+        (step.chunks if step is not None else setup_chunks).append(chunk)
+    known = len(steps) if known_steps is None else min(known_steps, len(steps))
     return {
         "job": job,
-        "steps": request.principal.restrict(JobStep.objects.filter(job=job)).order_by("index"),
-        "new_log": "".join(c.data for c in chunks),
+        "steps": steps,
+        "known_steps": steps[:known],
+        "new_steps": steps[known:],
+        "setup_chunks": setup_chunks,
+        "has_log": bool(chunks),
         "next_after": next_after,
         # Keep asking while the job runs or log pages remain; at once if a page is pending.
         "polling": not job.is_final or more_log,
@@ -121,13 +138,28 @@ def job_live(request, org, job_id: uuid.UUID):
     job = _job(request, job_id)
     try:
         after = max(int(request.GET.get("after") or 0), 0)
+        known_steps = int(request.GET["steps"]) if request.GET.get("steps") else None
     except ValueError:
-        return HttpResponseBadRequest("after: must be an integer.")
-    context = _live_context(request, job, after=after, limit=LOG_CHUNKS_PER_POLL)
+        return HttpResponseBadRequest("after and steps: must be integers.")
+    context = _live_context(request, job, after=after, limit=LOG_CHUNKS_PER_POLL, known_steps=known_steps)
     # The page was drawn (with its flash messages) in state `?state=`; once the job moved on,
     # those messages describe the past, so the fragment clears them.
     context["stale_messages"] = request.GET.get("state", context["state"]) != context["state"]
     return render_page(request, "triggers/_job_live.html", context)
+
+
+@org_page(Perm.JOBS_READ)
+@require_GET
+def job_log_raw(request, org, job_id: uuid.UUID):
+    """ "Download raw log": the whole output as the agent sent it, as a text file."""
+    job = _job(request, job_id)
+    chunks = request.principal.restrict(JobLogChunk.objects.filter(job=job)).order_by("seq")
+    response = StreamingHttpResponse(
+        (chunk.data.encode() for chunk in chunks.only("data").iterator(chunk_size=500)),
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="job-{job.short_id}.log"'
+    return response
 
 
 @org_page(Perm.JOBS_CANCEL)

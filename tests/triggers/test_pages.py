@@ -286,9 +286,9 @@ def test_live_fragment_returns_only_new_log_and_stops_when_the_job_is_done(membe
     client = _client(member)
     fragment = client.get(f"/orgs/acme/jobs/{job.pk}/live?after=1").content.decode()
     assert "second" in fragment and "first" not in fragment
-    assert 'hx-swap-oob="beforeend:#job-log"' in fragment and "live?after=2" in fragment
+    assert 'hx-swap-oob="beforeend:#step-log-setup"' in fragment and "live?after=2" in fragment
     quiet = client.get(f"/orgs/acme/jobs/{job.pk}/live?after=2").content.decode()
-    assert "beforeend:#job-log" not in quiet and 'hx-trigger="every 2s"' in quiet
+    assert "beforeend:#step-log" not in quiet and 'hx-trigger="every 2s"' in quiet
     Job.objects.filter(pk=job.pk).update(agent_id=None)
     services.job_finish(job=Job.objects.get(pk=job.pk), status=JobStatus.SUCCEEDED, exit_code=0, error=None)
     done = client.get(f"/orgs/acme/jobs/{job.pk}/live?after=2").content.decode()

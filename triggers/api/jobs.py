@@ -32,6 +32,7 @@ class JobStepOutput(serializers.Serializer):
     started_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField()
     exit_code = serializers.IntegerField()
+    allowed_failure = serializers.BooleanField()
 
 
 class JobOutput(serializers.ModelSerializer):
@@ -86,8 +87,12 @@ class JobDetailOutput(JobOutput):
 class JobLogChunkOutput(serializers.Serializer):
     seq = serializers.IntegerField()
     step = serializers.IntegerField()
+    stream = serializers.SerializerMethodField()
     data = serializers.CharField()
     at = serializers.DateTimeField()
+
+    def get_stream(self, chunk) -> str:
+        return chunk.stream or "stdout"
 
 
 class JobLogsOutput(serializers.Serializer):

@@ -1,11 +1,14 @@
-"""Template filters for job pages: durations the way notifications write them ("2m 34s")."""
+"""Template filters for job pages: durations the way notifications write them ("2m 34s"), step
+sections and log lines with their time and stream."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -38,3 +41,49 @@ def step_duration(step) -> str:
     if step.started_at is None or step.finished_at is None:
         return ""
     return format_duration(step.finished_at - step.started_at)
+
+
+@register.filter
+def step_status_label(step) -> str:
+    """ "failed (allowed)" for a continue-on-error failure; the status otherwise."""
+    if step.allowed_failure:
+        return "Failed (allowed)"
+    return step.get_status_display()
+
+
+@register.filter
+def step_open(step) -> bool:
+    """A section is open while its step runs or when it failed the job; passed ones stay collapsed."""
+    return step.status == "running" or (step.status == "failed" and not step.allowed_failure)
+
+
+@register.filter
+def step_live_duration(step) -> str:
+    if step.started_at is None:
+        return ""
+    return format_duration((step.finished_at or timezone.now()) - step.started_at)
+
+
+@register.simple_tag
+def log_lines(chunks) -> str:
+    """Log chunks as lines, each with its time and, for standard error, a mark.
+
+    A chunk is the lines a step printed within a moment (the agent batches them), so its
+    time stamps each of its lines.
+    """
+    parts = []
+    for chunk in chunks:
+        at = timezone.localtime(chunk.at, UTC) if timezone.is_aware(chunk.at) else chunk.at
+        stamp = format_html(
+            '<time datetime="{}" title="{} UTC">{}</time>',
+            at.isoformat(),
+            at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+            at.strftime("%H:%M:%S"),
+        )
+        css = "ln err" if chunk.stream == "stderr" else "ln"
+        mark = (
+            mark_safe('<span class="stream" title="standard error">stderr</span>') if chunk.stream == "stderr" else ""
+        )
+        for line in chunk.data.splitlines(keepends=True):
+            parts.append(format_html('<span class="{}">{}{}{}</span>', css, stamp, mark, line))
+    return mark_safe("".join(parts))  # noqa: S308 (every part went through format_html)

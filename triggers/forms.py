@@ -48,6 +48,11 @@ class TriggerForm(forms.Form):
     )
     default_ref = _text("Default ref", placeholder="main", help_text="Used when a run names no ref.")
     enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
+    repository_url = _text(
+        "Repository URL",
+        placeholder="https://github.com/acme/web",
+        help_text="Optional. A commit SHA as ref then links to the commit.",
+    )
 
     chat_provider = forms.ChoiceField(label="Chat provider", choices=_BLANK + ChatProvider.choices, required=False)
     chat_team_id = _text("Team / guild id", placeholder="T0123")
@@ -61,7 +66,7 @@ class TriggerForm(forms.Form):
     notify_channel_id = _text("Channel id", placeholder="C0456")
     notify_on = forms.ChoiceField(label="Notify on", choices=NotifyOn.choices, initial=NotifyOn.ALWAYS)
 
-    GENERAL = ("name", "type", "workflow", "agent_labels", "default_ref", "enabled")
+    GENERAL = ("name", "type", "workflow", "agent_labels", "default_ref", "repository_url", "enabled")
     CHAT = ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword")
     NOTIFY = ("notify_provider", "notify_team_id", "notify_channel_id", "notify_on")
 

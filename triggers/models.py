@@ -43,6 +43,8 @@ class Trigger(models.Model):
     agent_labels = models.JSONField(default=list, blank=True)
     default_ref = models.CharField(max_length=255, blank=True, default="main")
     enabled = models.BooleanField(default=True)
+    # Optional: where the code lives, so a commit SHA ref links to `<repository_url>/commit/<sha>`.
+    repository_url = models.URLField(max_length=300, blank=True, default="")
 
     chat_provider = models.CharField(max_length=10, choices=ChatProvider.choices, blank=True, default="")
     chat_team_id = models.CharField(max_length=64, blank=True, default="")

@@ -23,6 +23,7 @@ run_urlpatterns = [
 # hand out.
 page_urlpatterns = [
     path("jobs/", views.jobs_list, name="job-list"),
+    path("jobs/rows", views.jobs_rows, name="job-rows"),
     path("jobs/<uuid:job_id>", views.job_detail, name="job-detail"),
     path("jobs/<uuid:job_id>/live", views.job_live, name="job-live"),
     path("jobs/<uuid:job_id>/log.txt", views.job_log_raw, name="job-log-raw"),

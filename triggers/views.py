@@ -37,30 +37,42 @@ JOBS_PER_PAGE = 50
 # --- jobs -------------------------------------------------------------------------------------------
 
 
-@org_page(Perm.JOBS_READ)
-@require_GET
-def jobs_list(request, org):
-    jobs = request.principal.restrict(Job.objects.all()).order_by("-created_at", "-id")
-    triggers = request.principal.restrict(Trigger.objects.all()).order_by("name")
-    # The API's own filter: same parameter names (?trigger=&status=) and rules.
+def _jobs_context(request) -> dict:
+    jobs = request.principal.restrict(Job.objects.select_related("trigger")).order_by("-created_at", "-id")
+    # The API's own filter: same parameter names (?trigger=&status=&q=) and rules.
     filterset = JobFilter(request.GET, queryset=jobs)
     filtered = filterset.qs if filterset.is_valid() else jobs.none()
     page = Paginator(filtered, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render_page(
-        request,
-        "triggers/jobs_list.html",
-        {
-            "page": page,
-            "filter_errors": filterset.errors,
-            "triggers": triggers,
-            "statuses": JobStatus.choices,
-            "selected_trigger": request.GET.get("trigger", ""),
-            "selected_status": request.GET.get("status", ""),
-            "query": query.urlencode(),
-        },
-    )
+    active = any(not job.is_final for job in page)
+    return {
+        "page": page,
+        "filter_errors": filterset.errors,
+        "selected_trigger": request.GET.get("trigger", ""),
+        "selected_status": request.GET.get("status", ""),
+        "search": request.GET.get("q", ""),
+        "query": query.urlencode(),
+        "rows_query": request.GET.urlencode(),
+        # The newest page follows new jobs; any page follows its queued and running ones.
+        "polling": active or page.number == 1,
+        "poll_every": "2s" if active else "10s",
+    }
+
+
+@org_page(Perm.JOBS_READ)
+@require_GET
+def jobs_list(request, org):
+    triggers = request.principal.restrict(Trigger.objects.all()).order_by("name")
+    context = {**_jobs_context(request), "triggers": triggers, "statuses": JobStatus.choices}
+    return render_page(request, "triggers/jobs_list.html", context)
+
+
+@org_page(Perm.JOBS_READ)
+@require_GET
+def jobs_rows(request, org):
+    """The jobs list's poll: its rows as they are now (an htmx fragment)."""
+    return render_page(request, "triggers/_jobs_rows.html", _jobs_context(request))
 
 
 def _job(request, job_id) -> Job:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers
@@ -105,10 +106,21 @@ class JobLogsOutput(serializers.Serializer):
 class JobFilter(filters.FilterSet):
     trigger = filters.UUIDFilter(field_name="trigger_id")
     status = filters.ChoiceFilter(choices=JobStatus.choices)
+    q = filters.CharFilter(method="search", max_length=200, label="Ref or params (text, or KEY=value)")
 
     class Meta:
         model = Job
-        fields = ["trigger", "status"]
+        fields = ["trigger", "status", "q"]
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        # `KEY=value`: a param of exactly that value (a param name, never an ORM lookup path).
+        key, sep, wanted = value.partition("=")
+        if sep and rules.PARAM_KEY_RE.match(key) and "__" not in key:
+            return queryset.filter(**{f"params__{key}": wanted})
+        return queryset.filter(Q(ref__icontains=value) | Q(params__icontains=value))
 
 
 LOG_PAGE = 1000

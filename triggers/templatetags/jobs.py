@@ -3,12 +3,14 @@ sections and log lines with their time and stream."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, timedelta
 
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
 
 register = template.Library()
 
@@ -87,3 +89,31 @@ def log_lines(chunks) -> str:
         for line in chunk.data.splitlines(keepends=True):
             parts.append(format_html('<span class="{}">{}{}{}</span>', css, stamp, mark, line))
     return mark_safe("".join(parts))  # noqa: S308 (every part went through format_html)
+
+
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+@register.simple_tag
+def job_ref(job) -> str:
+    """The ref; a commit SHA shortened to 7, linked to the commit when the trigger names its repository."""
+    if not _SHA_RE.match(job.ref or ""):
+        return format_html('<code title="{}">{}</code>', job.ref, Truncator(job.ref).chars(40))
+    repository = job.trigger.repository_url.rstrip("/") if job.trigger_id and job.trigger else ""
+    short = format_html('<code title="{}">{}</code>', job.ref, job.ref[:7])
+    if repository.startswith(("https://", "http://")):
+        return format_html('<a href="{}/commit/{}" rel="noopener">{}</a>', repository, job.ref, short)
+    return short
+
+
+@register.filter
+def job_who(job) -> str:
+    """Who asked: the way (Web UI, API, Slack…), the user, token or chat user, and the GitHub
+    actor a workflow passed as the `actor` param."""
+    parts = [job.get_source_display()]
+    if job.actor_label:
+        parts.append(job.actor_label)
+    actor = (job.params or {}).get("actor")
+    if actor and job.source in ("webhook", "api"):
+        parts.append(f"GitHub: {actor}")
+    return " · ".join(parts)

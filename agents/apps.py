@@ -5,4 +5,10 @@ class AgentsConfig(AppConfig):
     name = "agents"
 
     def ready(self):
+        from triggers import queue_diagnostics
+
         from . import schema  # noqa: F401
+        from .selectors import online_agent_labels
+
+        # triggers tells why a job waits ("No online agent has the labels …") from what agents know.
+        queue_diagnostics.register_online_agents(online_agent_labels)

@@ -22,7 +22,7 @@ from deplite.links import absolute_url
 from orgs.pages import add_api_errors, call_service, org_page, page_object, render_page
 from orgs.permissions import Perm
 
-from . import services
+from . import queue_diagnostics, services
 from .api import IDEMPOTENCY_KEY_RE, JobFilter, RunInput, TriggerInput
 from .api.jobs import RerunInput
 from .forms import RerunForm, RunForm, TriggerForm
@@ -118,6 +118,7 @@ def _live_context(request, job: Job, *, after: int, limit: int, known_steps: int
         "more_log": more_log,
         "can_cancel": request.principal.has(Perm.JOBS_CANCEL) and not job.is_final,
         "state": job_state(job),
+        "diagnosis": queue_diagnostics.job_diagnosis(job),
     }
 
 
@@ -320,6 +321,10 @@ def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int =
             "run_form": run_form,
             "recent_jobs": recent,
             "snippet": github_actions_snippet(trigger),
+            "diagnosis": queue_diagnostics.labels_diagnosis(org_id=trigger.org_id, labels=trigger.agent_labels or []),
+            "queued_count": request.principal.restrict(
+                Job.objects.filter(trigger=trigger, status=JobStatus.QUEUED)
+            ).count(),
             "run_url": absolute_url("trigger-run", trigger_id=trigger.pk),
         },
         status=status,

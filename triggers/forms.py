@@ -101,20 +101,47 @@ class RunForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "ENV=production\nVERSION=1.2.3", "class": "mono"}),
         help_text="One KEY=value per line; the workflow sees PARAMS_<KEY>. A file id as value is an input file.",
     )
+    input_file = forms.ChoiceField(
+        label="Input file",
+        required=False,
+        help_text="An available file from Storage; the agent downloads it before the first step.",
+    )
+    input_param = forms.CharField(
+        label="Input file param",
+        required=False,
+        initial="FILE",
+        help_text="The param that names it: the workflow sees PARAMS_<NAME>_PATH.",
+    )
     # One key per rendered form: a double click or a resent POST runs the trigger once.
     idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False)
 
-    def __init__(self, *args, trigger: Trigger | None = None, **kwargs):
-        kwargs.setdefault("initial", {"idempotency_key": f"ui-{uuid.uuid4()}"})
+    def __init__(self, *args, trigger: Trigger | None = None, files=(), **kwargs):
+        kwargs.setdefault("initial", {"idempotency_key": f"ui-{uuid.uuid4()}", "input_param": "FILE"})
         super().__init__(*args, **kwargs)
         if trigger is not None:
             self.fields["ref"].widget.attrs["placeholder"] = trigger.default_ref or "main"
+        self.fields["input_file"].choices = [("", "— none —")] + [(str(f.pk), f"{f.file_name} ({f.pk})") for f in files]
+        if not files:
+            del self.fields["input_file"], self.fields["input_param"]
 
     def clean_params(self) -> dict[str, str]:
         return parse_params_text(self.cleaned_data.get("params") or "")
 
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("input_file"):
+            name = (cleaned.get("input_param") or "").strip()
+            if not name:
+                self.add_error("input_param", "Name the param that carries the input file.")
+            elif name in (cleaned.get("params") or {}):
+                self.add_error("input_param", f"{name} is also given in Params.")
+        return cleaned
+
     def wire_data(self) -> dict:
-        return {"ref": self.cleaned_data.get("ref") or None, "params": self.cleaned_data.get("params") or {}}
+        params = dict(self.cleaned_data.get("params") or {})
+        if self.cleaned_data.get("input_file"):
+            params[self.cleaned_data["input_param"].strip()] = self.cleaned_data["input_file"]
+        return {"ref": self.cleaned_data.get("ref") or None, "params": params}
 
 
 def parse_params_text(text: str) -> dict[str, str]:

@@ -21,6 +21,7 @@ from deplite.api.errors import DepliteError
 from deplite.links import absolute_url
 from orgs.pages import add_api_errors, call_service, org_page, page_object, render_page
 from orgs.permissions import Perm
+from storage.models import FileStatus, StoredFile
 
 from . import queue_diagnostics, services
 from .api import IDEMPOTENCY_KEY_RE, JobFilter, RunInput, TriggerInput
@@ -311,6 +312,14 @@ def github_actions_snippet(trigger: Trigger) -> str:
     )
 
 
+def _input_files(request) -> list[StoredFile]:
+    """The files the Run form offers as input: the org's available ones, newest first."""
+    if not request.principal.has(Perm.FILES_READ):
+        return []
+    files = StoredFile.objects.filter(status=FileStatus.AVAILABLE).order_by("-created_at")
+    return list(request.principal.restrict(files).only("id", "file_name")[:100])
+
+
 def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int = 200):
     recent = request.principal.restrict(Job.objects.filter(trigger=trigger)).order_by("-created_at")[:10]
     return render_page(
@@ -335,7 +344,7 @@ def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int =
 @require_GET
 def trigger_detail(request, org, trigger_id: uuid.UUID):
     trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org")), trigger_id)
-    return _trigger_page(request, trigger, RunForm(trigger=trigger))
+    return _trigger_page(request, trigger, RunForm(trigger=trigger, files=_input_files(request)))
 
 
 @org_page(Perm.TRIGGERS_RUN)
@@ -343,7 +352,7 @@ def trigger_detail(request, org, trigger_id: uuid.UUID):
 def trigger_run(request, org, trigger_id: uuid.UUID):
     """The Run form: RunInput and `trigger_run`, as the run endpoint, with source `ui`."""
     trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org")), trigger_id)
-    form = RunForm(request.POST, trigger=trigger)
+    form = RunForm(request.POST, trigger=trigger, files=_input_files(request))
     data = RunInput(data=form.wire_data()) if form.is_valid() else None
     if data is not None and not data.is_valid():
         add_api_errors(form, data.errors)

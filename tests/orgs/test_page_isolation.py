@@ -16,13 +16,19 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from agents.models import Agent
-from storage.models import StorageBinding
+from storage.models import StorageBinding, StoredFile
 from tests.factories import VICTIM_FACTORIES
 from triggers.models import Job, Trigger
 
 PAGE_PREFIX = "orgs/<slug:org_slug>/"
 # URL kwarg → the model whose id it names. A page with another kwarg fails below until added.
-PAGE_OBJECTS = {"job_id": Job, "trigger_id": Trigger, "binding_id": StorageBinding, "agent_id": Agent}
+PAGE_OBJECTS = {
+    "job_id": Job,
+    "trigger_id": Trigger,
+    "binding_id": StorageBinding,
+    "file_id": StoredFile,
+    "agent_id": Agent,
+}
 
 
 def _walk(patterns, prefix=""):

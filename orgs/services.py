@@ -237,6 +237,9 @@ def token_create(
     )
     _assert_org_owns(org, "triggers.Trigger", "triggerIds", trigger_ids if scope_type == TokenScope.TRIGGER else None)
     raw = tokens.generate()
+    if not name.strip():
+        # Unnamed (the docs' permissions JSON has no name): say what it is and when it was made.
+        name = f"{scope_type} token {timezone.now():%Y-%m-%d %H:%M:%S}"
     with transaction.atomic():
         token = ApiToken.objects.create(
             org=org,

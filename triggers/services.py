@@ -63,7 +63,7 @@ def trigger_create(*, org: Organization, actor: Actor, **fields: Any) -> Trigger
                 data={"name": trigger.name, "type": trigger.type, "workflow": trigger.workflow},
             )
     except IntegrityError:
-        raise _keyword_taken() from None
+        raise _keyword_taken(org=org, fields=fields) from None
     return trigger
 
 
@@ -81,7 +81,7 @@ def trigger_update(*, trigger: Trigger, actor: Actor, **fields: Any) -> Trigger:
             )
     except IntegrityError:
         trigger.refresh_from_db()
-        raise _keyword_taken() from None
+        raise _keyword_taken(org=trigger.org, fields={**_chat_fields(trigger), **fields}, exclude=trigger.pk) from None
     return trigger
 
 
@@ -94,11 +94,33 @@ def trigger_delete(*, trigger: Trigger, actor: Actor) -> None:
         trigger.delete()
 
 
-def _keyword_taken() -> Conflict:
+_CHAT_FIELDS = ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword")
+
+
+def _chat_fields(trigger: Trigger) -> dict[str, str]:
+    return {name: getattr(trigger, name) for name in _CHAT_FIELDS}
+
+
+def _keyword_taken(*, org: Organization, fields: dict[str, Any], exclude: uuid.UUID | None = None) -> Conflict:
+    """The keyword clash, naming the trigger that holds the keyword when it is one of this org's
+    (another org's trigger is never named: its name is not this org's to read)."""
+    holder = (
+        Trigger.objects.filter(**{name: fields.get(name, "") for name in _CHAT_FIELDS})
+        .exclude(pk=exclude)
+        .only("id", "name", "org_id")
+        .first()
+    )
+    keyword = fields.get("chat_keyword", "")
+    if holder is not None and holder.org_id == org.pk:
+        message = f'Trigger "{holder.name}" already uses the keyword "{keyword}" in this chat channel.'
+        details: dict[str, Any] = {"triggerId": str(holder.pk), "triggerName": holder.name}
+    else:
+        message = f'Another trigger already uses the keyword "{keyword}" in this chat channel.'
+        details = {}
     return Conflict(
-        "Another trigger already uses this keyword in this chat channel.",
+        message,
         code="chat_keyword_taken",
-        details={"fields": {"chatKeyword": ["already used in this channel"]}},
+        details={**details, "fields": {"chatKeyword": ["already used in this channel"]}},
     )
 
 

@@ -104,7 +104,9 @@ def test_editing_to_a_chat_keyword_in_use_shows_the_conflict(admin_user, org_a):
     second = TriggerFactory(org=org_a, name="second")
     response = _client(admin_user).post(f"/orgs/acme/triggers/{second.pk}/edit/", {**VALID, "name": "second", **chat})
     assert response.status_code == 400
-    assert "already uses this keyword" in " ".join(response.context["form"].errors["chat_keyword"])
+    assert 'Trigger "first" already uses the keyword "deploy"' in " ".join(
+        response.context["form"].errors["chat_keyword"]
+    )
     second.refresh_from_db()
     assert second.chat_keyword == "" and second.type == "webhook"
 

@@ -337,3 +337,28 @@ def test_exec_success_exits_zero(home):
     home.write_workflow("fine", "steps:\n  - name: a\n    run: echo fine\n")
     result = home.run_cli("exec", "fine")
     assert result.returncode == 0 and "==> job succeeded" in result.stdout
+
+
+def test_a_step_finds_the_agents_own_command_even_off_path(home, monkeypatch):
+    # The agent installed in a venv as the README says, started by its full path: the venv's
+    # bin is not on PATH, yet `deplite-agent files download …` must work inside a step.
+    import sys
+
+    venv_agent = Path(sys.executable).parent / "deplite-agent"
+    assert venv_agent.is_file(), "make test installs deplite_agent into the venv"
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    out = home.root / "which.txt"
+    home.write_workflow(
+        "which",
+        f"""
+        steps:
+          - name: which
+            run: |
+              command -v deplite-agent > {out}
+              echo "$DEPLITE_AGENT_BIN" >> {out}
+              deplite-agent --help > /dev/null
+    """,
+    )
+    result, _ = run_job(home, "which")
+    assert result.status == "succeeded", result
+    assert out.read_text().splitlines() == [str(venv_agent), str(venv_agent)]

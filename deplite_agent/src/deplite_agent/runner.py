@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -119,6 +120,16 @@ def param_env_name(key: str) -> str:
     return "PARAMS_" + re.sub(r"[^A-Z0-9_]", "_", key.upper())
 
 
+def agent_executable() -> Path | None:
+    """The `deplite-agent` command of this very installation: beside the interpreter running it
+    (a venv's bin, not resolved through its symlink), else the one on PATH."""
+    beside = Path(sys.executable).parent / "deplite-agent"
+    if beside.is_file():
+        return beside
+    found = shutil.which("deplite-agent")
+    return Path(found) if found else None
+
+
 def utcnow_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -219,6 +230,11 @@ class JobRunner:
             if k != ENV_SECRET and not k.startswith("PARAMS_") and not (self.secret and self.secret in v)
         }
         env.update(self.extra_env)
+        agent_bin = agent_executable()
+        if agent_bin is not None:
+            # `deplite-agent files download …` works in a step even when the agent lives in a venv.
+            env["PATH"] = f"{agent_bin.parent}{os.pathsep}{env.get('PATH', os.defpath)}"
+            env["DEPLITE_AGENT_BIN"] = str(agent_bin)
         env.update(workflow.env)
         env.update(
             {

@@ -140,7 +140,7 @@ def test_trigger_page_shows_the_docs_github_actions_step_for_this_trigger(member
     settings.DEPLITE_PUBLIC_URL = "https://app.deplite.example"
     trigger = TriggerFactory(org=org_a)
     html = _client(member).get(f"/orgs/acme/triggers/{trigger.pk}/").content.decode()
-    snippet = re.search(r'<pre class="snippet" data-testid="gha-snippet">(.*?)</pre>', html, re.S).group(1)
+    snippet = re.search(r'<pre class="snippet" data-testid="gha-snippet"[^>]*>(.*?)</pre>', html, re.S).group(1)
     assert "curl -X POST https://app.deplite.example/triggers/${{ secrets.DEPLITE_TRIGGER_ID }}/run" in snippet
     assert "Idempotency-Key: ${{ github.run_id }}" in snippet
     assert "&quot;ref&quot;: &quot;${{ github.sha }}&quot;" in snippet  # escaped, as every value on the page

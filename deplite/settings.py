@@ -216,6 +216,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "orgs.authentication.ApiTokenAuthentication",
         "orgs.authentication.JWTAuthentication",
+        # The logged-in browser session (CSRF enforced on writes): Swagger UI's "Try it out".
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["deplite.api.parsers.JSONAnyContentTypeParser"],
@@ -227,6 +229,9 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Plain data (no Django import), so settings may read it.
+from deplite.api.schema_tags import TAGS as API_TAGS  # noqa: E402
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Deplite API",
     "DESCRIPTION": "Control plane for deployment workflows that run on your own servers.",
@@ -245,7 +250,12 @@ SPECTACULAR_SETTINGS = {
         "TriggerTypeEnum": "triggers.models.TriggerType",
     },
     # Serializers are snake_case; the wire (and so the schema) is camelCase.
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "deplite.api.camel.camelize_schema"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "deplite.api.schema_tags.tag_operations",
+        "deplite.api.camel.camelize_schema",
+    ],
+    "TAGS": API_TAGS,
 }
 # Largest JSON body the API reads; larger ones get a 413 before anything is parsed.
 DEPLITE_MAX_API_BODY_BYTES = env.int("DEPLITE_MAX_API_BODY_BYTES", default=1024 * 1024)

@@ -81,10 +81,10 @@ def test_admin_creates_a_trigger_with_chat_and_notify_fields(admin_user, org_a):
     [
         ({"workflow": "../etc/passwd"}, "workflow", "a workflow file name"),
         ({"name": ""}, "name", "may not be blank"),
-        ({"type": "slack"}, "chat_team_id", "needs chatTeamId"),
+        ({"type": "slack"}, "chat_team_id", "needs “Team / guild id”"),
         ({"chat_keyword": "deploy"}, "chat_provider", "Only slack and discord"),
-        ({"notify_team_id": "T1"}, "notify_provider", "Set notifyProvider"),
-        ({"notify_provider": "discord"}, "notify_channel_id", "Needed when notifyProvider"),
+        ({"notify_team_id": "T1"}, "notify_provider", "Set “Notify via”"),
+        ({"notify_provider": "discord"}, "notify_channel_id", "Needed when “Notify via”"),
         ({"agent_labels": "ok, fine, label!"}, "agent_labels", "item 3: This value does not match"),
         ({"type": "carrier-pigeon"}, "type", "valid choice"),
     ],

@@ -99,10 +99,11 @@ def test_make_run_with_port_emits_links_to_that_port(tmp_path):
             screenshot(page, "agents-new-secret")
 
             page.goto(f"{base}/orgs/demo/triggers/{trigger['id']}/")
-            assert f"POST {base}/triggers/{trigger['id']}/run" in page.content()
+            assert page.text_content("#run-url") == f"{base}/triggers/{trigger['id']}/run"
             gha = page.get_by_test_id("gha-snippet").inner_text()
             assert f"curl -X POST {base}/triggers/" in gha
             assert ":8000" not in page.content()
+            screenshot(page, "trigger")
             browser.close()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

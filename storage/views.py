@@ -164,16 +164,15 @@ def _file(request, file_id) -> StoredFile:
 
 @org_page(Perm.FILES_WRITE)
 @require_POST
-def file_presign(request, org):
-    data = PresignUploadInput(data=request.POST.dict())
+def file_presign(request, org, binding_id: uuid.UUID):
+    # The binding first: another org's (or a malformed id) is a 404 before anything is checked.
+    binding = page_object(request.principal.restrict(StorageBinding.objects.all()), binding_id)
+    data = PresignUploadInput(data={**request.POST.dict(), "binding_id": str(binding.pk)})
     if not data.is_valid():
         return error_response(
             400, "validation_error", "Check the file and the binding.", {"fields": field_errors(data.errors)}
         )
     v = data.validated_data
-    binding = request.principal.restrict(StorageBinding.objects.filter(pk=v["binding_id"])).first()
-    if binding is None:
-        return error_response(404, "binding_not_found", "Storage binding not found.")
     try:
         file, upload_url, headers, expires_in = services.file_presign_upload(
             org=org,

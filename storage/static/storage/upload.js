@@ -70,13 +70,14 @@
     panel.hidden = false;
     progress(0);
     say("Uploading " + file.name + "…");
+    var binding = form.querySelector("select[name=binding_id]");
+    var presignUrl = binding.options[binding.selectedIndex].getAttribute("data-presign-url");
     var body = new FormData();
-    body.append("binding_id", form.querySelector("select[name=binding_id]").value);
     body.append("file_name", file.name);
     body.append("content_type", file.type || "application/octet-stream");
     body.append("size", String(file.size));
     var fileId;
-    post(section.getAttribute("data-presign-url"), body)
+    post(presignUrl, body)
       .then(function (upload) { fileId = upload.fileId; return put(upload, file); })
       .then(function () { say("Uploaded; verifying…"); return post(filesUrl + fileId + "/complete", new FormData()); })
       .then(function () { return follow(fileId, 60); })

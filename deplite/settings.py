@@ -253,6 +253,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "deplite.api.schema_tags.tag_operations",
+        "deplite.api.schema_errors.document_errors",
         "deplite.api.camel.camelize_schema",
     ],
     "TAGS": API_TAGS,

@@ -15,7 +15,7 @@ from .models import Agent
 
 def online_agent_labels(org_id: uuid.UUID) -> list[set[str]]:
     """The label set of each online agent of the org (online as `Agent.is_online` says)."""
-    since = timezone.now() - timedelta(seconds=settings.DEPLITE_AGENT_OFFLINE_AFTER)
+    since = timezone.now() - timedelta(seconds=settings.DEPLITE_AGENT_OFFLINE_AFTER_SECONDS)
     rows = Agent.objects.filter(org_id=org_id, revoked_at__isnull=True, last_seen_at__gt=since)
     return [set(labels or []) for labels in rows.values_list("labels", flat=True)]
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from deplite.api.errors import ValidationFailed
-from orgs.scoping import Actor
+from orgs.actors import Actor
 from storage import endpoints, s3, services
 from storage.endpoints import validate_endpoint
 from storage.models import FileStatus, StorageBinding

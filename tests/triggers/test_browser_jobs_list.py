@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from orgs.scoping import Actor
+from orgs.actors import Actor
 from tests.browser import log_in, screenshot
 from triggers import services
 from triggers.models import JobSource, JobStatus

@@ -5,7 +5,7 @@ page; the Agents page shows each agent's current job."""
 import pytest
 from django.utils import timezone
 
-from orgs.scoping import Actor
+from orgs.actors import Actor
 from tests.browser import log_in, screenshot
 from triggers import services
 from triggers.models import JobSource

@@ -68,8 +68,10 @@ def test_one_keyword_per_team_and_channel(api, admin_user):
         == f'Trigger "{first["name"]}" already uses the keyword "deploy" in this chat channel.'
     )
     assert again.json()["error"]["details"]["triggerId"] == first["id"]
+    assert list(again.json()["error"]["details"]["fields"]) == ["chatKeyword"]
     elsewhere = api.post("/api/orgs/acme/triggers", {**SLACK, "name": "o2", "chatChannelId": "C9"}, format="json")
     assert elsewhere.status_code == 201
+    assert sorted(Trigger.objects.values_list("name", flat=True)) == sorted([SLACK["name"], "o2"])
 
 
 @pytest.mark.parametrize(

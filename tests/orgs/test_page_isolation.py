@@ -16,7 +16,7 @@ from django.test import Client
 
 from agents.models import Agent
 from integrations.models import Installation
-from storage.models import StorageBinding
+from storage.models import StorageBinding, StoredFile
 from tests.factories import VICTIM_FACTORIES
 from tests.urlconf import walk
 from triggers.models import Job, Trigger
@@ -27,6 +27,7 @@ PAGE_OBJECTS = {
     "job_id": Job,
     "trigger_id": Trigger,
     "binding_id": StorageBinding,
+    "file_id": StoredFile,
     "agent_id": Agent,
     "installation_id": Installation,
 }

@@ -136,3 +136,17 @@ def test_agent_and_token_lists_filter_by_status_and_show_no_secret(console, org_
     page = console.get("/admin/orgs/apitoken/?status=active").content.decode()
     assert "ci-token" in page and "old-token" not in page
     assert raw not in console.get(f"/admin/orgs/apitoken/{token.pk}/change/").content.decode()
+
+
+def test_remove_installation_goes_through_the_disconnect_service(console, org_a):
+    from integrations.models import Installation
+
+    installation = Installation.objects.create(
+        org=org_a, provider="slack", external_id="T0OPS", name="Acme", bot_token="xoxb-secret-token"
+    )
+    page = console.get("/admin/integrations/installation/").content.decode()
+    assert "xoxb-secret-token" not in page
+    run_action(console, "/admin/integrations/installation/", "remove", installation)
+    assert not Installation.objects.filter(pk=installation.pk).exists()
+    entry = AuditEvent.objects.get(action="integration.removed", target_id=str(installation.pk))
+    assert entry.actor_label == "admin:ops@deplite.test" and entry.data["externalId"] == "T0OPS"

@@ -154,7 +154,10 @@ def test_job_keeps_running_and_finish_waits_while_the_server_is_down(home, fake_
     fake_server.stop()
     wait_until(lambda: "done-offline" in home.job_log(job.id) and "succeeded" in home.job_log(job.id), 10)
     spool = home.root / "logs" / "spool" / job.id
-    assert (spool / "finish.json").exists() and (spool / "events.jsonl").exists()
+    # The local log says "succeeded" a moment before the finish report is spooled: wait for the spool.
+    wait_until(lambda: (spool / "finish.json").exists(), 10, message="the finish report spooled")
+    assert (spool / "events.jsonl").exists()
+    assert job.finish is None  # nothing reached the server while it was down
     fake_server.start()
     assert agent.wait(40) == 0
     assert job.finish["status"] == "succeeded"

@@ -130,6 +130,9 @@ class Job(models.Model):
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     cancel_requested = models.BooleanField(default=False)
+    # SHA-256 of the job's own credential (DEPLITE_JOB_TOKEN), issued to the agent with the claim; it reads the
+    # job's input files while the job runs. Cleared when the job ends or goes back to the queue.
+    job_token_hash = models.CharField(max_length=64, blank=True, default="", db_index=True, editable=False)
 
     # Agent events are idempotent by sequence number: anything at or below this is a resend.
     last_event_seq = models.PositiveIntegerField(default=0)

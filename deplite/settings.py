@@ -123,10 +123,15 @@ if env.str("DATABASE_URL", default=""):
         # persistent connections leak under ASGI (Django's docs say so).
         if env.bool("DATABASE_POOL", default=True):
             DATABASES["default"]["CONN_MAX_AGE"] = 0
+            # With a pool, Django passes `check=ConnectionPool.check_connection` when health checks are on: a
+            # pooled connection is checked (an empty query) when handed out, so after a PostgreSQL restart the
+            # dead ones are replaced instead of each failing one request.
+            DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
             DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
                 "min_size": env.int("DATABASE_POOL_MIN", default=1),
                 "max_size": env.int("DATABASE_POOL_MAX", default=20),
-                "timeout": 10,
+                # Seconds a request waits for a free connection before it is answered 503.
+                "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
             }
         else:
             DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)

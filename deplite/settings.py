@@ -170,7 +170,16 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 3}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_timeout": 5,
+    "socket_connect_timeout": 3,
+    # Publishing (a request enqueueing after commit, beat) connects once, no retry loop: with Redis down,
+    # kombu's default retries held every run request ~6 s with its database connection checked out, and
+    # 100 concurrent runs emptied the pool. The job row is the truth; the sweepers send what was missed.
+    # (The worker's own reconnects are governed by broker_connection_retry/max_retries, not this.)
+    "max_retries": 0,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"

@@ -171,7 +171,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": 3600,
+    # A task whose worker died (SIGKILL, OOM) unacknowledged goes back to the queue after this many seconds.
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
     "socket_timeout": 5,
     "socket_connect_timeout": 3,
     # Publishing (a request enqueueing after commit, beat) connects once, no retry loop: with Redis down,

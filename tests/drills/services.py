@@ -144,15 +144,29 @@ print(json.dumps({
 """
 
 
+def run_django(env: dict[str, str], code: str, *args: str) -> str:
+    """Run `code` (which calls django.setup()) in a process on the drill's database; returns its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
 def migrate_and_seed(env: dict[str, str], name: str) -> dict[str, str]:
     """Migrate the drill's database (a no-op the second time) and create org `name` with its owner, a trigger
     for workflow `drill` with a trigger token, and an agent."""
     manage(env, "migrate", "--noinput")
-    done = subprocess.run(
-        [sys.executable, "-c", SEED, name], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(run_django(env, SEED, name).strip().splitlines()[-1])
 
 
-__all__ = ["OwnPostgres", "OwnRedis", "ServerProcess", "WorkerProcess", "drill_env", "manage", "migrate_and_seed"]
+__all__ = [
+    "OwnPostgres",
+    "OwnRedis",
+    "ServerProcess",
+    "WorkerProcess",
+    "drill_env",
+    "manage",
+    "migrate_and_seed",
+    "run_django",
+]

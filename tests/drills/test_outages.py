@@ -157,3 +157,127 @@ def test_redis_killed_during_100_runs_every_answer_is_a_202_and_every_job_runs_o
     finally:
         agent.__exit__(None, None, None)
     assert " 500 " not in drill.server.output()
+
+
+# --- worker SIGKILL mid-task ----------------------------------------------------------------------------
+
+WORKER_WITH_SHORT_LEASE = """
+import os
+from datetime import timedelta
+import django
+django.setup()
+import storage.services
+# The verification lease is 3 minutes (a task killed mid-way blocks a retry that long); the drill must stay
+# under a minute, so its worker uses a short one. Everything else is the production code path.
+storage.services.VERIFY_LEASE = timedelta(seconds=3)
+from deplite.celery import app
+app.worker_main(["worker", "--pool=solo", "--loglevel=INFO", "--without-heartbeat", "--without-gossip",
+                 "--without-mingle"])
+"""
+
+PENDING_FILE = """
+import sys
+import django
+django.setup()
+from orgs.models import Organization
+from storage.models import StorageBinding, StoredFile
+org = Organization.objects.get(slug=sys.argv[1])
+binding = StorageBinding.objects.create(
+    org=org, name="drill", endpoint=sys.argv[2], region="us-east-1", bucket="drill", access_key="AKIADRILL",
+    secret_key="drill-secret", path_style=True,
+)
+f = StoredFile.objects.create(
+    org=org, binding=binding, file_name="app.tar.gz", content_type="application/gzip", object_key="drill/app.tar.gz"
+)
+print(f.pk)
+"""
+
+
+class StallingS3(threading.Thread):
+    """A stand-in bucket answering HeadObject: the first HEAD hangs (the worker is killed while it waits),
+    later ones answer. Counts every HEAD."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        state = self
+        self.heads = 0
+        self.first_arrived = threading.Event()
+        self.release = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_HEAD(self):
+                state.heads += 1
+                if state.heads == 1:
+                    state.first_arrived.set()
+                    state.release.wait(30)
+                    return  # hang up without an answer
+                self.send_response(200)
+                self.send_header("Content-Length", "1234")
+                self.send_header("ETag", '"drill-etag"')
+                self.send_header("Content-Type", "application/gzip")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def run(self):
+        self.httpd.serve_forever(poll_interval=0.05)
+
+    def close(self):
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_worker_sigkilled_mid_task_leaves_the_work_done_exactly_once(own_postgres, own_redis, tmp_path):
+    from .services import run_django
+
+    s3 = StallingS3()
+    s3.start()
+    drill = Drill(
+        pg=own_postgres,
+        redis=own_redis,
+        tmp=tmp_path,
+        DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS="true",
+        # An unacknowledged task of a dead worker is back in the queue after 3 s instead of an hour.
+        CELERY_VISIBILITY_TIMEOUT="3",
+    )
+    first = WorkerProcess(env=drill.env, log_path=tmp_path / "worker-1.log")
+    first.command = [first.command[0], "-c", WORKER_WITH_SHORT_LEASE]
+    second = WorkerProcess(env=drill.env, log_path=tmp_path / "worker-2.log")
+    second.command = list(first.command)
+    try:
+        file_id = run_django(drill.env, PENDING_FILE, drill.seed["org"], s3.url).strip()
+        drill.server.start()
+        first.start()
+        assert drill.api("POST", f"/files/{file_id}/complete").status_code == 202
+        assert s3.first_arrived.wait(20), first.output()[-3000:]
+        first.kill()  # SIGKILL while the verification waits on the bucket: the task is neither acked nor done
+
+        # A worker starting past the visibility timeout puts the dead worker's unacknowledged task back.
+        time.sleep(3.5)
+        second.start()
+        wait_until(
+            lambda: drill.api("GET", f"/files/{file_id}").json()["status"] == "available",
+            timeout=40,
+            interval=0.3,
+            message="the verification to be redelivered and done",
+        )
+        stored = drill.api("GET", f"/files/{file_id}").json()
+        assert stored["size"] == 1234
+        time.sleep(4)  # past another visibility timeout: nothing runs it again
+        assert s3.heads == 2  # the killed attempt and the one that finished it: done once
+        assert second.output().count("succeeded") >= 1
+    finally:
+        s3.close()
+        for worker in (first, second):
+            worker.kill()
+        drill.stop()

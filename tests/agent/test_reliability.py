@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 
 from .harness import AGENT_SRC, pid_is_gone, wait_until
 
@@ -47,6 +48,30 @@ def test_a_job_the_server_ended_is_stopped_reported_cleared_and_the_agent_moves_
     assert fake_server.wait_finished(later, 20)["status"] == "succeeded"
     assert "next-ran" in later.log_text()
     assert agent.stop(30) == 0, agent.output()
+
+
+def test_a_report_left_on_disk_for_a_job_the_server_ended_is_settled_after_a_restart(
+    home, fake_server, agent_credentials
+):
+    home.write_workflow("chatty", "steps:\n  - name: talk\n    run: while :; do echo tick; sleep 0.05; done\n")
+    home.write_workflow("next", "steps:\n  - name: s\n    run: echo next-ran\n")
+    ended = fake_server.queue_job("chatty")
+    agent = home.start_agent(*RUN, **agent_credentials)
+    fake_server.wait_for(lambda: "tick" in ended.log_text(), 15, "the step to talk")
+    fake_server.stop()  # an outage: the agent spools what the step says
+    time.sleep(1)
+    agent.signal(signal.SIGKILL)
+    agent.wait(10)
+    fake_server.end_job(ended)  # meanwhile the server failed the job as lost
+    fake_server.start()
+
+    restarted = home.start_agent(*RUN, **agent_credentials)
+    fake_server.wait_for(lambda: ended.finish_calls >= 1, 20, "the left-over report to be settled")
+    wait_until(lambda: not (home.root / "logs" / "spool" / ended.id).exists(), 10, message="the spool cleared")
+    later = fake_server.queue_job("next")
+    assert fake_server.wait_finished(later, 20)["status"] == "succeeded"
+    assert ended.finish_calls == 1
+    assert restarted.stop(30) == 0, restarted.output()
 
 
 def test_a_sigkilled_agent_takes_its_running_step_and_the_steps_children_with_it(

@@ -274,7 +274,7 @@ def test_secret_is_absent_from_step_env_job_log_and_agent_output(home, fake_serv
     """,
     )
     job = fake_server.queue_job("dump")
-    agent = home.start_agent("--once", *RUN, **agent_credentials, DEPLITE_AGENT_CONFIG="/etc/agent.yaml")
+    agent = home.start_agent("--once", *RUN, **agent_credentials)
     assert agent.wait(30) == 0
     secret = agent_credentials["secret"]
     text = job.log_text()
@@ -288,6 +288,12 @@ def test_secret_is_absent_from_step_env_job_log_and_agent_output(home, fake_serv
     assert secret not in home.job_log(job.id)
     assert secret not in agent.output()
     assert not (home.root / "logs" / "private").exists(), "no credentials file is ever written"
+
+
+def test_deplite_agent_config_is_refused_with_a_message_saying_what_to_use_instead(home, agent_credentials):
+    done = home.run_cli("check", "--offline", **agent_credentials, DEPLITE_AGENT_CONFIG=str(home.root / "a.yaml"))
+    assert done.returncode == 2
+    assert "DEPLITE_AGENT_CONFIG is no longer read" in done.stderr and "--config" in done.stderr
 
 
 def test_bad_secret_backs_off_instead_of_hammering(home, fake_server, agent_credentials):

@@ -21,6 +21,8 @@ ENV_URL = "DEPLITE_URL"
 ENV_AGENT_ID = "DEPLITE_AGENT_ID"
 ENV_SECRET = "DEPLITE_AGENT_SECRET"  # noqa: S105 - the variable's name, not a secret
 ENV_DIR = "DEPLITE_AGENT_DIR"
+# Read by older agents; now refused, see load_config.
+REMOVED_ENV_CONFIG = "DEPLITE_AGENT_CONFIG"
 # The job's own credential, set by the agent in every step's environment (DESIGN §6).
 ENV_JOB_TOKEN = "DEPLITE_JOB_TOKEN"  # noqa: S105 - the variable's name, not a secret
 
@@ -65,6 +67,11 @@ class AgentConfig:
 def load_config(config_path: str | None = None, environ: Mapping[str, str] | None = None) -> AgentConfig:
     env = dict(os.environ if environ is None else environ)
     path = config_path or None
+    if env.get(REMOVED_ENV_CONFIG) and not path:
+        raise ConfigError(
+            f"{REMOVED_ENV_CONFIG} is no longer read (steps inherited it and could read the secret from the file "
+            "it names): pass the file with --config, or set the environment variables"
+        )
     values = {key: env.get(var, "") for key, var in FILE_KEYS.items()}
     config_file = None
     dir_from_file = False

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from agents import signing
-from tests.agent.harness import AgentHome, wait_until
+from tests.agent_program.harness import AgentHome, wait_until
 from tests.s3_server import free_port
 
 from .services import ServerProcess, WorkerProcess, drill_env, migrate_and_seed

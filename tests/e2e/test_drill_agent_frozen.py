@@ -10,7 +10,7 @@ import time
 import pytest
 
 from agents.tasks import agents_reap_lost
-from tests.agent.harness import pid_is_gone, wait_until
+from tests.agent_program.harness import pid_is_gone, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.drill]
 
@@ -38,7 +38,7 @@ def test_an_agent_frozen_past_the_lost_timeout_stops_the_step_and_finishes_clean
 
     agent.signal(signal.SIGSTOP)
     try:
-        settings.DEPLITE_AGENT_LOST_AFTER = 2
+        settings.DEPLITE_AGENT_LOST_AFTER_SECONDS = 2
         time.sleep(3)  # silent past the lost timeout (the step keeps talking into the frozen agent's pipe)
         assert agents_reap_lost() == 1  # the beat task, run here on the same database
         assert e2e.job(job_id)["status"] == "failed"

@@ -12,8 +12,10 @@ default) Django runs it in the request thread, which is fine for a handful of ag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
+from datetime import datetime
 
 import redis
 import redis.asyncio as aioredis
@@ -31,6 +33,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from deplite import logs, metrics, shutdown
 from deplite.api.camel import camelize
 from deplite.api.errors import DepliteError, NotFound, Unauthenticated, ValidationFailed, error_response
 from orgs.authentication import MachineUser
@@ -112,6 +115,7 @@ class AgentAPIView(APIView):
         job = Job.objects.filter(pk=pk, org_id=self.agent.org_id, agent_id=self.agent.pk).first()
         if job is None:
             raise NotFound("Job not found.")
+        logs.bind(job_id=job.pk)
         return job
 
 
@@ -347,36 +351,68 @@ def _parse_wait(raw: str | None) -> int:
     return wait
 
 
+async def _until_first(awaitable, stop: asyncio.Future) -> None:
+    """Wait for `awaitable` or for `stop` (the process is stopping), whichever comes first."""
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    if task not in done:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, redis.RedisError, OSError):
+            await task
+    elif task.exception() is not None:
+        raise task.exception()
+
+
+def _observe_wakeup(payload: dict) -> None:
+    created = datetime.fromisoformat(payload["createdAt"].replace("Z", "+00:00"))
+    metrics.CLAIM_WAKEUP_SECONDS.observe(max(0.0, (timezone.now() - created).total_seconds()))
+
+
 async def _wait_and_claim(agent: Agent, wait: float) -> dict | None:
+    """Claim attempts until a job comes, `wait` runs out, or the process is told to stop (SIGTERM):
+    then it answers at once (204) so the agent reconnects to a process that stays."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     claim = sync_to_async(_claim_once)
-    if settings.REDIS_URL:
-        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
-        pubsub = client.pubsub()
-        try:
-            # Subscribe before the claim attempt: a job committed in between still wakes us.
-            await pubsub.subscribe(wakeups.channel_for_org(agent.org_id))
-            while True:
-                payload = await claim(agent)
-                left = deadline - loop.time()
-                if payload is not None or left <= 0:
-                    return payload
-                await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(left, RECHECK_SECONDS))
-        except (redis.RedisError, OSError):
-            logger.warning("Agent wake-ups unavailable; agent %s falls back to polling.", agent.pk)
-        finally:
+    stop_event = shutdown.stopping_event()
+    if stop_event.is_set():
+        return None
+    stop = asyncio.ensure_future(stop_event.wait())
+    try:
+        if settings.REDIS_URL:
+            client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+            pubsub = client.pubsub()
             try:
-                await pubsub.aclose()
-                await client.aclose()
+                # Subscribe before the claim attempt: a job committed in between still wakes us.
+                await pubsub.subscribe(wakeups.channel_for_org(agent.org_id))
+                waited = False
+                while True:
+                    payload = await claim(agent)
+                    left = deadline - loop.time()
+                    if payload is not None and waited:
+                        _observe_wakeup(payload)
+                    if payload is not None or left <= 0 or stop_event.is_set():
+                        return payload
+                    await _until_first(
+                        pubsub.get_message(ignore_subscribe_messages=True, timeout=min(left, RECHECK_SECONDS)), stop
+                    )
+                    waited = True
             except (redis.RedisError, OSError):
-                pass  # the connection is already gone; nothing left to release
-    while True:
-        payload = await claim(agent)
-        left = deadline - loop.time()
-        if payload is not None or left <= 0:
-            return payload
-        await asyncio.sleep(min(left, POLL_SECONDS))
+                logger.warning("Agent wake-ups unavailable; agent %s falls back to polling.", agent.pk)
+            finally:
+                try:
+                    await pubsub.aclose()
+                    await client.aclose()
+                except (redis.RedisError, OSError):
+                    pass  # the connection is already gone; nothing left to release
+        while True:
+            payload = await claim(agent)
+            left = deadline - loop.time()
+            if payload is not None or left <= 0 or stop_event.is_set():
+                return payload
+            await _until_first(asyncio.sleep(min(left, POLL_SECONDS)), stop)
+    finally:
+        stop.cancel()
 
 
 @csrf_exempt
@@ -397,4 +433,5 @@ async def claim_view(request):
         return response
     if payload is None:
         return HttpResponse(status=204)
+    logs.bind(job_id=payload["id"])
     return JsonResponse(payload)

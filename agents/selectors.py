@@ -28,3 +28,9 @@ def current_jobs(agents: list[Agent]) -> dict[uuid.UUID, Job]:
         org_id=agents[0].org_id, status=JobStatus.RUNNING, agent_id__in=[a.pk for a in agents]
     ).only("id", "short_id", "trigger_name", "agent_id", "org_id")
     return {job.agent_id: job for job in jobs.order_by("claimed_at")}
+
+
+def agents_online_state() -> dict[str, float]:
+    """How many agents (of every org) were seen recently: the agents_online gauge."""
+    since = timezone.now() - timedelta(seconds=settings.DEPLITE_AGENT_OFFLINE_AFTER_SECONDS)
+    return {"agents_online": Agent.objects.filter(revoked_at__isnull=True, last_seen_at__gt=since).count()}

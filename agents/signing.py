@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from deplite import logs
 from deplite.api.errors import ServiceUnavailable, Unauthenticated
 
 from .models import Agent
@@ -133,9 +134,11 @@ def signed_at(request) -> datetime:
 
 def authenticate_request(request) -> Agent:
     """`authenticate` for a Django request: the exact method, path with query and raw body."""
-    return authenticate(
+    agent = authenticate(
         header=request.META.get(META_KEY),
         method=request.method,
         path=request.get_full_path(),
         body=request.body,
     )
+    logs.bind(agent_id=agent.pk, org=agent.org.slug)
+    return agent

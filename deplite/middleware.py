@@ -3,17 +3,29 @@
 - ApiBodyLimitMiddleware: a body over the limit is a 413 before anything reads it.
 - ApiErrorMiddleware: Django's own 404/500 under /api/ leave in the API error shape,
   never as an HTML page or a stack trace.
+- RequestContextMiddleware: a request id (X-Request-ID, echoed) and the log context of the
+  request; one access-log line per request; the run endpoint's latency metric.
+- ProbeMiddleware: /healthz, /readyz and /metrics answered before host validation and the
+  HTTPS redirect.
 """
 
 import logging
+import time
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpResponse
+from django.utils.functional import SimpleLazyObject, empty
 
+from deplite import logs, metrics
 from deplite.api.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, database_unavailable_response, error_response
 
 logger = logging.getLogger("deplite.api")
+request_logger = logging.getLogger("deplite.request")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# URL names whose latency is a metric (the run endpoint's two spellings).
+RUN_URL_NAMES = frozenset({"trigger-run", "trigger-run-api"})
 
 
 def _is_api(request) -> bool:
@@ -98,3 +110,61 @@ class ApiErrorMiddleware(_SyncAndAsyncMiddleware):
             return None
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         return error_response(500, "server_error", "Something went wrong on our side. It has been logged.")
+
+
+class RequestContextMiddleware(_SyncAndAsyncMiddleware):
+    """First in the chain: every log line of the request carries its id, echoed in the response.
+
+    Writes the request's access-log line at the end, with what the request bound on the way
+    (org, user or token prefix, job id, agent id). Probes (/healthz, /readyz, /metrics) log at
+    DEBUG only.
+    """
+
+    def before(self, request):
+        request.request_id = logs.request_id_from(request.META.get("HTTP_X_REQUEST_ID"))
+        logs.new_context(request_id=request.request_id)
+        request._started = time.monotonic()
+        return None
+
+    def after(self, request, response):
+        elapsed = time.monotonic() - request._started
+        response[REQUEST_ID_HEADER] = request.request_id
+        match = getattr(request, "resolver_match", None)
+        if match is not None and match.url_name in RUN_URL_NAMES:
+            metrics.RUN_REQUEST_SECONDS.labels(code=str(response.status_code)).observe(elapsed)
+        level = logging.DEBUG if request.path in logs.QUIET_PATHS else logging.INFO
+        if request_logger.isEnabledFor(level):
+            # A session user is named only if the request already loaded it (never a query here,
+            # nor a sync query from an async view); API callers are bound by their authentication.
+            user = request.__dict__.get("user")
+            if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
+                user = None
+            if user is not None and getattr(user, "pk", None) and getattr(user, "is_authenticated", False):
+                logs.bind(user=user.pk)
+            request_logger.log(
+                level,
+                "%s %s %s %.1fms",
+                request.method,
+                request.get_full_path()[:500],
+                response.status_code,
+                elapsed * 1000,
+            )
+        logs.clear_context()
+        return response
+
+
+class ProbeMiddleware(_SyncAndAsyncMiddleware):
+    """Answers /healthz, /readyz and /metrics ahead of the rest of the chain.
+
+    A load balancer probes each instance by its address over plain HTTP, and Prometheus scrapes it
+    the same way: ALLOWED_HOSTS would refuse that Host (400) and SECURE_SSL_REDIRECT would answer
+    301, and an instance would never count as healthy. These endpoints read no host, session,
+    cookie or CSRF token, so nothing below them is needed (and they stay cheap).
+    """
+
+    def before(self, request):
+        from deplite import health, metrics_endpoint
+
+        views = {"/healthz": health.healthz, "/readyz": health.readyz, "/metrics": metrics_endpoint.metrics_view}
+        view = views.get(request.path_info)
+        return view(request) if view is not None else None

@@ -17,6 +17,8 @@ import environ
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from deplite.logs import logging_config as logs_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 # The one reader of the environment. Setting names are their variables' names, and every
 # duration is in seconds (its name says `_SECONDS`, except DESIGN's DEPLITE_UPLOAD_EXPIRY).
@@ -86,6 +88,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id and log context cover everything below, errors included.
+    "deplite.middleware.RequestContextMiddleware",
+    # Load-balancer probes and Prometheus, before host validation and the HTTPS redirect.
+    "deplite.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (Swagger UI's local assets, htmx) served by the app itself in production.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -141,6 +147,8 @@ if env.str("DATABASE_URL", default=""):
         else:
             DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)
             DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        # An unreachable database fails a request (and /readyz) in seconds, not the OS's minutes.
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -189,6 +197,8 @@ CELERY_BROKER_CONNECTION_TIMEOUT = DEPLITE_BROKER_CONNECT_TIMEOUT_SECONDS
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
+# Workers log through LOGGING below (LOG_FORMAT=json included), with the task id and job id.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Every periodic task (celery beat, or `manage.py embedded_beat` without a broker); seconds.
@@ -356,15 +366,15 @@ if not DEBUG:
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        # One line per periodic task run is noise; failures still log at ERROR.
-        "celery.app.trace": {"level": env.str("CELERY_TRACE_LOG_LEVEL", default="WARNING")},
-    },
-}
+# --- operations: logs, metrics -------------------------------------------------------------
+# LOG_FORMAT=json: one JSON object per line (time, level, logger, message, request id, org,
+# user/token prefix, job id, agent id, task id). Plain text otherwise (make run).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+LOGGING = logs_config(fmt=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+# One line per periodic task run is noise; failures still log at ERROR.
+LOGGING["loggers"]["celery.app.trace"] = {"level": env.str("CELERY_TRACE_LOG_LEVEL", default="WARNING")}
+# GET /metrics answers only `Authorization: Bearer <this>`; unset, the endpoint is off (404).
+DEPLITE_METRICS_TOKEN = env.str("DEPLITE_METRICS_TOKEN", default="")
+# A Celery worker serves its own metrics on this port (plain HTTP, no token: bind it to a private address).
+DEPLITE_WORKER_METRICS_PORT = env.int("DEPLITE_WORKER_METRICS_PORT", default=0)
+DEPLITE_WORKER_METRICS_ADDR = env.str("DEPLITE_WORKER_METRICS_ADDR", default="127.0.0.1")

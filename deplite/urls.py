@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from agents.urls import agent_urlpatterns
 from agents.urls import org_urlpatterns as agents_org_urls
 from agents.urls import page_urlpatterns as agents_pages
+from deplite import health, metrics_endpoint
 from integrations.urls import org_urlpatterns as integrations_org_urls
 from integrations.urls import page_urlpatterns as integrations_pages
 from integrations.urls import public_urlpatterns as integrations_public_urls
@@ -38,6 +39,10 @@ org_page_urls = [
 ]
 
 urlpatterns = [
+    # Operations: load-balancer probes and Prometheus (deplite/health.py, deplite/metrics_endpoint.py).
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_endpoint.metrics_view, name="metrics"),
     path("api/auth/token", orgs_api.TokenObtainView.as_view(), name="auth-token"),
     path("api/auth/token/refresh", orgs_api.RefreshView.as_view(), name="auth-token-refresh"),
     re_path(r"^api/orgs/?$", orgs_api.OrganizationListView.as_view(), name="org-list"),

@@ -3,13 +3,24 @@ interaction tokens are never rendered (not even as form fields)."""
 
 from django.contrib import admin
 
+from orgs.admin_console import OperatorConsole, age_filter, org_filter, service_action
+
+from . import services
 from .models import ChatCommand, Installation
 
 
 @admin.register(Installation)
-class InstallationAdmin(admin.ModelAdmin):
+class InstallationAdmin(OperatorConsole, admin.ModelAdmin):
     list_display = ["provider", "name", "external_id", "org", "installed_by", "created_at"]
-    list_filter = ["provider"]
+    list_filter = [org_filter(), "provider", age_filter()]
+    # Through the same service as the API's disconnect (audit entry with the operator as actor).
+    actions = [
+        service_action(
+            "remove",
+            "Remove selected installations",
+            lambda installation, actor: services.installation_remove(installation=installation, actor=actor),
+        )
+    ]
     search_fields = ["name", "external_id", "org__slug"]
     exclude = ["bot_token"]
     readonly_fields = [

@@ -1,8 +1,9 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils import timezone
 
 from . import services
-from .actors import Actor, ActorKind
+from .admin_console import OperatorConsole, age_filter, org_filter, service_action
 from .models import ApiToken, AuditEvent, Invitation, Membership, Organization, User
 
 
@@ -46,12 +47,31 @@ class InvitationAdmin(admin.ModelAdmin):
     search_fields = ["email", "org__slug"]
 
 
-@admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    """The hash is never shown; operators see the prefix and can revoke."""
+class TokenStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
 
-    list_display = ["name", "prefix", "org", "scope_type", "expires_at", "last_used_at", "revoked_at"]
-    list_filter = ["scope_type"]
+    def lookups(self, request, model_admin):
+        return [("active", "active"), ("revoked", "revoked"), ("expired", "expired")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True).exclude(expires_at__lte=now)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        if self.value() == "expired":
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+        return queryset
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(OperatorConsole, admin.ModelAdmin):
+    """The hash is never shown; operators see the prefix and can revoke (through token_revoke)."""
+
+    list_display = ["name", "prefix", "org", "scope_type", "expires_at", "last_used_at", "revoked_at", "created_at"]
+    list_filter = [org_filter(), TokenStatusFilter, "scope_type", age_filter()]
+    list_select_related = ["org"]
     search_fields = ["name", "prefix", "org__slug"]
     exclude = ["token_hash"]
     readonly_fields = [
@@ -67,29 +87,18 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "created_by",
         "created_at",
     ]
-    actions = ["revoke"]
-
-    def has_add_permission(self, request):
-        return False  # tokens are created through the API, where the plaintext is shown once
-
-    @admin.action(description="Revoke selected tokens")
-    def revoke(self, request, queryset):
-        actor = Actor(
-            kind=ActorKind.USER,
-            id=str(request.user.pk),
-            label=f"admin:{request.user.email}",
-            user=request.user,
-            ip=request.META.get("REMOTE_ADDR"),
+    actions = [
+        service_action(
+            "revoke", "Revoke selected tokens", lambda token, actor: services.token_revoke(token=token, actor=actor)
         )
-        for token in queryset.select_related("org"):
-            services.token_revoke(token=token, actor=actor)
-        self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
+    ]
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
     list_display = ["created_at", "org", "actor_kind", "actor_label", "action", "target_type", "target_id", "ip"]
-    list_filter = ["actor_kind", "action"]
+    list_filter = [org_filter(), "actor_kind", "action", age_filter()]
+    list_select_related = ["org"]
     search_fields = ["org__slug", "actor_label", "action", "target_id"]
 
     def has_add_permission(self, request):

@@ -14,6 +14,7 @@ from rest_framework import authentication, exceptions
 from rest_framework_simplejwt import authentication as jwt_auth
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from deplite import logs
 from deplite.api.errors import RateLimited
 
 from . import ratelimit, tokens
@@ -86,6 +87,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             # every API call into a row update.
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
             token.last_used_at = now
+        logs.bind(token=token.prefix, org=token.org.slug)
         return TokenPrincipalUser(token), token
 
     def authenticate_header(self, request):
@@ -99,6 +101,9 @@ class JWTAuthentication(jwt_auth.JWTAuthentication):
             return None
         _check_rate(request)
         try:
-            return super().authenticate(request)
+            result = super().authenticate(request)
         except (InvalidToken, TokenError, exceptions.AuthenticationFailed):
             _refuse(request, "The access token is invalid or has expired.")
+        if result is not None:
+            logs.bind(user=result[0].pk)
+        return result

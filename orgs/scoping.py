@@ -25,6 +25,7 @@ from django.db.models import Model, QuerySet
 from rest_framework import viewsets
 from rest_framework.exceptions import MethodNotAllowed
 
+from deplite import logs
 from deplite.api.errors import Forbidden, NotFound
 
 from . import ratelimit
@@ -169,6 +170,7 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
         super().initial(request, *args, **kwargs)  # authentication (401) and throttles
         self.principal = principal_for_org(request, kwargs.get("org_id", ""))
         self.org = self.principal.org
+        logs.bind(org=self.org.slug)
         if self.action is None:
             raise MethodNotAllowed(request.method)
         perm = self.permission_map.get(self.action)

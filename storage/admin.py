@@ -4,13 +4,15 @@ endpoint and demands the secret again when the key is pointed elsewhere."""
 
 from django.contrib import admin
 
+from orgs.admin_console import age_filter, org_filter
+
 from .models import StorageBinding, StoredFile
 
 
 @admin.register(StorageBinding)
 class StorageBindingAdmin(admin.ModelAdmin):
     list_display = ["name", "org", "endpoint", "bucket", "region", "path_style", "created_at"]
-    list_filter = ["path_style"]
+    list_filter = [org_filter(), "path_style", age_filter()]
     search_fields = ["name", "bucket", "endpoint", "org__slug"]
     exclude = ["secret_key"]
     readonly_fields = [
@@ -46,7 +48,7 @@ class StorageBindingAdmin(admin.ModelAdmin):
 @admin.register(StoredFile)
 class StoredFileAdmin(admin.ModelAdmin):
     list_display = ["file_name", "org", "binding", "status", "size", "created_at", "verified_at"]
-    list_filter = ["status", "created_at"]
+    list_filter = [org_filter(), "status", age_filter()]
     search_fields = ["id", "file_name", "object_key", "org__slug"]
     list_select_related = ["org", "binding"]
     readonly_fields = [f.name for f in StoredFile._meta.fields]

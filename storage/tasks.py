@@ -12,6 +12,8 @@ import logging
 
 from celery import shared_task
 
+from deplite import metrics
+
 from . import s3, services
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ def verify_file(file_id: str) -> None:
         services.file_verify(file_id=file_id)
     except s3.StorageError as exc:
         logger.warning("Verifying file %s: storage not reachable (%s); will retry", file_id, exc.code)
+        metrics.UPLOAD_VERIFICATIONS.labels(outcome="retried").inc()
         raise
 
 

@@ -1,13 +1,26 @@
 from django.contrib import admin
 
+from orgs.admin_console import OperatorConsole, age_filter, org_filter, service_action
+
+from . import services
 from .models import IdempotencyKey, Job, JobStep, Trigger
 
 
 @admin.register(Trigger)
-class TriggerAdmin(admin.ModelAdmin):
+class TriggerAdmin(OperatorConsole, admin.ModelAdmin):
+    """Read-only: triggers change through their service (validation, audit); operators can disable one."""
+
     list_display = ["name", "org", "type", "workflow", "enabled", "notify_on", "created_at"]
-    list_filter = ["type", "enabled"]
+    list_filter = [org_filter(), "enabled", "type", age_filter()]
+    list_select_related = ["org"]
     search_fields = ["name", "workflow", "org__slug", "id"]
+    actions = [
+        service_action(
+            "disable",
+            "Disable selected triggers",
+            lambda trigger, actor: services.trigger_update(trigger=trigger, actor=actor, enabled=False),
+        )
+    ]
 
 
 class JobStepInline(admin.TabularInline):
@@ -19,19 +32,18 @@ class JobStepInline(admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
-    """Jobs change state through the agent protocol and services only: read-only here."""
+class JobAdmin(OperatorConsole, admin.ModelAdmin):
+    """Jobs change state through the agent protocol and services only: read-only here; cancel
+    goes through job_cancel (a running job's agent is told on its next report)."""
 
     list_display = ["short_id", "trigger_name", "org", "status", "ref", "agent_name", "source", "created_at"]
-    list_filter = ["status", "source"]
+    list_filter = [org_filter(), "status", "source", age_filter()]
+    list_select_related = ["org"]
     search_fields = ["short_id", "id", "trigger_name", "org__slug", "ref"]
     inlines = [JobStepInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    actions = [
+        service_action("cancel", "Cancel selected jobs", lambda job, actor: services.job_cancel(job=job, actor=actor))
+    ]
 
 
 @admin.register(IdempotencyKey)

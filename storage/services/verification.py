@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from deplite import metrics
 from deplite.background import enqueue_now
 from orgs.actors import Actor
 from orgs.services import audit_record
@@ -50,6 +51,7 @@ def _finish_verification(file: StoredFile, status: str, **fields: Any) -> bool:
                 data={"reason": fields.get("failure_reason", ""), "size": fields.get("size")},
             )
             announce(file, status)
+            transaction.on_commit(metrics.UPLOAD_VERIFICATIONS.labels(outcome=status).inc)
     return bool(done)
 
 

@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from deplite import logs
 from deplite.api.errors import Forbidden, NotFound, ValidationFailed
 from deplite.api.fields import ObjectRuleField, TextRuleField
 from orgs.permissions import Perm
@@ -58,6 +59,7 @@ class TriggerRunView(APIView):
         trigger = Trigger.objects.select_related("org").filter(pk=pk).first()
         if trigger is None:
             raise NotFound("Trigger not found.")
+        logs.bind(org=trigger.org.slug)
         principal = principal_for_org(request, trigger.org)
         if not principal.restrict(Trigger.objects.filter(pk=pk)).exists():
             raise NotFound("Trigger not found.")
@@ -77,6 +79,7 @@ class TriggerRunView(APIView):
             params=params,
             idempotency_key=key,
         )
+        logs.bind(job_id=result.job_id)
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         if result.job_id is not None:
             headers["Location"] = result.body.get("url", "")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+
+from deplite import metrics
 
 from ..models import Job, JobLogChunk, JobStatus, JobStep, StepStatus
 
@@ -32,6 +35,7 @@ def job_record_events(*, job: Job, events: list[dict]) -> tuple[int, bool]:
         if not fresh:
             return job.last_event_seq, job.cancel_requested
         ordered = [fresh[s] for s in sorted(fresh)]
+        log_bytes_before = job.log_bytes
         steps: dict[int, JobStep] | None = None
         touched: dict[int, JobStep] = {}
         chunks: list[JobLogChunk] = []
@@ -104,6 +108,8 @@ def job_record_events(*, job: Job, events: list[dict]) -> tuple[int, bool]:
             step.save()
         if chunks:
             JobLogChunk.objects.bulk_create(chunks)
+        if job.log_bytes > log_bytes_before:
+            transaction.on_commit(partial(metrics.LOG_BYTES_INGESTED.inc, job.log_bytes - log_bytes_before))
         job.last_event_seq = max(fresh)
         job.save(
             update_fields=[

@@ -1,0 +1,38 @@
+"""Metrics of jobs (deplite.metrics), connected in TriggersConfig.ready()."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from django.db import transaction
+from django.db.models import Count, Min
+from django.utils import timezone
+
+from deplite import metrics
+
+from .models import Job, JobStatus
+
+
+def count_job_created(sender, instance: Job, created: bool, **kwargs) -> None:
+    if created:
+        transaction.on_commit(partial(metrics.JOBS_CREATED.labels(source=instance.source or "unknown").inc))
+
+
+def count_job_finished(sender, job_id, status: str, **kwargs) -> None:
+    # Sent after commit, once per job (services.lifecycle): one small read for the source.
+    source = Job.objects.filter(pk=job_id).values_list("source", flat=True).first() or "unknown"
+    metrics.JOBS_FINISHED.labels(result=status, source=source).inc()
+
+
+def queued_jobs_state() -> dict[str, float]:
+    """Jobs waiting for an agent and the age of the oldest, in one query."""
+    row = Job.objects.filter(status=JobStatus.QUEUED).aggregate(n=Count("id"), oldest=Min("created_at"))
+    oldest = row["oldest"]
+    age = max(0.0, (timezone.now() - oldest).total_seconds()) if oldest else 0.0
+    return {"jobs_queued": row["n"], "jobs_queued_oldest_age_seconds": round(age, 3)}
+
+
+QUEUED_HELP = {
+    "jobs_queued": "Jobs waiting for an agent.",
+    "jobs_queued_oldest_age_seconds": "Age of the oldest job waiting for an agent (0 when none waits).",
+}

@@ -189,6 +189,9 @@ def trigger_run(
                 key_row.response_body = body
                 key_row.job = job
                 key_row.save(update_fields=["response_body", "job"])
+            # The trigger's last-job pointer (lists show it with a join). Last before the audit
+            # row, so the trigger's row lock is held for as short a time as possible.
+            Trigger.objects.filter(pk=trigger.pk).update(last_job=job)
             audit_record(
                 org=trigger.org,
                 actor=actor,

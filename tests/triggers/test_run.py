@@ -193,12 +193,18 @@ def test_invalid_idempotency_key_header_is_a_400(api, trigger, org_token):
 def test_a_failing_enqueue_after_commit_still_answers_202_and_keeps_the_job(
     api, trigger, org_token, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from triggers import tasks
+    import redis
+
+    from triggers import tasks, wakeups
 
     def broken(*args, **kwargs):
         raise OperationalError("broker unreachable")
 
+    def unreachable(*args, **kwargs):
+        raise redis.ConnectionError("Redis unreachable")
+
     monkeypatch.setattr(tasks.job_dispatch, "apply_async", broken)
+    monkeypatch.setattr(wakeups, "publish", unreachable)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = run(api.as_token(org_token[1]), trigger, docs_body())
     assert len(callbacks) == 1

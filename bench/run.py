@@ -144,9 +144,10 @@ def log_ingest(env: dict, base: str) -> dict:
     )
     home = Path(tempfile.mkdtemp(prefix="deplite-bench-agent-"))
     (home / "workflows").mkdir()
-    line = "x" * 99
+    lines = LOG_MB * 1024 * 1024 // 100  # 100-byte lines
     (home / "workflows" / "big.yaml").write_text(
-        f"name: big\nsteps:\n  - name: print\n    run: yes '{line}' | head -n {LOG_MB * 1024 * 1024 // 100}\n"
+        "name: big\nsteps:\n  - name: print\n"
+        f"    run: python3 -c \"import sys; sys.stdout.write(('x' * 99 + '\\\\n') * {lines})\"\n"
     )
     agent_env = {
         **os.environ,

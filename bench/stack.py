@@ -46,7 +46,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         REDIS_URL=REDIS,
         DEBUG="0",
         SECRET_KEY="bench-" + Fernet.generate_key().decode(),
-        DEPLITE_ENCRYPTION_KEYS=os.environ.get("BENCH_ENCRYPTION_KEYS") or Fernet.generate_key().decode(),
+        DEPLITE_ENCRYPTION_KEYS=_bench_key(),
         ALLOWED_HOSTS="127.0.0.1",
         SECURE_SSL_REDIRECT="0",
         LOG_LEVEL="WARNING",
@@ -57,6 +57,18 @@ def production_env(**overrides: str) -> dict[str, str]:
     )
     env.update(overrides)
     return env
+
+
+def _bench_key() -> str:
+    """One Fernet key kept for the bench database, so rows encrypted by an earlier run stay readable."""
+    from cryptography.fernet import Fernet
+
+    path = ROOT / "var" / "bench" / "fernet.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def prepare_database(env) -> None:

@@ -85,11 +85,13 @@ MIDDLEWARE = [
     # Static files (Swagger UI's local assets, htmx) served by the app itself in production.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "deplite.middleware.ApiBodyLimitMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session, user and messages middleware, skipped on API calls that carry their
+    # own credentials (deplite.middleware.is_machine_api_call): the API never uses a session.
+    "deplite.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "deplite.middleware.AuthenticationMiddleware",
+    "deplite.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "deplite.middleware.ApiErrorMiddleware",

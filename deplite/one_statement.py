@@ -1,0 +1,58 @@
+"""Several row writes sent to PostgreSQL as ONE statement (data-modifying WITH clauses).
+
+For the hottest write path only (a trigger run: its Idempotency-Key, the trigger's
+last-job pointer and the audit row). Each write is compiled by Django's own SQL compilers
+from a model instance or a queryset update, so field conversion, defaults and column
+names stay Django's; only the round trips go. The statement is atomic on its own and
+fails whole (a unique violation in one part leaves none of the others).
+
+Elsewhere (SQLite, the embedded default) the writes are simply executed one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connections
+from django.db.models import Model, QuerySet, sql
+
+
+@dataclass(frozen=True)
+class Write:
+    sql: str
+    params: tuple
+    run_alone: object  # a callable doing this write by itself through the ORM
+
+
+def insert(obj: Model, using: str = "default") -> Write:
+    """INSERT `obj` (its database-generated primary key is not read back)."""
+    meta = obj._meta
+    fields = [f for f in meta.local_concrete_fields if not getattr(f, "generated", False)]
+    if obj.pk is None:  # as Model.save(): the database numbers it
+        fields = [f for f in fields if f is not meta.auto_field]
+    query = sql.InsertQuery(type(obj))
+    query.insert_values(fields, [obj])
+    [(text, params)] = query.get_compiler(using=using).as_sql()
+    return Write(text, tuple(params), lambda: obj.save(force_insert=True, using=using))
+
+
+def update(queryset: QuerySet, **values) -> Write:
+    """UPDATE the rows of `queryset` (a plain filter, no joins) with `values`."""
+    query = queryset.query.chain(sql.UpdateQuery)
+    query.add_update_values(values)
+    text, params = query.get_compiler(queryset.db).as_sql()
+    return Write(text, tuple(params), lambda: queryset.update(**values))
+
+
+def execute(*writes: Write, using: str = "default") -> None:
+    """Run the writes: one statement on PostgreSQL, one after the other elsewhere."""
+    writes = tuple(w for w in writes if w is not None)
+    connection = connections[using]
+    if connection.vendor != "postgresql" or len(writes) < 2:
+        for write in writes:
+            write.run_alone()
+        return
+    parts = [f"w{i} AS ({w.sql})" for i, w in enumerate(writes)]
+    params = [p for w in writes for p in w.params]
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} SELECT 1", params)

@@ -30,6 +30,7 @@ from orgs.scoping import Actor
 from orgs.services import audit_record
 
 from . import input_files, wakeups
+from .log_store import log_chunks_append
 from .models import (
     FINAL_STATUSES,
     IdempotencyKey,
@@ -400,8 +401,7 @@ def job_record_events(*, job: Job, events: list[dict]) -> tuple[int, bool]:
                     )
         for step in touched.values():
             step.save()
-        if chunks:
-            JobLogChunk.objects.bulk_create(chunks)
+        log_chunks_append(chunks)
         job.last_event_seq = max(fresh)
         job.save(
             update_fields=[

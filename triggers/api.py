@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connection, models
 from django.db.models import OuterRef, Subquery
 from django.db.models.functions import JSONObject
+from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
@@ -26,7 +27,7 @@ from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet, principal_for_org
 
 from . import services
-from .models import ChatProvider, Job, JobLogChunk, JobSource, JobStatus, NotifyOn, Trigger, TriggerType
+from .models import ChatProvider, IdempotencyKey, Job, JobLogChunk, JobSource, JobStatus, NotifyOn, Trigger, TriggerType
 
 # --- triggers ------------------------------------------------------------------------------------
 
@@ -274,6 +275,7 @@ class TriggerRunView(APIView):
             params=params,
             idempotency_key=key,
             request_hash=services.run_request_hash(ref=ref, params=params),
+            **self._stored_key(request),
         )
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         if result.job_id is not None:
@@ -282,12 +284,29 @@ class TriggerRunView(APIView):
 
 
     def with_token_lookup(self, queryset):
-        """An API token's one query also brings the trigger of its org named in the URL (PostgreSQL)."""
+        """An API token's one query also brings the trigger of its org named in the URL and the
+        stored answer to the request's Idempotency-Key (PostgreSQL): a replay costs that one query."""
         pk = _uuid_or_none(self.kwargs.get("trigger_id"))
         if pk is None or connection.vendor != "postgresql":
             return queryset
         row = Trigger.objects.filter(pk=pk, org_id=OuterRef("org_id")).values(row=JSONObject(**_TRIGGER_COLUMNS))
-        return queryset.annotate(run_trigger=Subquery(row[:1], output_field=models.JSONField()))
+        queryset = queryset.annotate(run_trigger=Subquery(row[:1], output_field=models.JSONField()))
+        key = self.request.headers.get("Idempotency-Key")
+        if key is not None and IDEMPOTENCY_KEY_RE.match(key):
+            stored = IdempotencyKey.objects.filter(
+                trigger_id=pk, key=key, created_at__gte=timezone.now() - services.IDEMPOTENCY_KEY_TTL
+            ).values(row=JSONObject(**{name: name for name in _KEY_COLUMNS}))
+            queryset = queryset.annotate(run_key=Subquery(stored[:1], output_field=models.JSONField()))
+        return queryset
+
+    @staticmethod
+    def _stored_key(request) -> dict:
+        """`stored_key` for trigger_run when the token's query already read it (else it looks it up)."""
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        if token is None or not hasattr(token, "run_key"):
+            return {}
+        row = token.run_key
+        return {"stored_key": IdempotencyKey(**{name: row[name] for name in _KEY_COLUMNS}) if row else None}
 
     def _trigger(self, request, trigger_id: str) -> Trigger:
         token = request.auth if isinstance(request.auth, ApiToken) else None
@@ -303,6 +322,8 @@ class TriggerRunView(APIView):
 
 
 _TRIGGER_COLUMNS = {f.attname: f.attname for f in Trigger._meta.concrete_fields}
+# What a replay needs of a stored Idempotency-Key.
+_KEY_COLUMNS = ("request_hash", "response_status", "response_body", "job_id")
 
 
 def _trigger_from_row(row: dict, *, org) -> Trigger:

@@ -23,11 +23,12 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from deplite import one_statement
 from deplite.api.errors import Conflict, Unprocessable
 from deplite.background import enqueue_now
 from orgs.models import Organization
 from orgs.scoping import Actor
-from orgs.services import audit_record
+from orgs.services import audit_event, audit_record
 
 from . import input_files, wakeups
 from .log_store import log_chunks_append
@@ -131,6 +132,10 @@ def run_response_body(job: Job) -> dict:
     }
 
 
+# `trigger_run(stored_key=…)` default: look the Idempotency-Key up here.
+LOOK_UP = object()
+
+
 def trigger_run(
     *,
     trigger: Trigger,
@@ -140,88 +145,103 @@ def trigger_run(
     params: dict[str, str],
     idempotency_key: str | None = None,
     request_hash: str = "",
+    stored_key: IdempotencyKey | None | object = LOOK_UP,
 ) -> RunResult:
     """Create a queued job for `trigger` (the run endpoint and chat commands).
 
     With an idempotency key, the first successful answer is stored with the job in one
     transaction; a retry (or a concurrent twin, which waits on the key's unique index)
-    gets that answer back, a different request under the same key a 422.
+    gets that answer back, a different request under the same key a 422. A caller that
+    already read the key's row (the run endpoint, with its token) passes it as `stored_key`.
+
+    On PostgreSQL a new run is the job's INSERT plus ONE statement for the key (holding
+    its answer from the start: no follow-up UPDATE), the trigger's last-job pointer and the
+    audit row. Expired keys are removed by the `idempotency_keys_purge` sweeper, not here.
     """
     if idempotency_key is not None:
-        stored = _idempotency_lookup(trigger=trigger, key=idempotency_key)
+        stored = _idempotency_lookup(trigger=trigger, key=idempotency_key) if stored_key is LOOK_UP else stored_key
         if stored is not None:
             return _replay(stored, request_hash)
     if not trigger.enabled:
         raise Conflict("This trigger is disabled.", code="trigger_disabled")
     files, waiting = input_files.input_files_resolve(org=trigger.org, params=params)
-    try:
-        with transaction.atomic():
-            key_row = None
-            if idempotency_key is not None:
-                # Taken first, so a concurrent twin blocks here until this transaction ends.
-                IdempotencyKey.objects.filter(
-                    trigger=trigger, key=idempotency_key, created_at__lt=timezone.now() - IDEMPOTENCY_KEY_TTL
-                ).delete()
-                key_row = IdempotencyKey.objects.create(
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                job = Job(
                     org=trigger.org,
                     trigger=trigger,
-                    key=idempotency_key,
-                    request_hash=request_hash,
-                    response_status=202,
-                    response_body={},
+                    trigger_name=trigger.name,
+                    workflow=trigger.workflow,
+                    agent_labels=list(trigger.agent_labels),
+                    ref=ref if ref else trigger.default_ref,
+                    params=params,
+                    input_files=files,
+                    waiting_for_files=waiting,
+                    source=source,
+                    actor_kind=actor.kind,
+                    actor_label=actor.label[:255],
                 )
-            job = Job(
-                org=trigger.org,
-                trigger=trigger,
-                trigger_name=trigger.name,
-                workflow=trigger.workflow,
-                agent_labels=list(trigger.agent_labels),
-                ref=ref if ref else trigger.default_ref,
-                params=params,
-                input_files=files,
-                waiting_for_files=waiting,
-                source=source,
-                actor_kind=actor.kind,
-                actor_label=actor.label[:255],
-            )
-            job.save(force_insert=True)
-            body = run_response_body(job)
-            if key_row is not None:
-                key_row.response_body = body
-                key_row.job = job
-                key_row.save(update_fields=["response_body", "job"])
-            # The trigger's last-job pointer (lists show it with a join). Last before the audit
-            # row, so the trigger's row lock is held for as short a time as possible.
-            Trigger.objects.filter(pk=trigger.pk).update(last_job=job)
-            audit_record(
-                org=trigger.org,
-                actor=actor,
-                action="job.created",
-                target=job,
-                data={"trigger": trigger.name, "shortId": job.short_id, "ref": job.ref, "source": source},
-            )
-            if not waiting:
-                transaction.on_commit(
-                    partial(job_enqueue_dispatch, job_id=job.id, org_id=job.org_id, labels=job.agent_labels),
-                    robust=True,
+                job.save(force_insert=True)
+                body = run_response_body(job)
+                key_row = None
+                if idempotency_key is not None:
+                    # A concurrent twin's INSERT waits on the key's unique index until this
+                    # transaction ends, then fails (its job row with it) and replays ours.
+                    key_row = IdempotencyKey(
+                        org=trigger.org,
+                        trigger=trigger,
+                        key=idempotency_key,
+                        request_hash=request_hash,
+                        response_status=202,
+                        response_body=body,
+                        job=job,
+                    )
+                audit = audit_event(
+                    org=trigger.org,
+                    actor=actor,
+                    action="job.created",
+                    target=job,
+                    data={"trigger": trigger.name, "shortId": job.short_id, "ref": job.ref, "source": source},
                 )
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-        stored = _idempotency_lookup(trigger=trigger, key=idempotency_key)
-        if stored is not None:
-            return _replay(stored, request_hash)
-        raise Conflict(
-            "A request with this Idempotency-Key is still being processed. Retry shortly.",
-            code="idempotency_key_in_use",
-        ) from None
-    return RunResult(status=202, body=body, replayed=False, job_id=job.id)
+                one_statement.execute(
+                    one_statement.insert(key_row) if key_row is not None else None,
+                    # The pointer lists show (a join, not a look through every job).
+                    one_statement.update(Trigger.objects.filter(pk=trigger.pk), last_job=job),
+                    one_statement.insert(audit),
+                )
+                if not waiting:
+                    transaction.on_commit(
+                        partial(job_enqueue_dispatch, job_id=job.id, org_id=job.org_id, labels=job.agent_labels),
+                        robust=True,
+                    )
+            return RunResult(status=202, body=body, replayed=False, job_id=job.id)
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            stored = _idempotency_lookup(trigger=trigger, key=idempotency_key)
+            if stored is not None:
+                return _replay(stored, request_hash)
+            if attempt == 1 and _forget_expired_key(trigger=trigger, key=idempotency_key):
+                continue  # an expired key the sweeper has not removed yet held the index
+            raise Conflict(
+                "A request with this Idempotency-Key is still being processed. Retry shortly.",
+                code="idempotency_key_in_use",
+            ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _idempotency_lookup(*, trigger: Trigger, key: str) -> IdempotencyKey | None:
     return IdempotencyKey.objects.filter(
         trigger=trigger, key=key, created_at__gte=timezone.now() - IDEMPOTENCY_KEY_TTL
     ).first()
+
+
+def _forget_expired_key(*, trigger: Trigger, key: str) -> bool:
+    deleted, _ = IdempotencyKey.objects.filter(
+        trigger=trigger, key=key, created_at__lt=timezone.now() - IDEMPOTENCY_KEY_TTL
+    ).delete()
+    return bool(deleted)
 
 
 def _replay(stored: IdempotencyKey, request_hash: str) -> RunResult:

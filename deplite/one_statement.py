@@ -11,9 +11,10 @@ Elsewhere (SQLite, the embedded default) the writes are simply executed one by o
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Model, QuerySet, sql
 
 
@@ -44,15 +45,22 @@ def update(queryset: QuerySet, **values) -> Write:
     return Write(text, tuple(params), lambda: queryset.update(**values))
 
 
-def execute(*writes: Write, using: str = "default") -> None:
-    """Run the writes: one statement on PostgreSQL, one after the other elsewhere."""
-    writes = tuple(w for w in writes if w is not None)
+def execute(*writes: Write | None, using: str = "default") -> None:
+    """Run the writes, all or none: one statement on PostgreSQL, one after the other elsewhere.
+
+    One statement is atomic on its own, so outside a transaction none is opened (BEGIN and
+    COMMIT would be two more round trips); inside one, a savepoint keeps a failing write
+    (a unique violation the caller handles) from breaking the caller's transaction.
+    """
+    parts = tuple(w for w in writes if w is not None)
     connection = connections[using]
-    if connection.vendor != "postgresql" or len(writes) < 2:
-        for write in writes:
-            write.run_alone()
+    if connection.vendor != "postgresql":
+        with transaction.atomic(using=using):
+            for write in parts:
+                write.run_alone()
         return
-    parts = [f"w{i} AS ({w.sql})" for i, w in enumerate(writes)]
-    params = [p for w in writes for p in w.params]
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} SELECT 1", params)
+    text = f"WITH {', '.join(f'w{i} AS ({w.sql})' for i, w in enumerate(parts))} SELECT 1"
+    params = [p for w in parts for p in w.params]
+    with transaction.atomic(using=using) if connection.in_atomic_block else nullcontext():
+        with connection.cursor() as cursor:
+            cursor.execute(text, params)

@@ -29,8 +29,8 @@ def test_inserts_and_an_update_go_as_one_statement_and_all_land(org_a):
             one_statement.update(Trigger.objects.filter(pk=trigger.pk), last_job=job),
             one_statement.insert(audit),
         )
-    if connection.vendor == "postgresql":
-        assert len(ctx.captured_queries) == 1
+    if connection.vendor == "postgresql":  # (in a savepoint here: the test runs in a transaction)
+        assert [q["sql"][:4] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]] == ["WITH"]
     stored = IdempotencyKey.objects.get(trigger=trigger, key="k1")
     assert stored.response_body == {"a": [1]} and stored.created_at is not None
     assert Trigger.objects.get(pk=trigger.pk).last_job_id == job.pk

@@ -154,9 +154,9 @@ def trigger_run(
     gets that answer back, a different request under the same key a 422. A caller that
     already read the key's row (the run endpoint, with its token) passes it as `stored_key`.
 
-    On PostgreSQL a new run is the job's INSERT plus ONE statement for the key (holding
-    its answer from the start: no follow-up UPDATE), the trigger's last-job pointer and the
-    audit row. Expired keys are removed by the `idempotency_keys_purge` sweeper, not here.
+    On PostgreSQL a new run is ONE statement: the job, the key, the trigger's last-job
+    pointer and the audit row. Expired keys are removed by the `idempotency_keys_purge`
+    sweeper, not here.
     """
     if idempotency_key is not None:
         stored = _idempotency_lookup(trigger=trigger, key=idempotency_key) if stored_key is LOOK_UP else stored_key
@@ -167,54 +167,57 @@ def trigger_run(
     files, waiting = input_files.input_files_resolve(org=trigger.org, params=params)
     for attempt in (1, 2):
         try:
-            with transaction.atomic():
-                job = Job(
+            job = Job(
+                org=trigger.org,
+                trigger=trigger,
+                trigger_name=trigger.name,
+                workflow=trigger.workflow,
+                agent_labels=list(trigger.agent_labels),
+                ref=ref if ref else trigger.default_ref,
+                params=params,
+                input_files=files,
+                waiting_for_files=waiting,
+                source=source,
+                actor_kind=actor.kind,
+                actor_label=actor.label[:255],
+            )
+            job.fill_short_id()
+            body = run_response_body(job)
+            key_row = None
+            if idempotency_key is not None:
+                # A concurrent twin's write waits on the key's unique index until ours commits,
+                # then fails whole (its job row with it) and replays our answer.
+                key_row = IdempotencyKey(
                     org=trigger.org,
                     trigger=trigger,
-                    trigger_name=trigger.name,
-                    workflow=trigger.workflow,
-                    agent_labels=list(trigger.agent_labels),
-                    ref=ref if ref else trigger.default_ref,
-                    params=params,
-                    input_files=files,
-                    waiting_for_files=waiting,
-                    source=source,
-                    actor_kind=actor.kind,
-                    actor_label=actor.label[:255],
+                    key=idempotency_key,
+                    request_hash=request_hash,
+                    response_status=202,
+                    response_body=body,
+                    job=job,
                 )
-                job.save(force_insert=True)
-                body = run_response_body(job)
-                key_row = None
-                if idempotency_key is not None:
-                    # A concurrent twin's INSERT waits on the key's unique index until this
-                    # transaction ends, then fails (its job row with it) and replays ours.
-                    key_row = IdempotencyKey(
-                        org=trigger.org,
-                        trigger=trigger,
-                        key=idempotency_key,
-                        request_hash=request_hash,
-                        response_status=202,
-                        response_body=body,
-                        job=job,
-                    )
-                audit = audit_event(
-                    org=trigger.org,
-                    actor=actor,
-                    action="job.created",
-                    target=job,
-                    data={"trigger": trigger.name, "shortId": job.short_id, "ref": job.ref, "source": source},
+            audit = audit_event(
+                org=trigger.org,
+                actor=actor,
+                action="job.created",
+                target=job,
+                data={"trigger": trigger.name, "shortId": job.short_id, "ref": job.ref, "source": source},
+            )
+            # All or none, as one statement (deplite.one_statement): the job, its key holding
+            # its answer from the start (no follow-up UPDATE), the trigger's last-job pointer
+            # (lists join it instead of looking through every job) and the audit row.
+            one_statement.execute(
+                one_statement.insert(job),
+                one_statement.insert(key_row) if key_row is not None else None,
+                one_statement.update(Trigger.objects.filter(pk=trigger.pk), last_job=job),
+                one_statement.insert(audit),
+            )
+            if not waiting:
+                # After commit: at once when the statement was its own transaction.
+                transaction.on_commit(
+                    partial(job_enqueue_dispatch, job_id=job.id, org_id=job.org_id, labels=job.agent_labels),
+                    robust=True,
                 )
-                one_statement.execute(
-                    one_statement.insert(key_row) if key_row is not None else None,
-                    # The pointer lists show (a join, not a look through every job).
-                    one_statement.update(Trigger.objects.filter(pk=trigger.pk), last_job=job),
-                    one_statement.insert(audit),
-                )
-                if not waiting:
-                    transaction.on_commit(
-                        partial(job_enqueue_dispatch, job_id=job.id, org_id=job.org_id, labels=job.agent_labels),
-                        robust=True,
-                    )
             return RunResult(status=202, body=body, replayed=False, job_id=job.id)
         except IntegrityError:
             if idempotency_key is None:

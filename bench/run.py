@@ -91,7 +91,10 @@ def wrk(url: str, *, token: str, body: str, seconds: int = SECONDS) -> dict:
 
 
 def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    match = re.match(r"([\d.]+)(\w+)", text)
+    if match is None:  # wrk prints -nan when no request finished
+        return float("nan")
+    value, unit = match.groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 

@@ -25,16 +25,29 @@ class Write:
     run_alone: object  # a callable doing this write by itself through the ORM
 
 
+# INSERT text per (model, columns, database): compiled once, since only the values change.
+_insert_sql: dict[tuple, str] = {}
+
+
 def insert(obj: Model, using: str = "default") -> Write:
     """INSERT `obj` (its database-generated primary key is not read back)."""
     meta = obj._meta
     fields = [f for f in meta.local_concrete_fields if not getattr(f, "generated", False)]
     if obj.pk is None:  # as Model.save(): the database numbers it
         fields = [f for f in fields if f is not meta.auto_field]
-    query = sql.InsertQuery(type(obj))
-    query.insert_values(fields, [obj])
-    [(text, params)] = query.get_compiler(using=using).as_sql()
-    return Write(text, tuple(params), lambda: obj.save(force_insert=True, using=using))
+    connection = connections[using]
+    # As Django's insert compiler prepares each value (pre_save fills auto_now and the like).
+    params = tuple(f.get_db_prep_save(f.pre_save(obj, True), connection=connection) for f in fields)
+    cache_key = (type(obj), tuple(f.attname for f in fields), using)
+    text = _insert_sql.get(cache_key)
+    if text is None:
+        query = sql.InsertQuery(type(obj))
+        query.insert_values(fields, [obj])
+        [(text, compiled_params)] = query.get_compiler(using=using).as_sql()
+        if len(compiled_params) != len(params):  # a field with its own placeholder: do not cache
+            return Write(text, tuple(compiled_params), lambda: obj.save(force_insert=True, using=using))
+        _insert_sql[cache_key] = text
+    return Write(text, params, lambda: obj.save(force_insert=True, using=using))
 
 
 def update(queryset: QuerySet, **values) -> Write:

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from deplite.api.errors import Forbidden, NotFound, ValidationFailed
 from deplite.api.fields import ObjectRuleField, TextRuleField
+from deplite.json_rows import instance_from_json_row, json_row_sql
 from orgs.models import ApiToken
 from orgs.permissions import Perm
 from orgs.scoping import principal_for_org
@@ -117,7 +118,7 @@ class TriggerRunView(APIView):
         if token is not None and hasattr(token, "run_trigger"):
             if token.run_trigger is None:  # unknown, or another org's
                 raise NotFound("Trigger not found.")
-            return _trigger_from_row(token.run_trigger, org=token.org)
+            return instance_from_json_row(Trigger, token.run_trigger, org=token.org)
         pk = _uuid_or_none(trigger_id)
         trigger = Trigger.objects.select_related("org").filter(pk=pk).first() if pk else None
         if trigger is None:
@@ -125,24 +126,10 @@ class TriggerRunView(APIView):
         return trigger
 
 
-_RUN_TRIGGER_SQL = (
-    f'SELECT row_to_json(t)::text FROM "{Trigger._meta.db_table}" t '  # noqa: S608 (model table names only)
-    f'WHERE t.id = %s AND t.org_id = "{ApiToken._meta.db_table}".org_id'
-)
-_RUN_KEY_SQL = (
-    f'SELECT row_to_json(k)::text FROM "{IdempotencyKey._meta.db_table}" k '  # noqa: S608 (model table name only)
-    "WHERE k.trigger_id = %s AND k.key = %s AND k.created_at >= %s LIMIT 1"
-)
+_RUN_TRIGGER_SQL = json_row_sql(Trigger, where=f'r.id = %s AND r.org_id = "{ApiToken._meta.db_table}".org_id')
+_RUN_KEY_SQL = json_row_sql(IdempotencyKey, where="r.trigger_id = %s AND r.key = %s AND r.created_at >= %s LIMIT 1")
 # What a replay needs of a stored Idempotency-Key.
 _KEY_COLUMNS = ("request_hash", "response_status", "response_body", "job_id")
-
-
-def _trigger_from_row(row: dict, *, org) -> Trigger:
-    """A Trigger from the JSON object the token query carried, every column converted back."""
-    values = [f.to_python(row[f.column]) for f in Trigger._meta.concrete_fields]
-    trigger = Trigger.from_db("default", [f.attname for f in Trigger._meta.concrete_fields], values)
-    trigger.org = org
-    return trigger
 
 
 def _uuid_or_none(value) -> uuid.UUID | None:

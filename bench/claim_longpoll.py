@@ -22,7 +22,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack import production_env, shell, start_web, start_worker, web_rss  # noqa: E402
+from stack import REDIS, production_env, shell, start_web, start_worker, web_rss  # noqa: E402
 
 WAITERS = int(os.environ.get("BENCH_WAITERS", "300"))
 AGENTS = int(os.environ.get("BENCH_AGENTS", "30"))
@@ -67,6 +67,7 @@ def measure(env: dict) -> dict:
     answers = {"200": 0, "204": 0, "other": 0}
     early = 0
     rss = 0.0
+    subscriptions = 0
     try:
         for round_no in range(ROUNDS):
             got: dict[str, float] = {}
@@ -93,6 +94,7 @@ def measure(env: dict) -> dict:
             time.sleep(4)  # every claim made its first look and waits
             early += len(codes)
             rss = max(rss, sum(web_rss(web)["workers"]) + web_rss(web)["master"])
+            subscriptions = max(subscriptions, _subscriptions())
             sent: dict[str, float] = {}
             for _ in range(JOBS):
                 run = requests.post(
@@ -129,7 +131,16 @@ def measure(env: dict) -> dict:
         "answers": ", ".join(f"{k}×{v}" for k, v in answers.items()),
         "early": early,
         "rss_mb": rss,
+        "subscriptions": subscriptions,
     }
+
+
+def _subscriptions() -> int:
+    """Redis subscriptions to the agents' wake-up channel (one per web process)."""
+    import redis
+
+    channel = b"deplite:agent-wake"  # triggers.wakeups.CHANNEL
+    return int(dict(redis.Redis.from_url(REDIS).pubsub_numsub(channel)).get(channel, 0))
 
 
 if __name__ == "__main__":

@@ -266,6 +266,7 @@ def table(report: dict) -> str:
             f"| p99 | {_pct(lat, 99):.0f} |",
             f"| max | {lat[-1]:.0f} |",
             f"| web RSS, {c['waiters']} waiting (MB) | {c['rss_mb']:.0f} |",
+            f"| Redis subscriptions on the wake-up channel, {c['waiters']} waiting | {c['subscriptions']} |",
             "",
             f"claim answers: {c['answers']}; claims that returned before their job: {c['early']}.",
         ]

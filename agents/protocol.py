@@ -302,7 +302,14 @@ async def _wait_and_claim(agent: Agent, wait: float) -> dict | None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     claim = sync_to_async(_claim_once)
-    hub = await waiters.connected_hub()
+    hub = waiters.hub()
+    if hub is not None and not hub.connected:
+        # The process's subscription is (re)connecting: a job at hand does not wait for it.
+        payload = await claim(agent)
+        if payload is not None:
+            return payload
+        if not await hub.wait_connected(min(waiters.CONNECT_WAIT_SECONDS, max(deadline - loop.time(), 0))):
+            hub = None
     if hub is not None:
         # Registered before the first attempt: a job committed in between still wakes us.
         waiter = hub.register(org_id=agent.org_id, labels=agent.labels, loop=loop)

@@ -42,6 +42,8 @@ TAKEN_TTL_SECONDS = 60
 # A wake-up passed between processes more often than this is left to the sweeper.
 MAX_HOPS = 3
 RECONNECT_SECONDS = 1.0
+# A claim waits this long for the process's subscription to come up before polling instead.
+CONNECT_WAIT_SECONDS = 2.0
 
 
 @dataclass(eq=False)
@@ -118,6 +120,15 @@ class ClaimWaiters:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    async def wait_connected(self, timeout: float) -> bool:
+        """Whether the subscription is up within `timeout` seconds (else the caller polls)."""
+        deadline = time.monotonic() + timeout
+        while not self.connected:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
 
     def waiting(self, org_id=None) -> int:
         with self._lock:
@@ -270,14 +281,3 @@ def hub() -> ClaimWaiters | None:
         return _hub
 
 
-async def connected_hub(timeout: float = 2.0) -> ClaimWaiters | None:
-    """The hub once subscribed, or None if Redis cannot be reached in `timeout` (then poll)."""
-    h = hub()
-    if h is None:
-        return None
-    deadline = time.monotonic() + timeout
-    while not h.connected:
-        if time.monotonic() >= deadline:
-            return None
-        await asyncio.sleep(0.02)
-    return h

@@ -178,3 +178,35 @@ def test_only_one_process_acts_on_a_wake_up():
     finally:
         loop_one.close()
         loop_other.close()
+
+
+@pytest.fixture
+def redis_down(settings):
+    """Wake-ups on a Redis that refuses connections (the process's subscription cannot come up)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    yield
+    hub = waiters.hub()  # the one listening to the dead Redis: stop its reconnect loop
+    if hub is not None:
+        hub.stop()
+
+
+def test_with_redis_down_a_waiting_claim_takes_a_job_at_hand_at_once(org_a, redis_down):
+    from ..factories import JobFactory
+
+    agent = AgentFactory(org=org_a)
+    job = JobFactory(org=org_a)
+    started = time.monotonic()
+    response = SignedAgent(agent, client=Client()).claim(wait=10)
+    assert response.status_code == 200 and response.json()["id"] == str(job.pk)
+    assert time.monotonic() - started < waiters.CONNECT_WAIT_SECONDS
+
+
+def test_with_redis_down_a_waiting_claim_polls_and_answers_204_when_its_wait_ends(org_a, redis_down):
+    agent = AgentFactory(org=org_a)
+    response = SignedAgent(agent, client=Client()).claim(wait=3)
+    assert response.status_code == 204

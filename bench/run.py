@@ -7,7 +7,7 @@ each path is reported as a ratio to the ceiling of its own round. Then: list tim
 100,000 jobs, the claim wake-up latency with 300 waiting agents on one web process (web
 RSS), and how long a 20 MB step's log takes to be stored after the step ends (agent CPU).
 
-Bounded: BENCH_ROUNDS (3) rounds of BENCH_SECONDS (10) s per path, fixed request and
+Bounded: BENCH_ROUNDS (5) rounds of BENCH_SECONDS (6) s per path, fixed request and
 job counts elsewhere, a timeout on every wait. Uses its own database (deplite_bench) and
 Redis DB 9 (flushed at start).
 
@@ -35,8 +35,8 @@ import claim_longpoll  # noqa: E402
 import lists  # noqa: E402
 from stack import ROOT, Process, cpu_seconds, flush_redis, prepare_database, production_env, shell, start_web  # noqa: E402
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 LOG_MB = 20
 

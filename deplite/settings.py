@@ -149,7 +149,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's, with one client object per connection pool (deplite/cache.py).
+            "BACKEND": "deplite.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "deplite",
             "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},

@@ -315,3 +315,11 @@ def test_fifty_concurrent_identical_requests_create_exactly_one_job(threaded_ser
     for status, body, _ in results:
         if status == 409:
             assert body["error"]["code"] == "idempotency_key_in_use"
+
+
+def test_a_member_run_with_a_key_costs_at_most_five_queries(api, member, trigger):
+    api.as_user(member)
+    with CaptureQueriesContext(connection) as ctx:
+        assert run(api, trigger, docs_body(), key="member-key").status_code == 202
+    # user, membership, trigger, key lookup, one write (+ the test transaction's savepoint pair)
+    assert len([q for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]) <= 5

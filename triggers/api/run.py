@@ -75,7 +75,6 @@ class TriggerRunView(APIView):
             ref=ref,
             params=params,
             idempotency_key=key,
-            request_hash=services.run_request_hash(ref=ref, params=params),
             **self._stored_key(request),
         )
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}

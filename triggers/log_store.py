@@ -11,8 +11,6 @@ from django.db import connection
 
 from .models import JobLogChunk
 
-_COLUMNS = ("org_id", "job_id", "seq", "step", "data", "at")
-
 
 def log_chunks_append(chunks: list[JobLogChunk]) -> None:
     """Insert new log chunks (the caller holds the job's row lock and numbered them)."""
@@ -21,8 +19,11 @@ def log_chunks_append(chunks: list[JobLogChunk]) -> None:
     if connection.vendor != "postgresql":
         JobLogChunk.objects.bulk_create(chunks)
         return
-    table = JobLogChunk._meta.db_table
+    # Every column but the generated id, from the model: a column added later is copied too.
+    fields = [f for f in JobLogChunk._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(JobLogChunk._meta.db_table)
     with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for chunk in chunks:
-                copy.write_row(tuple(getattr(chunk, column) for column in _COLUMNS))
+                copy.write_row(tuple(getattr(chunk, f.attname) for f in fields))

@@ -56,6 +56,7 @@ def trigger_run(
     params: dict[str, str],
     idempotency_key: str | None = None,
     stored_key: IdempotencyKey | None | object = LOOK_UP,
+    rerun_of: Job | None = None,
 ) -> RunResult:
     """Create a queued job for `trigger` (the run endpoint, the Run form and chat commands).
 
@@ -81,6 +82,7 @@ def trigger_run(
         try:
             job = _new_job(trigger=trigger, actor=actor, source=source, ref=ref, params=params)
             job.input_files, job.waiting_for_files = files, waiting
+            job.rerun_of = rerun_of
             job.fill_short_id()
             body = job_run_answer(job)
             key_row = None
@@ -101,7 +103,13 @@ def trigger_run(
                 actor=actor,
                 action="job.created",
                 target=job,
-                data={"trigger": trigger.name, "shortId": job.short_id, "ref": job.ref, "source": source},
+                data={
+                    "trigger": trigger.name,
+                    "shortId": job.short_id,
+                    "ref": job.ref,
+                    "source": source,
+                    **({"rerunOf": rerun_of.short_id} if rerun_of is not None else {}),
+                },
             )
             # All or none, as one statement: the job, its key, the trigger's last-job pointer
             # (lists join it instead of looking through every job) and the audit row.
@@ -127,6 +135,26 @@ def trigger_run(
                 code="idempotency_key_in_use",
             ) from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def job_rerun(*, job: Job, actor: Actor, source: str, params: dict[str, str] | None = None) -> RunResult:
+    """Run `job`'s trigger again with its ref and params (or `params`, replacing them all).
+
+    The new job goes through `trigger_run` like any other (enabled check, input files,
+    dispatch, audit) and links back to the job it repeats. It runs the trigger as it is
+    now (workflow, labels): a re-run asks for the same thing, not a frozen copy.
+    """
+    trigger = Trigger.objects.select_related("org").filter(pk=job.trigger_id).first()
+    if trigger is None:
+        raise Conflict("The trigger of this job was deleted, so it cannot be run again.", code="trigger_deleted")
+    return trigger_run(
+        trigger=trigger,
+        actor=actor,
+        source=source,
+        ref=job.ref,
+        params=dict(job.params) if params is None else params,
+        rerun_of=job,
+    )
 
 
 def _new_job(*, trigger: Trigger, actor: Actor, source: str, ref: str | None, params: dict[str, str]) -> Job:

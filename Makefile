@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: run test worker beat lint migrate install
+.PHONY: run test worker beat lint migrate install bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,3 +40,10 @@ beat: install
 
 lint: install
 	$(BIN)/ruff check .
+
+# Every hot-path benchmark against the production shape (Procfile web line, PostgreSQL, Redis),
+# one table. Uses the database deplite_bench and Redis DB 9; needs wrk (installed here when root).
+bench: install
+	command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y wrk >/dev/null; } \
+		|| { echo "make bench needs wrk: apt-get install -y wrk"; exit 1; }
+	$(BIN)/python bench/run.py $(BENCH_PARTS)

@@ -4,9 +4,11 @@ An agent sees only its own org's jobs and files, only jobs whose trigger labels 
 carries (claim), and only the jobs it claimed (events, finish). Anything else is a 404.
 
 The claim is a long poll. It is an async view so that, served by ASGI in production,
-hundreds of idle agents wait as coroutines on one web process (each holding a Redis
-subscription, not a thread or a database connection). Under WSGI (the embedded
-default) Django runs it in the request thread, which is fine for a handful of agents.
+hundreds of idle agents wait as coroutines on one web process, holding neither a thread,
+a database connection nor a Redis connection: the process's one subscription
+(agents.waiters) wakes exactly one fitting waiter per new job, and the others keep
+waiting without a query. Under WSGI (the embedded default) Django runs it in the request
+thread, which is fine for a handful of agents.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import uuid
 from datetime import datetime
 
 import redis
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
@@ -40,19 +41,15 @@ from orgs.authentication import MachineUser
 from storage import selectors as storage_selectors
 from storage import services as storage_services
 from triggers import services as job_services
-from triggers import wakeups
 from triggers.models import Job, StepStatus
 from triggers.payloads import job_claim_payload
 
-from . import services, signing
+from . import services, signing, waiters
 from .models import Agent
 
 logger = logging.getLogger(__name__)
 
-# A waiting claim re-checks the database this often even without a wake-up, so a lost
-# wake-up costs at most this much latency. Wake-ups, not this, make claims prompt.
-RECHECK_SECONDS = 5.0
-# Without Redis (embedded default) there are no wake-ups: the wait polls at this pace.
+# Without Redis (embedded default, or Redis down) there are no wake-ups: the wait polls at this pace.
 POLL_SECONDS = 1.0
 
 
@@ -369,8 +366,10 @@ def _observe_wakeup(payload: dict) -> None:
 
 
 async def _wait_and_claim(agent: Agent, wait: float) -> dict | None:
-    """Claim attempts until a job comes, `wait` runs out, or the process is told to stop (SIGTERM):
-    then it answers at once (204) so the agent reconnects to a process that stays."""
+    """Claim now, else wait up to `wait` seconds for a wake-up addressed to this claim.
+
+    A process told to stop (SIGTERM) answers at once (204) so the agent reconnects to a
+    process that stays."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     claim = sync_to_async(_claim_once)
@@ -379,32 +378,42 @@ async def _wait_and_claim(agent: Agent, wait: float) -> dict | None:
         return None
     stop = asyncio.ensure_future(stop_event.wait())
     try:
-        if settings.REDIS_URL:
-            client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
-            pubsub = client.pubsub()
+        hub = waiters.hub()
+        if hub is not None and not hub.connected:
+            # The process's subscription is (re)connecting: a job at hand does not wait for it.
+            payload = await claim(agent)
+            if payload is not None:
+                return payload
+            if not await hub.wait_connected(min(waiters.CONNECT_WAIT_SECONDS, max(deadline - loop.time(), 0))):
+                hub = None
+        if hub is not None:
+            # Registered before the first attempt: a job committed in between still wakes us.
+            waiter = hub.register(org_id=agent.org_id, labels=agent.labels, loop=loop)
             try:
-                # Subscribe before the claim attempt: a job committed in between still wakes us.
-                await pubsub.subscribe(wakeups.channel_for_org(agent.org_id))
                 waited = False
                 while True:
+                    seen = waiter.pending
                     payload = await claim(agent)
+                    hub.attempted(waiter, seen)
                     left = deadline - loop.time()
                     if payload is not None and waited:
                         _observe_wakeup(payload)
                     if payload is not None or left <= 0 or stop_event.is_set():
                         return payload
-                    await _until_first(
-                        pubsub.get_message(ignore_subscribe_messages=True, timeout=min(left, RECHECK_SECONDS)), stop
-                    )
+                    if waiter.hub_down:
+                        break  # Redis went away: poll below
+                    hub.rewait(waiter)
+                    try:
+                        # No periodic re-check: only a wake-up (or losing Redis, or SIGTERM) makes this claim query again.
+                        await _until_first(asyncio.wait_for(waiter.event.wait(), timeout=left), stop)
+                    except TimeoutError:
+                        return None
                     waited = True
-            except (redis.RedisError, OSError):
-                logger.warning("Agent wake-ups unavailable; agent %s falls back to polling.", agent.pk)
             finally:
-                try:
-                    await pubsub.aclose()
-                    await client.aclose()
-                except (redis.RedisError, OSError):
-                    pass  # the connection is already gone; nothing left to release
+                # A wake-up handed to us and not used (the agent hung up) goes to the next waiter.
+                hub.unregister(waiter)
+        else:
+            logger.info("Agent wake-ups unavailable; agent %s polls.", agent.pk)
         while True:
             payload = await claim(agent)
             left = deadline - loop.time()
@@ -423,9 +432,10 @@ async def claim_view(request):
     try:
         agent = await sync_to_async(_authenticate_and_release)(request)
         wait = _parse_wait(request.GET.get("wait"))
-        payload = await sync_to_async(_claim_once)(agent)
-        if payload is None and wait > 0:
+        if wait > 0:
             payload = await _wait_and_claim(agent, wait)
+        else:
+            payload = await sync_to_async(_claim_once)(agent)
     except DepliteError as exc:
         response = error_response(exc.status, exc.code, exc.message, exc.details)
         if exc.status == 503:

@@ -7,6 +7,10 @@
   request; one access-log line per request; the run endpoint's latency metric.
 - ProbeMiddleware: /healthz, /readyz and /metrics answered before host validation and the
   HTTPS redirect.
+- SessionMiddleware, AuthenticationMiddleware, MessageMiddleware: Django's, except on an
+  API call that carries its own credentials (API token, JWT, agent signature). The API
+  never reads a session (DRF authenticates from the header), so a CI pipeline's run
+  request skips the session, user and message machinery entirely.
 """
 
 import logging
@@ -14,6 +18,9 @@ import time
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions_middleware
 from django.http import HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
@@ -30,6 +37,33 @@ RUN_URL_NAMES = frozenset({"trigger-run", "trigger-run-api"})
 
 def _is_api(request) -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/triggers/")
+
+
+def is_machine_api_call(request) -> bool:
+    """An API request that authenticates itself with a header, never with a session cookie."""
+    meta = request.META
+    return ("HTTP_AUTHORIZATION" in meta or "HTTP_X_AGENT_SIGNATURE" in meta) and _is_api(request)
+
+
+class SessionMiddleware(sessions_middleware.SessionMiddleware):
+    def __call__(self, request):
+        if is_machine_api_call(request):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
+    def __call__(self, request):
+        if is_machine_api_call(request):
+            return self.get_response(request)  # DRF sets request.user from the header
+        return super().__call__(request)
+
+
+class MessageMiddleware(messages_middleware.MessageMiddleware):
+    def __call__(self, request):
+        if is_machine_api_call(request):
+            return self.get_response(request)
+        return super().__call__(request)
 
 
 class _SyncAndAsyncMiddleware:

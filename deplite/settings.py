@@ -96,11 +96,13 @@ MIDDLEWARE = [
     # Static files (Swagger UI's local assets, htmx) served by the app itself in production.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "deplite.middleware.ApiBodyLimitMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session, user and messages middleware, skipped on API calls that carry their
+    # own credentials (deplite.middleware.is_machine_api_call): the API never uses a session.
+    "deplite.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "deplite.middleware.AuthenticationMiddleware",
+    "deplite.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "deplite.middleware.ApiErrorMiddleware",
@@ -165,7 +167,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's, with one client object per connection pool (deplite/cache.py).
+            "BACKEND": "deplite.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "deplite",
             "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},

@@ -160,7 +160,8 @@ class AuditEvent(models.Model):
     """Who did what to which object, written by every service that changes state."""
 
     id = models.BigAutoField(primary_key=True)
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_events", db_index=True)
+    # Indexed by audit_org_created (org first): every service writes an audit row, so no second index.
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_events", db_index=False)
     actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
     actor_id = models.CharField(max_length=64, blank=True)
     actor_label = models.CharField(max_length=255, blank=True)

@@ -62,6 +62,13 @@ class Trigger(ActorStamp):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # The newest job, kept by the service that creates jobs, so lists show it with a join
+    # instead of looking through all the trigger's jobs.
+    # Not indexed: every run rewrites it, and an unindexed column keeps that update cheap (HOT);
+    # only deleting jobs (rare: an org going away) looks it up.
+    last_job = models.ForeignKey(
+        "Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
 
     # A `trigger` API token sees the triggers it lists (orgs.scoping.Principal.restrict).
     token_trigger_field = "pk"  # noqa: S105 (a lookup, not a secret)
@@ -106,9 +113,13 @@ class JobSource(models.TextChoices):
 class Job(ActorStamp):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # First 8 hex characters of the id, shown as `#abc12345` in chat and notifications.
-    short_id = models.CharField(max_length=8, db_index=True, editable=False)
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="jobs", db_index=True)
-    trigger = models.ForeignKey(Trigger, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    short_id = models.CharField(max_length=8, editable=False)  # indexed in Meta (no LIKE index)
+    # org and trigger are indexed by the composite indexes in Meta that start with them: a
+    # single-column index each would only cost every job INSERT an index entry more.
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="jobs", db_index=False)
+    trigger = models.ForeignKey(
+        Trigger, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs", db_index=False
+    )
     trigger_name = models.CharField(max_length=100)
     workflow = models.CharField(max_length=100)
     agent_labels = models.JSONField(default=list, blank=True)
@@ -151,9 +162,13 @@ class Job(ActorStamp):
     token_trigger_field = "trigger_id"  # noqa: S105 (a lookup, not a secret)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
+        # The lists' keyset pagination walks (created_at, id) newest first, per org and per filter.
         indexes = [
-            models.Index(fields=["org", "-created_at"], name="job_org_created"),
+            models.Index(fields=["short_id"], name="job_short_id"),
+            models.Index(fields=["org", "-created_at", "-id"], name="job_org_created_id"),
+            models.Index(fields=["trigger", "-created_at", "-id"], name="job_trigger_created_id"),
+            models.Index(fields=["org", "status", "-created_at", "-id"], name="job_org_status_created_id"),
             models.Index(fields=["org", "created_at"], condition=models.Q(status="queued"), name="job_queued_by_org"),
             models.Index(fields=["status", "created_at"], name="job_status_created"),
         ]
@@ -162,9 +177,13 @@ class Job(ActorStamp):
         return f"#{self.short_id} {self.trigger_name} ({self.status})"
 
     def save(self, *args, **kwargs):
+        self.fill_short_id()
+        super().save(*args, **kwargs)
+
+    def fill_short_id(self) -> None:
+        """Set by save(); by hand for an insert that bypasses it (deplite.one_statement)."""
         if not self.short_id:
             self.short_id = self.id.hex[:8]
-        super().save(*args, **kwargs)
 
     @property
     def is_final(self) -> bool:
@@ -234,7 +253,8 @@ class IdempotencyKey(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=True)
-    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="+")
+    # Indexed by the unique (trigger, key) constraint, which starts with it.
+    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="+", db_index=False)
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField()

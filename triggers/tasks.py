@@ -27,25 +27,39 @@ DEFAULT_TIMEOUT_MINUTES = 60
     autoretry_for=(redis.RedisError,), retry_backoff=True, retry_jitter=True, max_retries=3, ignore_result=True
 )
 def job_dispatch(job_id: str) -> int:
-    """Wake the waiting agents of a new job's org. A job no longer queued needs no wake-up."""
-    job = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED, waiting_for_files=False).only("org_id").first()
+    """Wake one waiting agent that can take a new job. A job no longer queued needs no wake-up."""
+    job = (
+        Job.objects.filter(pk=job_id, status=JobStatus.QUEUED, waiting_for_files=False)
+        .only("org_id", "agent_labels")
+        .first()
+    )
     if job is None:
         return 0
-    return wakeups.publish_jobs_available(org_id=job.org_id)
+    return wakeups.publish_jobs_available(org_id=job.org_id, labels=job.agent_labels)
+
+
+# One sweep re-announces at most this many claimable jobs (each wakes one agent).
+SWEEP_LIMIT = 500
 
 
 @shared_task(ignore_result=True)
 def jobs_sweep_queued() -> int:
-    """Beat: re-publish a wake-up for every org that still has claimable jobs waiting."""
+    """Beat: re-publish one wake-up per claimable job still queued after SWEEP_AFTER.
+
+    One per job, so each wakes one agent that can take it (a lost wake-up, a waiter that
+    left without passing it on). Returns the number of orgs concerned.
+    """
     cutoff = timezone.now() - SWEEP_AFTER
-    org_ids = set(
-        Job.objects.filter(status=JobStatus.QUEUED, waiting_for_files=False, created_at__lt=cutoff).values_list(
-            "org_id", flat=True
-        )
+    waiting = (
+        Job.objects.filter(status=JobStatus.QUEUED, waiting_for_files=False, created_at__lt=cutoff)
+        .order_by("created_at")
+        .values_list("org_id", "agent_labels")[:SWEEP_LIMIT]
     )
-    for org_id in org_ids:
+    org_ids = set()
+    for org_id, labels in waiting:
+        org_ids.add(org_id)
         try:
-            wakeups.publish_jobs_available(org_id=org_id)
+            wakeups.publish_jobs_available(org_id=org_id, labels=labels)
         except redis.RedisError:
             logger.warning("Could not publish a wake-up for org %s; next sweep retries.", org_id)
     return len(org_ids)

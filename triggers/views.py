@@ -10,13 +10,13 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import messages
-from django.core.paginator import Paginator
-from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
+from rest_framework.request import Request
 
 from deplite.api.errors import DepliteError
+from deplite.api.pagination import KeysetPagination
 from deplite.links import absolute_url
 from orgs.pages import add_api_errors, call_service, org_page, page_object, render_page
 from orgs.permissions import Perm
@@ -43,20 +43,27 @@ def _jobs_context(request) -> dict:
     # The API's own filter: same parameter names (?trigger=&status=&q=) and rules.
     filterset = JobFilter(request.GET, queryset=jobs)
     filtered = filterset.qs if filterset.is_valid() else jobs.none()
-    page = Paginator(filtered, JOBS_PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    # The API's keyset pages: no COUNT(*), and an old page costs what the first one does.
+    paginator = KeysetPagination()
+    paginator.page_size = JOBS_PER_PAGE
+    try:
+        page = paginator.paginate_queryset(filtered, Request(request))
+    except DepliteError:  # a cursor this page never gave out: start from the newest
+        request.GET = request.GET.copy()
+        request.GET.pop("cursor", None)
+        page = paginator.paginate_queryset(filtered, Request(request))
     active = any(not job.is_final for job in page)
     return {
         "page": page,
+        "newer_url": paginator.get_previous_link(),
+        "older_url": paginator.get_next_link(),
         "filter_errors": filterset.errors,
         "selected_trigger": request.GET.get("trigger", ""),
         "selected_status": request.GET.get("status", ""),
         "search": request.GET.get("q", ""),
-        "query": query.urlencode(),
         "rows_query": request.GET.urlencode(),
         # The newest page follows new jobs; any page follows its queued and running ones.
-        "polling": active or page.number == 1,
+        "polling": active or "cursor" not in request.GET,
         "poll_every": "2s" if active else "10s",
     }
 
@@ -223,14 +230,10 @@ def job_rerun(request, org, job_id: uuid.UUID):
 @org_page(Perm.TRIGGERS_READ)
 @require_GET
 def triggers_list(request, org):
-    latest = Job.objects.filter(trigger=OuterRef("pk")).order_by("-created_at")
+    # The last-job pointer the run service keeps: a join, not a look through every job.
     triggers = (
         request.principal.restrict(Trigger.objects.all())
-        .annotate(
-            last_job_id=Subquery(latest.values("id")[:1]),
-            last_job_short_id=Subquery(latest.values("short_id")[:1]),
-            last_job_status=Subquery(latest.values("status")[:1]),
-        )
+        .select_related("last_job")
         .order_by("name", "created_at")
     )
     linked = linked_teams(org.pk)

@@ -416,3 +416,21 @@ def test_every_heartbeat_lists_the_jobs_the_agent_holds_until_their_report_is_de
     assert beats[0] == [], "the first heartbeat, before any claim, holds nothing and says so"
     assert beats[delivered_at + 1] == [], "a delivered job is no longer held"
     assert all(held in ([], [job.id]) for held in beats)
+
+
+def test_a_chatty_step_arrives_whole_in_order_and_in_large_chunks(home, fake_server, agent_credentials):
+    # 200,000 short lines plus one line longer than a read, with no newline at the very end.
+    home.write_workflow(
+        "chatty",
+        "steps:\n  - name: s\n    run: |\n      seq 1 200000\n"
+        "      python3 -c \"import sys; sys.stdout.write('y' * 100000 + '\\\\n' + 'tail')\"\n",
+    )
+    job = fake_server.queue_job("chatty")
+    agent = home.start_agent("--once", *RUN, **agent_credentials)
+    assert agent.wait(60) == 0
+    assert job.finish["status"] == "succeeded"
+    text = job.log_text()
+    assert text.startswith("".join(f"{i}\n" for i in range(1, 200001)))
+    assert text[len("".join(f"{i}\n" for i in range(1, 200001))) :].replace("\n", "") == "y" * 100000 + "tail"
+    # Coalesced: about 1.4 MB in chunks of tens of KiB, not one event per line.
+    assert len([e for e in job.events if e["type"] == "log"]) < 60

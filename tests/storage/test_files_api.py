@@ -239,6 +239,20 @@ def test_presign_and_download_url_query_counts_do_not_grow_with_the_number_of_fi
     assert few[0] <= 8 and few[1] <= 4, few
 
 
+def test_presign_with_an_api_token_is_the_token_query_with_its_binding_and_one_write(api, org_a, binding, org_token):
+    api.as_token(org_token[1])
+    presign = lambda: api.post(files_url(org_a, "presign-upload"), _body(binding), format="json")  # noqa: E731
+    assert presign().status_code == 201  # warm-up: the token's last-used write happens once a minute
+    with CaptureQueriesContext(connection) as ctx:
+        response = presign()
+    assert response.status_code == 201
+    statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) <= 2, statements  # token with its binding, one write (savepoints: the test)
+    file_id = response.json()["fileId"]
+    assert StoredFile.objects.filter(pk=file_id, status=FileStatus.PENDING).exists()
+    assert AuditEvent.objects.filter(action="file.upload_started", target_id=file_id).exists()
+
+
 def test_json_body_without_content_type_is_accepted_like_the_docs_curl(api, owner, org_a, binding):
     response = api.as_user(owner).generic(
         "POST",

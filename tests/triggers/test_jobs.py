@@ -19,7 +19,7 @@ def test_list_filters_by_trigger_and_status(api, member, org_a):
     JobFactory(org=org_a, trigger=t1, status=JobStatus.SUCCEEDED)
     JobFactory(org=org_a, trigger=t2)
     api.as_user(member)
-    assert api.get("/api/orgs/acme/jobs").json()["count"] == 3
+    assert len(api.get("/api/orgs/acme/jobs").json()["results"]) == 3
     body = api.get(f"/api/orgs/acme/jobs?trigger={t1.pk}&status=queued").json()
     assert [j["id"] for j in body["results"]] == [str(a.pk)]
     assert body["results"][0]["shortId"] == a.short_id
@@ -54,7 +54,7 @@ def test_logs_are_read_incrementally(api, member, org_a):
 def test_outsider_sees_no_job_of_another_org(api, outsider, org_a):
     job = JobFactory(org=org_a)
     api.as_user(outsider)
-    assert api.get("/api/orgs/bravo/jobs").json()["count"] == 0
+    assert api.get("/api/orgs/bravo/jobs").json()["results"] == []
     for url in (f"/api/orgs/bravo/jobs/{job.pk}", f"/api/orgs/bravo/jobs/{job.pk}/logs"):
         assert api.get(url).status_code == 404
     assert api.post(f"/api/orgs/bravo/jobs/{job.pk}/cancel").status_code == 404
@@ -127,7 +127,7 @@ def test_reaper_expires_queued_jobs_older_than_the_configured_age(org_a, setting
 
 def test_sweeper_republishes_only_for_orgs_with_old_claimable_jobs(org_a, org_b, monkeypatch):
     published = []
-    monkeypatch.setattr(tasks.wakeups, "publish_jobs_available", lambda *, org_id: published.append(org_id) or 0)
+    monkeypatch.setattr(tasks.wakeups, "publish_jobs_available", lambda *, org_id, labels: published.append(org_id) or 0)
     JobFactory(org=org_a, created_at=timezone.now() - timedelta(minutes=1))
     JobFactory(org=org_b)  # just created: its own dispatch covers it
     JobFactory(org=org_b, created_at=timezone.now() - timedelta(minutes=1), waiting_for_files=True)

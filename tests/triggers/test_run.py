@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from orgs.models import TokenScope
-from triggers.models import IdempotencyKey, Job, JobSource, JobStatus
+from triggers.models import IdempotencyKey, Job, JobSource, JobStatus, Trigger
 from triggers.signals import job_finished  # noqa: F401  (imported so the module is loaded like in prod)
 
 from ..factories import JobFactory, TriggerFactory, make_token
@@ -198,12 +199,18 @@ def test_invalid_idempotency_key_header_is_a_400(api, trigger, org_token):
 def test_a_failing_enqueue_after_commit_still_answers_202_and_keeps_the_job(
     api, trigger, org_token, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from triggers import tasks
+    import redis
+
+    from triggers import tasks, wakeups
 
     def broken(*args, **kwargs):
         raise OperationalError("broker unreachable")
 
+    def unreachable(*args, **kwargs):
+        raise redis.ConnectionError("Redis unreachable")
+
     monkeypatch.setattr(tasks.job_dispatch, "apply_async", broken)
+    monkeypatch.setattr(wakeups, "publish", unreachable)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = run(api.as_token(org_token[1]), trigger, docs_body())
     # The dispatch, and the count of created jobs in the metrics (triggers/receivers.py).
@@ -225,11 +232,40 @@ def test_run_endpoint_query_count_is_constant(api, org_a, trigger, org_token):
     JobFactory.create_batch(20, org=org_a, trigger=trigger)
     large = count(json.dumps({"ref": "v2", "params": {f"P{i}": f"value-{i}" for i in range(50)}}), "k-large")
     assert small == large
-    assert small <= 12
-    # The replay is cheaper still and equally constant.
+    # Token with trigger and stored key; BEGIN, the job, one statement (key, last-job pointer, audit), COMMIT.
+    assert small <= 5, [q["sql"][:80] for q in ctx_sql(api, trigger)]
+    # A replay: the token's query alone (it carries the stored answer).
     with CaptureQueriesContext(connection) as ctx:
         assert run(api, trigger, json.dumps({"params": {"A": "1"}}), key="k-small")["Idempotent-Replayed"] == "true"
-    assert len(ctx.captured_queries) < small
+    assert len(ctx.captured_queries) <= 2
+
+
+def ctx_sql(api, trigger) -> list[dict]:
+    """The statements of one more run, to show in a failing count."""
+    with CaptureQueriesContext(connection) as ctx:
+        run(api, trigger, "{}", key="k-show")
+    return ctx.captured_queries
+
+
+def test_run_without_a_key_costs_at_most_five_queries(api, trigger, org_token):
+    api.as_token(org_token[1])
+    run(api, trigger, docs_body())  # warm-up: token last_used_at write happens once a minute
+    with CaptureQueriesContext(connection) as ctx:
+        assert run(api, trigger, docs_body()).status_code == 202
+    assert len(ctx.captured_queries) <= 5
+    # No sweep of expired keys rides on a request.
+    assert not [q for q in ctx.captured_queries if q["sql"].startswith("DELETE")]
+
+
+def test_an_expired_key_not_yet_swept_is_taken_by_a_new_run(api, trigger, org_token):
+    api.as_token(org_token[1])
+    first = run(api, trigger, docs_body(), key="old-key").json()
+    IdempotencyKey.objects.filter(key="old-key").update(created_at=timezone.now() - timedelta(hours=25))
+    again = run(api, trigger, docs_body(sha="ffff000"), key="old-key")
+    assert again.status_code == 202 and "Idempotent-Replayed" not in again
+    assert again.json()["jobId"] != first["jobId"]
+    assert IdempotencyKey.objects.get(key="old-key").job_id == uuid.UUID(again.json()["jobId"])
+    assert Trigger.objects.get(pk=trigger.pk).last_job_id == uuid.UUID(again.json()["jobId"])
 
 
 class _WideServer(ThreadedWSGIServer):
@@ -285,3 +321,11 @@ def test_fifty_concurrent_identical_requests_create_exactly_one_job(threaded_ser
     for status, body, _ in results:
         if status == 409:
             assert body["error"]["code"] == "idempotency_key_in_use"
+
+
+def test_a_member_run_with_a_key_costs_at_most_five_queries(api, member, trigger):
+    api.as_user(member)
+    with CaptureQueriesContext(connection) as ctx:
+        assert run(api, trigger, docs_body(), key="member-key").status_code == 202
+    # user, membership, trigger, key lookup, one write (+ the test transaction's savepoint pair)
+    assert len([q for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]) <= 5

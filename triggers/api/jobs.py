@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from deplite.api.errors import ValidationFailed
 from deplite.api.fields import ObjectRuleField
+from deplite.api.pagination import KeysetPagination
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
 
@@ -133,6 +134,8 @@ class JobViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
     queryset = Job.objects.all()
     serializer_class = JobOutput
     filterset_class = JobFilter
+    # Jobs grow without bound: keyset pages on the (org|trigger|status, created_at, id) indexes.
+    pagination_class = KeysetPagination
     permission_map = {
         "list": Perm.JOBS_READ,
         "retrieve": Perm.JOBS_READ,

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from deplite import metrics
 
+from ..log_store import log_chunks_append
 from ..models import Job, JobLogChunk, JobStatus, JobStep, StepStatus
 
 _LOG_MARKER = (
@@ -106,8 +107,7 @@ def job_record_events(*, job: Job, events: list[dict]) -> tuple[int, bool]:
                     )
         for step in touched.values():
             step.save()
-        if chunks:
-            JobLogChunk.objects.bulk_create(chunks)
+        log_chunks_append(chunks)
         if job.log_bytes > log_bytes_before:
             transaction.on_commit(partial(metrics.LOG_BYTES_INGESTED.inc, job.log_bytes - log_bytes_before))
         job.last_event_seq = max(fresh)

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
+import redis
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from deplite import one_statement
 from deplite.background import enqueue_after_commit
 from deplite.errors import Conflict, Unprocessable
 from orgs.actors import Actor
-from orgs.services import audit_record
+from orgs.services import audit_event
 
-from .. import input_files
+from .. import input_files, wakeups
 from ..models import IdempotencyKey, Job, Trigger
 from ..payloads import job_run_answer
+
+logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 
@@ -37,6 +43,10 @@ def run_request_hash(*, ref: str | None, params: dict | None) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# `trigger_run(stored_key=…)` default: look the Idempotency-Key up here.
+LOOK_UP = object()
+
+
 def trigger_run(
     *,
     trigger: Trigger,
@@ -45,48 +55,50 @@ def trigger_run(
     ref: str | None,
     params: dict[str, str],
     idempotency_key: str | None = None,
+    stored_key: IdempotencyKey | None | object = LOOK_UP,
     rerun_of: Job | None = None,
 ) -> RunResult:
     """Create a queued job for `trigger` (the run endpoint, the Run form and chat commands).
 
-    With an idempotency key, the first successful answer is stored with the job in one
-    transaction; a retry (or a concurrent twin, which waits on the key's unique index)
-    gets that answer back, a different request (other ref or params) under the same key a 422.
+    With an idempotency key, the first successful answer is stored with the job; a retry
+    (or a concurrent twin, which waits on the key's unique index) gets that answer back, a
+    different request (other ref or params) under the same key a 422. A caller that already
+    read the key's row (the run endpoint, in its API token's query) passes it as `stored_key`.
+
+    On PostgreSQL a new run is ONE statement: the job, its key holding its answer from the
+    start (no follow-up UPDATE), the trigger's last-job pointer and the audit row
+    (deplite.one_statement). Expired keys are removed by the `idempotency_keys_purge`
+    sweeper, not here.
     """
     request_hash = run_request_hash(ref=ref, params=params)
     if idempotency_key is not None:
-        stored = _idempotency_lookup(trigger=trigger, key=idempotency_key)
+        stored = _idempotency_lookup(trigger=trigger, key=idempotency_key) if stored_key is LOOK_UP else stored_key
         if stored is not None:
             return _replay(stored, request_hash)
     if not trigger.enabled:
         raise Conflict("This trigger is disabled.", code="trigger_disabled")
     files, waiting = input_files.input_files_resolve(org=trigger.org, params=params)
-    try:
-        with transaction.atomic():
+    for attempt in (1, 2):
+        try:
+            job = _new_job(trigger=trigger, actor=actor, source=source, ref=ref, params=params)
+            job.input_files, job.waiting_for_files = files, waiting
+            job.rerun_of = rerun_of
+            job.fill_short_id()
+            body = job_run_answer(job)
             key_row = None
             if idempotency_key is not None:
-                # Taken first, so a concurrent twin blocks here until this transaction ends.
-                IdempotencyKey.objects.filter(
-                    trigger=trigger, key=idempotency_key, created_at__lt=timezone.now() - IDEMPOTENCY_KEY_TTL
-                ).delete()
-                key_row = IdempotencyKey.objects.create(
+                # A concurrent twin's write waits on the key's unique index until ours commits,
+                # then fails whole (its job row with it) and replays our answer.
+                key_row = IdempotencyKey(
                     org=trigger.org,
                     trigger=trigger,
                     key=idempotency_key,
                     request_hash=request_hash,
                     response_status=202,
-                    response_body={},
+                    response_body=body,
+                    job=job,
                 )
-            job = _new_job(trigger=trigger, actor=actor, source=source, ref=ref, params=params)
-            job.input_files, job.waiting_for_files = files, waiting
-            job.rerun_of = rerun_of
-            job.save(force_insert=True)
-            body = job_run_answer(job)
-            if key_row is not None:
-                key_row.response_body = body
-                key_row.job = job
-                key_row.save(update_fields=["response_body", "job"])
-            audit_record(
+            audit = audit_event(
                 org=trigger.org,
                 actor=actor,
                 action="job.created",
@@ -99,19 +111,30 @@ def trigger_run(
                     **({"rerunOf": rerun_of.short_id} if rerun_of is not None else {}),
                 },
             )
+            # All or none, as one statement: the job, its key, the trigger's last-job pointer
+            # (lists join it instead of looking through every job) and the audit row.
+            one_statement.execute(
+                one_statement.insert(job),
+                one_statement.insert(key_row) if key_row is not None else None,
+                one_statement.update(Trigger.objects.filter(pk=trigger.pk), last_job=job),
+                one_statement.insert(audit),
+            )
             if not waiting:
-                job_enqueue_dispatch(job_id=job.id)
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-        stored = _idempotency_lookup(trigger=trigger, key=idempotency_key)
-        if stored is not None:
-            return _replay(stored, request_hash)
-        raise Conflict(
-            "A request with this Idempotency-Key is still being processed. Retry shortly.",
-            code="idempotency_key_in_use",
-        ) from None
-    return RunResult(status=202, body=body, replayed=False, job_id=job.id)
+                job_enqueue_dispatch(job_id=job.id, org_id=job.org_id, labels=job.agent_labels)
+            return RunResult(status=202, body=body, replayed=False, job_id=job.id)
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            stored = _idempotency_lookup(trigger=trigger, key=idempotency_key)
+            if stored is not None:
+                return _replay(stored, request_hash)
+            if attempt == 1 and _forget_expired_key(trigger=trigger, key=idempotency_key):
+                continue  # an expired key the sweeper has not removed yet held the index
+            raise Conflict(
+                "A request with this Idempotency-Key is still being processed. Retry shortly.",
+                code="idempotency_key_in_use",
+            ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def job_rerun(*, job: Job, actor: Actor, source: str, params: dict[str, str] | None = None) -> RunResult:
@@ -159,6 +182,13 @@ def _idempotency_lookup(*, trigger: Trigger, key: str) -> IdempotencyKey | None:
     ).first()
 
 
+def _forget_expired_key(*, trigger: Trigger, key: str) -> bool:
+    deleted, _ = IdempotencyKey.objects.filter(
+        trigger=trigger, key=key, created_at__lt=timezone.now() - IDEMPOTENCY_KEY_TTL
+    ).delete()
+    return bool(deleted)
+
+
 def _replay(stored: IdempotencyKey, request_hash: str) -> RunResult:
     if stored.request_hash != request_hash:
         raise Unprocessable(
@@ -167,13 +197,27 @@ def _replay(stored: IdempotencyKey, request_hash: str) -> RunResult:
     return RunResult(status=stored.response_status, body=stored.response_body, replayed=True, job_id=stored.job_id)
 
 
-def job_enqueue_dispatch(*, job_id: uuid.UUID) -> None:
-    """Once the current transaction commits, ask a worker to wake the org's waiting agents.
+def job_enqueue_dispatch(*, job_id: uuid.UUID, org_id: uuid.UUID | None = None, labels: list | None = None) -> None:
+    """Once the current transaction commits (at once outside one), wake one waiting agent
+    that can take the job.
 
-    A broker that is down or slow must not turn an accepted job into an error
-    (deplite.background): the job row is committed, waiting agents re-check on their own
-    and the sweeper re-publishes.
+    With the job's org and labels at hand the wake-up is published straight to Redis (one
+    PUBLISH, bounded by wakeups.PUBLISH_TIMEOUT_SECONDS): a trip through the broker and a
+    worker would add tens of milliseconds to every deploy's start. Otherwise the dispatch
+    task reads them and publishes (deplite.background). A Redis that is down or slow must
+    not turn an accepted job into an error: the job row is committed and the sweeper
+    re-announces it.
     """
     from ..tasks import job_dispatch
 
-    enqueue_after_commit(job_dispatch, str(job_id))
+    if org_id is None:
+        enqueue_after_commit(job_dispatch, str(job_id))
+        return
+    transaction.on_commit(partial(_publish_wakeup, job_id=job_id, org_id=org_id, labels=labels or []), robust=True)
+
+
+def _publish_wakeup(*, job_id: uuid.UUID, org_id: uuid.UUID, labels: list) -> None:
+    try:
+        wakeups.publish_jobs_available(org_id=org_id, labels=labels)
+    except (redis.RedisError, OSError):
+        logger.warning("Could not publish the wake-up for job %s; the sweeper will wake agents.", job_id)

@@ -23,10 +23,13 @@ from .runner import utcnow_iso
 log = logging.getLogger(__name__)
 
 SEND_EARLY_BYTES = 64 * 1024  # send without waiting for the timer once this much is waiting
-MAX_BATCH_BYTES = 256 * 1024  # one request carries at most this much
+# One request carries at most this much (the spool's bytes are the wire's: UTF-8, escapes counted),
+# under the server's default 1 MiB body limit. Few large requests: a 20 MB step's log is ~30
+# requests, each paying the signature, the nonce and the job's row lock once.
+MAX_BATCH_BYTES = 768 * 1024
 SEND_INTERVAL = 0.5  # seconds between sends while a job talks
 LOG_FLUSH_AGE = 0.3  # a pending log chunk becomes an event after this long
-LOG_CHUNK_BYTES = 16 * 1024  # …or once it is this big
+LOG_CHUNK_BYTES = 64 * 1024  # …or once it is this big (one stored row per chunk)
 # A silent step still asks the server every so often (an empty events batch) so a cancel reaches it.
 CANCEL_POLL_SECONDS = 2.0
 

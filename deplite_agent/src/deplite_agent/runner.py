@@ -173,8 +173,8 @@ class JobRunner:
     def _local(self, text: str) -> None:
         with self._local_lock:
             if self._local_log is not None:
-                for line in text.splitlines():
-                    self._local_log.write(f"{utcnow_iso()} {line}\n")
+                stamp = utcnow_iso()
+                self._local_log.write("".join(f"{stamp} {line}\n" for line in text.splitlines()))
                 self._local_log.flush()
 
     def _log(self, step: int | None, text: str, stream: str = "stdout") -> None:
@@ -417,11 +417,24 @@ class JobRunner:
         return status, code, error
 
     def _pump(self, stream, index: int, name: str) -> None:
+        # Whatever the pipe holds, cut at the last complete line: a step printing megabytes
+        # costs a few calls per 64 KiB, not several per line (a flush per line made a 20 MB
+        # step's output take seconds to read and held the step back on a full pipe).
+        pending = b""
         try:
             while True:
-                chunk = stream.readline(MAX_LINE_BYTES)
-                if not chunk:
+                data = stream.read1(MAX_LINE_BYTES)
+                if not data:
+                    if pending:
+                        self._log(index, pending.decode("utf-8", errors="replace"), name)
                     return
-                self._log(index, chunk.decode("utf-8", errors="replace"), name)
+                pending += data
+                cut = pending.rfind(b"\n") + 1
+                if not cut:
+                    if len(pending) < MAX_LINE_BYTES:
+                        continue  # the rest of the line is on its way
+                    cut = MAX_LINE_BYTES  # an endless line is cut, as before
+                block, pending = pending[:cut], pending[cut:]
+                self._log(index, block.decode("utf-8", errors="replace"), name)
         except (OSError, ValueError):  # the pipe was closed under us after the drain window
             return

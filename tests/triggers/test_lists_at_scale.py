@@ -1,0 +1,114 @@
+"""Job and trigger lists whose cost does not grow with the number of jobs: keyset pages
+(no COUNT(*)), and the trigger's last-job pointer kept by the run service."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from orgs.scoping import Actor
+from triggers import services
+from triggers.models import JobSource, Trigger
+
+from ..factories import JobFactory, TriggerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _jobs(org, trigger, n):
+    now = timezone.now()
+    return [JobFactory(org=org, trigger=trigger, created_at=now - timedelta(minutes=i)) for i in range(n)]
+
+
+def _run(trigger):
+    return services.trigger_run(
+        trigger=trigger, actor=Actor.system(), source=JobSource.API, ref=None, params={}
+    ).job_id
+
+
+def test_running_a_trigger_points_it_at_its_newest_job(org_a):
+    trigger = TriggerFactory(org=org_a)
+    first = _run(trigger)
+    assert Trigger.objects.get(pk=trigger.pk).last_job_id == first
+    second = _run(trigger)
+    assert Trigger.objects.get(pk=trigger.pk).last_job_id == second
+
+
+def test_triggers_page_shows_each_triggers_last_job_without_reading_the_jobs_table(member, org_a):
+    ran = TriggerFactory(org=org_a, name="ran")
+    TriggerFactory(org=org_a, name="idle")
+    JobFactory.create_batch(3, org=org_a, trigger=ran)
+    job_id = _run(ran)
+    client = Client()
+    client.force_login(member)
+    with CaptureQueriesContext(connection) as ctx:
+        page = client.get(f"/orgs/{org_a.slug}/triggers/").content.decode()
+    assert f"#{str(job_id)[:8]}" in page
+    assert "never run" in page  # the idle trigger
+    assert not [q for q in ctx.captured_queries if re.search(r'FROM "triggers_job"', q["sql"])]
+
+
+def test_jobs_api_pages_with_a_cursor_newest_first_without_counting(api, member, org_a):
+    trigger = TriggerFactory(org=org_a)
+    jobs = _jobs(org_a, trigger, 5)
+    api.as_user(member)
+    seen, url = [], "/api/orgs/acme/jobs?pageSize=2"
+    with CaptureQueriesContext(connection) as ctx:
+        while url:
+            body = api.get(url).json()
+            assert "count" not in body
+            seen += [j["id"] for j in body["results"]]
+            url = body["next"]
+    assert seen == [str(j.pk) for j in jobs]
+    assert not [q for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+
+
+def test_jobs_api_cursor_keeps_the_filters_and_goes_back(api, member, org_a):
+    t1, t2 = TriggerFactory(org=org_a), TriggerFactory(org=org_a)
+    mine = _jobs(org_a, t1, 3)
+    _jobs(org_a, t2, 3)
+    api.as_user(member)
+    first = api.get(f"/api/orgs/acme/jobs?trigger={t1.pk}&pageSize=2").json()
+    second = api.get(first["next"]).json()
+    assert [j["id"] for j in first["results"] + second["results"]] == [str(j.pk) for j in mine]
+    assert second["next"] is None
+    back = api.get(second["previous"]).json()
+    assert [j["id"] for j in back["results"]] == [str(j.pk) for j in mine[:2]]
+
+
+def test_a_made_up_cursor_is_a_400_in_the_error_shape(api, member, org_a):
+    api.as_user(member)
+    response = api.get("/api/orgs/acme/jobs?cursor=bm9wZQ")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_cursor"
+
+
+def test_jobs_page_links_to_older_jobs_without_counting(member, org_a):
+    trigger = TriggerFactory(org=org_a)
+    jobs = _jobs(org_a, trigger, 52)
+    client = Client()
+    client.force_login(member)
+    with CaptureQueriesContext(connection) as ctx:
+        first = client.get(f"/orgs/{org_a.slug}/jobs/").content.decode()
+    assert not [q for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert f"#{jobs[0].short_id}" in first and f"#{jobs[50].short_id}" not in first
+    older = re.search(r'href="([^"]+)">Older', first).group(1).replace("&amp;", "&")
+    second = client.get(older).content.decode()
+    assert f"#{jobs[50].short_id}" in second and f"#{jobs[51].short_id}" in second
+    assert f"#{jobs[0].short_id}" not in second
+    assert "Newer" in second and "Older" not in second
+
+
+def test_jobs_page_with_a_made_up_cursor_shows_the_newest_jobs(member, org_a):
+    job = JobFactory(org=org_a)
+    client = Client()
+    client.force_login(member)
+    response = client.get(f"/orgs/{org_a.slug}/jobs/?cursor=bm9wZQ")
+    assert response.status_code == 200
+    assert f"#{job.short_id}" in response.content.decode()

@@ -5,7 +5,6 @@ class TriggersConfig(AppConfig):
     name = "triggers"
 
     def ready(self):
-        from django.db.models.signals import post_save
 
         from deplite import metrics
         from orgs import overview, token_scopes
@@ -13,7 +12,7 @@ class TriggersConfig(AppConfig):
         from storage.signals import file_status_changed
 
         from . import input_files, receivers
-        from .models import Job, Trigger
+        from .models import Trigger
         from .overview import triggers_overview
         from .signals import job_finished
 
@@ -22,6 +21,5 @@ class TriggersConfig(AppConfig):
         token_scopes.register(TokenScope.TRIGGER, Trigger, field="triggerIds")
         overview.register(triggers_overview)
         # Metrics of jobs: created and finished counters, queued-job gauges read at scrape time.
-        post_save.connect(receivers.count_job_created, sender=Job, dispatch_uid="triggers.metrics.job_created")
         job_finished.connect(receivers.count_job_finished, dispatch_uid="triggers.metrics.job_finished")
         metrics.register_state(receivers.queued_jobs_state, receivers.QUEUED_HELP)

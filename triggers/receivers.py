@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-from django.db import transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
 from deplite import metrics
 
 from .models import Job, JobStatus
-
-
-def count_job_created(sender, instance: Job, created: bool, **kwargs) -> None:
-    if created:
-        transaction.on_commit(partial(metrics.JOBS_CREATED.labels(source=instance.source or "unknown").inc))
 
 
 def count_job_finished(sender, job_id, status: str, **kwargs) -> None:

@@ -14,7 +14,7 @@ import redis
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deplite import one_statement
+from deplite import metrics, one_statement
 from deplite.background import enqueue_after_commit
 from deplite.errors import Conflict, Unprocessable
 from orgs.actors import Actor
@@ -119,6 +119,8 @@ def trigger_run(
                 one_statement.update(Trigger.objects.filter(pk=trigger.pk), last_job=job),
                 one_statement.insert(audit),
             )
+            # Counted here, not on post_save: the one-statement write sends no model signals.
+            transaction.on_commit(partial(metrics.JOBS_CREATED.labels(source=source or "unknown").inc))
             if not waiting:
                 job_enqueue_dispatch(job_id=job.id, org_id=job.org_id, labels=job.agent_labels)
             return RunResult(status=202, body=body, replayed=False, job_id=job.id)

@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from agents.urls import agent_urlpatterns
 from agents.urls import org_urlpatterns as agents_org_urls
 from agents.urls import page_urlpatterns as agents_pages
+from notifications.urls import org_urlpatterns as notifications_org_urls
+from notifications.urls import page_urlpatterns as notifications_pages
 from orgs import api as orgs_api
 from orgs import views as orgs_views
 from orgs.urls import org_urlpatterns as orgs_org_urls
@@ -22,6 +24,7 @@ org_api_urls = [
     *storage_org_urls,
     *triggers_org_urls,
     *agents_org_urls,
+    *notifications_org_urls,
 ]
 
 # Web pages of one organisation, under /orgs/<slug>/.
@@ -30,6 +33,7 @@ org_page_urls = [
     *triggers_pages,
     *storage_pages,
     *agents_pages,
+    *notifications_pages,
 ]
 
 urlpatterns = [

@@ -10,7 +10,7 @@ import uuid
 
 from django.conf import settings
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -20,7 +20,7 @@ from deplite.api.errors import Forbidden, NotFound, ValidationFailed
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet, principal_for_org
 
-from . import services
+from . import extensions, services
 from .models import ChatProvider, Job, JobLogChunk, JobSource, JobStatus, NotifyOn, Trigger, TriggerType
 
 # --- triggers ------------------------------------------------------------------------------------
@@ -345,11 +345,29 @@ class JobOutput(serializers.ModelSerializer):
         ]
 
 
+class JobNotificationOutput(serializers.Serializer):
+    """Shape of one entry of `notifications` (filled by the notifications app through `extensions`)."""
+
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    provider = serializers.CharField()
+    channel = serializers.CharField()
+    status = serializers.CharField()
+    error = serializers.CharField()
+    attempts = serializers.IntegerField()
+    sentAt = serializers.DateTimeField(allow_null=True)
+
+
 class JobDetailOutput(JobOutput):
     steps = JobStepOutput(many=True)
+    notifications = serializers.SerializerMethodField()
 
     class Meta(JobOutput.Meta):
-        fields = [*JobOutput.Meta.fields, "steps"]
+        fields = [*JobOutput.Meta.fields, "steps", "notifications"]
+
+    @extend_schema_field(JobNotificationOutput(many=True))
+    def get_notifications(self, job) -> list[dict]:
+        return extensions.job_detail_field("notifications", job, default=[])
 
 
 class JobLogChunkOutput(serializers.Serializer):

@@ -37,6 +37,7 @@ from .models import (
     JobLogChunk,
     JobStatus,
     JobStep,
+    NotifyOn,
     StepStatus,
     Trigger,
 )
@@ -182,6 +183,10 @@ def trigger_run(
                 source=source,
                 actor_kind=actor.kind,
                 actor_label=actor.label[:255],
+                notify_provider=trigger.notify_provider,
+                notify_team_id=trigger.notify_team_id,
+                notify_channel_id=trigger.notify_channel_id,
+                notify_on=trigger.notify_on if trigger.notify_provider else NotifyOn.NONE,
             )
             job.save(force_insert=True)
             body = run_response_body(job)

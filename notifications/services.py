@@ -89,7 +89,9 @@ def deliveries_for_finished_job(*, job_id: uuid.UUID) -> list[NotificationDelive
         )
         for reply in replies:
             # The reply turns into the result, whatever notifyOn says.
-            NotificationDelivery.objects.filter(pk=reply.pk, status=DeliveryStatus.PENDING).update(next_attempt_at=None)
+            NotificationDelivery.objects.filter(pk=reply.pk, status=DeliveryStatus.PENDING, last_error="").update(
+                next_attempt_at=None
+            )
             if (
                 job.status in FAILURE_STATUSES
                 and not NotificationDelivery.objects.filter(
@@ -199,11 +201,13 @@ def chat_reply_refresh(*, job_id: uuid.UUID) -> int:
     """Ask for an edit of the job's pending chat replies (a step started or finished)."""
     from .tasks import delivery_send
 
-    ids = list(
-        NotificationDelivery.objects.filter(
-            job_id=job_id, kind=DeliveryKind.CHAT_REPLY, status=DeliveryStatus.PENDING
-        ).values_list("pk", flat=True)
+    replies = NotificationDelivery.objects.filter(
+        job_id=job_id, kind=DeliveryKind.CHAT_REPLY, status=DeliveryStatus.PENDING
     )
+    ids = list(replies.values_list("pk", flat=True))
+    if ids:
+        # Due now, unless it waits for a provider's Retry-After (that retry renders the latest state).
+        replies.filter(last_error="").update(next_attempt_at=None)
     for row_id in ids:
         transaction.on_commit(lambda row_id=str(row_id): _enqueue(delivery_send, row_id), robust=True)
     return len(ids)

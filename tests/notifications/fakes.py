@@ -39,6 +39,8 @@ class Fake:
     # channel → number of 429s still to answer, and the wait they ask for
     rate_limit: dict = field(default_factory=dict)
     retry_after: float = 2
+    # channel → number of HTTP 500s still to answer (a provider hiccup)
+    server_errors: dict = field(default_factory=dict)
     # called with the message body before a post is answered (may block: a slow provider)
     hold: object = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -87,6 +89,9 @@ class FakeSlack(Fake):
             with self.lock:
                 if channel in self.refuse:
                     return _json({"ok": False, "error": self.refuse[channel]})
+                if self.server_errors.get(channel):
+                    self.server_errors[channel] -= 1
+                    return Response("upstream error", status=500)
                 if self.rate_limit.get(channel):
                     self.rate_limit[channel] -= 1
                     return _json(

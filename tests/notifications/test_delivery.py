@@ -83,6 +83,48 @@ def test_a_transient_error_leaves_the_row_pending_for_the_sweeper_in_process(
     assert (row.status, row.attempts, len(fake_slack.in_channel("C0456"))) == ("sent", 2, 1)
 
 
+def test_a_discord_429_waits_for_its_retry_after_and_a_403_is_permanent(
+    org_a, discord_a, fake_discord, django_capture_on_commit_callbacks
+):
+    fake_discord.rate_limit[CHANNEL_A] = 1
+    fake_discord.retry_after = 2.5
+    limited = run(slack_trigger(org_a, team=GUILD_A, channel=CHANNEL_A, name="limited"))
+    limited.notify_provider = "discord"
+    limited.save()
+    _finish(limited, "succeeded", django_capture_on_commit_callbacks)
+    row = NotificationDelivery.objects.get(job=limited)
+    assert (row.status, row.last_error) == ("pending", "rate_limited")
+    assert row.next_attempt_at >= timezone.now() + timedelta(seconds=2)
+    fake_discord.refuse[CHANNEL_A] = 403
+    refused = run(slack_trigger(org_a, team=GUILD_A, channel=CHANNEL_A, name="refused"))
+    refused.notify_provider = "discord"
+    refused.save()
+    _finish(refused, "succeeded", django_capture_on_commit_callbacks)
+    row = NotificationDelivery.objects.get(job=refused)
+    assert (row.status, row.last_error, row.attempts) == ("failed", "missing_access", 1)
+    assert fake_discord.messages == []
+
+
+def test_the_sweeper_sends_a_delivery_whose_task_was_lost(
+    org_a, slack_a, fake_slack, settings, django_capture_on_commit_callbacks
+):
+    job = run(slack_trigger(org_a))
+    with django_capture_on_commit_callbacks(execute=False):
+        # The job finishes, but the enqueue after commit never happens (broker down).
+        finish(job, "succeeded")
+    with django_capture_on_commit_callbacks(execute=False):
+        services.deliveries_for_finished_job(job_id=job.pk)  # the row is written; its task is lost
+    row = NotificationDelivery.objects.get(job=job)
+    assert (row.status, fake_slack.calls) == ("pending", [])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_sweep() == 0  # within the grace: its task may still come
+    NotificationDelivery.objects.filter(pk=row.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_sweep() == 1
+    row.refresh_from_db()
+    assert (row.status, len(fake_slack.in_channel("C0456"))) == ("sent", 1)
+
+
 # --- the job API, the retry endpoint and the page ---------------------------------------------------
 
 

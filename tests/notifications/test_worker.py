@@ -93,6 +93,15 @@ def test_a_429_delays_the_retry_by_its_retry_after(org, fake, worker):
     assert (row.attempts, len(fake.in_channel("C0429"))) == (2, 1)
 
 
+def test_a_transient_error_is_retried_by_the_worker_with_backoff(org, fake, worker):
+    fake.server_errors["C0500"] = 2
+    job = run(slack_trigger(org, channel="C0500"))
+    finish(job, "succeeded")
+    row = _wait_row(job, "sent")
+    assert (row.attempts, len(fake.posts("C0500")), len(fake.in_channel("C0500"))) == (3, 3, 1)
+    assert row.last_error == ""
+
+
 def test_a_permanent_error_is_recorded_once_and_never_retried_by_the_worker(org, fake, worker):
     fake.refuse["C0404"] = "channel_not_found"
     job = run(slack_trigger(org, channel="C0404"))

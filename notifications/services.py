@@ -233,6 +233,8 @@ def delivery_retry(*, delivery: NotificationDelivery, actor: Actor) -> Notificat
         row.status = DeliveryStatus.PENDING
         row.last_error = row.last_error_message = ""
         row.next_attempt_at = row.lease_until = row.lease_token = None
+        # An admin's retry accepts the risk of a duplicate when the last outcome was unknown.
+        row.uncertain_since = None
         row.save()
         audit_record(
             org=row.job.org,
@@ -337,7 +339,20 @@ def delivery_attempt(*, delivery_id) -> str:
         last_error="",
         last_error_message="",
         next_attempt_at=None if final else now + CHAT_REPLY_REFRESH,
+        # A chat reply is edited many times: its attempt cap counts failures since the last edit.
+        **({} if final else {"attempts": 0}),
     )
+    if (
+        not final
+        and Job.objects.filter(
+            pk=job.pk, status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED]
+        ).exists()
+    ):
+        # The job ended while this edit was on its way (its job_finished found the row claimed).
+        from .tasks import delivery_send
+
+        NotificationDelivery.objects.filter(pk=row.pk, status=DeliveryStatus.PENDING).update(next_attempt_at=None)
+        _enqueue(delivery_send, str(row.pk))
     return Outcome.SENT
 
 
@@ -405,13 +420,24 @@ def _send(row: NotificationDelivery, message: rendering.Message) -> str:
                 token=token, channel=row.channel, ts=row.provider_message_id, body=message.slack()
             )
         if row.uncertain_since is not None:
-            found = transports.slack_find_posted(
-                token=token,
-                channel=row.channel,
-                delivery_id=delivery_id,
-                since=row.uncertain_since,
-                thread_ts=row.thread_ts if row.kind == DeliveryKind.CHAT_REPLY else "",
-            )
+            try:
+                found = transports.slack_find_posted(
+                    token=token,
+                    channel=row.channel,
+                    delivery_id=delivery_id,
+                    since=row.uncertain_since,
+                    thread_ts=row.thread_ts if row.kind == DeliveryKind.CHAT_REPLY else "",
+                )
+            except DeliveryError as exc:
+                if not exc.permanent:
+                    raise
+                # Without channels:history we cannot tell; posting blindly could post twice.
+                raise DeliveryError(
+                    "outcome_unknown",
+                    f"A worker stopped mid-call and Slack could not be asked whether the message "
+                    f"was posted ({exc.code}); retry to post it anyway",
+                    permanent=True,
+                ) from None
             if found:
                 logger.info("Notification %s was posted before its worker stopped; not posting again.", row.pk)
                 if row.kind == DeliveryKind.CHAT_REPLY:

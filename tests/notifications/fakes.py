@@ -68,6 +68,7 @@ class FakeSlack(Fake):
     def __init__(self, server: HTTPServer, *, tokens: set[str]):
         super().__init__(server=server)
         self.tokens = tokens
+        self.history_error = ""  # e.g. "missing_scope": a bot installed without channels:history
         self._ts = itertools.count(1)
         server.expect_request(ANY).respond_with_handler(self.handle)
 
@@ -123,6 +124,8 @@ class FakeSlack(Fake):
                 found[0]["text"] = body.get("text")
                 found[0]["attachments"] = body.get("attachments")
             return _json({"ok": True, "channel": channel, "ts": body.get("ts")})
+        if method in ("conversations.history", "conversations.replies") and self.history_error:
+            return _json({"ok": False, "error": self.history_error})
         if method in ("conversations.history", "conversations.replies"):
             oldest = float(body.get("oldest") or 0)
             with self.lock:

@@ -125,6 +125,72 @@ def test_the_sweeper_sends_a_delivery_whose_task_was_lost(
     assert (row.status, len(fake_slack.in_channel("C0456"))) == ("sent", 1)
 
 
+def _lost_mid_call(job):
+    """The row as a worker SIGKILLed mid-call leaves it: claimed, its lease run out."""
+    row = NotificationDelivery.objects.get(job=job)
+    past = timezone.now() - timedelta(minutes=2)
+    NotificationDelivery.objects.filter(pk=row.pk).update(
+        status=DeliveryStatus.SENDING, attempts=1, attempt_started_at=past, lease_until=past + timedelta(seconds=60)
+    )
+    return row
+
+
+def _finished_but_unsent(job, capture):
+    with capture(execute=False):
+        finish(job, "succeeded")
+    with capture(execute=False):
+        services.deliveries_for_finished_job(job_id=job.pk)
+
+
+@pytest.mark.parametrize("posted_before", [True, False])
+def test_after_a_lost_lease_slack_is_asked_before_posting_again(
+    posted_before, org_a, slack_a, fake_slack, django_capture_on_commit_callbacks
+):
+    job = run(slack_trigger(org_a))
+    _finished_but_unsent(job, django_capture_on_commit_callbacks)
+    row = _lost_mid_call(job)
+    if posted_before:
+        fake_slack.messages.append(
+            {
+                "ts": f"{int(timezone.now().timestamp()) - 100}.000001",
+                "channel": "C0456",
+                "text": "x",
+                "thread_ts": None,
+                "attachments": None,
+                "token": "",
+                "received_at": 0,
+                "edits": [],
+                "metadata": {"event_type": "deplite_notification", "event_payload": {"delivery_id": str(row.pk)}},
+            }
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_sweep() == 1
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.uncertain_since) == ("sent", 2, None)
+    assert len(fake_slack.in_channel("C0456")) == 1
+    assert len(fake_slack.posts()) == (0 if posted_before else 1)
+    assert row.provider_message_id == fake_slack.in_channel("C0456")[0]["ts"]
+
+
+def test_without_history_access_an_unknown_outcome_is_failed_not_posted_twice_until_an_admin_retries(
+    api, owner, org_a, slack_a, fake_slack, django_capture_on_commit_callbacks
+):
+    fake_slack.history_error = "missing_scope"
+    job = run(slack_trigger(org_a))
+    _finished_but_unsent(job, django_capture_on_commit_callbacks)
+    row = _lost_mid_call(job)
+    with django_capture_on_commit_callbacks(execute=True):
+        deliveries_sweep()
+    row.refresh_from_db()
+    assert (row.status, row.last_error) == ("failed", "outcome_unknown")
+    assert fake_slack.posts() == []
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.as_user(owner).post(f"/api/orgs/acme/jobs/{job.pk}/notifications/{row.pk}/retry")
+    assert response.status_code == 202
+    row.refresh_from_db()
+    assert (row.status, len(fake_slack.posts())) == ("sent", 1)
+
+
 # --- the job API, the retry endpoint and the page ---------------------------------------------------
 
 

@@ -16,13 +16,20 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from agents.models import Agent
+from notifications.models import NotificationDelivery
 from storage.models import StorageBinding
 from tests.factories import VICTIM_FACTORIES
 from triggers.models import Job, Trigger
 
 PAGE_PREFIX = "orgs/<slug:org_slug>/"
 # URL kwarg → the model whose id it names. A page with another kwarg fails below until added.
-PAGE_OBJECTS = {"job_id": Job, "trigger_id": Trigger, "binding_id": StorageBinding, "agent_id": Agent}
+PAGE_OBJECTS = {
+    "job_id": Job,
+    "trigger_id": Trigger,
+    "binding_id": StorageBinding,
+    "agent_id": Agent,
+    "delivery_id": NotificationDelivery,
+}
 
 
 def _walk(patterns, prefix=""):

@@ -23,7 +23,7 @@ class DeliveryOutput(serializers.Serializer):
     status = serializers.CharField()
     error = serializers.CharField()
     attempts = serializers.IntegerField()
-    sentAt = serializers.DateTimeField(allow_null=True)
+    sent_at = serializers.DateTimeField(allow_null=True)
 
 
 class DeliveryViewSet(OrgScopedViewSet):

@@ -15,7 +15,7 @@ def job_deliveries(*, job: Job) -> QuerySet[NotificationDelivery]:
 
 
 def delivery_payload(row: NotificationDelivery) -> dict:
-    """One entry of the job API's `notifications` list."""
+    """One entry of the job API's `notifications` list (snake_case: the API renderer camelizes keys)."""
     return {
         "id": str(row.pk),
         "kind": row.kind,
@@ -24,7 +24,7 @@ def delivery_payload(row: NotificationDelivery) -> dict:
         "status": row.status,
         "error": row.error,
         "attempts": row.attempts,
-        "sentAt": row.sent_at.isoformat().replace("+00:00", "Z") if row.sent_at else None,
+        "sent_at": row.sent_at.isoformat().replace("+00:00", "Z") if row.sent_at else None,
     }
 
 

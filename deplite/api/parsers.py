@@ -2,12 +2,15 @@
 
 The public docs' curl snippets send JSON with `-d` and no header, so curl labels them
 `application/x-www-form-urlencoded`; those calls must work verbatim.
+Keys arrive camelCase and leave the parser snake_case (deplite.api.camel), user data aside.
 """
 
 import json
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
+
+from .camel import underscore
 
 
 class JSONAnyContentTypeParser(BaseParser):
@@ -23,4 +26,4 @@ class JSONAnyContentTypeParser(BaseParser):
             raise ParseError("The request body is not valid JSON.") from exc
         if not isinstance(data, dict):
             raise ParseError("The request body must be a JSON object.")
-        return data
+        return underscore(data)

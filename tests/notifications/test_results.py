@@ -13,7 +13,8 @@ from notifications.models import DeliveryKind, DeliveryStatus, NotificationDeliv
 from orgs.scoping import Actor
 from tests.factories import JobFactory
 from triggers import services as trigger_services
-from triggers.models import JobStatus
+from triggers.models import Job, JobStatus
+from triggers.signals import job_finished
 
 from .conftest import CHANNEL_A, CHANNEL_B, GUILD_A, finish, run, slack_trigger
 
@@ -57,7 +58,7 @@ def test_a_result_is_announced_once_however_often_the_signal_fires(
         finish(job, "succeeded")
     with django_capture_on_commit_callbacks(execute=True):
         assert services.deliveries_for_finished_job(job_id=job.pk) == []
-        trigger_services._send_job_finished(job_id=job.pk, org_id=job.org_id, status="succeeded")
+        job_finished.send(sender=Job, job_id=job.pk, org_id=job.org_id, status="succeeded")
     assert NotificationDelivery.objects.filter(job=job).count() == 1
     assert len(fake_slack.posts()) == 1
 

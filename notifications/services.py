@@ -22,9 +22,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from deplite.api.errors import Conflict
+from deplite.errors import Conflict
 from integrations.models import Installation, Provider
-from orgs.scoping import Actor
+from orgs.actors import Actor
 from orgs.services import audit_record
 from triggers.models import Job, JobStatus, NotifyOn
 

@@ -2,8 +2,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from . import services
+from .actors import Actor, ActorKind
 from .models import ApiToken, AuditEvent, Invitation, Membership, Organization, User
-from .scoping import Actor
 
 
 @admin.register(User)
@@ -75,7 +75,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
         actor = Actor(
-            kind="user",
+            kind=ActorKind.USER,
             id=str(request.user.pk),
             label=f"admin:{request.user.email}",
             user=request.user,

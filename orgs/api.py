@@ -20,10 +20,11 @@ from deplite.api.errors import Forbidden, RateLimited, Unauthenticated
 from deplite.api.fields import rule
 
 from . import ratelimit, rules, services
+from .actors import Actor
 from .authentication import TokenPrincipalUser
 from .models import ApiToken, AuditEvent, Invitation, Membership, Organization, Role, StoragePermission, TokenScope
 from .permissions import Perm
-from .scoping import Actor, OrgScopedViewSet
+from .scoping import OrgScopedViewSet
 
 # --- auth -----------------------------------------------------------------------------------
 
@@ -59,10 +60,6 @@ class TokenObtainView(APIView):
             raise Unauthenticated("The email or password is incorrect.", code="invalid_credentials")
         refresh = RefreshToken.for_user(user)
         return Response({"access": str(refresh.access_token), "refresh": str(refresh)})
-
-
-class TokenRefreshInput(serializers.Serializer):
-    refresh = serializers.CharField()
 
 
 class RefreshView(TokenRefreshView):
@@ -112,13 +109,7 @@ class OrganizationListView(APIView):
             raise Forbidden("API tokens cannot create organizations.")
         data = OrganizationCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        actor = Actor(
-            kind="user",
-            id=str(request.user.pk),
-            label=request.user.email,
-            ip=ratelimit.client_ip(request),
-            user=request.user,
-        )
+        actor = Actor.for_user(request.user, ip=ratelimit.client_ip(request))
         org = services.org_create(user=request.user, actor=actor, **data.validated_data)
         return Response(OrganizationOutput(org).data, status=status.HTTP_201_CREATED)
 

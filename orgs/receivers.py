@@ -2,21 +2,18 @@
 
 Accepting at the moment of signup alone would let anyone who signs up with someone
 else's address join that person's organisations; so the link is the verified address.
-"""
 
-from allauth.account.signals import email_confirmed, user_signed_up
-from django.dispatch import receiver
+Connected in OrgsConfig.ready() with a dispatch_uid, like every receiver in the project.
+"""
 
 from . import services
 
 
-@receiver(email_confirmed)
 def accept_on_email_confirmed(sender, request, email_address, **kwargs):
     if email_address.user.email.lower() == email_address.email.lower():
         services.invitations_accept(user=email_address.user)
 
 
-@receiver(user_signed_up)
 def accept_on_signup_if_verified(sender, request, user, **kwargs):
     from allauth.account.models import EmailAddress
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pytest_httpserver import HTTPServer
 
-from orgs.scoping import Actor
+from orgs.actors import Actor
 from tests.factories import InstallationFactory, TriggerFactory
 from triggers import services as trigger_services
 from triggers.models import Job, JobSource, JobStatus

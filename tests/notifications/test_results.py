@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from notifications import rendering, services
 from notifications.models import DeliveryKind, DeliveryStatus, NotificationDelivery
-from orgs.scoping import Actor
+from orgs.actors import Actor
 from tests.factories import JobFactory
 from triggers import services as trigger_services
 from triggers.models import Job, JobStatus

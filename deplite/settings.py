@@ -192,6 +192,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "idempotency-keys-purge": {"task": "triggers.tasks.idempotency_keys_purge", "schedule": 3600.0},
     # Fails the running jobs of agents gone silent.
     "agents-reap-lost": {"task": "agents.tasks.agents_reap_lost", "schedule": 30.0},
+    # Chat replies whose task was lost (broker down when the command came in) are re-sent.
+    "chat-replies-sweep": {"task": "integrations.tasks.chat_replies_sweep", "schedule": 30.0},
 }
 
 # --- auth -------------------------------------------------------------------------------

@@ -5,6 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from agents.urls import agent_urlpatterns
 from agents.urls import org_urlpatterns as agents_org_urls
 from agents.urls import page_urlpatterns as agents_pages
+from integrations.urls import org_urlpatterns as integrations_org_urls
+from integrations.urls import page_urlpatterns as integrations_pages
+from integrations.urls import public_urlpatterns as integrations_public_urls
 from notifications.urls import org_urlpatterns as notifications_org_urls
 from notifications.urls import page_urlpatterns as notifications_pages
 from orgs import api as orgs_api
@@ -24,6 +27,7 @@ org_api_urls = [
     *storage_org_urls,
     *triggers_org_urls,
     *agents_org_urls,
+    *integrations_org_urls,
     *notifications_org_urls,
 ]
 
@@ -33,6 +37,7 @@ org_page_urls = [
     *triggers_pages,
     *storage_pages,
     *agents_pages,
+    *integrations_pages,
     *notifications_pages,
 ]
 
@@ -48,6 +53,7 @@ urlpatterns = [
     re_path(r"^api/orgs/(?P<org_id>[^/]+)/", include(org_api_urls)),
     *triggers_run_urls,
     *agent_urlpatterns,
+    *integrations_public_urls,
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),

@@ -68,8 +68,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 # An org token acts like an admin, except that it cannot manage people or tokens
-# (a leaked CI token must not be able to mint itself a longer-lived successor).
-ORG_TOKEN_PERMISSIONS = _ADMIN - {Perm.MEMBERS_MANAGE, Perm.TOKENS_MANAGE}
+# (a leaked CI token must not be able to mint itself a longer-lived successor) nor link or
+# unlink chat workspaces (an install binds a person's consent in Slack/Discord to the org).
+ORG_TOKEN_PERMISSIONS = _ADMIN - {Perm.MEMBERS_MANAGE, Perm.TOKENS_MANAGE, Perm.INTEGRATIONS_MANAGE}
 
 STORAGE_TOKEN_PERMISSIONS = {
     StoragePermission.READ: Perm.FILES_READ,

@@ -2,7 +2,7 @@ import factory
 from factory.django import DjangoModelFactory
 
 from agents.models import Agent
-from integrations.models import Installation
+from integrations.models import Installation, Provider
 from notifications.models import DeliveryStatus, NotificationDelivery
 from orgs import tokens
 from orgs.models import ApiToken, Membership, Organization, Role, TokenScope, User
@@ -98,6 +98,21 @@ class JobFactory(DjangoModelFactory):
     ref = "main"
 
 
+class InstallationFactory(DjangoModelFactory):
+    """A linked Slack workspace (pass provider=Provider.DISCORD for a guild)."""
+
+    class Meta:
+        model = Installation
+
+    org = factory.SubFactory(OrganizationFactory)
+    provider = Provider.SLACK
+    external_id = factory.Sequence(lambda n: f"T{n:05d}")
+    name = factory.Sequence(lambda n: f"workspace-{n}")
+    bot_user_id = "U0BOT"
+    scopes = factory.LazyFunction(lambda: ["app_mentions:read", "chat:write", "commands"])
+    bot_token = factory.Sequence(lambda n: f"xoxb-test-{n:04d}")
+
+
 class AgentFactory(DjangoModelFactory):
     """`agent.secret` holds the plaintext secret (the field decrypts on read)."""
 
@@ -113,17 +128,6 @@ class AgentFactory(DjangoModelFactory):
 # Model → callable(org) that makes one row of that model in `org`. The isolation matrix
 # (tests/orgs/test_isolation.py) uses it to put a victim object behind every detail URL
 # under /api/orgs/<orgId>/; every app registers its org-scoped models here.
-class InstallationFactory(DjangoModelFactory):
-    class Meta:
-        model = Installation
-
-    org = factory.SubFactory(OrganizationFactory)
-    provider = "slack"
-    external_id = factory.Sequence(lambda n: f"T{n:05d}")
-    name = factory.Sequence(lambda n: f"workspace-{n}")
-    bot_token = factory.Sequence(lambda n: f"xoxb-factory-{n}")
-
-
 class NotificationDeliveryFactory(DjangoModelFactory):
     class Meta:
         model = NotificationDelivery
@@ -144,5 +148,6 @@ VICTIM_FACTORIES: dict = {
     Trigger: lambda org: TriggerFactory(org=org),
     Job: lambda org: JobFactory(org=org),
     Agent: lambda org: AgentFactory(org=org),
+    Installation: lambda org: InstallationFactory(org=org),
     NotificationDelivery: lambda org: NotificationDeliveryFactory(org=org),
 }

@@ -18,8 +18,12 @@ from .models import ChatProvider, NotifyOn, Trigger, TriggerType
 _BLANK = [("", "—")]
 
 
-def _text(label: str, *, help_text: str = "", placeholder: str = "", required_attr: bool = False) -> forms.CharField:
+def _text(
+    label: str, *, help_text: str = "", placeholder: str = "", required_attr: bool = False, datalist: str = ""
+) -> forms.CharField:
     attrs = {"placeholder": placeholder} if placeholder else {}
+    if datalist:  # suggestions (the org's linked workspaces), free text still allowed
+        attrs["list"] = datalist
     if required_attr:
         attrs["required"] = True
     # required=False: an empty value reaches the API serializer, which says what is missing.
@@ -50,14 +54,14 @@ class TriggerForm(forms.Form):
     enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
 
     chat_provider = forms.ChoiceField(label="Chat provider", choices=_BLANK + ChatProvider.choices, required=False)
-    chat_team_id = _text("Team / guild id", placeholder="T0123")
+    chat_team_id = _text("Team / guild id", placeholder="T0123", datalist="linked-team-ids")
     chat_channel_id = _text("Channel id", placeholder="C0123")
     chat_keyword = _text(
         "Keyword", placeholder="deploy", help_text="@deplite <keyword> or /deplite <keyword> in that channel."
     )
 
     notify_provider = forms.ChoiceField(label="Notify via", choices=_BLANK + ChatProvider.choices, required=False)
-    notify_team_id = _text("Team / guild id", placeholder="T0123")
+    notify_team_id = _text("Team / guild id", placeholder="T0123", datalist="linked-team-ids")
     notify_channel_id = _text("Channel id", placeholder="C0456")
     notify_on = forms.ChoiceField(label="Notify on", choices=NotifyOn.choices, initial=NotifyOn.ALWAYS)
 

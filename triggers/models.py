@@ -67,11 +67,14 @@ class Trigger(ActorStamp):
     class Meta:
         ordering = ["name", "created_at"]
         constraints = [
-            # A chat message in one channel must map to exactly one trigger.
+            # A chat message in one channel must map to exactly one trigger of the org that
+            # linked the team. Per org, not global: org B naming org A's channel id must
+            # neither block org A's trigger nor learn that it exists (the command is routed
+            # through the installation's org only).
             models.UniqueConstraint(
-                fields=["chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword"],
+                fields=["org", "chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword"],
                 condition=~models.Q(chat_keyword=""),
-                name="trigger_unique_chat_keyword",
+                name="trigger_unique_chat_keyword_per_org",
             )
         ]
 

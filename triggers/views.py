@@ -23,6 +23,7 @@ from orgs.permissions import Perm
 
 from . import services
 from .api import IDEMPOTENCY_KEY_RE, JobFilter, RunInput, TriggerInput
+from .chat_links import chat_connection, linked_teams
 from .forms import RunForm, TriggerForm
 from .models import Job, JobLogChunk, JobSource, JobStatus, JobStep, Trigger
 
@@ -141,7 +142,10 @@ def triggers_list(request, org):
         )
         .order_by("name", "created_at")
     )
-    return render_page(request, "triggers/triggers_list.html", {"triggers": triggers})
+    linked = linked_teams(org.pk)
+    triggers = list(triggers)
+    not_connected = {t.pk for t in triggers if chat_connection(t, linked).connected is False}
+    return render_page(request, "triggers/triggers_list.html", {"triggers": triggers, "not_connected": not_connected})
 
 
 def _save_trigger(request, form: TriggerForm, trigger: Trigger | None) -> Trigger | None:
@@ -160,6 +164,15 @@ def _save_trigger(request, form: TriggerForm, trigger: Trigger | None) -> Trigge
     return call_service(form, services.trigger_update, trigger=trigger, actor=actor, **data.validated_data)
 
 
+def _form_context(org, form: TriggerForm, trigger: Trigger | None) -> dict:
+    # The workspaces/guilds linked to this org, offered for the team id fields.
+    linked = [
+        {"provider": provider, "id": team_id, "name": name}
+        for (provider, team_id), name in sorted(linked_teams(org.pk).items())
+    ]
+    return {"form": form, "trigger": trigger, "linked_teams": linked}
+
+
 @org_page(Perm.TRIGGERS_MANAGE)
 def trigger_new(request, org):
     form = TriggerForm()
@@ -170,7 +183,7 @@ def trigger_new(request, org):
             messages.success(request, f"Trigger {trigger.name} created.")
             return redirect("trigger-detail", org_slug=org.slug, trigger_id=trigger.pk)
     status = 400 if form.is_bound else 200
-    return render_page(request, "triggers/trigger_form.html", {"form": form, "trigger": None}, status=status)
+    return render_page(request, "triggers/trigger_form.html", _form_context(org, form, None), status=status)
 
 
 @org_page(Perm.TRIGGERS_MANAGE)
@@ -184,7 +197,7 @@ def trigger_edit(request, org, trigger_id: uuid.UUID):
             messages.success(request, f"Trigger {saved.name} saved.")
             return redirect("trigger-detail", org_slug=org.slug, trigger_id=saved.pk)
     status = 400 if form.is_bound else 200
-    return render_page(request, "triggers/trigger_form.html", {"form": form, "trigger": trigger}, status=status)
+    return render_page(request, "triggers/trigger_form.html", _form_context(org, form, trigger), status=status)
 
 
 @org_page(Perm.TRIGGERS_MANAGE)
@@ -234,6 +247,7 @@ def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int =
             "recent_jobs": recent,
             "snippet": github_actions_snippet(trigger),
             "run_url": absolute_url("trigger-run", trigger_id=trigger.pk),
+            "chat": chat_connection(trigger, linked_teams(trigger.org_id)),
         },
         status=status,
     )

@@ -15,6 +15,7 @@ from django.apps import apps
 from django.test import Client
 
 from agents.models import Agent
+from integrations.models import Installation
 from notifications.models import NotificationDelivery
 from storage.models import StorageBinding
 from tests.factories import VICTIM_FACTORIES
@@ -28,6 +29,7 @@ PAGE_OBJECTS = {
     "trigger_id": Trigger,
     "binding_id": StorageBinding,
     "agent_id": Agent,
+    "installation_id": Installation,
     "delivery_id": NotificationDelivery,
 }
 

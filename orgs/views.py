@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseForbidden
 from django.shortcuts import redirect, render
 
-from . import services
+from . import overview, services
 from .api import ApiTokenCreateInput
 from .forms import ApiTokenForm, MemberAddForm
 from .models import ApiToken, AuditEvent, Invitation, Membership
@@ -30,7 +30,17 @@ def dashboard(request):
 
 @org_page(Perm.ORG_READ)
 def org_home(request, org):
-    return render_page(request, "orgs/home.html", {"memberships": orgs_for_user(user=request.user)})
+    steps, panels = overview.overview_for(request, org)
+    return render_page(
+        request,
+        "orgs/home.html",
+        {
+            "memberships": orgs_for_user(user=request.user),
+            "steps": steps,
+            "panels": panels,
+            "all_done": bool(steps) and all(s.done for s in steps),
+        },
+    )
 
 
 @org_page(Perm.MEMBERS_READ)

@@ -62,6 +62,9 @@ class Endpoint:
         return f"{self.scheme}://{host}" + ("" if self.port == default else f":{self.port}")
 
 
+_ALLOW_SETTING = "DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS"
+
+
 def private_allowed() -> bool:
     return bool(settings.DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS)
 
@@ -114,7 +117,14 @@ def parse_endpoint(raw: str, *, allow_private: bool | None = None) -> Endpoint:
         raise _refuse("endpoint: the URL is malformed.") from None
     scheme = parts.scheme.lower()
     if scheme != "https" and not (scheme == "http" and allow_private):
-        raise _refuse("endpoint: must start with https://.")
+        raise _refuse(
+            "endpoint: must start with https://."
+            + (
+                f" For self-hosted storage over http://, the server needs {_ALLOW_SETTING}=true."
+                if scheme == "http"
+                else ""
+            )
+        )
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         raise _refuse("endpoint: must not contain credentials.")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
@@ -151,7 +161,13 @@ def check_connect_addresses(host: str, port: int, *, allow_private: bool | None 
     for address in addresses:
         problem = address_problem(address, allow_private=allow_private)
         if problem:
-            raise EndpointNotAllowed(f"the host {host!r} resolves to {problem} ({address})")
+            # Say how to allow it when the operator may (a LAN MinIO), never for metadata addresses.
+            hint = (
+                f"; for self-hosted storage on a private network, the server needs {_ALLOW_SETTING}=true"
+                if not allow_private and address_problem(address, allow_private=True) is None
+                else ""
+            )
+            raise EndpointNotAllowed(f"the host {host!r} resolves to {problem} ({address}){hint}")
     return addresses
 
 

@@ -44,6 +44,8 @@ class Trigger(ActorStamp):
     agent_labels = models.JSONField(default=list, blank=True)
     default_ref = models.CharField(max_length=255, blank=True, default="main")
     enabled = models.BooleanField(default=True)
+    # Optional: where the code lives, so a commit SHA ref links to `<repository_url>/commit/<sha>`.
+    repository_url = models.URLField(max_length=300, blank=True, default="")
 
     chat_provider = models.CharField(max_length=10, choices=ChatProvider.choices, blank=True, default="")
     chat_team_id = models.CharField(max_length=64, blank=True, default="")
@@ -137,6 +139,10 @@ class Job(ActorStamp):
     notify_channel_id = models.CharField(max_length=64, blank=True, default="")
     notify_on = models.CharField(max_length=10, choices=NotifyOn.choices, default=NotifyOn.NONE)
     cancel_requested = models.BooleanField(default=False)
+    # Who asked to cancel (an actor label: a user's email, a token's name), shown on the job page.
+    cancelled_by = models.CharField(max_length=255, blank=True, default="")
+    # The job this one repeats ("Re-run"): same trigger, ref and params unless new ones were given.
+    rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
 
     # Agent events are idempotent by sequence number: anything at or below this is a resend.
     last_event_seq = models.PositiveIntegerField(default=0)
@@ -173,6 +179,8 @@ class Job(ActorStamp):
 
 
 class StepStatus(models.TextChoices):
+    # Listed from the workflow the agent parsed (job_started), not started yet.
+    PENDING = "pending", "Pending"
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
@@ -190,6 +198,8 @@ class JobStep(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
+    # A failure the workflow allows (continue-on-error): the job went on. Shown "failed (allowed)".
+    allowed_failure = models.BooleanField(default=False)
 
     token_trigger_field = "job__trigger_id"  # noqa: S105 (a lookup, not a secret)
 
@@ -206,6 +216,8 @@ class JobLogChunk(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="log_chunks")
     seq = models.PositiveIntegerField()
     step = models.PositiveIntegerField(null=True, blank=True)
+    # "stderr" for a step's standard error; "" for standard output and the agent's own lines.
+    stream = models.CharField(max_length=6, blank=True, default="")
     data = models.TextField()
     at = models.DateTimeField(default=timezone.now)
 

@@ -17,7 +17,7 @@ from django.test import Client
 from agents.models import Agent
 from integrations.models import Installation
 from notifications.models import NotificationDelivery
-from storage.models import StorageBinding
+from storage.models import StorageBinding, StoredFile
 from tests.factories import VICTIM_FACTORIES
 from tests.urlconf import walk
 from triggers.models import Job, Trigger
@@ -28,6 +28,7 @@ PAGE_OBJECTS = {
     "job_id": Job,
     "trigger_id": Trigger,
     "binding_id": StorageBinding,
+    "file_id": StoredFile,
     "agent_id": Agent,
     "installation_id": Installation,
     "delivery_id": NotificationDelivery,

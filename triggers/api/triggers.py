@@ -34,6 +34,7 @@ class TriggerInput(serializers.Serializer):
     )
     default_ref = serializers.CharField(max_length=rules.MAX_REF, required=False, allow_blank=True, default="main")
     enabled = serializers.BooleanField(required=False, default=True)
+    repository_url = serializers.URLField(max_length=300, required=False, allow_blank=True, default="")
     chat_provider = serializers.ChoiceField(choices=ChatProvider.choices, required=False, allow_blank=True, default="")
     chat_team_id = _chat_id()
     chat_channel_id = _chat_id()

@@ -32,7 +32,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deplite.api.camel import camelize
-from deplite.api.errors import DepliteError, NotFound, ValidationFailed, error_response
+from deplite.api.errors import DepliteError, NotFound, Unauthenticated, ValidationFailed, error_response
 from orgs.authentication import MachineUser
 from storage import selectors as storage_selectors
 from storage import services as storage_services
@@ -67,6 +67,32 @@ class AgentSignatureAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return "AgentSignature"
+
+
+class JobPrincipal(MachineUser):
+    """`request.user` of a request made with a job's DEPLITE_JOB_TOKEN (the Job is `request.auth`)."""
+
+    def __init__(self, job: Job):
+        self.job = job
+
+
+class JobTokenAuthentication(BaseAuthentication):
+    """`Authorization: Bearer djt_…`: a running job's own credential, as a workflow step has it. It is not
+    an agent: it can only ask for the download URL of that job's input files."""
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, raw = header.partition(" ")
+        raw = raw.strip()
+        if scheme.lower() != "bearer" or not raw.startswith(job_services.JOB_TOKEN_PREFIX):
+            return None
+        job = job_services.job_for_token(raw)
+        if job is None:
+            raise Unauthenticated("The job token is invalid, or its job is no longer running.", code="invalid_job_token")
+        return JobPrincipal(job), job
+
+    def authenticate_header(self, request):
+        return "Bearer"
 
 
 class AgentAPIView(APIView):
@@ -240,18 +266,40 @@ class AgentDownloadUrlOutput(serializers.Serializer):
 
 
 class FileDownloadUrlView(AgentAPIView):
+    """Signed by the agent (any available file of its org), or `Authorization: Bearer $DEPLITE_JOB_TOKEN`
+    from inside a step (only that running job's input files)."""
+
+    authentication_classes = [JobTokenAuthentication, AgentSignatureAuthentication]
+
     @extend_schema(request=None, responses={200: AgentDownloadUrlOutput})
     def get(self, request, file_id):
+        if isinstance(request.auth, Job):
+            return Response(job_file_download_url(job=request.auth, file_id=file_id))
         return Response(agent_file_download_url(agent=self.agent, file_id=file_id))
+
+
+def _file_pk(file_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(file_id))
+    except ValueError:
+        raise NotFound("File not found.") from None
 
 
 def agent_file_download_url(*, agent: Agent, file_id: str) -> dict:
     """A presigned GET for one of the agent's org's available files (Conflict otherwise)."""
-    try:
-        pk = uuid.UUID(str(file_id))
-    except ValueError:
-        raise NotFound("File not found.") from None
-    stored = storage_selectors.file_get(org=agent.org, file_id=pk)
+    return _download_url(org=agent.org, pk=_file_pk(file_id))
+
+
+def job_file_download_url(*, job: Job, file_id: str) -> dict:
+    """A presigned GET for one of a running job's input files; any other file is a 404."""
+    pk = _file_pk(file_id)
+    if str(pk) not in {str(f.get("fileId")) for f in job.input_files or []}:
+        raise NotFound("File not found.")
+    return _download_url(org=job.org, pk=pk)
+
+
+def _download_url(*, org, pk: uuid.UUID) -> dict:
+    stored = storage_selectors.file_get(org=org, file_id=pk)
     if stored is None:
         raise NotFound("File not found.")
     url, expires_in = storage_services.file_download_url(file=stored)

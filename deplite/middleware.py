@@ -9,8 +9,9 @@ import logging
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
+from django.http import HttpResponse
 
-from deplite.api.errors import error_response
+from deplite.api.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, database_unavailable_response, error_response
 
 logger = logging.getLogger("deplite.api")
 
@@ -81,6 +82,18 @@ class ApiErrorMiddleware(_SyncAndAsyncMiddleware):
         return response
 
     def process_exception(self, request, exception):
+        if isinstance(exception, DATABASE_UNAVAILABLE):
+            # An outage, not a bug: a retryable 503 (the agent protocol and the API alike), never a 500.
+            if _is_api(request):
+                return database_unavailable_response()
+            logger.warning("The database is unavailable; answering 503.", exc_info=True)
+            page = HttpResponse(
+                "Deplite is temporarily unavailable. Try again in a moment.",
+                status=503,
+                content_type="text/plain; charset=utf-8",
+            )
+            page["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return page
         if not _is_api(request):
             return None
         logger.exception("Unhandled error on %s %s", request.method, request.path)

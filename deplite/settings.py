@@ -128,10 +128,15 @@ if env.str("DATABASE_URL", default=""):
         # persistent connections leak under ASGI (Django's docs say so).
         if env.bool("DATABASE_POOL", default=True):
             DATABASES["default"]["CONN_MAX_AGE"] = 0
+            # With a pool, Django passes `check=ConnectionPool.check_connection` when health checks are on: a
+            # pooled connection is checked (an empty query) when handed out, so after a PostgreSQL restart the
+            # dead ones are replaced instead of each failing one request.
+            DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
             DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
                 "min_size": env.int("DATABASE_POOL_MIN", default=1),
                 "max_size": env.int("DATABASE_POOL_MAX", default=20),
-                "timeout": 10,
+                # Seconds a request waits for a free connection before it is answered 503.
+                "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
             }
         else:
             DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)
@@ -174,7 +179,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # one connect attempt, no publish retry (deplite.background; the sweepers re-send).
 DEPLITE_BROKER_CONNECT_TIMEOUT_SECONDS = env.float("DEPLITE_BROKER_CONNECT_TIMEOUT_SECONDS", default=0.1)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": 3600,
+    # A task whose worker died (SIGKILL, OOM) unacknowledged goes back to the queue after this many seconds.
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
     "socket_timeout": 5,
     "socket_connect_timeout": DEPLITE_BROKER_CONNECT_TIMEOUT_SECONDS,
     "max_retries": 0,  # the producer's connection: fail at once, do not retry connecting

@@ -143,6 +143,9 @@ class Job(ActorStamp):
     cancelled_by = models.CharField(max_length=255, blank=True, default="")
     # The job this one repeats ("Re-run"): same trigger, ref and params unless new ones were given.
     rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+    # SHA-256 of the job's own credential (DEPLITE_JOB_TOKEN), issued to the agent with the claim; it reads the
+    # job's input files while the job runs. Cleared when the job ends or goes back to the queue.
+    job_token_hash = models.CharField(max_length=64, blank=True, default="", db_index=True, editable=False)
 
     # Agent events are idempotent by sequence number: anything at or below this is a resend.
     last_event_seq = models.PositiveIntegerField(default=0)

@@ -26,4 +26,6 @@ def job_claim_payload(job: Job) -> dict:
         "trigger": {"id": str(job.trigger_id) if job.trigger_id else None, "name": job.trigger_name},
         "inputFiles": job.input_files,
         "createdAt": job.created_at.isoformat().replace("+00:00", "Z"),
+        # The job's own credential for its steps (DEPLITE_JOB_TOKEN), issued by this claim (job_claim_next).
+        "jobToken": getattr(job, "job_token", None),
     }

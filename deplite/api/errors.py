@@ -10,6 +10,8 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -30,6 +32,21 @@ from deplite.errors import (  # noqa: F401 (the HTTP layer imports the errors fr
 from .camel import camelize
 
 logger = logging.getLogger(__name__)
+
+
+# Retry-After (seconds) on every 503: a dependency is down, nothing was done, and the call may be repeated.
+RETRY_AFTER_SECONDS = 5
+# The database unreachable (down, restarting, the pool timed out): a retryable outage, not a bug.
+DATABASE_UNAVAILABLE = (DatabaseOperationalError, DatabaseInterfaceError)
+
+
+def database_unavailable_response() -> JsonResponse:
+    logger.warning("The database is unavailable; answering 503.", exc_info=True)
+    response = error_response(
+        503, "service_unavailable", "The service is temporarily unavailable (database). Try again shortly."
+    )
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def error_body(code: str, message: str, details: dict | None = None) -> dict[str, Any]:
@@ -89,8 +106,10 @@ def field_errors(detail: dict) -> dict:
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every API error leaves in the documented shape."""
     if isinstance(exc, DepliteError):
-        headers = {"Retry-After": "5"} if exc.status == 503 else None
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status == 503 else None
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status, headers=headers)
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return database_unavailable_response()
     if isinstance(exc, Http404):
         return Response(error_body("not_found", "Not found."), status=404)
     if isinstance(exc, DjangoPermissionDenied):

@@ -46,8 +46,15 @@ class FakeJob:
     finish_calls: int = 0
     cancel_requested: bool = False
     gone: bool = False  # answer 404 to the agent from now on
+    ended: bool = False  # the server ended the job (failed it as lost, …): no more events, finish is a 409
+    job_token: str = ""  # issued at claim, dead once the job ended
 
     def claim_body(self) -> dict:
+        body = self._claim_body()
+        body["jobToken"] = self.job_token
+        return body
+
+    def _claim_body(self) -> dict:
         return {
             "id": self.id,
             "shortId": self.short_id,
@@ -123,6 +130,13 @@ class FakeDeplite:
         with self.lock:
             job.cancel_requested = True
 
+    def end_job(self, job: FakeJob) -> None:
+        """What the real server does to a job it failed (agent lost) or cancelled: it takes no more events and
+        answers every report with cancelRequested, and the finish with a 409."""
+        with self.lock:
+            job.ended = True
+            job.cancel_requested = True
+
     def wait_for(self, predicate, timeout: float = 20.0, message: str = "condition") -> None:
         deadline = time.monotonic() + timeout
         with self.lock:
@@ -190,6 +204,9 @@ class FakeDeplite:
         if method == "GET" and parts[:1] == ["s3"]:
             name, content = self.files[parts[1]]
             return 200, content
+        bearer = (headers.get("Authorization") or "").removeprefix("Bearer ")
+        if bearer and parts[:3] == ["api", "agent", "files"] and parts[4:] == ["download-url"] and method == "GET":
+            return self._job_token_download_url(bearer, parts[3])
         agent_id = self.authenticate(method, path, headers, body)
         if agent_id is None:
             return 401, {"error": {"code": "bad_signature", "message": "Invalid agent signature.", "details": {}}}
@@ -212,6 +229,7 @@ class FakeDeplite:
                     return 204, None
                 job = self.jobs[self.queue.pop(0)]
                 job.claimed_by = agent_id
+                job.job_token = "djt_" + uuid.uuid4().hex
                 self.lock.notify_all()
                 return 200, job.claim_body()
         if parts[:3] == ["api", "agent", "jobs"] and len(parts) == 5 and method == "POST":
@@ -219,18 +237,34 @@ class FakeDeplite:
             if job is None or job.claimed_by != agent_id or job.gone:
                 return 404, {"error": {"code": "not_found", "message": "No such job.", "details": {}}}
             if parts[4] == "events":
+                if job.ended:
+                    with self.lock:
+                        return 200, {"acceptedThrough": job.accepted_through, "cancelRequested": True}
                 return self._events(job, data)
             if parts[4] == "finish":
                 return self._finish(job, data)
         if parts[:3] == ["api", "agent", "files"] and parts[4:] == ["download-url"] and method == "GET":
-            name, content = self.files[parts[3]]
-            return 200, {
-                "downloadUrl": f"{self.url}/s3/{parts[3]}?X-Amz-Signature=fake",
-                "expiresInSeconds": 300,
-                "fileName": name,
-                "size": len(content),
-            }
+            return self._download_url(parts[3])
         return 404, {"error": {"code": "not_found", "message": "No such endpoint.", "details": {}}}
+
+    def _download_url(self, file_id: str) -> tuple[int, Any]:
+        name, content = self.files[file_id]
+        return 200, {
+            "downloadUrl": f"{self.url}/s3/{file_id}?X-Amz-Signature=fake",
+            "expiresInSeconds": 300,
+            "fileName": name,
+            "size": len(content),
+        }
+
+    def _job_token_download_url(self, token: str, file_id: str) -> tuple[int, Any]:
+        with self.lock:
+            job = next((j for j in self.jobs.values() if j.job_token and j.job_token == token), None)
+            live = job is not None and job.finish is None and not job.ended and not job.gone
+            if not live:
+                return 401, {"error": {"code": "authentication_failed", "message": "Invalid job token.", "details": {}}}
+            if file_id not in {f["fileId"] for f in job.input_files}:
+                return 404, {"error": {"code": "not_found", "message": "File not found.", "details": {}}}
+        return self._download_url(file_id)
 
     def _events(self, job: FakeJob, data: dict) -> tuple[int, Any]:
         with self.lock:
@@ -247,6 +281,9 @@ class FakeDeplite:
     def _finish(self, job: FakeJob, data: dict) -> tuple[int, Any]:
         with self.lock:
             job.finish_calls += 1
+            if job.ended:
+                self.lock.notify_all()
+                return 409, {"error": {"code": "job_already_finished", "message": "Already failed.", "details": {}}}
             if self.finish_status_override:
                 return self.finish_status_override, {"error": {"code": "conflict", "message": "x", "details": {}}}
             if job.finish is not None and job.finish != data:

@@ -154,7 +154,10 @@ def test_job_keeps_running_and_finish_waits_while_the_server_is_down(home, fake_
     fake_server.stop()
     wait_until(lambda: "done-offline" in home.job_log(job.id) and "succeeded" in home.job_log(job.id), 10)
     spool = home.root / "logs" / "spool" / job.id
-    assert (spool / "finish.json").exists() and (spool / "events.jsonl").exists()
+    # The local log says "succeeded" a moment before the finish report is spooled: wait for the spool.
+    wait_until(lambda: (spool / "finish.json").exists(), 10, message="the finish report spooled")
+    assert (spool / "events.jsonl").exists()
+    assert job.finish is None  # nothing reached the server while it was down
     fake_server.start()
     assert agent.wait(40) == 0
     assert job.finish["status"] == "succeeded"
@@ -254,6 +257,12 @@ def test_input_file_is_downloaded_through_a_presigned_url_without_the_agent_sign
     s3 = [r for r in fake_server.requests if r["path"].startswith("/s3/")]
     assert len(s3) == 2 and all("X-Agent-Signature" not in r["headers"] for r in s3)
     assert agent_credentials["secret"] not in job.log_text()
+    # The step's CLI call authenticated with the job's own token, not as the agent.
+    urls = [r for r in fake_server.requests if r["path"].endswith("/download-url")]
+    assert [r["status"] for r in urls] == [200, 200]
+    assert "X-Agent-Signature" in urls[0]["headers"]
+    assert urls[1]["headers"].get("Authorization") == f"Bearer {job.job_token}"
+    assert "X-Agent-Signature" not in urls[1]["headers"]
 
 
 def test_secret_is_absent_from_step_env_job_log_and_agent_output(home, fake_server, agent_credentials):
@@ -264,7 +273,7 @@ def test_secret_is_absent_from_step_env_job_log_and_agent_output(home, fake_serv
           - name: env
             run: |
               env | sort
-              cat "$DEPLITE_AGENT_CONFIG" || true
+              env > step-env.txt
     """,
     )
     job = fake_server.queue_job("dump")
@@ -272,14 +281,22 @@ def test_secret_is_absent_from_step_env_job_log_and_agent_output(home, fake_serv
     assert agent.wait(30) == 0
     secret = agent_credentials["secret"]
     text = job.log_text()
-    assert "DEPLITE_JOB_ID=" in text and "DEPLITE_AGENT_CONFIG=" in text
-    assert "DEPLITE_AGENT_SECRET" not in text
+    # The step has the job's own credential (masked in the log), nothing that leads to the agent's secret.
+    assert "DEPLITE_JOB_ID=" in text and "DEPLITE_JOB_TOKEN=***" in text
+    assert f"DEPLITE_JOB_TOKEN={job.job_token}" in (home.root / "step-env.txt").read_text().splitlines()
+    assert "DEPLITE_AGENT_SECRET" not in text and "DEPLITE_AGENT_CONFIG" not in text
+    holders = [p for p in home.root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert holders == []
     assert secret not in text
     assert secret not in home.job_log(job.id)
     assert secret not in agent.output()
-    assert not (home.root / "logs" / "private" / "agent-config.yaml").exists(), (
-        "the credentials file outlives the agent"
-    )
+    assert not (home.root / "logs" / "private").exists(), "no credentials file is ever written"
+
+
+def test_deplite_agent_config_is_refused_with_a_message_saying_what_to_use_instead(home, agent_credentials):
+    done = home.run_cli("check", "--offline", **agent_credentials, DEPLITE_AGENT_CONFIG=str(home.root / "a.yaml"))
+    assert done.returncode == 2
+    assert "DEPLITE_AGENT_CONFIG is no longer read" in done.stderr and "--config" in done.stderr
 
 
 def test_bad_secret_backs_off_instead_of_hammering(home, fake_server, agent_credentials):

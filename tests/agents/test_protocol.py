@@ -48,7 +48,9 @@ def test_claim_returns_the_job_payload_and_marks_it_running(client, agent, org_a
         "trigger": {"id": str(trigger.pk), "name": "deploy-prod"},
         "inputFiles": [],
         "createdAt": body["createdAt"],
+        "jobToken": body["jobToken"],
     }
+    assert body["jobToken"].startswith("djt_")
     job.refresh_from_db()
     assert job.status == JobStatus.RUNNING and job.agent_id == agent.pk and job.claimed_at is not None
     assert job.agent_name == "web-1"

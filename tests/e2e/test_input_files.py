@@ -85,6 +85,14 @@ def test_docs_flow_uploaded_tarball_reaches_the_workflow_through_params_fileid(e
             run: |
               {download}
               cmp fetched.tar.gz "$PARAMS_FILEID_PATH"
+          - name: download
+            run: |
+              RESP=$(curl -s -H "Authorization: Bearer $DEPLITE_JOB_TOKEN" \\
+                "$DEPLITE_URL/api/agent/files/$PARAMS_FILEID/download-url")
+              URL=$(echo $RESP | jq -r '.downloadUrl')
+              curl -L "$URL" -o app.tar.gz
+              cmp app.tar.gz "$PARAMS_FILEID_PATH"
+              echo "$DEPLITE_JOB_TOKEN" > job-token.txt
         """,
     )
     trigger = e2e.create_trigger("deploy-from-artifact", name="deploy-prod")
@@ -98,6 +106,7 @@ def test_docs_flow_uploaded_tarball_reaches_the_workflow_through_params_fileid(e
         ("extract", "succeeded"),
         ("check", "succeeded"),
         ("download again", "succeeded"),
+        ("download", "succeeded"),
     ]
     assert job["inputFiles"] == [
         {"param": "FILEID", "fileId": file_id, "fileName": "app-abc123.tar.gz", "size": len(tarball)}
@@ -107,6 +116,14 @@ def test_docs_flow_uploaded_tarball_reaches_the_workflow_through_params_fileid(e
     log = e2e.log_text(job["id"])
     assert f"<h1>{marker}</h1>" in log
     assert f"downloading input file FILEID ({file_id})" in log
+    # The docs' download step, its placeholder header replaced by the job's token, worked; the token died
+    # with the job.
+    token = (e2e.home.root / "job-token.txt").read_text().strip()
+    assert token.startswith("djt_") and token not in log
+    late = requests.get(
+        f"{e2e.url}/api/agent/files/{file_id}/download-url", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert late.status_code == 401 and late.json()["error"]["code"] == "invalid_job_token"
 
     # A second run of the same file uses the cached copy.
     again = e2e.wait_job(e2e.run(trigger, params={"FILEID": file_id})["jobId"])

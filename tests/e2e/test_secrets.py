@@ -8,21 +8,28 @@ import pytest
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_agent_secret_is_in_no_step_environment_job_log_or_agent_log(e2e):
+def test_the_agent_secret_is_in_no_step_environment_job_log_or_agent_log(e2e, tmp_path):
+    needle = tmp_path / "needle"  # outside the agent's directory: the step searches for what it holds
     e2e.home.write_workflow(
         "dump",
-        """
+        f"""
         name: dump
         steps:
           - name: Dump env
             run: |
               env | sort
               env > step-env.txt
+          - name: Hunt for the agent secret
+            run: |
+              if env | grep -qF -f {needle}; then echo "FOUND in env"; exit 1; fi
+              if grep -rlF -f {needle} "$DEPLITE_AGENT_DIR"; then echo "FOUND in dir"; exit 1; fi
+              echo "not found"
         """,
     )
     trigger = e2e.create_trigger("dump")
     secret = e2e.create_agent()["secret"]
     assert len(secret) >= 32
+    needle.write_text(secret + "\n")
     e2e.start_agent()
 
     job = e2e.wait_job(e2e.run(trigger, params={"actor": "octocat"})["jobId"])
@@ -33,29 +40,27 @@ def test_the_agent_secret_is_in_no_step_environment_job_log_or_agent_log(e2e):
     # The dump is real: it holds what the agent sets for a step…
     assert f"DEPLITE_JOB_ID={job['id']}" in step_env.splitlines()
     assert "PARAMS_ACTOR=octocat" in step_env.splitlines()
-    assert {"REF", "DEPLITE_AGENT_ID", "DEPLITE_URL"} <= names
-    # …and not the secret, under any name.
-    assert "DEPLITE_AGENT_SECRET" not in names
+    assert {"REF", "DEPLITE_AGENT_ID", "DEPLITE_URL", "DEPLITE_JOB_TOKEN"} <= names
+    # …and not the secret, under any name, nor the path of a file holding it.
+    assert "DEPLITE_AGENT_SECRET" not in names and "DEPLITE_AGENT_CONFIG" not in names
     assert secret not in step_env
+    assert "not found" in e2e.log_text(job["id"])
 
     log = e2e.log_text(job["id"])
     assert f"DEPLITE_JOB_ID={job['id']}" in log
     assert secret not in log
-    assert "***" not in log  # nothing had to be masked: the secret was never there
+    # Nothing had to be masked but the job's own token: the agent's secret was never there.
+    assert log.count("***") == 1 and "DEPLITE_JOB_TOKEN=***" in log
 
     local = e2e.home.job_log(job["id"])
     assert f"DEPLITE_JOB_ID={job['id']}" in local
     assert secret not in local
     assert secret not in e2e.agent_output()
     assert secret not in e2e.stack.server.output()
-    # Nothing the agent wrote under its directory holds it, except its private credentials file (0600),
-    # which is how `deplite-agent files download` signs from inside a step.
-    private = e2e.home.root / "logs" / "private"
+    # Nothing the agent wrote under its directory holds it: no credentials file for steps exists any more.
     holders = [
         p.relative_to(e2e.home.root).as_posix()
         for p in e2e.home.root.rglob("*")
         if p.is_file() and secret.encode() in p.read_bytes()
     ]
-    assert holders in ([], ["logs/private/agent-config.yaml"])
-    if holders:
-        assert (private / "agent-config.yaml").stat().st_mode & 0o077 == 0
+    assert holders == []

@@ -139,7 +139,7 @@ def job_recover_unheld(
         with transaction.atomic():
             never_started = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, last_event_seq=0, **this_claim)
             if never_started.filter(cancel_requested=False).update(
-                status=JobStatus.QUEUED, agent_id=None, agent_name="", claimed_at=None
+                status=JobStatus.QUEUED, agent_id=None, agent_name="", claimed_at=None, job_token_hash=""
             ):
                 action, outcome = "job.requeued", "requeued"
                 runs.job_enqueue_dispatch(job_id=job_id)
@@ -188,8 +188,9 @@ def _finalize(
 ) -> bool:
     """Move a job into a final state if it is still in `from_statuses`; the caller holds a transaction."""
     now = timezone.now()
+    # The job's credential dies with it (job_for_token also checks the status).
     updated = Job.objects.filter(pk=job_id, status__in=from_statuses, **(filters or {})).update(
-        status=status, finished_at=now, exit_code=exit_code, error=error[:10000]
+        status=status, finished_at=now, exit_code=exit_code, error=error[:10000], job_token_hash=""
     )
     if not updated:
         return False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 import shutil
 import signal
 import socket
@@ -12,12 +11,10 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
-
 from .client import Backoff, RetryableError, ServerClient, ServerError, abortable_session
-from .config import ENV_AGENT_ID, ENV_CONFIG, ENV_DIR, ENV_URL, AgentConfig
+from .config import ENV_AGENT_ID, ENV_DIR, ENV_URL, AgentConfig
 from .events import EventRecorder, EventSpool, JobDelivery
-from .process import stop_job_processes
+from .process import keep_environment_private, stop_job_processes
 from .runner import CANCELLED, FAILED, JOB_ID_RE, KILL_GRACE_SECONDS, InputFile, JobRunner, JobSpec
 from .workflow import workflow_names
 
@@ -76,7 +73,6 @@ class Agent:
         self._lock = threading.Lock()
         self._slots = threading.Semaphore(self.concurrency)
         self._lock_file = None
-        self._credentials_file: Path | None = None
         self.last_status: str | None = None
         self.hostname = socket.gethostname()
 
@@ -89,6 +85,7 @@ class Agent:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         try:
+            keep_environment_private()
             self._step_env = self._prepare_step_env()
             self._resume_spools()
             self._heartbeat()
@@ -99,8 +96,6 @@ class Agent:
                 claimer.join(0.2)
             return self._drain()
         finally:
-            if self._credentials_file is not None:
-                self._credentials_file.unlink(missing_ok=True)
             self._lock_file.close()
 
     def stop(self, *, cancel_jobs: bool = False) -> None:
@@ -129,31 +124,18 @@ class Agent:
             raise AgentAlreadyRunning(f"another deplite-agent is already running in {self.config.dir}")
 
     def _prepare_step_env(self) -> dict[str, str]:
-        """What a step needs to call `deplite-agent files download`: where the server is and a config file
-        to sign with. The secret itself never goes into a step's environment; when it came from the
-        environment, it is written to a private file for the lifetime of this process."""
-        config_file = self.config.config_file
-        if config_file is None:
-            private = self.config.logs_dir / "private"
-            private.mkdir(mode=0o700, exist_ok=True)
-            config_file = private / "agent-config.yaml"
-            fd = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                yaml.safe_dump(
-                    {
-                        "url": self.config.url,
-                        "agentId": self.config.agent_id,
-                        "secret": self.config.secret,
-                        "dir": str(self.config.dir),
-                    },
-                    f,
-                )
-            self._credentials_file = config_file
+        """Where the server is, for `deplite-agent files download` in a step. The agent's secret never reaches
+        a step, neither in its environment nor in a file: each job brings its own short-lived credential
+        (DEPLITE_JOB_TOKEN, set by the runner) that only reads that job's input files while it runs. A credentials
+        file left behind by an older agent is removed."""
+        stale = self.config.logs_dir / "private"
+        (stale / "agent-config.yaml").unlink(missing_ok=True)
+        if stale.is_dir() and not any(stale.iterdir()):
+            stale.rmdir()
         return {
             ENV_URL: self.config.url,
             ENV_AGENT_ID: self.config.agent_id,
             ENV_DIR: str(self.config.dir),
-            ENV_CONFIG: str(config_file),
         }
 
     # -- heartbeat and claim -----------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from . import __version__
 from .agent import HEARTBEAT_SECONDS, ON_STOP_CANCEL, ON_STOP_FINISH, Agent, AgentAlreadyRunning
-from .client import RetryableError, ServerClient, ServerError, fetch_url
-from .config import ENV_AGENT_ID, ENV_SECRET, AgentConfig, ConfigError, load_config
+from .client import RetryableError, ServerClient, ServerError, fetch_url, job_file_download_url
+from .config import ENV_AGENT_ID, ENV_SECRET, ENV_URL, AgentConfig, ConfigError, load_config
 from .runner import KILL_GRACE_SECONDS, SUCCEEDED, JobRunner, JobSpec
 from .workflow import WORKFLOW_NAME_RE, WorkflowError, list_workflow_files, parse_workflow_file, workflow_names
 
@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     files = sub.add_parser("files", help="stored files").add_subparsers(dest="files_command", required=True)
-    download = files.add_parser("download", help="download a stored file (works inside a workflow step)")
+    download = files.add_parser(
+        "download", help="download a stored file (inside a workflow step: one of the job's input files)"
+    )
     download.add_argument("file_id")
     download.add_argument("-o", "--output", help="destination path (default: the file's name in the current directory)")
 
@@ -190,10 +192,17 @@ class _Progress:
 
 
 def cmd_files_download(config: AgentConfig, file_id: str, output: str | None) -> int:
-    config.require_server()
-    client = ServerClient(config)
+    """Inside a step, with the job's DEPLITE_JOB_TOKEN (the job's input files only); elsewhere, signed as
+    the agent (any available file of the org)."""
+    if config.job_token:
+        if not config.url:
+            raise ConfigError(f"the agent is not configured: set {ENV_URL}")
+        fetch_info = lambda: job_file_download_url(url=config.url, job_token=config.job_token, file_id=file_id)  # noqa: E731
+    else:
+        config.require_server()
+        fetch_info = lambda: ServerClient(config).file_download_url(file_id)  # noqa: E731
     try:
-        info = client.file_download_url(file_id)
+        info = fetch_info()
         name = Path(str(info.get("fileName") or file_id)).name or file_id
         destination = Path(output) if output else Path(name)
         if destination.is_dir():

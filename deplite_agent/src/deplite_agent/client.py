@@ -9,7 +9,7 @@ import threading
 import weakref
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -42,11 +42,16 @@ class RetryableError(Exception):
         super().__init__(message)
 
 
+# The longest pause between retries of a retryable answer (503, 5xx, 429, connection errors). Short, so an
+# agent is back within a few seconds of an outage ending; the jitter keeps a fleet from arriving in lockstep.
+BACKOFF_CAP_SECONDS = 4.0
+
+
 class Backoff:
     """Exponential backoff with "equal jitter": never less than half the step, so a fleet of agents
     coming back after an outage does not arrive in lockstep nor hammer the server."""
 
-    def __init__(self, base: float = 1.0, cap: float = 30.0):
+    def __init__(self, base: float = 0.5, cap: float = BACKOFF_CAP_SECONDS):
         self.base = base
         self.cap = cap
         self.attempt = 0
@@ -227,6 +232,23 @@ class ServerClient:
         info = self.file_download_url(file_id)
         fetch_url(info["downloadUrl"], destination, size=info.get("size"), progress=progress)
         return info
+
+
+def job_file_download_url(*, url: str, job_token: str, file_id: str) -> dict[str, Any]:
+    """`GET /api/agent/files/<fileId>/download-url` with the job's own credential (inside a step), not
+    the agent's signature: it only answers for the job's input files, and only while the job runs."""
+    endpoint = f"{url.rstrip('/')}/api/agent/files/{quote(file_id, safe='')}/download-url"
+    headers = {"Authorization": f"Bearer {job_token}", "Accept": "application/json", "User-Agent": USER_AGENT}
+    try:
+        response = requests.get(endpoint, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+    except requests.RequestException as exc:
+        raise RetryableError(f"GET download-url: server unreachable ({type(exc).__name__})")
+    if response.status_code < 400:
+        return response.json()
+    code, message = _error_of(response)
+    if response.status_code == 429 or response.status_code >= 500:
+        raise RetryableError(f"HTTP {response.status_code} {code}: {message}", response.status_code)
+    raise ServerError(response.status_code, code, message)
 
 
 def fetch_url(

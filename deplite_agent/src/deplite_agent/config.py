@@ -1,8 +1,11 @@
 """Agent configuration: environment variables, or a YAML config file.
 
-Precedence: an explicit `--config` file, then `DEPLITE_AGENT_CONFIG`, then the environment variables
-`DEPLITE_URL`, `DEPLITE_AGENT_ID`, `DEPLITE_AGENT_SECRET`, `DEPLITE_AGENT_DIR`. Values missing from a
-file fall back to the environment. The secret is kept out of `repr()` so it cannot leak through a log.
+Precedence: an explicit `--config` file, then the environment variables `DEPLITE_URL`,
+`DEPLITE_AGENT_ID`, `DEPLITE_AGENT_SECRET`, `DEPLITE_AGENT_DIR`. Values missing from a file fall back to
+the environment. The secret is kept out of `repr()` so it cannot leak through a log.
+
+Inside a workflow step there is no agent secret: the step has `DEPLITE_JOB_TOKEN`, a credential for that
+job's input files only, valid while the job runs, which `deplite-agent files download` uses.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ ENV_URL = "DEPLITE_URL"
 ENV_AGENT_ID = "DEPLITE_AGENT_ID"
 ENV_SECRET = "DEPLITE_AGENT_SECRET"  # noqa: S105 - the variable's name, not a secret
 ENV_DIR = "DEPLITE_AGENT_DIR"
-ENV_CONFIG = "DEPLITE_AGENT_CONFIG"
+# Read by older agents; now refused, see load_config.
+REMOVED_ENV_CONFIG = "DEPLITE_AGENT_CONFIG"
+# The job's own credential, set by the agent in every step's environment (DESIGN §6).
+ENV_JOB_TOKEN = "DEPLITE_JOB_TOKEN"  # noqa: S105 - the variable's name, not a secret
 
 FILE_KEYS = {"url": ENV_URL, "agentId": ENV_AGENT_ID, "secret": ENV_SECRET, "dir": ENV_DIR}
 
@@ -33,9 +39,8 @@ class AgentConfig:
     agent_id: str = ""
     secret: str = field(default="", repr=False)
     dir: Path = Path(".")
-    # The file the settings came from; steps get its path (never the secret) so that
-    # `deplite-agent files download` works inside a step.
-    config_file: Path | None = None
+    # Inside a step: the job token (`files download` authenticates with it instead of a secret).
+    job_token: str = field(default="", repr=False)
 
     @property
     def workflows_dir(self) -> Path:
@@ -61,7 +66,12 @@ class AgentConfig:
 
 def load_config(config_path: str | None = None, environ: Mapping[str, str] | None = None) -> AgentConfig:
     env = dict(os.environ if environ is None else environ)
-    path = config_path or env.get(ENV_CONFIG) or None
+    path = config_path or None
+    if env.get(REMOVED_ENV_CONFIG) and not path:
+        raise ConfigError(
+            f"{REMOVED_ENV_CONFIG} is no longer read (steps inherited it and could read the secret from the file "
+            "it names): pass the file with --config, or set the environment variables"
+        )
     values = {key: env.get(var, "") for key, var in FILE_KEYS.items()}
     config_file = None
     dir_from_file = False
@@ -91,5 +101,5 @@ def load_config(config_path: str | None = None, environ: Mapping[str, str] | Non
         agent_id=values["agentId"],
         secret=values["secret"],
         dir=directory.resolve(),
-        config_file=config_file,
+        job_token=env.get(ENV_JOB_TOKEN, ""),
     )

@@ -285,14 +285,29 @@ class JobDelivery(threading.Thread):
             self.spool.ack(events[-1]["seq"])
             return True
         through = answer.get("acceptedThrough")
+        cancel = bool(answer.get("cancelRequested"))
+        # The cancel is read first: a server that ended the job (cancelled, or failed it as lost while this
+        # agent was frozen or cut off) takes no more events, and waiting for it to take them would loop forever
+        # while the step runs on.
+        if cancel:
+            self.on_cancel()
         if isinstance(through, int) and events:
             self.spool.ack(through)
             if through < events[0]["seq"]:
+                if cancel:
+                    # The job is over on the server: these events have nowhere to go. Drop them so the finish
+                    # (answered 409 if the server settled on another outcome) is sent and the spool cleared.
+                    log.warning(
+                        "job %s: the server ended the job; dropping events %s..%s it no longer takes",
+                        self.job_id,
+                        events[0]["seq"],
+                        events[-1]["seq"],
+                    )
+                    self.spool.ack(events[-1]["seq"])
+                    return True
                 # The server has not taken the first event we sent: it wants something we no longer have, or
                 # it is lagging; pause instead of spinning.
                 raise RetryableError(f"server accepted through {through}, below {events[0]['seq']}")
-        if answer.get("cancelRequested"):
-            self.on_cancel()
         return True
 
     def _send_finish(self, finish: dict[str, Any]) -> None:

@@ -3,11 +3,68 @@ cancel can stop the step *and everything it started* (background jobs, pipelines
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+# A step's group leader is a small bash that runs the step's script as its child and waits for it. The agent
+# sets a parent-death signal (SIGHUP) on that leader: when the agent dies, even by SIGKILL, the kernel sends it
+# SIGHUP and it stops its whole process group (SIGTERM, a grace period, SIGKILL), so nothing of the step runs on
+# unsupervised. A plain `bash script` leader would die alone and leave its children running. The leader
+# ignores the agent's own SIGTERM to the group (the script gets it and ends; the leader then exits with the
+# script's status), so timeouts and cancels work as before. `$0` is the script, `$1` the grace in seconds.
+STEP_LEADER = (
+    'trap "kill -TERM 0 2>/dev/null; sleep \"$1\"; kill -KILL 0" HUP; trap : TERM INT; '
+    'bash --noprofile --norc -eo pipefail "$0" & child=$!; '
+    "while :; do wait $child; status=$?; kill -0 $child 2>/dev/null || exit $status; done"
+)
+
+
+def step_command(script: str, grace_seconds: float) -> list[str]:
+    """The argv of a step: the group leader (see STEP_LEADER) running `bash -eo pipefail <script>`."""
+    return ["bash", "--noprofile", "--norc", "-c", STEP_LEADER, script, f"{max(0.0, grace_seconds):g}"]
+
+
+def die_with_parent():
+    """A `preexec_fn` that makes the step's group leader get SIGHUP when the agent dies (Linux
+    PR_SET_PDEATHSIG, set in the child between fork and exec), or None where that does not exist. The
+    restart clean-up (`stop_job_processes`) covers what this cannot: other systems, and an agent that died
+    in the instant between the fork and the prctl (checked right after, by the parent's pid)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        # Resolved before the fork: between fork and exec only this call and a getppid run in the child.
+        prctl(PR_SET_PDEATHSIG, signal.SIGHUP, 0, 0, 0)
+        if os.getppid() != parent:  # the agent died before the prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+
+
+def keep_environment_private() -> None:
+    """Linux: make this process non-dumpable, so that a step (which runs as the same user) cannot read the
+    agent's secret from /proc/<agent pid>/environ or attach a debugger to it. A no-op elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # no prctl: nothing more this process can do
 
 
 def group_members(pgid: int) -> list[int]:

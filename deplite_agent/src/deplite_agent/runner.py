@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Protocol
 
-from .config import ENV_SECRET
-from .process import exit_code_of, group_members, terminate_group
+from .config import ENV_JOB_TOKEN, ENV_SECRET
+from .process import die_with_parent, exit_code_of, group_members, step_command, terminate_group
 from .workflow import Step, Workflow, WorkflowError, load_workflow
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,8 @@ class JobSpec:
     trigger_name: str = ""
     input_files: tuple = ()
     created_at: str = ""
+    # The job's own credential (claim answer's `jobToken`), given to its steps as DEPLITE_JOB_TOKEN.
+    job_token: str = field(default="", repr=False)
 
     @classmethod
     def from_claim(cls, data: dict) -> JobSpec:
@@ -76,6 +78,7 @@ class JobSpec:
             trigger_name=str(trigger.get("name") or ""),
             input_files=files,
             created_at=str(data.get("createdAt") or ""),
+            job_token=str(data.get("jobToken") or ""),
         )
 
 
@@ -153,7 +156,7 @@ class JobRunner:
         self.secret = secret
         self.cancel = cancel or threading.Event()
         self.fetch_file = fetch_file
-        # Extra variables for every step (the agent's URL, id and config path for `files download`).
+        # Extra variables for every step (the server's URL and the agent's id, for `files download`).
         self.extra_env = dict(step_env or {})
         self.kill_grace_seconds = kill_grace_seconds
         self.files_dir = self.agent_dir / "logs" / "files"
@@ -162,7 +165,10 @@ class JobRunner:
 
     # -- reporting -------------------------------------------------------------------------------------------
     def _mask(self, text: str) -> str:
-        return text.replace(self.secret, "***") if self.secret else text
+        for value in (self.secret, self.job.job_token):
+            if value:
+                text = text.replace(value, "***")
+        return text
 
     def _local(self, text: str) -> None:
         with self._local_lock:
@@ -227,7 +233,9 @@ class JobRunner:
         env = {
             k: v
             for k, v in os.environ.items()
-            if k != ENV_SECRET and not k.startswith("PARAMS_") and not (self.secret and self.secret in v)
+            if k not in (ENV_SECRET, ENV_JOB_TOKEN, "DEPLITE_AGENT_CONFIG")
+            and not k.startswith("PARAMS_")
+            and not (self.secret and self.secret in v)
         }
         env.update(self.extra_env)
         agent_bin = agent_executable()
@@ -246,6 +254,8 @@ class JobRunner:
                 "DEPLITE_FILES_DIR": str(self.files_dir),
             }
         )
+        if self.job.job_token:
+            env[ENV_JOB_TOKEN] = self.job.job_token
         for key, value in self.job.params.items():
             name = param_env_name(key)
             if not re.match(r"^PARAMS_[A-Z_][A-Z0-9_]*$", name):
@@ -318,6 +328,8 @@ class JobRunner:
         # Step env cannot override what Deplite sets for the job.
         for key in ("REF", "DEPLITE_JOB_ID", "DEPLITE_JOB_SHORT_ID", "DEPLITE_TRIGGER", "DEPLITE_WORKFLOW"):
             env[key] = job_env[key]
+        if ENV_JOB_TOKEN in job_env:
+            env[ENV_JOB_TOKEN] = job_env[ENV_JOB_TOKEN]
         cwd = self.agent_dir
         if step.working_directory:
             cwd = (self.agent_dir / step.working_directory).resolve()
@@ -335,13 +347,15 @@ class JobRunner:
         try:
             # Running the host owner's own workflow file is the agent's job; bash comes from PATH as on CI runners.
             proc = subprocess.Popen(  # noqa: S603
-                ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],  # noqa: S607
+                step_command(str(script), self.kill_grace_seconds),
                 cwd=str(cwd),
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
+                # The step ends with the agent, even a SIGKILLed one (see process.STEP_LEADER).
+                preexec_fn=die_with_parent(),
             )
         except OSError as exc:
             error = f'step "{step.name}" could not start: {exc.strerror}'

@@ -1,0 +1,113 @@
+"""The agent when things go wrong around it: the server ended its job, the agent itself is SIGKILLed, an
+outage's retries. The real agent process against the fake protocol server."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+
+from .harness import AGENT_SRC, pid_is_gone, wait_until
+
+RUN = ("--poll-wait", "1", "--stop-timeout", "20", "--kill-grace", "1")
+
+if str(AGENT_SRC) not in sys.path:
+    sys.path.insert(0, str(AGENT_SRC))
+
+
+def test_a_job_the_server_ended_is_stopped_reported_cleared_and_the_agent_moves_on(
+    home, fake_server, agent_credentials
+):
+    pidfile = home.root / "child.pid"
+    home.write_workflow(
+        "chatty",
+        f"""
+        steps:
+          - name: talk
+            run: |
+              sleep 300 &
+              echo $! > {pidfile}
+              while :; do echo tick; sleep 0.1; done
+        """,
+    )
+    home.write_workflow("next", "steps:\n  - name: s\n    run: echo next-ran\n")
+    ended = fake_server.queue_job("chatty")
+    agent = home.start_agent(*RUN, **agent_credentials)
+    fake_server.wait_for(lambda: "tick" in ended.log_text(), 15, "the step to talk")
+    # The server fails the job (e.g. "agent lost" while this agent was cut off): from now on it takes no
+    # events from the chatty step and answers every report with cancelRequested.
+    fake_server.end_job(ended)
+    fake_server.wait_for(lambda: ended.finish_calls >= 1, 20, "the agent to report the job it was told is over")
+    wait_until(lambda: pid_is_gone(int(pidfile.read_text())), 10, message="the step's background child gone")
+    wait_until(lambda: not (home.root / "logs" / "spool" / ended.id).exists(), 10, message="the spool cleared")
+    assert ended.finish_calls == 1  # a 409 for a job already over is not retried
+    assert "the server ended the job" in agent.output()
+
+    # …and it is free for the next job.
+    later = fake_server.queue_job("next")
+    assert fake_server.wait_finished(later, 20)["status"] == "succeeded"
+    assert "next-ran" in later.log_text()
+    assert agent.stop(30) == 0, agent.output()
+
+
+def test_a_report_left_on_disk_for_a_job_the_server_ended_is_settled_after_a_restart(
+    home, fake_server, agent_credentials
+):
+    home.write_workflow("chatty", "steps:\n  - name: talk\n    run: while :; do echo tick; sleep 0.05; done\n")
+    home.write_workflow("next", "steps:\n  - name: s\n    run: echo next-ran\n")
+    ended = fake_server.queue_job("chatty")
+    agent = home.start_agent(*RUN, **agent_credentials)
+    fake_server.wait_for(lambda: "tick" in ended.log_text(), 15, "the step to talk")
+    fake_server.stop()  # an outage: the agent spools what the step says
+    time.sleep(1)
+    agent.signal(signal.SIGKILL)
+    agent.wait(10)
+    fake_server.end_job(ended)  # meanwhile the server failed the job as lost
+    fake_server.start()
+
+    restarted = home.start_agent(*RUN, **agent_credentials)
+    fake_server.wait_for(lambda: ended.finish_calls >= 1, 20, "the left-over report to be settled")
+    wait_until(lambda: not (home.root / "logs" / "spool" / ended.id).exists(), 10, message="the spool cleared")
+    later = fake_server.queue_job("next")
+    assert fake_server.wait_finished(later, 20)["status"] == "succeeded"
+    assert ended.finish_calls == 1
+    assert restarted.stop(30) == 0, restarted.output()
+
+
+def test_a_sigkilled_agent_takes_its_running_step_and_the_steps_children_with_it(
+    home, fake_server, agent_credentials
+):
+    home.write_workflow(
+        "long",
+        """
+        steps:
+          - name: wait
+            run: |
+              sleep 300 &
+              echo $! > child.pid
+              echo $$ > script.pid
+              echo running
+              wait
+        """,
+    )
+    job = fake_server.queue_job("long")
+    agent = home.start_agent(*RUN, **agent_credentials)
+    fake_server.wait_for(lambda: "running" in job.log_text(), 15, "the step to run")
+    child = int((home.root / "child.pid").read_text())
+    script = int((home.root / "script.pid").read_text())
+    agent.signal(signal.SIGKILL)
+    agent.wait(10)
+    # No restart: the kernel's parent-death signal reaches the step's group leader, which stops the group.
+    wait_until(lambda: pid_is_gone(child) and pid_is_gone(script), 10, message="the step to end with its agent")
+
+
+def test_retry_pauses_are_capped_at_a_few_seconds_with_jitter():
+    from deplite_agent.client import Backoff
+
+    backoff = Backoff()
+    delays = [backoff.next_delay() for _ in range(40)]
+    assert max(delays) <= 4.0
+    assert delays[0] <= 0.5  # the first retry comes quickly
+    saturated = delays[10:]
+    assert min(saturated) >= 2.0  # "equal jitter": never below half the cap…
+    assert len({round(d, 3) for d in saturated}) > 20  # …and spread, so a fleet does not come back in lockstep

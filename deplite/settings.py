@@ -342,6 +342,18 @@ DISCORD_PUBLIC_KEY = env.str("DISCORD_PUBLIC_KEY", default="")
 DISCORD_BOT_TOKEN = env.str("DISCORD_BOT_TOKEN", default="")
 DISCORD_API_URL = env.str("DISCORD_API_URL", default="https://discord.com/api/v10")
 
+# --- notifications ------------------------------------------------------------------------
+# A worker owns a delivery this long (far above the HTTP timeout); past it, the row is
+# taken over and the provider asked whether the message exists before sending again.
+DEPLITE_NOTIFY_LEASE_SECONDS = env.int("DEPLITE_NOTIFY_LEASE_SECONDS", default=60)
+# Attempts per delivery before it is recorded as failed (transient errors only).
+DEPLITE_NOTIFY_MAX_ATTEMPTS = env.int("DEPLITE_NOTIFY_MAX_ATTEMPTS", default=8)
+# The sweeper re-enqueues a pending delivery due this long ago (longer than any task backoff).
+DEPLITE_NOTIFY_SWEEP_GRACE_SECONDS = env.int("DEPLITE_NOTIFY_SWEEP_GRACE_SECONDS", default=120)
+# Seconds between two messages to one channel (Slack allows about one a second).
+DEPLITE_NOTIFY_CHANNEL_INTERVAL = env.float("DEPLITE_NOTIFY_CHANNEL_INTERVAL", default=1.0)
+CELERY_BEAT_SCHEDULE["notifications-sweep"] = {"task": "notifications.tasks.deliveries_sweep", "schedule": 10.0}
+
 # --- i18n, static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -9,6 +9,8 @@ from deplite import health, metrics_endpoint
 from integrations.urls import org_urlpatterns as integrations_org_urls
 from integrations.urls import page_urlpatterns as integrations_pages
 from integrations.urls import public_urlpatterns as integrations_public_urls
+from notifications.urls import org_urlpatterns as notifications_org_urls
+from notifications.urls import page_urlpatterns as notifications_pages
 from orgs import api as orgs_api
 from orgs import views as orgs_views
 from orgs.urls import org_urlpatterns as orgs_org_urls
@@ -27,6 +29,7 @@ org_api_urls = [
     *triggers_org_urls,
     *agents_org_urls,
     *integrations_org_urls,
+    *notifications_org_urls,
 ]
 
 # Web pages of one organisation, under /orgs/<slug>/.
@@ -36,6 +39,7 @@ org_page_urls = [
     *storage_pages,
     *agents_pages,
     *integrations_pages,
+    *notifications_pages,
 ]
 
 urlpatterns = [

@@ -143,6 +143,12 @@ class Job(ActorStamp):
     timeout_minutes = models.PositiveIntegerField(null=True, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    # Where the result is announced, copied from the trigger at creation (like its name and
+    # workflow): editing or deleting the trigger later does not redirect a running job's result.
+    notify_provider = models.CharField(max_length=10, choices=ChatProvider.choices, blank=True, default="")
+    notify_team_id = models.CharField(max_length=64, blank=True, default="")
+    notify_channel_id = models.CharField(max_length=64, blank=True, default="")
+    notify_on = models.CharField(max_length=10, choices=NotifyOn.choices, default=NotifyOn.NONE)
     cancel_requested = models.BooleanField(default=False)
     # Who asked to cancel (an actor label: a user's email, a token's name), shown on the job page.
     cancelled_by = models.CharField(max_length=255, blank=True, default="")

@@ -16,6 +16,7 @@ from django.test import Client
 
 from agents.models import Agent
 from integrations.models import Installation
+from notifications.models import NotificationDelivery
 from storage.models import StorageBinding, StoredFile
 from tests.factories import VICTIM_FACTORIES
 from tests.urlconf import walk
@@ -30,6 +31,7 @@ PAGE_OBJECTS = {
     "file_id": StoredFile,
     "agent_id": Agent,
     "installation_id": Installation,
+    "delivery_id": NotificationDelivery,
 }
 
 

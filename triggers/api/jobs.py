@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -16,7 +16,7 @@ from deplite.api.pagination import KeysetPagination
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
 
-from .. import rules, services
+from .. import extensions, rules, services
 from ..models import Job, JobLogChunk, JobSource, JobStatus
 from .run import RunOutput
 
@@ -79,11 +79,29 @@ class JobOutput(serializers.ModelSerializer):
         ]
 
 
+class JobNotificationOutput(serializers.Serializer):
+    """Shape of one entry of `notifications` (filled by the notifications app through `extensions`)."""
+
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    provider = serializers.CharField()
+    channel = serializers.CharField()
+    status = serializers.CharField()
+    error = serializers.CharField()
+    attempts = serializers.IntegerField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+
+
 class JobDetailOutput(JobOutput):
     steps = JobStepOutput(many=True)
+    notifications = serializers.SerializerMethodField()
 
     class Meta(JobOutput.Meta):
-        fields = [*JobOutput.Meta.fields, "steps"]
+        fields = [*JobOutput.Meta.fields, "steps", "notifications"]
+
+    @extend_schema_field(JobNotificationOutput(many=True))
+    def get_notifications(self, job) -> list[dict]:
+        return extensions.job_detail_field("notifications", job, default=[])
 
 
 class JobLogChunkOutput(serializers.Serializer):

@@ -21,7 +21,7 @@ from orgs.actors import Actor
 from orgs.services import audit_event
 
 from .. import input_files, wakeups
-from ..models import IdempotencyKey, Job, Trigger
+from ..models import IdempotencyKey, Job, NotifyOn, Trigger
 from ..payloads import job_run_answer
 
 logger = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ def job_rerun(*, job: Job, actor: Actor, source: str, params: dict[str, str] | N
 def _new_job(*, trigger: Trigger, actor: Actor, source: str, ref: str | None, params: dict[str, str]) -> Job:
     """The job row a run of `trigger` creates: what it copies from the trigger and who asked.
 
-    A job keeps its own copy of what it needs from its trigger (name, workflow, labels),
+    A job keeps its own copy of what it needs from its trigger (name, workflow, labels, notify target),
     so editing or deleting the trigger later never changes a job already asked for.
     """
     return Job(
@@ -174,6 +174,11 @@ def _new_job(*, trigger: Trigger, actor: Actor, source: str, ref: str | None, pa
         ref=ref if ref else trigger.default_ref,
         params=params,
         source=source,
+        # Where the result is announced: copied too, so a trigger edited later does not redirect it.
+        notify_provider=trigger.notify_provider,
+        notify_team_id=trigger.notify_team_id,
+        notify_channel_id=trigger.notify_channel_id,
+        notify_on=trigger.notify_on if trigger.notify_provider else NotifyOn.NONE,
         **actor.stamp(),
     )
 

@@ -7,10 +7,13 @@ import re
 from datetime import UTC, timedelta
 
 from django import template
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
+
+from triggers import extensions
 
 register = template.Library()
 
@@ -43,6 +46,14 @@ def step_duration(step) -> str:
     if step.started_at is None or step.finished_at is None:
         return ""
     return format_duration(step.finished_at - step.started_at)
+
+
+@register.simple_tag(takes_context=True)
+def job_page_sections(context) -> str:
+    """The sections other apps registered for the job page (triggers.extensions), rendered in place."""
+    request = context.get("request")
+    flat = context.flatten()
+    return mark_safe("".join(render_to_string(name, flat, request=request) for name in extensions.job_page_sections()))  # noqa: S308 (templates escape)
 
 
 @register.filter

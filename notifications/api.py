@@ -1,0 +1,47 @@
+"""`POST /api/orgs/<orgId>/jobs/<jobId>/notifications/<deliveryId>/retry` (owners and admins)."""
+
+from __future__ import annotations
+
+import uuid
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from orgs.permissions import Perm
+from orgs.scoping import OrgScopedViewSet
+
+from . import selectors, services
+from .models import NotificationDelivery
+
+
+class DeliveryOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    provider = serializers.CharField()
+    channel = serializers.CharField()
+    status = serializers.CharField()
+    error = serializers.CharField()
+    attempts = serializers.IntegerField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+
+
+class DeliveryViewSet(OrgScopedViewSet):
+    queryset = NotificationDelivery.objects.all()
+    permission_map = {"retry": Perm.INTEGRATIONS_MANAGE}
+
+    def safely_get_queryset(self, queryset):
+        # The delivery must belong to the job named in the URL.
+        return queryset.filter(job_id=_uuid_or_none(self.kwargs.get("job_id"))).select_related("job", "job__org")
+
+    @extend_schema(request=None, responses={202: DeliveryOutput})
+    def retry(self, request, org_id, job_id, pk):
+        row = services.delivery_retry(delivery=self.get_object(), actor=self.actor)
+        return Response(selectors.delivery_payload(row), status=202)
+
+
+def _uuid_or_none(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None

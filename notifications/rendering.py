@@ -1,0 +1,128 @@
+"""What a notification says: the docs' plain text, plus a coloured Slack attachment / Discord embed.
+
+The plain text is the contract (docs, "Notify"):
+
+    [SUCCESS] Job #abc — deploy-prod
+    Ref: main · Duration: 2m 34s · Exit Code: 0
+
+    [FAILED] Job #def — deploy-prod
+    Ref: feature/x · Duration: 12s · Exit Code: 1
+    Error: timeout exceeded in step "Push"
+
+It is the message's `text` (Slack) / `content` (Discord), so it is what users read and what
+phone notifications show; the attachment / embed adds only the colour and the "View job" link,
+so nothing is said twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deplite.links import absolute_url
+from triggers.models import Job, JobStatus, JobStep, StepStatus
+from triggers.templatetags.jobs import format_duration
+
+HEADS = {
+    JobStatus.SUCCEEDED: "SUCCESS",
+    JobStatus.FAILED: "FAILED",  # a timed-out job is a failed one ("timeout exceeded …")
+    JobStatus.CANCELLED: "CANCELLED",
+    JobStatus.QUEUED: "QUEUED",
+    JobStatus.RUNNING: "RUNNING",
+}
+COLOURS = {
+    JobStatus.SUCCEEDED: "#2eb67d",
+    JobStatus.FAILED: "#e01e5a",
+    JobStatus.CANCELLED: "#868686",
+    JobStatus.QUEUED: "#1d9bd1",
+    JobStatus.RUNNING: "#ecb22e",
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    colour: str
+    link: str
+    link_label: str
+    # What the message shows, compared to decide whether a chat reply needs an edit.
+    state: str
+
+    def slack(self) -> dict:
+        """chat.postMessage / chat.update arguments: the text, and a coloured bar with the button."""
+        return {
+            "text": self.text,
+            "attachments": [
+                {
+                    "color": self.colour,
+                    "fallback": self.link,
+                    "blocks": [
+                        {
+                            "type": "actions",
+                            "elements": [
+                                {
+                                    "type": "button",
+                                    "text": {"type": "plain_text", "text": self.link_label},
+                                    "url": self.link,
+                                    "action_id": "view_job",
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+
+    def discord(self) -> dict:
+        """A Discord message body: the text as content, an embed with the colour and the link."""
+        return {
+            "content": self.text,
+            "embeds": [{"title": self.link_label, "url": self.link, "color": int(self.colour.lstrip("#"), 16)}],
+            "allowed_mentions": {"parse": []},
+        }
+
+
+def job_link(job: Job) -> str:
+    return absolute_url("job-detail", org_slug=job.org.slug, job_id=job.pk)
+
+
+def duration(job: Job) -> str:
+    start = job.started_at or job.claimed_at
+    if start is None or job.finished_at is None:
+        return "-"
+    return format_duration(job.finished_at - start)
+
+
+def result_text(job: Job) -> str:
+    """The docs' plain text for a finished job; the error line only when there is an error."""
+    exit_code = "-" if job.exit_code is None else str(job.exit_code)
+    lines = [
+        f"[{HEADS[job.status]}] Job #{job.short_id} — {job.trigger_name}",
+        f"Ref: {job.ref} · Duration: {duration(job)} · Exit Code: {exit_code}",
+    ]
+    if job.status != JobStatus.SUCCEEDED and job.error:
+        lines.append(f"Error: {job.error}")
+    return "\n".join(lines)
+
+
+def progress_text(job: Job, step: JobStep | None) -> str:
+    """A chat reply while the job is on its way: queued, or running with its current step."""
+    head = f"[{HEADS[job.status]}] Job #{job.short_id} — {job.trigger_name}"
+    second = f"Ref: {job.ref}"
+    if job.status == JobStatus.RUNNING:
+        second += f" · Step: {step.name}" if step is not None else " · Starting"
+    return f"{head}\n{second}"
+
+
+def current_step(job: Job) -> JobStep | None:
+    return job.steps.filter(status=StepStatus.RUNNING).order_by("-index").first()
+
+
+def render(job: Job) -> Message:
+    """The message for `job` as it is now (final result, or progress for a chat reply)."""
+    link = job_link(job)
+    label = f"View job #{job.short_id}"
+    if job.is_final:
+        return Message(result_text(job), COLOURS[job.status], link, label, state=f"final:{job.status}")
+    step = current_step(job) if job.status == JobStatus.RUNNING else None
+    state = f"{job.status}:{step.index if step else ''}:{step.name if step else ''}"[:255]
+    return Message(progress_text(job, step), COLOURS[job.status], link, label, state=state)

@@ -1,0 +1,222 @@
+"""Local stand-ins for Slack's Web API and Discord's REST API (pytest-httpserver), spoken to by the
+real slack_sdk WebClient and requests. They keep what they received so tests assert on what a
+channel would show, and can be told to refuse, rate-limit or hold a message."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+ANY = re.compile(r".*")
+
+
+def _json(data: dict, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(json.dumps(data), status=status, headers=headers or {}, content_type="application/json")
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    body: dict
+    at: float  # time.time() when received
+
+
+@dataclass
+class Fake:
+    server: HTTPServer
+    calls: list[Call] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)
+    # channel → error to answer every post with (Slack error code / Discord HTTP status)
+    refuse: dict = field(default_factory=dict)
+    # channel → number of 429s still to answer, and the wait they ask for
+    rate_limit: dict = field(default_factory=dict)
+    retry_after: float = 2
+    # channel → number of HTTP 500s still to answer (a provider hiccup)
+    server_errors: dict = field(default_factory=dict)
+    # called with the message body before a post is answered (may block: a slow provider)
+    hold: object = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def posts(self, channel: str | None = None) -> list[Call]:
+        return [c for c in self.calls if c.method == "post" and (channel is None or c.body.get("channel") == channel)]
+
+    def in_channel(self, channel: str) -> list[dict]:
+        return [m for m in self.messages if m["channel"] == channel]
+
+    def wait_for(self, predicate, timeout: float = 20.0, interval: float = 0.05):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                result = predicate()
+            if result:
+                return result
+            time.sleep(interval)
+        raise AssertionError(f"timed out after {timeout}s; calls: {[(c.method, c.path) for c in self.calls]}")
+
+
+class FakeSlack(Fake):
+    """Slack's Web API at `url` (SLACK_API_URL): chat.postMessage, chat.update, conversations.history/replies."""
+
+    def __init__(self, server: HTTPServer, *, tokens: set[str]):
+        super().__init__(server=server)
+        self.tokens = tokens
+        self.history_error = ""  # e.g. "missing_scope": a bot installed without channels:history
+        self._ts = itertools.count(1)
+        server.expect_request(ANY).respond_with_handler(self.handle)
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("/api/")
+
+    def handle(self, request: Request) -> Response:
+        method = request.path.rsplit("/", 1)[-1]
+        body = request.get_json(silent=True) or {**request.args.to_dict(), **request.form.to_dict()}
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        kind = {"chat.postMessage": "post", "chat.update": "update"}.get(method, method)
+        with self.lock:
+            self.calls.append(Call(kind, request.path, {**body, "_token": token}, time.time()))
+        if token not in self.tokens:
+            return _json({"ok": False, "error": "invalid_auth"})
+        channel = body.get("channel", "")
+        if method == "chat.postMessage":
+            with self.lock:
+                if channel in self.refuse:
+                    return _json({"ok": False, "error": self.refuse[channel]})
+                if self.server_errors.get(channel):
+                    self.server_errors[channel] -= 1
+                    return Response("upstream error", status=500)
+                if self.rate_limit.get(channel):
+                    self.rate_limit[channel] -= 1
+                    return _json(
+                        {"ok": False, "error": "ratelimited"}, 429, {"Retry-After": str(int(self.retry_after))}
+                    )
+            if callable(self.hold):
+                self.hold(body)
+            with self.lock:
+                ts = f"{int(time.time())}.{next(self._ts):06d}"
+                message = {
+                    "ts": ts,
+                    "channel": channel,
+                    "text": body.get("text"),
+                    "attachments": body.get("attachments"),
+                    "thread_ts": body.get("thread_ts"),
+                    "metadata": body.get("metadata"),
+                    "token": token,
+                    "received_at": time.time(),
+                    "edits": [],
+                }
+                self.messages.append(message)
+            return _json({"ok": True, "channel": channel, "ts": ts, "message": {"text": message["text"]}})
+        if method == "chat.update":
+            with self.lock:
+                found = [m for m in self.messages if m["channel"] == channel and m["ts"] == body.get("ts")]
+                if not found:
+                    return _json({"ok": False, "error": "message_not_found"})
+                found[0]["edits"].append(found[0]["text"])
+                found[0]["text"] = body.get("text")
+                found[0]["attachments"] = body.get("attachments")
+            return _json({"ok": True, "channel": channel, "ts": body.get("ts")})
+        if method in ("conversations.history", "conversations.replies") and self.history_error:
+            return _json({"ok": False, "error": self.history_error})
+        if method in ("conversations.history", "conversations.replies"):
+            oldest = float(body.get("oldest") or 0)
+            with self.lock:
+                found = [
+                    {"ts": m["ts"], "text": m["text"], "metadata": m["metadata"]}
+                    for m in self.messages
+                    if m["channel"] == channel
+                    and float(m["ts"].split(".")[0]) >= int(oldest)
+                    and (method == "conversations.history" or m["thread_ts"] == body.get("ts"))
+                ]
+            return _json({"ok": True, "messages": list(reversed(found)), "has_more": False})
+        return _json({"ok": False, "error": "unknown_method"})
+
+
+class FakeDiscord(Fake):
+    """Discord's REST API at `url` (DISCORD_API_URL): channel lookup, channel messages, interaction edits."""
+
+    def __init__(self, server: HTTPServer, *, bot_token: str, app_id: str, channel_guilds: dict[str, str]):
+        super().__init__(server=server)
+        self.bot_token = bot_token
+        self.app_id = app_id
+        self.channel_guilds = channel_guilds
+        self.interactions: dict[str, dict] = {}  # interaction token → original response
+        self._ids = itertools.count(1000)
+        server.expect_request(ANY).respond_with_handler(self.handle)
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("/api/v10")
+
+    def handle(self, request: Request) -> Response:
+        path = request.path.removeprefix("/api/v10")
+        body = request.get_json(silent=True) or {}
+        auth = request.headers.get("Authorization", "")
+        kind = {"POST": "post", "PATCH": "update", "GET": "get"}.get(request.method, request.method)
+        with self.lock:
+            self.calls.append(Call(kind, path, {**body, "_auth": auth}, time.time()))
+        hook = re.fullmatch(r"/webhooks/(\w+)/([\w.-]+)/messages/@original", path)
+        if hook and request.method == "PATCH":
+            if hook.group(1) != self.app_id or hook.group(2) not in self.interactions:
+                return _json({"message": "Unknown Webhook", "code": 10015}, 404)
+            with self.lock:
+                original = self.interactions[hook.group(2)]
+                original["edits"].append(original.get("content"))
+                original.update(content=body.get("content"), embeds=body.get("embeds"))
+            return _json({"id": original["id"], "content": original["content"]})
+        if auth != f"Bot {self.bot_token}":
+            return _json({"message": "401: Unauthorized", "code": 0}, 401)
+        match = re.fullmatch(r"/channels/(\d+)(/messages(?:/(\d+))?)?", path)
+        if not match:
+            return _json({"message": "404: Not Found", "code": 0}, 404)
+        channel, messages, message_id = match.groups()
+        if channel not in self.channel_guilds:
+            return _json({"message": "Unknown Channel", "code": 10003}, 404)
+        if not messages and request.method == "GET":
+            return _json({"id": channel, "guild_id": self.channel_guilds[channel], "type": 0})
+        if request.method == "POST" and not message_id:
+            with self.lock:
+                if channel in self.refuse:
+                    return _json({"message": "Missing Access", "code": 50001}, int(self.refuse[channel]))
+                if self.rate_limit.get(channel):
+                    self.rate_limit[channel] -= 1
+                    return _json(
+                        {"message": "You are being rate limited.", "retry_after": self.retry_after, "global": False},
+                        429,
+                    )
+                nonce = body.get("nonce")
+                if body.get("enforce_nonce") and nonce:
+                    same = [m for m in self.messages if m["channel"] == channel and m["nonce"] == nonce]
+                    if same:
+                        return _json({"id": same[0]["id"], "channel_id": channel, "content": same[0]["content"]})
+            if callable(self.hold):
+                self.hold(body)
+            with self.lock:
+                message = {
+                    "id": str(next(self._ids)),
+                    "channel": channel,
+                    "content": body.get("content"),
+                    "embeds": body.get("embeds"),
+                    "nonce": body.get("nonce"),
+                    "received_at": time.time(),
+                    "edits": [],
+                }
+                self.messages.append(message)
+            return _json({"id": message["id"], "channel_id": channel, "content": message["content"]})
+        if request.method == "PATCH" and message_id:
+            with self.lock:
+                found = [m for m in self.messages if m["channel"] == channel and m["id"] == message_id]
+                if not found:
+                    return _json({"message": "Unknown Message", "code": 10008}, 404)
+                found[0]["edits"].append(found[0]["content"])
+                found[0].update(content=body.get("content"), embeds=body.get("embeds"))
+            return _json({"id": message_id, "channel_id": channel})
+        return _json({"message": "405: Method Not Allowed", "code": 0}, 405)

@@ -1,0 +1,164 @@
+"""Delivery with a real Celery worker process against the fake Slack API: Retry-After, permanent
+errors, the per-channel pace, and a worker SIGKILLed mid-delivery.
+
+Rows must be committed for the worker to see them: every test uses `transactional_db`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.conf import settings
+from pytest_httpserver import HTTPServer
+
+from deplite.celery import app as celery_app
+from notifications.models import NotificationDelivery
+from notifications.tasks import deliveries_sweep
+from tests.e2e.stack import WorkerProcess, stack_env
+from tests.factories import InstallationFactory, MembershipFactory, OrganizationFactory
+
+from .conftest import SLACK_TOKEN, finish, run, slack_trigger
+from .fakes import FakeSlack
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.real_worker]
+LEASE_SECONDS = 3
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache_and_eager_tasks():
+    """Overrides the suite-wide fixture: tasks go to the worker, and the Redis database holding its
+    queue must not be flushed under it (see tests/e2e/conftest.py)."""
+    old = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    yield
+    celery_app.conf.task_always_eager = old
+
+
+@pytest.fixture
+def fake(transactional_db):
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield FakeSlack(server, tokens={SLACK_TOKEN})
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def worker_env(fake, tmp_path):
+    env = stack_env(public_url="http://127.0.0.1:8000")
+    env.update(SLACK_API_URL=fake.url, DEPLITE_NOTIFY_LEASE_SECONDS=str(LEASE_SECONDS))
+    return env
+
+
+@pytest.fixture
+def worker(worker_env, tmp_path):
+    process = WorkerProcess(env=worker_env, log_path=tmp_path / "worker.log").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def org(transactional_db):
+    org = OrganizationFactory(name="Acme", slug="acme")
+    MembershipFactory(org=org)
+    InstallationFactory(org=org, provider="slack", external_id="T0123", bot_token=SLACK_TOKEN)
+    return org
+
+
+def _row(job) -> NotificationDelivery:
+    return NotificationDelivery.objects.get(job=job)
+
+
+def _wait_row(job, status: str, timeout: float = 30) -> NotificationDelivery:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = NotificationDelivery.objects.filter(job=job).first()
+        if row is not None and row.status == status:
+            return row
+        time.sleep(0.1)
+    raise AssertionError(f"delivery of {job} not {status} within {timeout}s: {row and row.status}")
+
+
+def test_a_429_delays_the_retry_by_its_retry_after(org, fake, worker):
+    fake.rate_limit["C0429"] = 1
+    fake.retry_after = 2
+    job = run(slack_trigger(org, channel="C0429"))
+    finish(job, "succeeded")
+    row = _wait_row(job, "sent")
+    posts = fake.posts("C0429")
+    assert len(posts) == 2
+    assert posts[1].at - posts[0].at >= 2.0
+    assert (row.attempts, len(fake.in_channel("C0429"))) == (2, 1)
+
+
+def test_a_transient_error_is_retried_by_the_worker_with_backoff(org, fake, worker):
+    fake.server_errors["C0500"] = 2
+    job = run(slack_trigger(org, channel="C0500"))
+    finish(job, "succeeded")
+    row = _wait_row(job, "sent")
+    assert (row.attempts, len(fake.posts("C0500")), len(fake.in_channel("C0500"))) == (3, 3, 1)
+    assert row.last_error == ""
+
+
+def test_a_permanent_error_is_recorded_once_and_never_retried_by_the_worker(org, fake, worker):
+    fake.refuse["C0404"] = "channel_not_found"
+    job = run(slack_trigger(org, channel="C0404"))
+    finish(job, "failed", exit_code=1, error="boom")
+    row = _wait_row(job, "failed")
+    assert (row.last_error, row.attempts) == ("channel_not_found", 1)
+    deliveries_sweep()
+    time.sleep(3)  # room for any (wrong) retry to show
+    assert len(fake.posts("C0404")) == 1
+    assert _row(job).attempts == 1
+
+
+def test_results_to_one_channel_leave_about_one_a_second(org, fake, worker):
+    jobs = [run(slack_trigger(org, channel="C0PACE", name=f"deploy-{i}")) for i in range(4)]
+    for job in jobs:
+        finish(job, "succeeded")
+    fake.wait_for(lambda: len(fake.in_channel("C0PACE")) == 4, timeout=30)
+    received = sorted(m["received_at"] for m in fake.in_channel("C0PACE"))
+    gaps = [b - a for a, b in zip(received, received[1:], strict=False)]
+    assert min(gaps) >= settings.DEPLITE_NOTIFY_CHANNEL_INTERVAL * 0.8, gaps
+    assert len(fake.posts("C0PACE")) == 4  # paced, not bounced off 429s
+
+
+def test_a_worker_killed_mid_delivery_yields_exactly_one_message_after_restart(org, fake, worker_env, tmp_path):
+    in_call, release = threading.Event(), threading.Event()
+
+    def slow_first_post(body):
+        # Slack takes the message, but the answer never reaches the worker: it dies first.
+        if not in_call.is_set():
+            in_call.set()
+            release.wait(15)
+
+    fake.hold = slow_first_post
+    first = WorkerProcess(env=worker_env, log_path=tmp_path / "first.log").start()
+    try:
+        job = run(slack_trigger(org, channel="C0KILL"))
+        finish(job, "failed", exit_code=1, error="boom")
+        assert in_call.wait(30), first.output()[-2000:]
+        assert _row(job).status == "sending"  # claimed with a lease before the call
+        first.kill()  # SIGKILL mid-call
+    finally:
+        first.kill()
+        release.set()
+    fake.wait_for(lambda: len(fake.in_channel("C0KILL")) == 1)
+    second = WorkerProcess(env=worker_env, log_path=tmp_path / "second.log").start()
+    try:
+        # The beat sweeper re-enqueues the delivery once the dead worker's lease ran out.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _row(job).status != "sent":
+            deliveries_sweep()
+            time.sleep(0.5)
+        row = _row(job)
+        assert row.status == "sent", second.output()[-3000:]
+    finally:
+        second.stop()
+    [message] = fake.in_channel("C0KILL")
+    assert len(fake.posts("C0KILL")) == 1
+    assert row.provider_message_id == message["ts"]
+    assert row.attempts == 2
+    assert [c.method for c in fake.calls].count("conversations.history") == 1

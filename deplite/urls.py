@@ -35,6 +35,13 @@ org_page_urls = [
 urlpatterns = [
     path("api/auth/token", orgs_api.TokenObtainView.as_view(), name="auth-token"),
     path("api/auth/token/refresh", orgs_api.RefreshView.as_view(), name="auth-token-refresh"),
+    path("api/invitations", orgs_api.MyInvitationListView.as_view(), name="my-invitations"),
+    path(
+        "api/invitations/<str:invitation_id>/accept",
+        orgs_api.InvitationAcceptView.as_view(),
+        name="invitation-accept-api",
+    ),
+    path("invitations/<str:invitation_id>/accept", orgs_views.invitation_accept, name="invitation-accept"),
     re_path(r"^api/orgs/?$", orgs_api.OrganizationListView.as_view(), name="org-list"),
     re_path(
         r"^api/orgs/(?P<org_id>[^/]+)/?$",

@@ -190,15 +190,15 @@ class MemberViewSet(OrgScopedViewSet, mixins.ListModelMixin):
     def safely_get_queryset(self, queryset):
         return queryset.select_related("user", "org").order_by("created_at")
 
-    @extend_schema(request=MemberCreateInput, responses={201: MemberOutput})
+    @extend_schema(request=MemberCreateInput, responses={201: InvitationOutput})
     def create(self, request, org_id):
+        """Invite by email: the person joins once they accept, logged in with that address verified."""
         data = MemberCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        result = services.member_add(
+        invitation = services.member_add(
             org=self.org, actor=self.actor, actor_role=self.principal.role, **data.validated_data
         )
-        out = MemberOutput(result) if isinstance(result, Membership) else InvitationOutput(result)
-        return Response(out.data, status=status.HTTP_201_CREATED)
+        return Response(InvitationOutput(invitation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MemberUpdateInput, responses={200: MemberOutput})
     def partial_update(self, request, org_id, pk):
@@ -213,6 +213,55 @@ class MemberViewSet(OrgScopedViewSet, mixins.ListModelMixin):
     def destroy(self, request, org_id, pk):
         services.member_remove(membership=self.get_object(), actor=self.actor, actor_role=self.principal.role)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MyInvitationOutput(serializers.ModelSerializer):
+    orgId = serializers.UUIDField(source="org.id")
+    orgSlug = serializers.CharField(source="org.slug")
+    orgName = serializers.CharField(source="org.name")
+    invitedBy = serializers.EmailField(source="invited_by.email", default=None, allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "orgId", "orgSlug", "orgName", "invitedBy", "createdAt"]
+
+
+class JoinedOutput(serializers.ModelSerializer):
+    orgId = serializers.UUIDField(source="org.id")
+    orgSlug = serializers.CharField(source="org.slug")
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "orgId", "orgSlug", "role", "createdAt"]
+
+
+def _person(request):
+    """The signed-in person; an API token is not one."""
+    if isinstance(request.user, TokenPrincipalUser):
+        raise Forbidden("Invitations are accepted by a signed-in person, not an API token.")
+    return request.user
+
+
+class MyInvitationListView(APIView):
+    """`GET /api/invitations`: open invitations to the caller's verified email addresses."""
+
+    @extend_schema(responses={200: MyInvitationOutput(many=True)})
+    def get(self, request):
+        invitations = services.invitations_open_for(user=_person(request))
+        return Response(MyInvitationOutput(invitations, many=True).data)
+
+
+class InvitationAcceptView(APIView):
+    """`POST /api/invitations/<id>/accept`: join the org (the invited address must be verified)."""
+
+    @extend_schema(request=None, responses={200: JoinedOutput})
+    def post(self, request, invitation_id):
+        membership = services.invitation_accept(
+            invitation_id=invitation_id, user=_person(request), ip=ratelimit.client_ip(request)
+        )
+        return Response(JoinedOutput(membership).data)
 
 
 # --- API tokens --------------------------------------------------------------------------------

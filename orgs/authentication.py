@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework_simplejwt import authentication as jwt_auth
@@ -17,7 +18,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from deplite.api.errors import RateLimited
 
 from . import ratelimit, tokens
-from .models import ApiToken
+from .models import ApiToken, Membership
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -75,8 +76,19 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         _check_rate(request)
         if not tokens.is_well_formed(raw):
             _refuse(request, "The API token is malformed.")
-        token = ApiToken.objects.select_related("org", "created_by").filter(token_hash=tokens.hash_token(raw)).first()
+        token = (
+            ApiToken.objects.select_related("org", "created_by")
+            .annotate(
+                creator_is_member=Exists(Membership.objects.filter(org=OuterRef("org"), user=OuterRef("created_by")))
+            )
+            .filter(token_hash=tokens.hash_token(raw))
+            .first()
+        )
         if token is None or token.revoked_at is not None:
+            _refuse(request, "The API token is invalid or has been revoked.")
+        if token.created_by_id is not None and not (token.created_by.is_active and token.creator_is_member):
+            # Services revoke a leaver's tokens; this also covers a membership deleted by
+            # a path that bypassed them (the admin, a shell).
             _refuse(request, "The API token is invalid or has been revoked.")
         now = timezone.now()
         if token.expires_at is not None and token.expires_at <= now:

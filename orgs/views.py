@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseForbidden
+from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
-from deplite.api.errors import DepliteError
+from deplite.api.errors import DepliteError, NotFound
 
-from . import services
+from . import ratelimit, services
 from .forms import ApiTokenForm, MemberAddForm
 from .models import ApiToken, AuditEvent, Invitation, Membership
 from .pages import org_page, page_object, pop_secret, render_page, stash_secret
@@ -24,9 +25,26 @@ from .selectors import orgs_for_user
 @login_required
 def dashboard(request):
     memberships = list(orgs_for_user(user=request.user))
-    if len(memberships) == 1:
+    invitations = services.invitations_open_for(user=request.user)
+    if len(memberships) == 1 and not invitations:
         return redirect("org-home", org_slug=memberships[0].org.slug)
-    return render(request, "orgs/dashboard.html", {"orgs": memberships})
+    return render(request, "orgs/dashboard.html", {"orgs": memberships, "invitations": invitations})
+
+
+@login_required
+@require_POST
+def invitation_accept(request, invitation_id):
+    try:
+        membership = services.invitation_accept(
+            invitation_id=invitation_id, user=request.user, ip=ratelimit.client_ip(request)
+        )
+    except NotFound:
+        raise Http404("Invitation not found") from None
+    except DepliteError as exc:
+        messages.error(request, exc.message)
+        return redirect("dashboard")
+    messages.success(request, f"You joined {membership.org.name}.")
+    return redirect("org-home", org_slug=membership.org.slug)
 
 
 @org_page(Perm.ORG_READ)
@@ -49,7 +67,7 @@ def members_page(request, org):
             except DepliteError as exc:
                 form.add_error(None, exc.message)
             else:
-                messages.success(request, f"Added {form.cleaned_data['email']}.")
+                messages.success(request, f"Invited {form.cleaned_data['email']}.")
                 return redirect("org-members", org_slug=org.slug)
     return render_page(
         request,

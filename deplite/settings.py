@@ -70,6 +70,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "allauth",
     "allauth.account",
+    # Refresh tokens rotate and the old one is blacklisted; "log out everywhere" and a
+    # password change blacklist every refresh token of the user.
+    "rest_framework_simplejwt.token_blacklist",
     # Listed so its management commands (rotate_encryption_keys) are found.
     "deplite",
     "orgs",
@@ -205,6 +208,8 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 
 # --- API ---------------------------------------------------------------------------------

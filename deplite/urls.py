@@ -35,6 +35,8 @@ org_page_urls = [
 urlpatterns = [
     path("api/auth/token", orgs_api.TokenObtainView.as_view(), name="auth-token"),
     path("api/auth/token/refresh", orgs_api.RefreshView.as_view(), name="auth-token-refresh"),
+    path("api/auth/logout-everywhere", orgs_api.LogoutEverywhereView.as_view(), name="auth-logout-everywhere"),
+    path("accounts/logout-everywhere/", orgs_views.logout_everywhere, name="logout-everywhere"),
     path("api/invitations", orgs_api.MyInvitationListView.as_view(), name="my-invitations"),
     path(
         "api/invitations/<str:invitation_id>/accept",

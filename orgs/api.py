@@ -13,14 +13,24 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from deplite.api.errors import Forbidden, RateLimited, Unauthenticated
 
 from . import ratelimit, services
-from .authentication import TokenPrincipalUser
-from .models import ApiToken, AuditEvent, Invitation, Membership, Organization, Role, StoragePermission, TokenScope
+from .authentication import EPOCH_CLAIM, TokenPrincipalUser, UserRefreshToken
+from .models import (
+    ApiToken,
+    AuditEvent,
+    Invitation,
+    Membership,
+    Organization,
+    Role,
+    StoragePermission,
+    TokenScope,
+    User,
+)
 from .permissions import Perm
 from .scoping import Actor, OrgScopedViewSet
 
@@ -56,7 +66,7 @@ class TokenObtainView(APIView):
         if user is None or not user.is_active:
             ratelimit.hit("login", ip, settings.DEPLITE_LOGIN_RATE)
             raise Unauthenticated("The email or password is incorrect.", code="invalid_credentials")
-        refresh = RefreshToken.for_user(user)
+        refresh = UserRefreshToken.for_user(user)
         return Response({"access": str(refresh.access_token), "refresh": str(refresh)})
 
 
@@ -64,9 +74,41 @@ class TokenRefreshInput(serializers.Serializer):
     refresh = serializers.CharField()
 
 
+class RotatingRefreshSerializer(TokenRefreshSerializer):
+    """simplejwt's refresh (rotate, blacklist the old one), refusing a token whose user is
+    gone or whose login ended ("log out everywhere", password change) with a 401."""
+
+    token_class = UserRefreshToken
+
+    def validate(self, attrs):
+        try:
+            data = super().validate(attrs)
+        except User.DoesNotExist:
+            raise Unauthenticated("The refresh token is invalid or has expired.", code="token_not_valid") from None
+        refresh = self.token_class(data["refresh"], verify=False)
+        user = User.objects.filter(pk=refresh.get(api_settings.USER_ID_CLAIM)).first()
+        if user is None or refresh.get(EPOCH_CLAIM, 0) != user.auth_epoch:
+            refresh.blacklist()
+            raise Unauthenticated("This login has ended. Log in again.", code="token_not_valid")
+        return data
+
+
 class RefreshView(TokenRefreshView):
+    """`POST /api/auth/token/refresh {refresh}` → `{access, refresh}`: a refresh token works
+    once; the answer carries its successor."""
+
     authentication_classes: list = []
-    serializer_class = TokenRefreshSerializer
+    serializer_class = RotatingRefreshSerializer
+
+
+class LogoutEverywhereView(APIView):
+    """`POST /api/auth/logout-everywhere`: end every login of the caller — all refresh
+    tokens, access tokens and web sessions, this one included."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        services.user_sessions_end(user=_person(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- organisations --------------------------------------------------------------------------

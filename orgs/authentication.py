@@ -14,6 +14,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework_simplejwt import authentication as jwt_auth
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from deplite.api.errors import RateLimited
 
@@ -21,6 +22,7 @@ from . import ratelimit, tokens
 from .models import ApiToken, Membership
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+EPOCH_CLAIM = "ep"
 
 
 class MachineUser:
@@ -104,7 +106,24 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
+class UserRefreshToken(RefreshToken):
+    """A refresh token (and the access tokens made from it) carrying the user's
+    `auth_epoch`: "log out everywhere" and a password change move the epoch on."""
+
+    @classmethod
+    def for_user(cls, user):
+        token = super().for_user(user)
+        token[EPOCH_CLAIM] = user.auth_epoch
+        return token
+
+
 class JWTAuthentication(jwt_auth.JWTAuthentication):
+    def get_user(self, validated_token):
+        user = super().get_user(validated_token)
+        if validated_token.get(EPOCH_CLAIM, 0) != user.auth_epoch:
+            raise exceptions.AuthenticationFailed("This login has ended. Log in again.")
+        return user
+
     def authenticate(self, request):
         raw = _bearer(request)
         if raw is None:

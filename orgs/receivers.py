@@ -2,6 +2,8 @@
 pages, a shell), so they cannot live in one service call.
 
 - A user deactivated or deleted: the API tokens they created are revoked.
+- A password changed (or a user deactivated): every login of theirs ends — refresh
+  tokens blacklisted, access tokens and other web sessions invalid.
 
 Invitations are not accepted here: the invited person accepts one explicitly, logged in
 with the address verified (`services.invitation_accept`).
@@ -17,17 +19,23 @@ from .scoping import Actor
 
 @receiver(pre_save, sender=User)
 def remember_previous_state(sender, instance: User, raw=False, **kwargs):
-    instance._was_active = None
+    instance._previous = None
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and not {"is_active", "password"} & set(update_fields):
+        return  # e.g. last_login on every login: nothing to compare
     if instance.pk and not raw:
-        previous = User.objects.filter(pk=instance.pk).values("is_active").first()
-        if previous is not None:
-            instance._was_active = previous["is_active"]
+        instance._previous = User.objects.filter(pk=instance.pk).values("is_active", "password").first()
 
 
 @receiver(post_save, sender=User)
-def revoke_tokens_of_deactivated_user(sender, instance: User, created=False, raw=False, **kwargs):
-    if not created and not raw and getattr(instance, "_was_active", None) and not instance.is_active:
+def end_access_of_deactivated_user_or_changed_password(sender, instance: User, created=False, raw=False, **kwargs):
+    previous = getattr(instance, "_previous", None)
+    if created or raw or previous is None:
+        return
+    if previous["is_active"] and not instance.is_active:
         services.user_deactivated(user=instance)
+    elif previous["password"] != instance.password:
+        services.user_sessions_end(user=instance)
 
 
 @receiver(pre_delete, sender=User)

@@ -277,8 +277,29 @@ def tokens_revoke_created_by(
 
 def user_deactivated(*, user: User) -> None:
     """A user was deactivated (admin, shell or any other path): the API tokens they
-    created stop working, each revocation audited in its org."""
+    created stop working, each revocation audited in its org, and their sessions end."""
     tokens_revoke_created_by(user=user, actor=Actor.system("user deactivated"), reason="user deactivated")
+    user_sessions_end(user=user)
+
+
+def user_sessions_end(*, user: User) -> int:
+    """End every login of `user`: each refresh token is blacklisted, and bumping
+    `auth_epoch` ends their web sessions and the access tokens already handed out.
+    Returns how many refresh tokens were blacklisted. (The caller keeps its own web
+    session with `update_session_auth_hash` if it should.)"""
+    from django.db.models import F
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    with transaction.atomic():
+        outstanding = OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now()).exclude(
+            blacklistedtoken__isnull=False
+        )
+        blacklisted = BlacklistedToken.objects.bulk_create(
+            [BlacklistedToken(token=t) for t in outstanding], ignore_conflicts=True
+        )
+        User.objects.filter(pk=user.pk).update(auth_epoch=F("auth_epoch") + 1)
+        user.auth_epoch = User.objects.filter(pk=user.pk).values_list("auth_epoch", flat=True).get()
+    return len(blacklisted)
 
 
 def _assert_other_owner(membership: Membership) -> None:

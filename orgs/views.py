@@ -6,7 +6,9 @@ Principal) and check the same permissions, so a page can never show more than th
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect, render
@@ -29,6 +31,16 @@ def dashboard(request):
     if len(memberships) == 1 and not invitations:
         return redirect("org-home", org_slug=memberships[0].org.slug)
     return render(request, "orgs/dashboard.html", {"orgs": memberships, "invitations": invitations})
+
+
+@login_required
+@require_POST
+def logout_everywhere(request):
+    """End every login of this user (other browsers, API refresh and access tokens), then this one."""
+    services.user_sessions_end(user=request.user)
+    logout(request)
+    messages.success(request, "You are logged out everywhere.")
+    return redirect(settings.LOGIN_URL)
 
 
 @login_required

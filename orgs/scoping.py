@@ -188,9 +188,7 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
             raise MethodNotAllowed(request.method)
         perm = self.permission_map.get(self.action)
         if perm in USER_ONLY_PERMISSIONS and self.principal.token is not None:
-            raise Forbidden(
-                "API tokens cannot manage members or create credentials; sign in as an owner or admin."
-            )
+            raise Forbidden("API tokens cannot manage members or create credentials; sign in as an owner or admin.")
         if perm is None or not self.principal.has(perm):
             raise Forbidden()
 

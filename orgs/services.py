@@ -249,15 +249,13 @@ def member_remove(*, membership: Membership, actor: Actor, actor_role: str | Non
         membership.delete()
 
 
-def tokens_revoke_created_by(
-    *, user: User, actor: Actor, reason: str, org: Organization | None = None
-) -> list[str]:
+def tokens_revoke_created_by(*, user: User, actor: Actor, reason: str, org: Organization | None = None) -> list[str]:
     """Revoke every active API token `user` created (in `org`, or in every org); one
     `token.revoked` audit event per token, naming the reason. Returns the revoked prefixes."""
     prefixes = []
     with transaction.atomic():
-        active = ApiToken.objects.select_for_update().select_related("org").filter(
-            created_by=user, revoked_at__isnull=True
+        active = (
+            ApiToken.objects.select_for_update().select_related("org").filter(created_by=user, revoked_at__isnull=True)
         )
         if org is not None:
             active = active.filter(org=org)

@@ -115,9 +115,12 @@ def test_a_verified_account_joins_only_when_it_accepts(api, owner, org_a):
     assert api.get("/api/orgs/acme").status_code == 200
     assert AuditEvent.objects.filter(org=org_a, action="member.joined", actor_label="dev@acme.test").exists()
     assert api.post(f"/api/invitations/{listed['id']}/accept").status_code == 404  # once
-    assert api.as_user(owner).post("/api/orgs/acme/members", {"email": "dev@acme.test"}, format="json").json()[
-        "error"
-    ]["code"] == "already_member"
+    assert (
+        api.as_user(owner)
+        .post("/api/orgs/acme/members", {"email": "dev@acme.test"}, format="json")
+        .json()["error"]["code"]
+        == "already_member"
+    )
 
 
 def test_an_api_token_cannot_accept_invitations(api, org_a):

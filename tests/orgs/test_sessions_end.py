@@ -4,7 +4,7 @@ every refresh token, access token and web session of the user (issue 11 item 5).
 from orgs.models import User
 
 
-def _login(api, email="owner@acme.test", password="correct-horse-battery"):
+def _login(api, email="owner@acme.test", password="correct-horse-battery"):  # noqa: S107 (the fixture password)
     response = api.anonymous().post("/api/auth/token", {"email": email, "password": password}, format="json")
     assert response.status_code == 200
     return response.json()

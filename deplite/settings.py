@@ -9,6 +9,7 @@ code edit. With DEBUG off, every secret must come from the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -181,6 +182,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 # --- auth -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "orgs.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses while an account is rate-limited from this address (orgs/backends.py).
+    "orgs.backends.LoginRateLimitBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -195,6 +198,7 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
 ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_ADAPTER = "orgs.adapter.AccountAdapter"
 LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "/accounts/login/"
 
@@ -250,9 +254,20 @@ SPECTACULAR_SETTINGS = {
 DEPLITE_MAX_API_BODY_BYTES = env.int("DEPLITE_MAX_API_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = DEPLITE_MAX_API_BODY_BYTES
 
-# Rate limits: (attempts, window seconds).
+# Rate limits: (failures, window seconds). See orgs/ratelimit.py.
+# Failed password logins per account and client address, and per address over all accounts.
 DEPLITE_LOGIN_RATE = (env.int("DEPLITE_LOGIN_RATE", default=10), 60)
+DEPLITE_LOGIN_ADDRESS_RATE = (env.int("DEPLITE_LOGIN_ADDRESS_RATE", default=100), 60)
+# Failed bearer credentials per client address; past it a bad one is a 429, a valid one still passes.
 DEPLITE_TOKEN_FAILURE_RATE = (env.int("DEPLITE_TOKEN_FAILURE_RATE", default=30), 60)
+# Reverse proxies (CIDRs) whose X-Forwarded-For names the client; none by default, so the
+# header is ignored and a client cannot choose the address its limits are counted under.
+DEPLITE_TRUSTED_PROXIES = env.list("DEPLITE_TRUSTED_PROXIES", default=[])
+for _cidr in DEPLITE_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"DEPLITE_TRUSTED_PROXIES: {_cidr!r} is not an address or CIDR.") from None
 
 # --- storage -------------------------------------------------------------------------------
 DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS = env.bool("DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS", default=False)

@@ -5,7 +5,6 @@ Thin views: an input serializer validates, a service writes, an output serialize
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
@@ -48,23 +47,22 @@ class TokenPairOutput(serializers.Serializer):
 
 
 class TokenObtainView(APIView):
-    """`POST /api/auth/token {email, password}` → `{access, refresh}`; failures are rate-limited per IP."""
+    """`POST /api/auth/token {email, password}` → `{access, refresh}`; failures are rate-limited
+    per account and address."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
     @extend_schema(request=TokenObtainInput, responses={200: TokenPairOutput})
     def post(self, request):
-        ip = ratelimit.client_ip(request) or "unknown"
-        if ratelimit.is_limited("login", ip, settings.DEPLITE_LOGIN_RATE):
-            raise RateLimited("Too many failed logins. Try again in a minute.")
         data = TokenObtainInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(
-            request, email=data.validated_data["email"].lower(), password=data.validated_data["password"]
-        )
+        email = data.validated_data["email"].lower()
+        # The same per-account-and-address limit as the site and admin logins (orgs.backends).
+        if ratelimit.login_limited(request, email):
+            raise RateLimited("Too many failed logins. Try again in a minute.")
+        user = authenticate(request, email=email, password=data.validated_data["password"])
         if user is None or not user.is_active:
-            ratelimit.hit("login", ip, settings.DEPLITE_LOGIN_RATE)
             raise Unauthenticated("The email or password is incorrect.", code="invalid_credentials")
         refresh = UserRefreshToken.for_user(user)
         return Response({"access": str(refresh.access_token), "refresh": str(refresh)})

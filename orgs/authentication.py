@@ -1,7 +1,9 @@
 """DRF authentication: `Bearer tk_…` API tokens and `Bearer <JWT>` users.
 
-Failed attempts are counted per client IP; past the limit every attempt from that IP
-gets a 429 until the window passes, so tokens cannot be guessed at speed.
+Failed attempts are counted per client address; past the limit a *bad* credential from
+that address gets a 429 instead of a 401 until the window passes. A valid credential is
+always let through: these credentials cannot be guessed, and one broken script behind a
+shared address must not lock out everyone else behind it.
 """
 
 from __future__ import annotations
@@ -58,14 +60,10 @@ def _bearer(request) -> str | None:
 
 def _refuse(request, message: str):
     ip = ratelimit.client_ip(request) or "unknown"
-    ratelimit.hit("auth-fail", ip, settings.DEPLITE_TOKEN_FAILURE_RATE)
-    raise exceptions.AuthenticationFailed(message)
-
-
-def _check_rate(request) -> None:
-    ip = ratelimit.client_ip(request) or "unknown"
     if ratelimit.is_limited("auth-fail", ip, settings.DEPLITE_TOKEN_FAILURE_RATE):
         raise RateLimited("Too many failed authentication attempts. Try again in a minute.")
+    ratelimit.hit("auth-fail", ip, settings.DEPLITE_TOKEN_FAILURE_RATE)
+    raise exceptions.AuthenticationFailed(message)
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -75,7 +73,6 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         raw = _bearer(request)
         if raw is None or not raw.startswith(tokens.PREFIX):
             return None
-        _check_rate(request)
         if not tokens.is_well_formed(raw):
             _refuse(request, "The API token is malformed.")
         token = (
@@ -128,7 +125,6 @@ class JWTAuthentication(jwt_auth.JWTAuthentication):
         raw = _bearer(request)
         if raw is None:
             return None
-        _check_rate(request)
         try:
             return super().authenticate(request)
         except (InvalidToken, TokenError, exceptions.AuthenticationFailed):

@@ -352,6 +352,10 @@ def file_verify(*, file_id: str) -> None:
     if not claimed:
         return
     file = StoredFile.objects.select_related("binding", "org").get(pk=file_id)
+    if file.verify_attempts > MAX_VERIFY_ATTEMPTS:
+        # Earlier tries ended without a word (a worker killed mid-check): give up here too.
+        _fail(file, f"Could not check the upload after {MAX_VERIFY_ATTEMPTS} tries.", remove_object=False)
+        return
     try:
         info = s3.head_object(binding=file.binding, key=file.object_key)
     except s3.StorageError as exc:
@@ -362,6 +366,20 @@ def file_verify(*, file_id: str) -> None:
             _fail(
                 file,
                 f"Could not check the upload after {file.verify_attempts} tries: {exc.message}",
+                remove_object=False,
+            )
+            return
+        StoredFile.objects.filter(pk=file.pk, status=FileStatus.VERIFYING).update(verify_lease_until=None)
+        raise
+    except Exception as exc:
+        # Not a storage answer (a bug, a library error): still bounded by the attempt cap,
+        # or the sweeper would hand this file back forever.
+        logger.exception("Verifying file %s failed unexpectedly (attempt %s)", file_id, file.verify_attempts)
+        if file.verify_attempts >= MAX_VERIFY_ATTEMPTS:
+            _fail(
+                file,
+                f"Could not check the upload after {file.verify_attempts} tries: an internal error "
+                f"({type(exc).__name__}).",
                 remove_object=False,
             )
             return

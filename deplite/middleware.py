@@ -3,6 +3,7 @@
 - ApiBodyLimitMiddleware: a body over the limit is a 413 before anything reads it.
 - ApiErrorMiddleware: Django's own 404/500 under /api/ leave in the API error shape,
   never as an HTML page or a stack trace.
+- ContentSecurityPolicyMiddleware: a strict Content-Security-Policy on every page.
 """
 
 import logging
@@ -85,3 +86,19 @@ class ApiErrorMiddleware(_SyncAndAsyncMiddleware):
             return None
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         return error_response(500, "server_error", "Something went wrong on our side. It has been logged.")
+
+
+class ContentSecurityPolicyMiddleware(_SyncAndAsyncMiddleware):
+    """A strict Content-Security-Policy on HTML pages (settings.DEPLITE_CONTENT_SECURITY_POLICY).
+
+    Every script and style is a static file of this origin (htmx and Swagger UI are served
+    locally), so the policy allows no inline code and no other origin: an injected
+    `<script>` or `on…=` attribute does not run."""
+
+    def after(self, request, response):
+        policy = settings.DEPLITE_CONTENT_SECURITY_POLICY
+        if policy and "Content-Security-Policy" not in response:
+            content_type = response.get("Content-Type", "")
+            if content_type.startswith("text/html") or not content_type:
+                response["Content-Security-Policy"] = policy
+        return response

@@ -97,6 +97,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "deplite.middleware.ApiErrorMiddleware",
+    "deplite.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "deplite.urls"
@@ -336,6 +337,15 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Pages: scripts and styles only from static files of this origin (no inline code);
+# data: images for Swagger UI's icons. form-action 'self': forms post only here.
+DEPLITE_CONTENT_SECURITY_POLICY = env.str(
+    "DEPLITE_CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
+)
 X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {

@@ -200,6 +200,10 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ADAPTER = "orgs.adapter.AccountAdapter"
+# Logins are limited by Deplite's own per-account-and-address failure counts (orgs/ratelimit.py).
+# allauth's per-address limits on every login attempt and every failure would lock out everyone
+# behind one NAT; its other limits (signup, password reset) stay, on the same client address.
+ACCOUNT_RATE_LIMITS = {"login": None, "login_failed": None}
 LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "/accounts/login/"
 

@@ -17,7 +17,7 @@ from rest_framework_simplejwt.views import TokenRefreshView
 
 from deplite.api.errors import Forbidden, RateLimited, Unauthenticated
 
-from . import ratelimit, services
+from . import ratelimit, selectors, services
 from .authentication import EPOCH_CLAIM, TokenPrincipalUser, UserRefreshToken
 from .models import (
     ApiToken,
@@ -289,7 +289,7 @@ class MyInvitationListView(APIView):
 
     @extend_schema(responses={200: MyInvitationOutput(many=True)})
     def get(self, request):
-        invitations = services.invitations_open_for(user=_person(request))
+        invitations = selectors.invitations_open_for(user=_person(request))
         return Response(MyInvitationOutput(invitations, many=True).data)
 
 

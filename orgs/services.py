@@ -148,24 +148,6 @@ def _send_invitation(invitation_id: uuid.UUID) -> None:
         logger.warning("Could not send the invitation email for invitation %s", invitation_id)
 
 
-def _verified_emails(user: User) -> list[str]:
-    from allauth.account.models import EmailAddress
-
-    return [e.lower() for e in EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)]
-
-
-def invitations_open_for(*, user: User) -> list[Invitation]:
-    """The open invitations addressed to one of `user`'s verified email addresses."""
-    emails = _verified_emails(user)
-    if not emails:
-        return []
-    return list(
-        Invitation.objects.select_related("org", "invited_by")
-        .filter(email__in=emails, accepted_at__isnull=True)
-        .order_by("created_at")
-    )
-
-
 def invitation_accept(*, invitation_id: uuid.UUID | str, user: User, ip: str | None = None) -> Membership:
     """`user` accepts an invitation sent to one of their verified addresses.
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from deplite.api.errors import DepliteError, NotFound
 
-from . import ratelimit, services
+from . import ratelimit, selectors, services
 from .forms import ApiTokenForm, MemberAddForm
 from .models import ApiToken, AuditEvent, Invitation, Membership
 from .pages import org_page, page_object, pop_secret, render_page, stash_secret
@@ -27,7 +27,7 @@ from .selectors import orgs_for_user
 @login_required
 def dashboard(request):
     memberships = list(orgs_for_user(user=request.user))
-    invitations = services.invitations_open_for(user=request.user)
+    invitations = selectors.invitations_open_for(user=request.user)
     if len(memberships) == 1 and not invitations:
         return redirect("org-home", org_slug=memberships[0].org.slug)
     return render(request, "orgs/dashboard.html", {"orgs": memberships, "invitations": invitations})

@@ -94,7 +94,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
             id=str(request.user.pk),
             label=f"admin:{request.user.email}",
             user=request.user,
-            ip=request.META.get("REMOTE_ADDR"),
+            ip=ratelimit.client_ip(request),
         )
         for token in queryset.select_related("org"):
             services.token_revoke(token=token, actor=actor)

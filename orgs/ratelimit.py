@@ -8,7 +8,9 @@ cannot be guessed:
   through, so one misconfigured script behind a NAT cannot lock out everyone behind it.
 - Passwords can be guessed, so past the limit even the right one is refused; but the
   counter is per account *and* address (a stranger's typos lock out only that account from
-  that address), plus a wider per-address cap against spraying many accounts.
+  that address), plus a wider per-address cap against spraying many accounts. The limit
+  is the number of failures tolerated: the attempt after the last tolerated one is still
+  checked.
 
 When the cache is unreachable the limiter fails open (and says so in the log): an outage of
 Redis must not turn every authenticated API call into a 500.
@@ -111,11 +113,19 @@ def _account(account: str) -> str:
     return hashlib.sha256(account.strip().lower().encode()).hexdigest()[:32]
 
 
+def _tolerating(rate: tuple[int, int]) -> tuple[int, int]:
+    # A login rate is the number of failures *tolerated*: after 10 typos the 11th attempt
+    # is still checked, so the person who finally remembers the password gets in; only
+    # once more than 10 attempts failed does the account wait out the window.
+    limit, window = rate
+    return limit + 1, window
+
+
 def login_limited(request, account: str) -> bool:
     """Whether a password login for `account` from this client is refused for now."""
     ip = client_ip(request) or "unknown"
-    return is_limited("login", f"{_account(account)}:{ip}", settings.DEPLITE_LOGIN_RATE) or is_limited(
-        "login-ip", ip, settings.DEPLITE_LOGIN_ADDRESS_RATE
+    return is_limited("login", f"{_account(account)}:{ip}", _tolerating(settings.DEPLITE_LOGIN_RATE)) or is_limited(
+        "login-ip", ip, _tolerating(settings.DEPLITE_LOGIN_ADDRESS_RATE)
     )
 
 

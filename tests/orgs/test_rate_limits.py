@@ -30,6 +30,20 @@ def test_31_bad_bearer_tokens_do_not_lock_out_valid_ones_from_that_address(api, 
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
 
 
+def test_10_bad_logins_then_the_right_password_succeeds(api, owner):
+    for _ in range(10):
+        assert _token_login(api, "owner@acme.test", "typo").status_code == 401
+    assert _token_login(api, "owner@acme.test", RIGHT).status_code == 200
+
+
+def test_past_the_tolerated_failures_even_the_right_password_waits(api, owner):
+    # Passwords can be guessed: the limit must hold for the right one too.
+    for _ in range(11):
+        assert _token_login(api, "owner@acme.test", "guess").status_code == 401
+    refused = _token_login(api, "owner@acme.test", RIGHT)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+
+
 def test_10_bad_logins_from_one_address_do_not_lock_out_another_account_there(api, owner):
     for n in range(10):
         assert _token_login(api, f"colleague{n % 2}@acme.test", "typo").status_code == 401
@@ -39,7 +53,7 @@ def test_10_bad_logins_from_one_address_do_not_lock_out_another_account_there(ap
 
 
 def test_10_bad_logins_of_an_account_from_elsewhere_do_not_lock_its_owner_out(api, owner):
-    for _ in range(10):
+    for _ in range(11):
         assert _token_login(api, "owner@acme.test", "guess", REMOTE_ADDR="203.0.113.9").status_code == 401
     assert _token_login(api, "owner@acme.test", RIGHT, REMOTE_ADDR="203.0.113.9").status_code == 429
     assert _token_login(api, "owner@acme.test", RIGHT).status_code == 200
@@ -55,7 +69,7 @@ def test_site_login_is_limited_per_account_and_address(owner, db):
     assert client.get("/orgs/acme/").status_code == 200
 
     guesser = Client(REMOTE_ADDR="198.51.100.4")
-    for _ in range(10):
+    for _ in range(11):
         guesser.post("/accounts/login/", {"login": "owner@acme.test", "password": "guess"})
     refused = guesser.post("/accounts/login/", {"login": "owner@acme.test", "password": RIGHT})
     assert refused.status_code == 200 and "Too many failed login attempts" in refused.content.decode()
@@ -64,7 +78,7 @@ def test_site_login_is_limited_per_account_and_address(owner, db):
 def test_admin_login_has_the_same_limit_as_the_site_login(api, db):
     staff = UserFactory(email="ops@acme.test", is_staff=True, is_superuser=True)
     client = Client(REMOTE_ADDR="198.51.100.7")
-    for _ in range(10):
+    for _ in range(11):
         assert client.post("/admin/login/", {"username": staff.email, "password": "guess"}).status_code == 200
     refused = client.post("/admin/login/?next=/admin/", {"username": staff.email, "password": RIGHT})
     assert refused.status_code == 200 and "Too many failed logins" in refused.content.decode()
@@ -95,7 +109,7 @@ def test_x_forwarded_for_is_ignored_unless_the_proxy_is_trusted(api, owner, sett
 
 
 def test_a_client_cannot_dodge_the_login_limit_with_x_forwarded_for(api, owner):
-    for n in range(10):
+    for n in range(11):
         _token_login(api, "owner@acme.test", "guess", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}")
     assert _token_login(api, "owner@acme.test", RIGHT, HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 429
 

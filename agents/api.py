@@ -8,9 +8,10 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from deplite.api.fields import rule
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
-from triggers.api import LABEL_RE
+from triggers import rules as trigger_rules
 
 from . import services
 from .models import Agent
@@ -18,9 +19,6 @@ from .models import Agent
 
 class AgentOutput(serializers.ModelSerializer):
     status = serializers.CharField()
-    lastSeenAt = serializers.DateTimeField(source="last_seen_at")
-    revokedAt = serializers.DateTimeField(source="revoked_at")
-    createdAt = serializers.DateTimeField(source="created_at")
 
     class Meta:
         model = Agent
@@ -32,9 +30,9 @@ class AgentOutput(serializers.ModelSerializer):
             "hostname",
             "version",
             "workflows",
-            "lastSeenAt",
-            "revokedAt",
-            "createdAt",
+            "last_seen_at",
+            "revoked_at",
+            "created_at",
         ]
 
 
@@ -50,7 +48,14 @@ class AgentWithSecretOutput(AgentOutput):
 
 class AgentCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    labels = serializers.ListField(child=serializers.RegexField(LABEL_RE), required=False, max_length=20, default=list)
+    labels = serializers.ListField(
+        child=serializers.RegexField(trigger_rules.LABEL_RE),
+        required=False,
+        max_length=trigger_rules.MAX_LABELS,
+        default=list,
+    )
+
+    validate_labels = rule(trigger_rules.clean_labels)
 
 
 class AgentViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):

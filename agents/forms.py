@@ -6,8 +6,6 @@ from django import forms
 
 from triggers.forms import split_labels
 
-AGENT_FORM_FIELDS = {"name": "name", "labels": "labels"}
-
 
 class AgentForm(forms.Form):
     name = forms.CharField(

@@ -31,6 +31,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from deplite.api.camel import camelize
 from deplite.api.errors import DepliteError, NotFound, ValidationFailed, error_response
 from orgs.authentication import MachineUser
 from storage import selectors as storage_selectors
@@ -106,14 +107,14 @@ class HeartbeatInput(serializers.Serializer):
         child=serializers.CharField(max_length=100), max_length=500, required=False, default=list
     )
     # The jobs the agent runs or still reports on. Absent (an older agent): nothing is inferred from it.
-    runningJobs = serializers.ListField(child=JobIdField(), max_length=1000, required=False, source="running_jobs")
+    running_jobs = serializers.ListField(child=JobIdField(), max_length=1000, required=False)
 
 
 class HeartbeatOutput(serializers.Serializer):
-    agentId = serializers.UUIDField()
+    agent_id = serializers.UUIDField()
     name = serializers.CharField()
     labels = serializers.ListField(child=serializers.CharField())
-    serverTime = serializers.DateTimeField()
+    server_time = serializers.DateTimeField()
 
 
 class HeartbeatView(AgentAPIView):
@@ -125,7 +126,7 @@ class HeartbeatView(AgentAPIView):
             agent=self.agent, signed_at=signing.signed_at(request._request), **data.validated_data
         )
         return Response(
-            {"agentId": str(agent.pk), "name": agent.name, "labels": agent.labels, "serverTime": timezone.now()}
+            {"agent_id": str(agent.pk), "name": agent.name, "labels": agent.labels, "server_time": timezone.now()}
         )
 
 
@@ -152,12 +153,12 @@ class EventInput(serializers.Serializer):
     seq = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
     type = serializers.ChoiceField(choices=EVENT_TYPES)
     at = serializers.DateTimeField(required=False, allow_null=True)
-    timeoutMinutes = serializers.FloatField(min_value=0.01, max_value=7 * 24 * 60, required=False, allow_null=True)
+    timeout_minutes = serializers.FloatField(min_value=0.01, max_value=7 * 24 * 60, required=False, allow_null=True)
     step = serializers.IntegerField(min_value=0, max_value=10_000, required=False, allow_null=True)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     data = LogTextField(required=False)
     status = serializers.ChoiceField(choices=STEP_FINAL, required=False)
-    exitCode = serializers.IntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31 - 1)
+    exit_code = serializers.IntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31 - 1)
 
     def validate(self, attrs):
         kind = attrs["type"]
@@ -175,8 +176,8 @@ class EventsInput(serializers.Serializer):
 
 
 class EventsOutput(serializers.Serializer):
-    acceptedThrough = serializers.IntegerField()
-    cancelRequested = serializers.BooleanField()
+    accepted_through = serializers.IntegerField()
+    cancel_requested = serializers.BooleanField()
 
 
 class JobEventsView(AgentAPIView):
@@ -185,8 +186,11 @@ class JobEventsView(AgentAPIView):
         job = self.agent_job(job_id)
         data = EventsInput(data=request.data)
         data.is_valid(raise_exception=True)
-        accepted, cancel = job_services.job_record_events(job=job, events=data.validated_data["events"])
-        return Response({"acceptedThrough": accepted, "cancelRequested": cancel})
+        # job_record_events takes the events as the agent names them (timeoutMinutes,
+        # exitCode): the serializer checked them in snake_case, so hand them back as sent.
+        events = camelize(data.validated_data["events"])
+        accepted, cancel = job_services.job_record_events(job=job, events=events)
+        return Response({"accepted_through": accepted, "cancel_requested": cancel})
 
 
 # --- finish ----------------------------------------------------------------------------------------------
@@ -194,7 +198,7 @@ class JobEventsView(AgentAPIView):
 
 class FinishInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=["succeeded", "failed", "cancelled"])
-    exitCode = serializers.IntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31 - 1)
+    exit_code = serializers.IntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31 - 1)
     error = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=10_000)
 
 
@@ -210,7 +214,7 @@ class JobFinishView(AgentAPIView):
         data = FinishInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        job = job_services.job_finish(job=job, status=v["status"], exit_code=v.get("exitCode"), error=v.get("error"))
+        job = job_services.job_finish(job=job, status=v["status"], exit_code=v.get("exit_code"), error=v.get("error"))
         return Response({"id": str(job.pk), "status": job.status})
 
 
@@ -218,9 +222,9 @@ class JobFinishView(AgentAPIView):
 
 
 class AgentDownloadUrlOutput(serializers.Serializer):
-    downloadUrl = serializers.URLField()
-    expiresInSeconds = serializers.IntegerField()
-    fileName = serializers.CharField()
+    download_url = serializers.URLField()
+    expires_in_seconds = serializers.IntegerField()
+    file_name = serializers.CharField()
     size = serializers.IntegerField()
 
 
@@ -240,7 +244,7 @@ def agent_file_download_url(*, agent: Agent, file_id: str) -> dict:
     if stored is None:
         raise NotFound("File not found.")
     url, expires_in = storage_services.file_download_url(file=stored)
-    return {"downloadUrl": url, "expiresInSeconds": expires_in, "fileName": stored.file_name, "size": stored.size}
+    return {"download_url": url, "expires_in_seconds": expires_in, "file_name": stored.file_name, "size": stored.size}
 
 
 # --- claim (long poll) --------------------------------------------------------------------------------------

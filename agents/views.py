@@ -20,7 +20,7 @@ from orgs.permissions import Perm
 
 from . import services
 from .api import AgentCreateInput
-from .forms import AGENT_FORM_FIELDS, AgentForm
+from .forms import AgentForm
 from .models import Agent
 
 _NEW_SECRET_SESSION_KEY = "deplite.agent_secret"  # noqa: S105 (a session key name)
@@ -50,7 +50,7 @@ def agents_list(request, org):
                 agent, secret = services.agent_create(org=org, actor=request.principal.actor, **data.validated_data)
                 stash_secret(request, _NEW_SECRET_SESSION_KEY, obj_id=agent.pk, secret=secret)
                 return redirect("agent-list", org_slug=org.slug)
-            add_api_errors(form, data.errors, AGENT_FORM_FIELDS)
+            add_api_errors(form, data.errors)
     shown = None
     stashed = pop_secret(request, _NEW_SECRET_SESSION_KEY, agents)
     if stashed is not None:

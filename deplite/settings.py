@@ -229,7 +229,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["deplite.api.parsers.JSONAnyContentTypeParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["deplite.api.camel.CamelJSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "deplite.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "deplite.api.errors.exception_handler",
@@ -254,6 +254,8 @@ SPECTACULAR_SETTINGS = {
         "FileStatusEnum": "storage.models.FileStatus",
         "TriggerTypeEnum": "triggers.models.TriggerType",
     },
+    # Serializers are snake_case; the wire (and so the schema) is camelCase.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "deplite.api.camel.camelize_schema"],
 }
 # Largest JSON body the API reads; larger ones get a 413 before anything is parsed.
 DEPLITE_MAX_API_BODY_BYTES = env.int("DEPLITE_MAX_API_BODY_BYTES", default=1024 * 1024)

@@ -16,8 +16,9 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from deplite.api.errors import Forbidden, RateLimited, Unauthenticated
+from deplite.api.fields import rule
 
-from . import ratelimit, selectors, services
+from . import ratelimit, rules, selectors, services
 from .authentication import EPOCH_CLAIM, TokenPrincipalUser, UserRefreshToken
 from .models import (
     ApiToken,
@@ -113,21 +114,23 @@ class LogoutEverywhereView(APIView):
 
 
 class OrganizationOutput(serializers.ModelSerializer):
-    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
-
     class Meta:
         model = Organization
-        fields = ["id", "slug", "name", "createdAt"]
+        fields = ["id", "slug", "name", "created_at"]
 
 
 class OrganizationCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     slug = serializers.CharField(max_length=50, required=False)
 
+    validate_slug = rule(rules.clean_slug)
+
 
 class OrganizationUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     slug = serializers.CharField(max_length=50, required=False)
+
+    validate_slug = rule(rules.clean_slug)
 
 
 class OrganizationListView(APIView):
@@ -184,11 +187,10 @@ class OrganizationViewSet(OrgScopedViewSet):
 class MemberOutput(serializers.ModelSerializer):
     email = serializers.EmailField(source="user.email")
     status = serializers.SerializerMethodField()
-    createdAt = serializers.DateTimeField(source="created_at")
 
     class Meta:
         model = Membership
-        fields = ["id", "email", "role", "status", "createdAt"]
+        fields = ["id", "email", "role", "status", "created_at"]
 
     def get_status(self, obj) -> str:
         return "active"
@@ -196,11 +198,10 @@ class MemberOutput(serializers.ModelSerializer):
 
 class InvitationOutput(serializers.ModelSerializer):
     status = serializers.SerializerMethodField()
-    createdAt = serializers.DateTimeField(source="created_at")
 
     class Meta:
         model = Invitation
-        fields = ["id", "email", "role", "status", "createdAt"]
+        fields = ["id", "email", "role", "status", "created_at"]
 
     def get_status(self, obj) -> str:
         return "invited"
@@ -256,25 +257,23 @@ class MemberViewSet(OrgScopedViewSet, mixins.ListModelMixin):
 
 
 class MyInvitationOutput(serializers.ModelSerializer):
-    orgId = serializers.UUIDField(source="org.id")
-    orgSlug = serializers.CharField(source="org.slug")
-    orgName = serializers.CharField(source="org.name")
-    invitedBy = serializers.EmailField(source="invited_by.email", default=None, allow_null=True)
-    createdAt = serializers.DateTimeField(source="created_at")
+    org_id = serializers.UUIDField(source="org.id")
+    org_slug = serializers.CharField(source="org.slug")
+    org_name = serializers.CharField(source="org.name")
+    invited_by = serializers.EmailField(source="invited_by.email", default=None, allow_null=True)
 
     class Meta:
         model = Invitation
-        fields = ["id", "email", "role", "orgId", "orgSlug", "orgName", "invitedBy", "createdAt"]
+        fields = ["id", "email", "role", "org_id", "org_slug", "org_name", "invited_by", "created_at"]
 
 
 class JoinedOutput(serializers.ModelSerializer):
-    orgId = serializers.UUIDField(source="org.id")
-    orgSlug = serializers.CharField(source="org.slug")
-    createdAt = serializers.DateTimeField(source="created_at")
+    org_id = serializers.UUIDField(source="org.id")
+    org_slug = serializers.CharField(source="org.slug")
 
     class Meta:
         model = Membership
-        fields = ["id", "orgId", "orgSlug", "role", "createdAt"]
+        fields = ["id", "org_id", "org_slug", "role", "created_at"]
 
 
 def _person(request):
@@ -308,15 +307,12 @@ class InvitationAcceptView(APIView):
 
 
 class ApiTokenOutput(serializers.ModelSerializer):
-    scopeType = serializers.CharField(source="scope_type")
-    bindingIds = serializers.ListField(source="binding_ids", child=serializers.CharField())
-    storagePermissions = serializers.ListField(source="storage_permissions", child=serializers.CharField())
-    triggerIds = serializers.ListField(source="trigger_ids", child=serializers.CharField())
-    expiresAt = serializers.DateTimeField(source="expires_at")
-    lastUsedAt = serializers.DateTimeField(source="last_used_at")
-    revokedAt = serializers.DateTimeField(source="revoked_at")
-    createdAt = serializers.DateTimeField(source="created_at")
-    createdBy = serializers.EmailField(source="created_by.email", default=None)
+    scope_type = serializers.CharField()
+    binding_ids = serializers.ListField(child=serializers.CharField())
+    storage_permissions = serializers.ListField(child=serializers.CharField())
+    trigger_ids = serializers.ListField(child=serializers.CharField())
+    # Who made it, by email (the row keeps the user).
+    created_by = serializers.EmailField(source="created_by.email", default=None)
 
     class Meta:
         model = ApiToken
@@ -324,15 +320,15 @@ class ApiTokenOutput(serializers.ModelSerializer):
             "id",
             "name",
             "prefix",
-            "scopeType",
-            "bindingIds",
-            "storagePermissions",
-            "triggerIds",
-            "expiresAt",
-            "lastUsedAt",
-            "revokedAt",
-            "createdAt",
-            "createdBy",
+            "scope_type",
+            "binding_ids",
+            "storage_permissions",
+            "trigger_ids",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "created_at",
+            "created_by",
         ]
 
 
@@ -348,31 +344,43 @@ class ApiTokenCreatedOutput(ApiTokenOutput):
 
 class ApiTokenCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    scopeType = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.ORG)
-    bindingIds = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=100)
-    storagePermissions = serializers.ListField(
+    scope_type = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.ORG)
+    binding_ids = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=100)
+    storage_permissions = serializers.ListField(
         child=serializers.ChoiceField(choices=StoragePermission.choices), required=False, max_length=3
     )
-    triggerIds = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=100)
-    expiresAt = serializers.DateTimeField(required=False, allow_null=True)
+    trigger_ids = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=100)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
     def validate(self, attrs):
-        scope = attrs["scopeType"]
+        scope = attrs["scope_type"]
+        errors: dict[str, list[str]] = {}
         if scope == TokenScope.STORAGE:
-            if not attrs.get("bindingIds"):
-                raise serializers.ValidationError({"bindingIds": ["A storage token needs at least one binding."]})
-            if not attrs.get("storagePermissions"):
-                raise serializers.ValidationError(
-                    {"storagePermissions": ["A storage token needs at least one permission."]}
-                )
-        elif attrs.get("bindingIds") or attrs.get("storagePermissions"):
-            raise serializers.ValidationError({"bindingIds": ["Only storage tokens take bindings and permissions."]})
+            if not attrs.get("binding_ids"):
+                errors["binding_ids"] = ["A storage token needs at least one binding."]
+            if not attrs.get("storage_permissions"):
+                errors["storage_permissions"] = ["A storage token needs at least one permission."]
+        elif attrs.get("binding_ids") or attrs.get("storage_permissions"):
+            errors["binding_ids"] = ["Only storage tokens take bindings and permissions."]
         if scope == TokenScope.TRIGGER:
-            if not attrs.get("triggerIds"):
-                raise serializers.ValidationError({"triggerIds": ["A trigger token needs at least one trigger."]})
-        elif attrs.get("triggerIds"):
-            raise serializers.ValidationError({"triggerIds": ["Only trigger tokens take triggers."]})
+            if not attrs.get("trigger_ids"):
+                errors["trigger_ids"] = ["A trigger token needs at least one trigger."]
+        elif attrs.get("trigger_ids"):
+            errors["trigger_ids"] = ["Only trigger tokens take triggers."]
+        if errors:
+            raise serializers.ValidationError(errors)
         return attrs
+
+    def service_kwargs(self) -> dict:
+        v = self.validated_data
+        return {
+            "name": v["name"],
+            "scope_type": v["scope_type"],
+            "binding_ids": v.get("binding_ids"),
+            "storage_permissions": v.get("storage_permissions"),
+            "trigger_ids": v.get("trigger_ids"),
+            "expires_at": v.get("expires_at"),
+        }
 
 
 class ApiTokenViewSet(OrgScopedViewSet, mixins.ListModelMixin):
@@ -389,17 +397,7 @@ class ApiTokenViewSet(OrgScopedViewSet, mixins.ListModelMixin):
     def create(self, request, org_id):
         data = ApiTokenCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        v = data.validated_data
-        token, plaintext = services.token_create(
-            org=self.org,
-            actor=self.actor,
-            name=v["name"],
-            scope_type=v["scopeType"],
-            binding_ids=v.get("bindingIds"),
-            storage_permissions=v.get("storagePermissions"),
-            trigger_ids=v.get("triggerIds"),
-            expires_at=v.get("expiresAt"),
-        )
+        token, plaintext = services.token_create(org=self.org, actor=self.actor, **data.service_kwargs())
         out = ApiTokenCreatedOutput(token, context={"plaintext": plaintext})
         return Response(out.data, status=status.HTTP_201_CREATED)
 
@@ -412,26 +410,19 @@ class ApiTokenViewSet(OrgScopedViewSet, mixins.ListModelMixin):
 
 
 class AuditEventOutput(serializers.ModelSerializer):
-    actorKind = serializers.CharField(source="actor_kind")
-    actorId = serializers.CharField(source="actor_id")
-    actorLabel = serializers.CharField(source="actor_label")
-    targetType = serializers.CharField(source="target_type")
-    targetId = serializers.CharField(source="target_id")
-    createdAt = serializers.DateTimeField(source="created_at")
-
     class Meta:
         model = AuditEvent
         fields = [
             "id",
-            "actorKind",
-            "actorId",
-            "actorLabel",
+            "actor_kind",
+            "actor_id",
+            "actor_label",
             "action",
-            "targetType",
-            "targetId",
+            "target_type",
+            "target_id",
             "data",
             "ip",
-            "createdAt",
+            "created_at",
         ]
 
 

@@ -7,13 +7,15 @@
 - `stash_secret` / `pop_secret`: a secret shown once after a Post/Redirect/Get.
 - `add_api_errors`: errors of the API's own input serializers and domain exceptions,
   shown on a Django form, so pages validate with exactly the API's rules.
+- `call_service`: a service call whose domain error becomes a form error.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import wraps
+from typing import TypeVar
 
 from django import forms
 from django.contrib.auth.decorators import login_required
@@ -22,9 +24,12 @@ from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import render
 
 from deplite import crypto
+from deplite.api.camel import to_camel, to_snake
 from deplite.api.errors import DepliteError, NotFound
 
 from .scoping import principal_for_org
+
+T = TypeVar("T")
 
 
 def org_page(perm: str):
@@ -96,29 +101,30 @@ def pop_secret(request, key: str, queryset: QuerySet) -> tuple[Model, str] | Non
 # --- API validation on a form ---------------------------------------------------------------------
 
 
-def _form_field(form: forms.Form, wire: str, field_map: Mapping[str, str]) -> str | None:
-    # "params.KEY" (a key inside a dict field) belongs to the "params" field.
-    name = field_map.get(wire) or field_map.get(wire.split(".", 1)[0])
+def _form_field(form: forms.Form, key) -> str | None:
+    # "params.KEY" (a key inside a dict field) belongs to the "params" field; a service may
+    # name a field as the wire does (chatKeyword), a serializer as the form does (chat_keyword).
+    name = to_snake(str(key).split(".", 1)[0])
     return name if name in form.fields else None
 
 
-def add_api_errors(form: forms.Form, errors, field_map: Mapping[str, str]) -> None:
-    """Put the API's errors on `form`.
+def add_api_errors(form: forms.Form, errors) -> None:
+    """Put the API's errors on `form`, each next to the field it names.
 
-    `errors` is a serializer's `.errors` or a DepliteError; `field_map` maps wire names
-    (camelCase) to form field names. Errors of fields the form does not show go on top.
+    `errors` is an API input serializer's `.errors` (its field names are the form's) or a
+    DepliteError. Errors of fields the form does not show go on top.
     """
     if isinstance(errors, DepliteError):
         # A service's message is a whole sentence: show it once, by the field it names.
         fields = (errors.details or {}).get("fields") or {}
-        name = next((n for wire in fields if (n := _form_field(form, wire, field_map))), None)
+        name = next((n for key in fields if (n := _form_field(form, key))), None)
         form.add_error(name, errors.message)
         return
-    for wire, messages in errors.items():
-        name = _form_field(form, wire, field_map)
+    for key, messages in errors.items():
+        name = _form_field(form, key)
         if isinstance(messages, Mapping):  # a list or dict field: {index or key: [messages]}
             messages = [
-                f"item {int(k) + 1 if str(k).isdigit() else k}: {m}"
+                f"{f'item {int(k) + 1}' if str(k).isdigit() else k}: {m}"
                 for k, v in messages.items()
                 for m in (v if isinstance(v, list) else [v])
             ]
@@ -128,5 +134,29 @@ def add_api_errors(form: forms.Form, errors, field_map: Mapping[str, str]) -> No
             if name:
                 form.add_error(name, str(message))
             else:
-                prefix = "" if wire in ("non_field_errors", "__all__") else f"{wire}: "
+                prefix = "" if key in ("non_field_errors", "__all__") else f"{to_camel(key)}: "
                 form.add_error(None, prefix + str(message))
+
+
+def call_service(
+    form: forms.Form,
+    service: Callable[..., T],
+    /,
+    *,
+    field_for: Mapping[str, str] | None = None,
+    message_for: Mapping[str, str] | None = None,
+    **kwargs,
+) -> T | None:
+    """`service(**kwargs)` for a page: a domain error it raises lands on `form` (next to the
+    field it names, or the field `field_for[code]`, with `message_for[code]` if given) and
+    the result is None. The one place pages turn a service's refusal into form errors."""
+    try:
+        return service(**kwargs)
+    except DepliteError as exc:
+        field = (field_for or {}).get(exc.code)
+        message = (message_for or {}).get(exc.code)
+        if field in form.fields or message:
+            form.add_error(field if field in form.fields else None, message or exc.message)
+        else:
+            add_api_errors(form, exc)
+        return None

@@ -6,7 +6,6 @@ Every service is keyword-only, runs in one transaction and writes its audit even
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -20,13 +19,11 @@ from django.utils.text import slugify
 from deplite.api.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from deplite.links import absolute_url
 
-from . import tokens
+from . import rules, tokens
 from .models import ApiToken, AuditEvent, Invitation, Membership, Organization, Role, TokenScope, User
 from .scoping import Actor
 
 logger = logging.getLogger(__name__)
-
-_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
 
 
 def audit_record(
@@ -51,6 +48,14 @@ def audit_record(
     )
 
 
+def _clean_slug(slug: str) -> str:
+    """The one slug rule (orgs.rules), on create and on update alike."""
+    try:
+        return rules.clean_slug(slug)
+    except ValueError as exc:
+        raise ValidationFailed(f"slug: {exc}", details={"fields": {"slug": [str(exc)]}}) from None
+
+
 def _unique_slug(base: str) -> str:
     base = slugify(base)[:40].strip("-") or "org"
     slug, n = base, 1
@@ -62,16 +67,8 @@ def _unique_slug(base: str) -> str:
 
 def org_create(*, user: User, name: str, slug: str | None = None, actor: Actor) -> Organization:
     """Create an organisation with `user` as its owner."""
-    if slug is not None and not _SLUG_RE.match(slug):
-        raise ValidationFailed(
-            "slug: use lowercase letters, digits and hyphens (1–50).", details={"fields": {"slug": ["invalid"]}}
-        )
     if slug is not None:
-        try:
-            uuid.UUID(slug)
-            raise ValidationFailed("slug: a slug cannot look like a UUID.")
-        except ValueError:
-            pass
+        slug = _clean_slug(slug)
     try:
         with transaction.atomic():
             org = Organization.objects.create(name=name, slug=slug or _unique_slug(name))
@@ -87,9 +84,7 @@ def org_update(*, org: Organization, actor: Actor, name: str | None = None, slug
     if name is not None and name != org.name:
         changes["name"] = name
     if slug is not None and slug != org.slug:
-        if not _SLUG_RE.match(slug):
-            raise ValidationFailed("slug: use lowercase letters, digits and hyphens (1–50).")
-        changes["slug"] = slug
+        changes["slug"] = _clean_slug(slug)
     if not changes:
         return org
     try:

@@ -17,9 +17,10 @@ from django.views.decorators.http import require_POST
 from deplite.api.errors import DepliteError, NotFound
 
 from . import ratelimit, selectors, services
+from .api import ApiTokenCreateInput
 from .forms import ApiTokenForm, MemberAddForm
 from .models import ApiToken, AuditEvent, Invitation, Membership
-from .pages import org_page, page_object, pop_secret, render_page, stash_secret
+from .pages import add_api_errors, call_service, org_page, page_object, pop_secret, render_page, stash_secret
 from .permissions import Perm
 from .selectors import orgs_for_user
 
@@ -72,13 +73,15 @@ def members_page(request, org):
             return HttpResponseForbidden("Only admins can add members.")
         form = MemberAddForm(request.POST)
         if form.is_valid():
-            try:
-                services.member_add(
-                    org=org, actor=request.principal.actor, actor_role=request.principal.role, **form.cleaned_data
-                )
-            except DepliteError as exc:
-                form.add_error(None, exc.message)
-            else:
+            added = call_service(
+                form,
+                services.member_add,
+                org=org,
+                actor=request.principal.actor,
+                actor_role=request.principal.role,
+                **form.cleaned_data,
+            )
+            if added is not None:
                 messages.success(request, f"Invited {form.cleaned_data['email']}.")
                 return redirect("org-members", org_slug=org.slug)
     return render_page(
@@ -98,20 +101,23 @@ _NEW_TOKEN_SESSION_KEY = "deplite.new_token"  # noqa: S105 (a session key name)
 @org_page(Perm.TOKENS_MANAGE)
 def tokens_page(request, org):
     tokens_qs = request.principal.restrict(ApiToken.objects.select_related("created_by"))
-    form = ApiTokenForm(org=org)
+    form = ApiTokenForm()
     if request.method == "POST" and "revoke" in request.POST:
         token = page_object(tokens_qs, request.POST["revoke"])
         services.token_revoke(token=token, actor=request.principal.actor)
         messages.success(request, f"Revoked {token.name}.")
         return redirect("org-tokens", org_slug=org.slug)
     if request.method == "POST":
-        form = ApiTokenForm(request.POST, org=org)
-        if form.is_valid():
-            try:
-                token, raw = services.token_create(org=org, actor=request.principal.actor, **form.service_kwargs())
-            except DepliteError as exc:
-                form.add_error(None, exc.message)
-            else:
+        form = ApiTokenForm(request.POST)
+        data = ApiTokenCreateInput(data=form.wire_data()) if form.is_valid() else None
+        if data is not None and not data.is_valid():
+            add_api_errors(form, data.errors)
+        elif data is not None:
+            created = call_service(
+                form, services.token_create, org=org, actor=request.principal.actor, **data.service_kwargs()
+            )
+            if created is not None:
+                token, raw = created
                 # Post/redirect/get, so a reload cannot mint a second token.
                 stash_secret(request, _NEW_TOKEN_SESSION_KEY, obj_id=token.id, secret=raw)
                 return redirect("org-tokens", org_slug=org.slug)

@@ -9,35 +9,18 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from deplite.api.errors import NotFound, ValidationFailed
+from deplite.api.fields import rule
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
 
 from . import names, services
 from .models import FileStatus, StorageBinding, StoredFile
 
-
-def _field(clean):
-    """A serializer validator from a storage.names rule (ValueError → field error)."""
-
-    def validate(self, value):
-        try:
-            return clean(value)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from None
-
-    return validate
-
-
 # --- bindings ----------------------------------------------------------------------------------------
 
 
 class StorageBindingOutput(serializers.ModelSerializer):
     """The secret key is write-only: it never appears here."""
-
-    accessKey = serializers.CharField(source="access_key")
-    pathStyle = serializers.BooleanField(source="path_style")
-    createdAt = serializers.DateTimeField(source="created_at")
-    updatedAt = serializers.DateTimeField(source="updated_at")
 
     class Meta:
         model = StorageBinding
@@ -47,11 +30,11 @@ class StorageBindingOutput(serializers.ModelSerializer):
             "endpoint",
             "region",
             "bucket",
-            "accessKey",
-            "pathStyle",
+            "access_key",
+            "path_style",
             "prefix",
-            "createdAt",
-            "updatedAt",
+            "created_at",
+            "updated_at",
         ]
 
 
@@ -60,30 +43,16 @@ class StorageBindingInput(serializers.Serializer):
     endpoint = serializers.CharField(max_length=255, trim_whitespace=True)
     region = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     bucket = serializers.CharField(max_length=63)
-    accessKey = serializers.CharField(max_length=128)
-    secretKey = serializers.CharField(max_length=256, write_only=True, trim_whitespace=False)
-    pathStyle = serializers.BooleanField(required=False, default=False)
+    access_key = serializers.CharField(max_length=128)
+    secret_key = serializers.CharField(max_length=256, write_only=True, trim_whitespace=False)
+    path_style = serializers.BooleanField(required=False, default=False)
     prefix = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
-    validate_region = _field(names.clean_region)
-    validate_bucket = _field(names.clean_bucket)
-    validate_accessKey = _field(names.clean_access_key)
-    validate_secretKey = _field(names.clean_secret_key)
-    validate_prefix = _field(names.clean_prefix)
-
-    def service_kwargs(self) -> dict:
-        v = self.validated_data
-        wire = {
-            "name": "name",
-            "endpoint": "endpoint",
-            "region": "region",
-            "bucket": "bucket",
-            "accessKey": "access_key",
-            "secretKey": "secret_key",
-            "pathStyle": "path_style",
-            "prefix": "prefix",
-        }
-        return {wire[k]: value for k, value in v.items()}
+    validate_region = rule(names.clean_region)
+    validate_bucket = rule(names.clean_bucket)
+    validate_access_key = rule(names.clean_access_key)
+    validate_secret_key = rule(names.clean_secret_key)
+    validate_prefix = rule(names.clean_prefix)
 
 
 # Check results that mean the binding's endpoint itself is wrong: a 400, not a 200 {ok: false}.
@@ -117,7 +86,7 @@ class StorageBindingViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.Retr
     def create(self, request, org_id):
         data = StorageBindingInput(data=request.data)
         data.is_valid(raise_exception=True)
-        binding = services.binding_create(org=self.org, actor=self.actor, **data.service_kwargs())
+        binding = services.binding_create(org=self.org, actor=self.actor, **data.validated_data)
         return Response(StorageBindingOutput(binding).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=StorageBindingInput(partial=True), responses={200: StorageBindingOutput})
@@ -125,7 +94,7 @@ class StorageBindingViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.Retr
         binding = self.get_object()
         data = StorageBindingInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        binding = services.binding_update(binding=binding, actor=self.actor, **data.service_kwargs())
+        binding = services.binding_update(binding=binding, actor=self.actor, **data.validated_data)
         return Response(StorageBindingOutput(binding).data)
 
     def destroy(self, request, org_id, pk):
@@ -146,39 +115,30 @@ class StorageBindingViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.Retr
 
 
 class StoredFileOutput(serializers.ModelSerializer):
-    bindingId = serializers.UUIDField(source="binding_id")
-    fileName = serializers.CharField(source="file_name")
-    contentType = serializers.CharField(source="content_type")
-    declaredSize = serializers.IntegerField(source="declared_size")
-    failureReason = serializers.CharField(source="failure_reason")
-    createdBy = serializers.SerializerMethodField()
-    createdAt = serializers.DateTimeField(source="created_at")
-    updatedAt = serializers.DateTimeField(source="updated_at")
-    completedAt = serializers.DateTimeField(source="completed_at")
-    verifiedAt = serializers.DateTimeField(source="verified_at")
-    deletedAt = serializers.DateTimeField(source="deleted_at")
+    binding_id = serializers.UUIDField()
+    created_by = serializers.SerializerMethodField()
 
     class Meta:
         model = StoredFile
         fields = [
             "id",
-            "bindingId",
-            "fileName",
-            "contentType",
-            "declaredSize",
+            "binding_id",
+            "file_name",
+            "content_type",
+            "declared_size",
             "size",
             "etag",
             "status",
-            "failureReason",
-            "createdBy",
-            "createdAt",
-            "updatedAt",
-            "completedAt",
-            "verifiedAt",
-            "deletedAt",
+            "failure_reason",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "completed_at",
+            "verified_at",
+            "deleted_at",
         ]
 
-    def get_createdBy(self, obj) -> dict | None:
+    def get_created_by(self, obj) -> dict | None:
         if obj.created_by_user_id:
             return {"kind": "user", "id": str(obj.created_by_user_id), "label": obj.created_by_user.email}
         if obj.created_by_token_id:
@@ -188,31 +148,31 @@ class StoredFileOutput(serializers.ModelSerializer):
 
 
 class PresignUploadInput(serializers.Serializer):
-    bindingId = serializers.UUIDField()
-    fileName = serializers.CharField(max_length=1024, trim_whitespace=False)
-    contentType = serializers.CharField(max_length=255, required=False, default="application/octet-stream")
+    binding_id = serializers.UUIDField()
+    file_name = serializers.CharField(max_length=1024, trim_whitespace=False)
+    content_type = serializers.CharField(max_length=255, required=False, default="application/octet-stream")
     size = serializers.IntegerField(required=False, allow_null=True, min_value=0)
 
-    validate_fileName = _field(names.clean_file_name)
-    validate_contentType = _field(names.clean_content_type)
+    validate_file_name = rule(names.clean_file_name)
+    validate_content_type = rule(names.clean_content_type)
 
 
 class PresignUploadOutput(serializers.Serializer):
-    fileId = serializers.UUIDField()
-    uploadUrl = serializers.CharField()
+    file_id = serializers.UUIDField()
+    upload_url = serializers.CharField()
     method = serializers.CharField()
     headers = serializers.DictField(child=serializers.CharField())
-    expiresInSeconds = serializers.IntegerField()
+    expires_in_seconds = serializers.IntegerField()
 
 
 class FileStatusOutput(serializers.Serializer):
-    fileId = serializers.UUIDField(source="id")
+    file_id = serializers.UUIDField(source="id")
     status = serializers.CharField()
 
 
 class DownloadUrlOutput(serializers.Serializer):
-    downloadUrl = serializers.CharField()
-    expiresInSeconds = serializers.IntegerField()
+    download_url = serializers.CharField()
+    expires_in_seconds = serializers.IntegerField()
 
 
 class StoredFileFilter(django_filters.FilterSet):
@@ -253,23 +213,23 @@ class StoredFileViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.Retrieve
         data.is_valid(raise_exception=True)
         v = data.validated_data
         # Through org_objects: a storage token for binding A cannot name binding B.
-        binding = self.org_objects(StorageBinding).filter(pk=v["bindingId"]).first()
+        binding = self.org_objects(StorageBinding).filter(pk=v["binding_id"]).first()
         if binding is None:
             raise NotFound("Storage binding not found.", code="binding_not_found")
         file, upload_url, headers, expires_in = services.file_presign_upload(
             org=self.org,
             binding=binding,
             actor=self.actor,
-            file_name=v["fileName"],
-            content_type=v["contentType"],
+            file_name=v["file_name"],
+            content_type=v["content_type"],
             size=v.get("size"),
         )
         out = {
-            "fileId": file.pk,
-            "uploadUrl": upload_url,
+            "file_id": file.pk,
+            "upload_url": upload_url,
             "method": "PUT",
             "headers": headers,
-            "expiresInSeconds": expires_in,
+            "expires_in_seconds": expires_in,
         }
         return Response(PresignUploadOutput(out).data, status=status.HTTP_201_CREATED)
 
@@ -283,7 +243,7 @@ class StoredFileViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.Retrieve
     @action(detail=True, methods=["get"], url_path="download-url")
     def download_url(self, request, org_id, pk):
         url, expires_in = services.file_download_url(file=self.get_object())
-        return Response(DownloadUrlOutput({"downloadUrl": url, "expiresInSeconds": expires_in}).data)
+        return Response(DownloadUrlOutput({"download_url": url, "expires_in_seconds": expires_in}).data)
 
     def destroy(self, request, org_id, pk):
         services.file_delete(file=self.get_object(), actor=self.actor)

@@ -7,18 +7,6 @@ from django import forms
 
 from .models import StorageBinding
 
-# wire name (API) → form field
-BINDING_FORM_FIELDS = {
-    "name": "name",
-    "endpoint": "endpoint",
-    "region": "region",
-    "bucket": "bucket",
-    "accessKey": "access_key",
-    "secretKey": "secret_key",
-    "pathStyle": "path_style",
-    "prefix": "prefix",
-}
-
 
 def _text(label: str, placeholder: str = "", help_text: str = "", required_attr: bool = False) -> forms.CharField:
     attrs = {"placeholder": placeholder, "autocomplete": "off"}
@@ -49,7 +37,7 @@ class StorageBindingForm(forms.Form):
 
     def __init__(self, *args, binding: StorageBinding | None = None, **kwargs):
         if binding is not None and "data" not in kwargs and not args:
-            kwargs["initial"] = {f: getattr(binding, f) for f in BINDING_FORM_FIELDS.values() if f != "secret_key"}
+            kwargs["initial"] = {f: getattr(binding, f) for f in self.base_fields if f != "secret_key"}
         super().__init__(*args, **kwargs)
         self.binding = binding
         if binding is None:
@@ -61,8 +49,8 @@ class StorageBindingForm(forms.Form):
             )
 
     def wire_data(self) -> dict:
-        """The cleaned form as an API body; an empty secret on edit means "keep it"."""
-        data = {wire: self.cleaned_data.get(field) for wire, field in BINDING_FORM_FIELDS.items()}
-        if self.binding is not None and not data["secretKey"]:
-            del data["secretKey"]
+        """The cleaned form as StorageBindingInput's data; an empty secret on edit means "keep it"."""
+        data = {field: self.cleaned_data.get(field) for field in self.fields}
+        if self.binding is not None and not data["secret_key"]:
+            del data["secret_key"]
         return data

@@ -46,16 +46,7 @@ LIVE_STATUSES = (FileStatus.PENDING, FileStatus.VERIFYING, FileStatus.AVAILABLE)
 # Statuses whose bucket object must go.
 REMOVABLE_STATUSES = (FileStatus.FAILED, FileStatus.EXPIRED, FileStatus.DELETED)
 CREDENTIAL_FIELDS = ("endpoint", "region", "bucket", "access_key")
-_WIRE_NAMES = {
-    "name": "name",
-    "endpoint": "endpoint",
-    "region": "region",
-    "bucket": "bucket",
-    "access_key": "accessKey",
-    "secret_key": "secretKey",
-    "path_style": "pathStyle",
-    "prefix": "prefix",
-}
+BINDING_FIELDS = ("name", "endpoint", "region", "bucket", "access_key", "secret_key", "path_style", "prefix")
 
 
 def _presign_expiry() -> int:
@@ -125,7 +116,7 @@ def binding_update(*, binding: StorageBinding, actor: Actor, **changes: Any) -> 
     """Change a binding. Pointing the stored key somewhere else (endpoint, bucket, region,
     access key) needs the secret sent again: a stolen session must not be able to send the
     stored secret to an endpoint of its choice."""
-    unknown = set(changes) - set(_WIRE_NAMES)
+    unknown = set(changes) - set(BINDING_FIELDS)
     if unknown:
         raise ValueError(f"binding_update got unknown fields {sorted(unknown)}")
     if "endpoint" in changes:
@@ -135,11 +126,11 @@ def binding_update(*, binding: StorageBinding, actor: Actor, **changes: Any) -> 
         return binding
     moved = [k for k in CREDENTIAL_FIELDS if k in changed]
     if moved and "secret_key" not in changed:
-        wire = [_WIRE_NAMES[k] for k in moved]
+        what = ", ".join(k.replace("_", " ") for k in moved)
         raise ValidationFailed(
-            f"secretKey: send the secret key again to change {', '.join(wire)}.",
+            f"To change the {what}, send the secret key again.",
             code="secret_required",
-            details={"fields": {"secretKey": [f"Required when changing {', '.join(wire)}."]}},
+            details={"fields": {"secret_key": [f"Required when changing the {what}."]}},
         )
     try:
         with transaction.atomic():
@@ -153,7 +144,7 @@ def binding_update(*, binding: StorageBinding, actor: Actor, **changes: Any) -> 
                 action="storage_binding.updated",
                 target=binding,
                 # Field names only: values may include the secret.
-                data={"fields": sorted(_WIRE_NAMES[k] for k in changed)},
+                data={"fields": sorted(changed)},
             )
     except IntegrityError:
         raise Conflict("A storage binding with this name already exists.", code="name_taken") from None

@@ -16,12 +16,12 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from deplite.api.errors import DepliteError
-from orgs.pages import add_api_errors, org_page, page_object, render_page
+from orgs.pages import add_api_errors, call_service, org_page, page_object, render_page
 from orgs.permissions import Perm
 
 from . import services
 from .api import StorageBindingInput, StoredFileFilter
-from .forms import BINDING_FORM_FIELDS, StorageBindingForm
+from .forms import StorageBindingForm
 from .models import FileStatus, StorageBinding, StoredFile
 
 FILES_PER_PAGE = 50
@@ -48,19 +48,15 @@ def _save(request, form: StorageBindingForm) -> StorageBinding | None:
     binding = form.binding
     data = StorageBindingInput(data=form.wire_data(), partial=binding is not None)
     if not data.is_valid():
-        add_api_errors(form, data.errors, BINDING_FORM_FIELDS)
+        add_api_errors(form, data.errors)
         return None
-    actor = request.principal.actor
-    try:
-        if binding is None:
-            return services.binding_create(org=request.principal.org, actor=actor, **data.service_kwargs())
-        return services.binding_update(binding=binding, actor=actor, **data.service_kwargs())
-    except DepliteError as exc:
-        if exc.code == "name_taken":
-            form.add_error("name", exc.message)
-        else:
-            add_api_errors(form, exc, BINDING_FORM_FIELDS)
-        return None
+    actor, fields = request.principal.actor, data.validated_data
+    taken = {"name_taken": "name"}
+    if binding is None:
+        return call_service(
+            form, services.binding_create, field_for=taken, org=request.principal.org, actor=actor, **fields
+        )
+    return call_service(form, services.binding_update, field_for=taken, binding=binding, actor=actor, **fields)
 
 
 @org_page(Perm.STORAGE_MANAGE)

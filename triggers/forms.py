@@ -12,7 +12,7 @@ import uuid
 
 from django import forms
 
-from .api import TRIGGER_WIRE_FIELDS
+from .api import TRIGGER_FIELDS
 from .models import ChatProvider, NotifyOn, Trigger, TriggerType
 
 _BLANK = [("", "—")]
@@ -67,15 +67,15 @@ class TriggerForm(forms.Form):
 
     @classmethod
     def initial_for(cls, trigger: Trigger) -> dict:
-        initial = {field: getattr(trigger, field) for field in TRIGGER_WIRE_FIELDS.values()}
+        initial = {field: getattr(trigger, field) for field in TRIGGER_FIELDS}
         initial["agent_labels"] = ", ".join(trigger.agent_labels or [])
         return initial
 
     def wire_data(self) -> dict:
-        """The cleaned form as an API request body (camelCase), for TriggerInput."""
-        data = dict(self.cleaned_data)
-        data["agent_labels"] = split_labels(data.get("agent_labels", ""))
-        return {wire: data.get(field) for wire, field in TRIGGER_WIRE_FIELDS.items()}
+        """The cleaned form as TriggerInput's data (the form's fields are its fields)."""
+        data = {field: self.cleaned_data.get(field) for field in TRIGGER_FIELDS}
+        data["agent_labels"] = split_labels(data.get("agent_labels") or "")
+        return data
 
     def fieldsets(self):
         return [

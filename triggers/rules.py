@@ -48,19 +48,22 @@ def clean_ref(value: Any) -> str | None:
     if not value:
         return None
     if len(value) > MAX_REF:
-        raise RuleViolation(f"A ref is at most {MAX_REF} characters.")
+        raise RuleViolation(f"A ref has no more than {MAX_REF} characters.")
     if CONTROL_RE.search(value):
-        raise RuleViolation("Control characters are not allowed in a ref.")
+        raise RuleViolation("Control characters are not allowed.")
     # Workflows pass $REF to git: a leading '-' would be read as an option.
     if value.startswith("-"):
         raise RuleViolation("A ref cannot start with '-'.")
     return value
 
 
+# Param messages follow their name (`params.KEY: a param name is …`), hence lowercase.
+
+
 def clean_param_name(key: Any) -> str:
     if not isinstance(key, str) or not PARAM_KEY_RE.match(key) or len(key) > MAX_PARAM_KEY:
         raise RuleViolation(
-            f"A param name is letters, digits and '_', does not start with a digit and is at most {MAX_PARAM_KEY} characters."
+            f"a param name is letters, digits and '_', does not start with a digit and is at most {MAX_PARAM_KEY} characters."
         )
     return key
 
@@ -72,11 +75,11 @@ def clean_param_value(raw: Any) -> str:
     elif isinstance(raw, str | int | float):
         text = str(raw)
     else:
-        raise RuleViolation("A param value is a string, number or boolean.")
+        raise RuleViolation("a param value is a string, number or boolean.")
     if len(text) > MAX_PARAM_VALUE:
-        raise RuleViolation(f"A param value is at most {MAX_PARAM_VALUE} characters.")
+        raise RuleViolation(f"a param value is at most {MAX_PARAM_VALUE} characters.")
     if "\x00" in text:
-        raise RuleViolation("A param value cannot contain a NUL character.")
+        raise RuleViolation("a param value cannot contain a NUL character.")
     return text
 
 

@@ -18,11 +18,12 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from deplite.api.errors import DepliteError
-from orgs.pages import add_api_errors, org_page, page_object, render_page
+from deplite.links import absolute_url
+from orgs.pages import add_api_errors, call_service, org_page, page_object, render_page
 from orgs.permissions import Perm
 
 from . import services
-from .api import IDEMPOTENCY_KEY_RE, TRIGGER_WIRE_FIELDS, JobFilter, RunInput, TriggerInput, trigger_model_fields
+from .api import IDEMPOTENCY_KEY_RE, JobFilter, RunInput, TriggerInput
 from .forms import RunForm, TriggerForm
 from .models import Job, JobLogChunk, JobSource, JobStatus, JobStep, Trigger
 
@@ -150,16 +151,14 @@ def _save_trigger(request, form: TriggerForm, trigger: Trigger | None) -> Trigge
         return None
     data = TriggerInput(data=form.wire_data())
     if not data.is_valid():
-        add_api_errors(form, data.errors, TRIGGER_WIRE_FIELDS)
+        add_api_errors(form, data.errors)
         return None
-    fields = trigger_model_fields(data.validated_data)
-    try:
-        if trigger is None:
-            return services.trigger_create(org=request.principal.org, actor=request.principal.actor, **fields)
-        return services.trigger_update(trigger=trigger, actor=request.principal.actor, **fields)
-    except DepliteError as exc:
-        add_api_errors(form, exc, TRIGGER_WIRE_FIELDS)
-        return None
+    actor = request.principal.actor
+    if trigger is None:
+        return call_service(
+            form, services.trigger_create, org=request.principal.org, actor=actor, **data.validated_data
+        )
+    return call_service(form, services.trigger_update, trigger=trigger, actor=actor, **data.validated_data)
 
 
 @org_page(Perm.TRIGGERS_MANAGE)
@@ -232,7 +231,7 @@ def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int =
             "run_form": run_form,
             "recent_jobs": recent,
             "snippet": github_actions_snippet(trigger),
-            "run_url": f"{settings.DEPLITE_PUBLIC_URL}/triggers/{trigger.pk}/run",
+            "run_url": absolute_url("trigger-run", trigger_id=trigger.pk),
         },
         status=status,
     )
@@ -251,31 +250,30 @@ def trigger_run(request, org, trigger_id: uuid.UUID):
     """The Run form: RunInput and `trigger_run`, as the run endpoint, with source `ui`."""
     trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org")), trigger_id)
     form = RunForm(request.POST, trigger=trigger)
-    if form.is_valid():
-        try:
-            data = RunInput(data=form.wire_data())
-            if not data.is_valid():
-                add_api_errors(form, data.errors, {"ref": "ref", "params": "params"})
-            else:
-                ref, params = data.validated_data.get("ref"), data.validated_data.get("params") or {}
-                key = form.cleaned_data.get("idempotency_key") or ""
-                result = services.trigger_run(
-                    trigger=trigger,
-                    actor=request.principal.actor,
-                    source=JobSource.UI,
-                    ref=ref,
-                    params=params,
-                    idempotency_key=key if IDEMPOTENCY_KEY_RE.match(key) else None,
-                    request_hash=services.run_request_hash(ref=ref, params=params),
-                )
-                if result.job_id is not None:
-                    if not result.replayed:
-                        messages.success(request, f"Job #{result.body['shortId']} queued.")
-                    return redirect("job-detail", org_slug=org.slug, job_id=result.job_id)
-                form.add_error(None, "This form was already sent; reload the page to run again.")
-        except DepliteError as exc:
-            if exc.code == "idempotency_key_reused":
-                form.add_error(None, "This form was already sent with other values; reload the page to run again.")
-            else:
-                add_api_errors(form, exc, {"ref": "ref", "params": "params"})
+    data = RunInput(data=form.wire_data()) if form.is_valid() else None
+    if data is not None and not data.is_valid():
+        add_api_errors(form, data.errors)
+    elif data is not None:
+        ref, params = data.validated_data.get("ref"), data.validated_data.get("params") or {}
+        key = form.cleaned_data.get("idempotency_key") or ""
+        result = call_service(
+            form,
+            services.trigger_run,
+            message_for={
+                "idempotency_key_reused": "This form was already sent with other values; reload the page to run again."
+            },
+            trigger=trigger,
+            actor=request.principal.actor,
+            source=JobSource.UI,
+            ref=ref,
+            params=params,
+            idempotency_key=key if IDEMPOTENCY_KEY_RE.match(key) else None,
+            request_hash=services.run_request_hash(ref=ref, params=params),
+        )
+        if result is not None and result.job_id is not None:
+            if not result.replayed:
+                messages.success(request, f"Job #{result.body['shortId']} queued.")
+            return redirect("job-detail", org_slug=org.slug, job_id=result.job_id)
+        if result is not None:
+            form.add_error(None, "This form was already sent; reload the page to run again.")
     return _trigger_page(request, trigger, form, status=400)

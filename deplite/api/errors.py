@@ -13,6 +13,8 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
+from .camel import camelize
+
 logger = logging.getLogger(__name__)
 
 
@@ -118,6 +120,29 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
+def _is_keyed_errors(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(m, str) for m in v) for k, v in value.items()
+        )
+    )
+
+
+def field_errors(detail: dict) -> dict:
+    """A serializer's errors as `details.fields`: wire (camelCase) names, and the errors of a
+    dict field such as `params` one entry per key (`params.KEY`), so every bad key is named."""
+    out: dict = {}
+    for key, value in detail.items():
+        if _is_keyed_errors(value):
+            for sub, messages in value.items():
+                out[f"{key}.{sub}"] = messages
+        else:
+            out[key] = value
+    return camelize(out)
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every API error leaves in the documented shape."""
     if isinstance(exc, DepliteError):
@@ -128,7 +153,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DjangoPermissionDenied):
         return Response(error_body("forbidden", Forbidden.message), status=403)
     if isinstance(exc, drf.ValidationError):
-        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        detail = field_errors(exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail})
         return Response(
             error_body("validation_error", _first_message(detail), {"fields": detail}),
             status=400,

@@ -2,12 +2,15 @@
 
 The public docs' curl snippets send JSON with `-d` and no header, so curl labels them
 `application/x-www-form-urlencoded`; those calls must work verbatim.
+Keys arrive camelCase and leave the parser snake_case (deplite.api.camel), user data aside.
 """
 
 import json
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
+
+from .camel import underscore
 
 
 class JSONAnyContentTypeParser(BaseParser):
@@ -28,9 +31,9 @@ class JSONAnyContentTypeParser(BaseParser):
             raise ParseError("The request body must be a JSON object.")
         if _depth_exceeds(data, MAX_DEPTH):
             # Shallower than the parser's limit but still deeper than any API body: refused
-            # here so no validator, renderer or log line ever recurses through it.
+            # here so no key conversion, validator, renderer or log line ever recurses through it.
             raise ParseError(f"The request body is nested too deeply (more than {MAX_DEPTH} levels).")
-        return data
+        return underscore(data)
 
 
 # No API body comes close: params and labels are flat, the deepest is two or three levels.

@@ -1,0 +1,66 @@
+"""Serializer pieces that apply the domain rules (`triggers.rules`, `storage.names`, `orgs.rules`).
+
+The rules are plain functions raising `ValueError` (`RuleViolation` is one) with a sentence
+a user can act on; these adapt them to DRF so a serializer names the field and collects
+every field's error at once instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+
+def _message(exc: ValueError) -> str:
+    return getattr(exc, "message", None) or str(exc)
+
+
+def rule(clean: Callable[[Any], Any]):
+    """A `validate_<field>` method from a rule: its ValueError becomes that field's error."""
+
+    def validate(self, value):
+        try:
+            return clean(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(_message(exc)) from None
+
+    return validate
+
+
+class RuleField(serializers.Field):
+    """A field whose whole check is a rule, given the raw JSON value (so `{"ref": 5}` is
+    refused rather than turned into "5"). A rule's per-key errors (`params.KEY`) become
+    this field's errors keyed by KEY, which the error handler reports as `params.KEY`."""
+
+    def __init__(self, clean: Callable[[Any], Any], **kwargs):
+        self.clean = clean
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return self.clean(data)
+        except ValueError as exc:
+            errors = getattr(exc, "errors", None)
+            if errors:
+                prefix = f"{self.field_name}."
+                raise serializers.ValidationError(
+                    {key.removeprefix(prefix): list(messages) for key, messages in errors.items()}
+                ) from None
+            raise serializers.ValidationError(_message(exc)) from None
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class TextRuleField(RuleField):
+    pass
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {}})
+class ObjectRuleField(RuleField):
+    pass

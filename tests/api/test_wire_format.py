@@ -1,0 +1,123 @@
+"""The wire is camelCase in one place (deplite.api.camel); user data is never converted;
+serializers name every bad field at once; the slug rule holds on create and update."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deplite.api.camel import camelize, underscore
+from orgs.models import Organization
+from triggers.models import Job, Trigger
+
+from ..factories import TriggerFactory
+
+FORM = "application/x-www-form-urlencoded"  # what curl -d sends
+
+
+@pytest.fixture
+def trigger(org_a):
+    return TriggerFactory(org=org_a, name="deploy-prod", workflow="deploy", agent_labels=["prod"])
+
+
+def run(api, trigger, body: dict):
+    return api.generic("POST", f"/api/triggers/{trigger.id}/run", json.dumps(body), content_type=FORM)
+
+
+def test_params_keys_round_trip_exactly(api, member, trigger):
+    response = run(api.as_user(member), trigger, {"params": {"my_key": 1, "someKey": 2}})
+    assert response.status_code == 202, response.content
+    assert response.json()["params"] == {"my_key": "1", "someKey": "2"}
+    job = Job.objects.get()
+    assert job.params == {"my_key": "1", "someKey": "2"}
+    detail = api.get(f"/api/orgs/acme/jobs/{job.pk}").json()
+    assert detail["params"] == {"my_key": "1", "someKey": "2"}
+    assert "shortId" in detail and "short_id" not in detail
+
+
+def test_every_bad_field_is_named_at_once(api, member, trigger):
+    body = {"ref": "-x", "params": {"1BAD": "x", "K": [1, 2], "GOOD": "ok"}}
+    response = run(api.as_user(member), trigger, body)
+    assert response.status_code == 400
+    fields = response.json()["error"]["details"]["fields"]
+    assert set(fields) == {"ref", "params.1BAD", "params.K"}, fields
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("ref", [5, "-x", "--upload-pack=touch /tmp/pwned"])
+def test_a_ref_that_is_not_a_string_or_starts_with_a_dash_is_refused(api, member, trigger, ref):
+    response = run(api.as_user(member), trigger, {"ref": ref})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]["fields"]) == ["ref"]
+    assert response.json()["error"]["message"].startswith("ref")
+    assert not Job.objects.exists()
+
+
+def test_trigger_errors_collect_every_field_in_camel_case(api, admin_user):
+    response = api.as_user(admin_user).post(
+        "/api/orgs/acme/triggers",
+        {"name": "t", "workflow": "../x", "agentLabels": ["ok", "bad label!"], "chatKeyword": "Two Words"},
+        format="json",
+    )
+    assert response.status_code == 400
+    fields = response.json()["error"]["details"]["fields"]
+    assert {"workflow", "agentLabels", "chatKeyword"} <= set(fields), fields
+    assert not Trigger.objects.exists()
+
+
+def test_uuid_shaped_slug_is_refused_on_patch_as_on_create(api, owner, org_a):
+    uuid_slug = "00000000-0000-0000-0000-000000000001"
+    response = api.as_user(owner).patch("/api/orgs/acme", {"slug": uuid_slug}, format="json")
+    assert response.status_code == 400
+    assert "slug" in response.json()["error"]["details"]["fields"]
+    org_a.refresh_from_db()
+    assert org_a.slug == "acme"
+    created = api.post("/api/orgs", {"name": "x", "slug": uuid_slug}, format="json")
+    assert created.status_code == 400 and "slug" in created.json()["error"]["details"]["fields"]
+    assert not Organization.objects.filter(slug=uuid_slug).exists()
+
+
+def test_schema_shows_camel_case_properties(api, owner):
+    response = api.get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    schemas = json.loads(response.content)["components"]["schemas"]
+    trigger = schemas["TriggerOutput"]["properties"]
+    assert {"agentLabels", "chatKeyword", "runUrl", "createdAt"} <= set(trigger)
+    assert not any("_" in name for name in trigger)
+    assert "chatKeyword" in schemas["TriggerInputRequest"]["properties"]
+    assert "bindingId" in schemas["PresignUploadInputRequest"]["required"]
+
+
+def test_camelize_leaves_user_data_and_dotted_keys_alone():
+    data = {"agent_labels": ["a_b"], "params": {"my_key": 1}, "data": {"scope_type": "org"}, "params.my_key": 1}
+    assert camelize(data) == {
+        "agentLabels": ["a_b"],
+        "params": {"my_key": 1},
+        "data": {"scope_type": "org"},
+        "params.my_key": 1,
+    }
+    assert underscore({"agentLabels": [], "params": {"someKey": 1, "my_key": 2}}) == {
+        "agent_labels": [],
+        "params": {"someKey": 1, "my_key": 2},
+    }
+
+
+def test_a_snake_case_body_key_is_not_a_second_spelling(api, admin_user, org_a):
+    trigger = TriggerFactory(org=org_a, agent_labels=["prod"], default_ref="main")
+    response = api.as_user(admin_user).patch(
+        f"/api/orgs/acme/triggers/{trigger.pk}", {"default_ref": "release", "agent_labels": ["x"]}, format="json"
+    )
+    assert response.status_code == 200
+    trigger.refresh_from_db()
+    assert trigger.default_ref == "main" and trigger.agent_labels == ["prod"]
+
+
+def test_run_page_shows_every_bad_param_next_to_the_params_field(client, member, trigger):
+    client.force_login(member)
+    response = client.post(f"/orgs/acme/triggers/{trigger.pk}/run", {"ref": "-x", "params": "1X=a\nY_OK=b\nZ-Z=c"})
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert len(errors["params"]) == 2 and "1X" in errors["params"][0] and "Z-Z" in errors["params"][1], errors
+    assert "ref" in errors
+    assert not Job.objects.exists()

@@ -1,0 +1,21 @@
+"""JSON API for triggers (`triggers.py`), the run endpoint (`run.py`) and jobs (`jobs.py`).
+
+Thin views: an input serializer validates with the domain rules (`triggers.rules`), a
+service writes, an output serializer answers. Names are snake_case here; the renderer and
+parser (`deplite.api.camel`) put them in camelCase on the wire.
+"""
+
+from .jobs import JobFilter, JobViewSet
+from .run import IDEMPOTENCY_KEY_RE, RunInput, TriggerRunView
+from .triggers import TRIGGER_FIELDS, TriggerInput, TriggerViewSet
+
+__all__ = [
+    "IDEMPOTENCY_KEY_RE",
+    "TRIGGER_FIELDS",
+    "JobFilter",
+    "JobViewSet",
+    "RunInput",
+    "TriggerInput",
+    "TriggerRunView",
+    "TriggerViewSet",
+]

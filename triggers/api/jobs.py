@@ -1,0 +1,149 @@
+"""Jobs: `GET /api/orgs/<orgId>/jobs?trigger=&status=`, `GET …/jobs/<id>`, `GET …/jobs/<id>/logs?after=`,
+`POST …/jobs/<id>/cancel`."""
+
+from __future__ import annotations
+
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from deplite.api.errors import ValidationFailed
+from orgs.permissions import Perm
+from orgs.scoping import OrgScopedViewSet
+
+from .. import services
+from ..models import Job, JobLogChunk, JobStatus
+
+
+class JobStepOutput(serializers.Serializer):
+    index = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+    exit_code = serializers.IntegerField()
+
+
+class JobOutput(serializers.ModelSerializer):
+    trigger_id = serializers.UUIDField()
+    agent_labels = serializers.ListField(child=serializers.CharField())
+    input_files = serializers.JSONField()
+    # The wire says who asked as `actor`; the row keeps it as a label.
+    actor = serializers.CharField(source="actor_label")
+    url = serializers.CharField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "short_id",
+            "status",
+            "trigger_id",
+            "trigger_name",
+            "workflow",
+            "agent_labels",
+            "ref",
+            "params",
+            "input_files",
+            "waiting_for_files",
+            "agent_id",
+            "agent_name",
+            "source",
+            "actor",
+            "created_at",
+            "claimed_at",
+            "started_at",
+            "finished_at",
+            "timeout_minutes",
+            "exit_code",
+            "error",
+            "cancel_requested",
+            "log_truncated",
+            "url",
+        ]
+
+
+class JobDetailOutput(JobOutput):
+    steps = JobStepOutput(many=True)
+
+    class Meta(JobOutput.Meta):
+        fields = [*JobOutput.Meta.fields, "steps"]
+
+
+class JobLogChunkOutput(serializers.Serializer):
+    seq = serializers.IntegerField()
+    step = serializers.IntegerField()
+    data = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class JobLogsOutput(serializers.Serializer):
+    chunks = JobLogChunkOutput(many=True)
+    next_after = serializers.IntegerField()
+    truncated = serializers.BooleanField()
+    complete = serializers.BooleanField()
+
+
+class JobFilter(filters.FilterSet):
+    trigger = filters.UUIDFilter(field_name="trigger_id")
+    status = filters.ChoiceFilter(choices=JobStatus.choices)
+
+    class Meta:
+        model = Job
+        fields = ["trigger", "status"]
+
+
+LOG_PAGE = 1000
+
+
+class JobViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """`GET /api/orgs/<orgId>/jobs?trigger=&status=`, `GET …/jobs/<id>`, `GET …/jobs/<id>/logs?after=`,
+    `POST …/jobs/<id>/cancel`."""
+
+    queryset = Job.objects.all()
+    serializer_class = JobOutput
+    filterset_class = JobFilter
+    permission_map = {
+        "list": Perm.JOBS_READ,
+        "retrieve": Perm.JOBS_READ,
+        "logs": Perm.JOBS_READ,
+        "cancel": Perm.JOBS_CANCEL,
+    }
+
+    def safely_get_queryset(self, queryset):
+        queryset = queryset.select_related("org")
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related("steps")
+        return queryset
+
+    def get_serializer_class(self):
+        return JobDetailOutput if self.action == "retrieve" else JobOutput
+
+    @extend_schema(
+        parameters=[OpenApiParameter("after", int, description="Return chunks with seq greater than this.")],
+        responses={200: JobLogsOutput},
+    )
+    @action(detail=True, methods=["get"])
+    def logs(self, request, org_id, pk):
+        job = self.get_object()
+        try:
+            after = int(request.query_params.get("after") or 0)
+        except ValueError:
+            raise ValidationFailed("after: must be an integer.") from None
+        chunks = list(JobLogChunk.objects.filter(job=job, seq__gt=after).order_by("seq")[:LOG_PAGE])
+        next_after = chunks[-1].seq if chunks else max(after, 0)
+        body = {
+            "chunks": chunks,
+            "next_after": next_after,
+            "truncated": job.log_truncated,
+            "complete": job.is_final and next_after >= job.log_seq,
+        }
+        return Response(JobLogsOutput(body).data)
+
+    @extend_schema(request=None, responses={200: JobDetailOutput})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, org_id, pk):
+        job = services.job_cancel(job=self.get_object(), actor=self.actor)
+        return Response(JobDetailOutput(job).data)

@@ -1,0 +1,131 @@
+"""`GET/POST /api/orgs/<orgId>/triggers`, `GET/PATCH/DELETE …/triggers/<id>`."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.response import Response
+
+from deplite.api.camel import to_camel
+from deplite.api.fields import rule
+from deplite.links import absolute_url
+from orgs.permissions import Perm
+from orgs.scoping import OrgScopedViewSet
+
+from .. import rules, services
+from ..models import ChatProvider, NotifyOn, Trigger, TriggerType
+
+
+def _chat_id():
+    return serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+
+
+class TriggerInput(serializers.Serializer):
+    """Create (all required fields) or PATCH (validated merged with the stored trigger).
+    Every field is a Trigger model field of the same name."""
+
+    name = serializers.CharField(max_length=100)
+    type = serializers.ChoiceField(choices=TriggerType.choices, default=TriggerType.WEBHOOK)
+    workflow = serializers.CharField(max_length=100)
+    agent_labels = serializers.ListField(
+        child=serializers.RegexField(rules.LABEL_RE), required=False, max_length=rules.MAX_LABELS, default=list
+    )
+    default_ref = serializers.CharField(max_length=rules.MAX_REF, required=False, allow_blank=True, default="main")
+    enabled = serializers.BooleanField(required=False, default=True)
+    chat_provider = serializers.ChoiceField(choices=ChatProvider.choices, required=False, allow_blank=True, default="")
+    chat_team_id = _chat_id()
+    chat_channel_id = _chat_id()
+    chat_keyword = serializers.CharField(max_length=rules.MAX_KEYWORD, required=False, allow_blank=True, default="")
+    notify_provider = serializers.ChoiceField(
+        choices=ChatProvider.choices, required=False, allow_blank=True, default=""
+    )
+    notify_team_id = _chat_id()
+    notify_channel_id = _chat_id()
+    notify_on = serializers.ChoiceField(choices=NotifyOn.choices, required=False, default=NotifyOn.ALWAYS)
+
+    validate_workflow = rule(rules.clean_workflow)
+    validate_agent_labels = rule(rules.clean_labels)
+    validate_chat_team_id = rule(rules.clean_chat_id)
+    validate_chat_channel_id = rule(rules.clean_chat_id)
+    validate_chat_keyword = rule(rules.clean_keyword)
+    validate_notify_team_id = rule(rules.clean_chat_id)
+    validate_notify_channel_id = rule(rules.clean_chat_id)
+
+    def validate_default_ref(self, value: str) -> str:
+        try:
+            return rules.clean_ref(value) or ""
+        except rules.RuleViolation as exc:
+            raise serializers.ValidationError(exc.message) from None
+
+    def validate(self, attrs):
+        kind = attrs["type"]
+        errors: dict[str, list[str]] = {}
+        if kind in (TriggerType.SLACK, TriggerType.DISCORD):
+            attrs["chat_provider"] = attrs.get("chat_provider") or kind
+            if attrs["chat_provider"] != kind:
+                errors["chat_provider"] = [f"A {kind} trigger takes chatProvider {kind}."]
+            for field in ("chat_team_id", "chat_channel_id", "chat_keyword"):
+                if not attrs.get(field):
+                    errors[field] = [f"A {kind} trigger needs {to_camel(field)}."]
+        elif any(attrs.get(f) for f in ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword")):
+            errors["chat_provider"] = ["Only slack and discord triggers take chat fields."]
+        if attrs.get("notify_provider"):
+            for field in ("notify_team_id", "notify_channel_id"):
+                if not attrs.get(field):
+                    errors[field] = ["Needed when notifyProvider is set."]
+        elif attrs.get("notify_team_id") or attrs.get("notify_channel_id"):
+            errors["notify_provider"] = ["Set notifyProvider to send notifications to this channel."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+# The trigger fields a client (or the trigger form) sets, by their model names.
+TRIGGER_FIELDS = tuple(TriggerInput().fields)
+
+
+class TriggerOutput(serializers.ModelSerializer):
+    agent_labels = serializers.ListField(child=serializers.CharField())
+    run_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Trigger
+        fields = ["id", *TRIGGER_FIELDS, "run_url", "created_at", "updated_at"]
+
+    def get_run_url(self, obj) -> str:
+        return absolute_url("trigger-run", trigger_id=obj.id)
+
+
+class TriggerViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """`GET/POST /api/orgs/<orgId>/triggers`, `GET/PATCH/DELETE …/triggers/<id>`."""
+
+    queryset = Trigger.objects.all()
+    serializer_class = TriggerOutput
+    permission_map = {
+        "list": Perm.TRIGGERS_READ,
+        "retrieve": Perm.TRIGGERS_READ,
+        "create": Perm.TRIGGERS_MANAGE,
+        "partial_update": Perm.TRIGGERS_MANAGE,
+        "destroy": Perm.TRIGGERS_MANAGE,
+    }
+    filterset_fields = ["type", "enabled"]
+
+    @extend_schema(request=TriggerInput, responses={201: TriggerOutput})
+    def create(self, request, org_id):
+        data = TriggerInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        trigger = services.trigger_create(org=self.org, actor=self.actor, **data.validated_data)
+        return Response(TriggerOutput(trigger).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=TriggerInput, responses={200: TriggerOutput})
+    def partial_update(self, request, org_id, pk):
+        trigger = self.get_object()
+        current = {field: getattr(trigger, field) for field in TRIGGER_FIELDS}
+        data = TriggerInput(data={**current, **request.data})
+        data.is_valid(raise_exception=True)
+        trigger = services.trigger_update(trigger=trigger, actor=self.actor, **data.validated_data)
+        return Response(TriggerOutput(trigger).data)
+
+    def destroy(self, request, org_id, pk):
+        services.trigger_delete(trigger=self.get_object(), actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -38,10 +38,10 @@ class Agent(models.Model):
 
     @property
     def is_online(self) -> bool:
-        """Derived from heartbeats: an agent silent for DEPLITE_AGENT_OFFLINE_AFTER is offline."""
+        """Derived from heartbeats: an agent silent for DEPLITE_AGENT_OFFLINE_AFTER_SECONDS is offline."""
         if self.revoked_at is not None or self.last_seen_at is None:
             return False
-        return timezone.now() - self.last_seen_at < timedelta(seconds=settings.DEPLITE_AGENT_OFFLINE_AFTER)
+        return timezone.now() - self.last_seen_at < timedelta(seconds=settings.DEPLITE_AGENT_OFFLINE_AFTER_SECONDS)
 
     @property
     def status(self) -> str:

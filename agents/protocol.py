@@ -39,6 +39,7 @@ from storage import services as storage_services
 from triggers import services as job_services
 from triggers import wakeups
 from triggers.models import Job, StepStatus
+from triggers.payloads import job_claim_payload
 
 from . import services, signing
 from .models import Agent
@@ -250,25 +251,12 @@ def agent_file_download_url(*, agent: Agent, file_id: str) -> dict:
 # --- claim (long poll) --------------------------------------------------------------------------------------
 
 
-def claim_payload(job: Job) -> dict:
-    return {
-        "id": str(job.pk),
-        "shortId": job.short_id,
-        "workflow": job.workflow,
-        "ref": job.ref,
-        "params": job.params,
-        "trigger": {"id": str(job.trigger_id) if job.trigger_id else None, "name": job.trigger_name},
-        "inputFiles": job.input_files,
-        "createdAt": job.created_at.isoformat().replace("+00:00", "Z"),
-    }
-
-
 def _claim_once(agent: Agent) -> dict | None:
     try:
         job = job_services.job_claim_next(
             org_id=agent.org_id, agent_id=agent.pk, agent_name=agent.name, agent_labels=list(agent.labels)
         )
-        return claim_payload(job) if job is not None else None
+        return job_claim_payload(job) if job is not None else None
     finally:
         # A waiting claim must not hold a database connection between attempts: Django
         # keeps one per request until the request ends, so hundreds of idle long polls
@@ -296,8 +284,8 @@ def _parse_wait(raw: str | None) -> int:
         wait = int(raw)
     except ValueError:
         raise ValidationFailed("wait: an integer number of seconds.") from None
-    if not 0 <= wait <= settings.DEPLITE_AGENT_MAX_WAIT:
-        raise ValidationFailed(f"wait: between 0 and {settings.DEPLITE_AGENT_MAX_WAIT} seconds.")
+    if not 0 <= wait <= settings.DEPLITE_AGENT_MAX_WAIT_SECONDS:
+        raise ValidationFailed(f"wait: between 0 and {settings.DEPLITE_AGENT_MAX_WAIT_SECONDS} seconds.")
     return wait
 
 

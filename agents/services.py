@@ -8,9 +8,9 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from deplite.api.errors import Conflict
+from deplite.errors import Conflict
+from orgs.actors import Actor
 from orgs.models import Organization
-from orgs.scoping import Actor
 from orgs.services import audit_record
 from triggers import services as job_services
 from triggers.models import Job, JobStatus

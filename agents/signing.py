@@ -99,7 +99,7 @@ def parse_header(value: str | None) -> dict[str, str]:
 def authenticate(*, header: str | None, method: str, path: str, body: bytes) -> Agent:
     """The agent that signed this request, or Unauthenticated. `path` includes the query string."""
     fields = parse_header(header)
-    window = settings.DEPLITE_AGENT_SIGNATURE_WINDOW
+    window = settings.DEPLITE_AGENT_SIGNATURE_WINDOW_SECONDS
     if abs(time.time() - int(fields["ts"])) > window:
         raise _refuse(
             "The signature timestamp is outside the allowed window; check the agent's clock.", "signature_expired"

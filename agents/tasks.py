@@ -16,8 +16,8 @@ from .models import Agent
 
 @shared_task(ignore_result=True)
 def agents_reap_lost() -> int:
-    """A running job whose agent has not been heard from for DEPLITE_AGENT_LOST_AFTER fails with `agent lost`."""
-    cutoff = timezone.now() - timedelta(seconds=settings.DEPLITE_AGENT_LOST_AFTER)
+    """A running job whose agent has not been heard from for DEPLITE_AGENT_LOST_AFTER_SECONDS fails with `agent lost`."""
+    cutoff = timezone.now() - timedelta(seconds=settings.DEPLITE_AGENT_LOST_AFTER_SECONDS)
     running = list(Job.objects.filter(status=JobStatus.RUNNING, claimed_at__lt=cutoff).values_list("id", "agent_id"))
     if not running:
         return 0

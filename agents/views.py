@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseForbidden
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from deplite.api.errors import DepliteError
+from deplite.links import public_base_url
 from orgs.pages import add_api_errors, org_page, page_object, pop_secret, render_page, stash_secret
 from orgs.permissions import Perm
 
@@ -29,7 +29,7 @@ _NEW_SECRET_SESSION_KEY = "deplite.agent_secret"  # noqa: S105 (a session key na
 def agent_env_snippet(agent: Agent, secret: str) -> str:
     """What to run on the agent's host (deplite_agent reads these variables)."""
     return (
-        f"export DEPLITE_URL={settings.DEPLITE_PUBLIC_URL}\n"
+        f"export DEPLITE_URL={public_base_url()}\n"
         f"export DEPLITE_AGENT_ID={agent.pk}\n"
         f"export DEPLITE_AGENT_SECRET={secret}\n"
         "deplite-agent run"

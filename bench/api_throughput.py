@@ -39,11 +39,16 @@ def prepare(env) -> str:
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB.rsplit("/", 1)[1]], capture_output=True)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     script = (
-        "from orgs.models import Organization; from orgs import services; from orgs.scoping import Actor;"
+        "from orgs.models import Organization; from orgs import services; from orgs.actors import Actor;"
         "org, _ = Organization.objects.get_or_create(slug='bench', defaults={'name': 'Bench'});"
         "_, raw = services.token_create(org=org, actor=Actor.system(), name='bench', scope_type='org');"
         "print(raw)"
     )
+    return django_shell(env, script)
+
+
+def django_shell(env, script: str) -> str:
+    """Run `script` in `manage.py shell` with `env`; its last line of output."""
     out = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", script],
         cwd=ROOT,

@@ -25,7 +25,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api_throughput import ROOT, free_port, prepare, production_env, start_web  # noqa: E402
+from api_throughput import ROOT, django_shell, free_port, prepare, production_env, start_web  # noqa: E402
 
 WAITERS = int(os.environ.get("BENCH_WAITERS", "300"))
 AGENTS = int(os.environ.get("BENCH_AGENTS", "30"))
@@ -43,15 +43,7 @@ def make_agents(env) -> tuple[str, list[tuple[str, str]]]:
         "t, _ = Trigger.objects.get_or_create(org=org, name='bench', defaults={'workflow': 'deploy'});"
         "print(json.dumps({'trigger': str(t.id), 'agents': [[str(a.id), a.secret] for a in agents]}))"
     )
-    out = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    data = json.loads(out.stdout.strip().splitlines()[-1])
+    data = json.loads(django_shell(env, script))
     return data["trigger"], [tuple(a) for a in data["agents"]]
 
 

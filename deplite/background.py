@@ -11,7 +11,6 @@ by hand.
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Any
 
 import redis
@@ -40,7 +39,11 @@ def enqueue_after_commit(task: Task, *args: Any, **kwargs: Any) -> None:
 
     Arguments must be JSON-serialisable ids (tasks take ids and re-read their rows).
     """
-    transaction.on_commit(partial(enqueue_now, task, *args, **kwargs), robust=True)
+
+    def _enqueue() -> None:  # a named function: Django's robust on_commit logs failures by __qualname__
+        enqueue_now(task, *args, **kwargs)
+
+    transaction.on_commit(_enqueue, robust=True)
 
 
 def send_after_commit(signal: Signal, *, sender: Any, **kwargs: Any) -> None:

@@ -19,9 +19,10 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("DEPLITE_VAR_DIR", default=str(BASE_DIR / "var")))
-
+# The one reader of the environment. Setting names are their variables' names, and every
+# duration is in seconds (its name says `_SECONDS`, except DESIGN's DEPLITE_UPLOAD_EXPIRY).
 env = environ.Env()
+VAR_DIR = Path(env.str("DEPLITE_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DEBUG", default=True)
 
@@ -170,14 +171,32 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 3}
+# A request never waits on a dead broker for more than this (seconds) after its commit:
+# one connect attempt, no publish retry (deplite.background; the sweepers re-send).
+DEPLITE_BROKER_CONNECT_TIMEOUT_SECONDS = env.float("DEPLITE_BROKER_CONNECT_TIMEOUT_SECONDS", default=0.1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_timeout": 5,
+    "socket_connect_timeout": DEPLITE_BROKER_CONNECT_TIMEOUT_SECONDS,
+    "max_retries": 0,  # the producer's connection: fail at once, do not retry connecting
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = DEPLITE_BROKER_CONNECT_TIMEOUT_SECONDS
+CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Every periodic task (celery beat, or `manage.py embedded_beat` without a broker); seconds.
 CELERY_BEAT_SCHEDULE: dict = {
     # Re-enqueues upload verifications whose task was lost; expires abandoned uploads.
     "storage-sweep-files": {"task": "storage.tasks.sweep_files", "schedule": 60.0},
+    # Fails running jobs past their timeout and queued jobs nobody claimed in time.
+    "jobs-reap": {"task": "triggers.tasks.jobs_reap", "schedule": 30.0},
+    # Re-publishes wake-ups for queued jobs whose dispatch was lost.
+    "jobs-sweep-queued": {"task": "triggers.tasks.jobs_sweep_queued", "schedule": 15.0},
+    "idempotency-keys-purge": {"task": "triggers.tasks.idempotency_keys_purge", "schedule": 3600.0},
+    # Fails the running jobs of agents gone silent.
+    "agents-reap-lost": {"task": "agents.tasks.agents_reap_lost", "schedule": 30.0},
 }
 
 # --- auth -------------------------------------------------------------------------------
@@ -211,8 +230,8 @@ EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.cons
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Deplite <noreply@deplite.local>")
 
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_TOKEN_LIFETIME_SECONDS", default=15 * 60)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_REFRESH_TOKEN_LIFETIME_SECONDS", default=7 * 24 * 3600)),
     "SIGNING_KEY": SECRET_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
@@ -279,33 +298,27 @@ for _cidr in DEPLITE_TRUSTED_PROXIES:
 # --- storage -------------------------------------------------------------------------------
 DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS = env.bool("DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS", default=False)
 DEPLITE_MAX_UPLOAD_BYTES = env.int("DEPLITE_MAX_UPLOAD_BYTES", default=5 * 1024**3)
-DEPLITE_PRESIGN_EXPIRY_SECONDS = min(env.int("DEPLITE_PRESIGN_EXPIRY_SECONDS", default=900), 7 * 24 * 3600)
+# Capped at S3's 7 days where the URL is signed (storage.services.files).
+DEPLITE_PRESIGN_EXPIRY_SECONDS = env.int("DEPLITE_PRESIGN_EXPIRY_SECONDS", default=900)
 # Seconds (DESIGN §8 names the variable DEPLITE_UPLOAD_EXPIRY).
-DEPLITE_UPLOAD_EXPIRY = timedelta(seconds=env.int("DEPLITE_UPLOAD_EXPIRY", default=24 * 3600))
+DEPLITE_UPLOAD_EXPIRY = env.int("DEPLITE_UPLOAD_EXPIRY", default=24 * 3600)
 
 # --- triggers, jobs, agents -------------------------------------------------------------------
 # A job's log is capped; past the cap one truncation marker is written and the rest dropped.
 DEPLITE_JOB_LOG_MAX_BYTES = env.int("DEPLITE_JOB_LOG_MAX_BYTES", default=5 * 1024 * 1024)
 # A queued job nobody claimed within this many seconds fails with a clear error.
-DEPLITE_QUEUED_JOB_MAX_AGE = env.int("DEPLITE_QUEUED_JOB_MAX_AGE_SECONDS", default=24 * 3600)
+DEPLITE_QUEUED_JOB_MAX_AGE_SECONDS = env.int("DEPLITE_QUEUED_JOB_MAX_AGE_SECONDS", default=24 * 3600)
 # Extra time past a job's timeout-minutes before the reaper fails it (the agent enforces it first).
-DEPLITE_JOB_TIMEOUT_GRACE = env.int("DEPLITE_JOB_TIMEOUT_GRACE_SECONDS", default=120)
-DEPLITE_AGENT_OFFLINE_AFTER = env.int("DEPLITE_AGENT_OFFLINE_AFTER_SECONDS", default=60)
-DEPLITE_AGENT_LOST_AFTER = env.int("DEPLITE_AGENT_LOST_AFTER_SECONDS", default=300)
+DEPLITE_JOB_TIMEOUT_GRACE_SECONDS = env.int("DEPLITE_JOB_TIMEOUT_GRACE_SECONDS", default=120)
+DEPLITE_AGENT_OFFLINE_AFTER_SECONDS = env.int("DEPLITE_AGENT_OFFLINE_AFTER_SECONDS", default=60)
+DEPLITE_AGENT_LOST_AFTER_SECONDS = env.int("DEPLITE_AGENT_LOST_AFTER_SECONDS", default=300)
 # A running job claimed longer ago than this (before the heartbeat's signed time) that the agent's
 # heartbeat does not list in runningJobs is taken back: requeued if never started, else failed.
-DEPLITE_CLAIM_CONFIRM_GRACE = env.int("DEPLITE_CLAIM_CONFIRM_GRACE_SECONDS", default=60)
+DEPLITE_CLAIM_CONFIRM_GRACE_SECONDS = env.int("DEPLITE_CLAIM_CONFIRM_GRACE_SECONDS", default=60)
 # Signed agent requests: allowed clock skew, and how long a nonce is remembered (same window).
-DEPLITE_AGENT_SIGNATURE_WINDOW = 300
-DEPLITE_AGENT_MAX_WAIT = 30
-CELERY_BEAT_SCHEDULE.update(
-    {
-        "jobs-reap": {"task": "triggers.tasks.jobs_reap", "schedule": 30.0},
-        "jobs-sweep-queued": {"task": "triggers.tasks.jobs_sweep_queued", "schedule": 15.0},
-        "idempotency-keys-purge": {"task": "triggers.tasks.idempotency_keys_purge", "schedule": 3600.0},
-        "agents-reap-lost": {"task": "agents.tasks.agents_reap_lost", "schedule": 30.0},
-    }
-)
+DEPLITE_AGENT_SIGNATURE_WINDOW_SECONDS = 300
+# The longest long poll an agent may ask for (`claim?wait=`).
+DEPLITE_AGENT_MAX_WAIT_SECONDS = 30
 
 # --- integrations --------------------------------------------------------------------------
 SLACK_CLIENT_ID = env.str("SLACK_CLIENT_ID", default="")

@@ -4,8 +4,8 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import ValidationError
 
 from . import ratelimit, services
+from .actors import Actor, ActorKind
 from .models import ApiToken, AuditEvent, Invitation, Membership, Organization, User
-from .scoping import Actor
 
 
 class RateLimitedAdminLoginForm(AdminAuthenticationForm):
@@ -90,7 +90,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
         actor = Actor(
-            kind="user",
+            kind=ActorKind.USER,
             id=str(request.user.pk),
             label=f"admin:{request.user.email}",
             user=request.user,

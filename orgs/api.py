@@ -19,6 +19,7 @@ from deplite.api.errors import Forbidden, RateLimited, Unauthenticated
 from deplite.api.fields import rule
 
 from . import ratelimit, rules, selectors, services
+from .actors import Actor
 from .authentication import EPOCH_CLAIM, TokenPrincipalUser, UserRefreshToken
 from .models import (
     ApiToken,
@@ -32,7 +33,7 @@ from .models import (
     User,
 )
 from .permissions import Perm
-from .scoping import Actor, OrgScopedViewSet
+from .scoping import OrgScopedViewSet
 
 # --- auth -----------------------------------------------------------------------------------
 
@@ -67,10 +68,6 @@ class TokenObtainView(APIView):
             raise Unauthenticated("The email or password is incorrect.", code="invalid_credentials")
         refresh = UserRefreshToken.for_user(user)
         return Response({"access": str(refresh.access_token), "refresh": str(refresh)})
-
-
-class TokenRefreshInput(serializers.Serializer):
-    refresh = serializers.CharField()
 
 
 class RotatingRefreshSerializer(TokenRefreshSerializer):
@@ -152,13 +149,7 @@ class OrganizationListView(APIView):
             raise Forbidden("API tokens cannot create organizations.")
         data = OrganizationCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        actor = Actor(
-            kind="user",
-            id=str(request.user.pk),
-            label=request.user.email,
-            ip=ratelimit.client_ip(request),
-            user=request.user,
-        )
+        actor = Actor.for_user(request.user, ip=ratelimit.client_ip(request))
         org = services.org_create(user=request.user, actor=actor, **data.validated_data)
         return Response(OrganizationOutput(org).data, status=status.HTTP_201_CREATED)
 

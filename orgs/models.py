@@ -7,6 +7,21 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
+from .actors import ActorKind
+
+
+class ActorStamp(models.Model):
+    """Who created the row, recorded one way (`Actor.stamp()`), like the audit log's actor:
+    the kind (user, token, agent, system), its id and a label, which stay when the user or
+    token is gone."""
+
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices, blank=True, default="")
+    actor_id = models.CharField(max_length=64, blank=True, default="")
+    actor_label = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        abstract = True
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -156,12 +171,6 @@ class ApiToken(models.Model):
 
 class AuditEvent(models.Model):
     """Who did what to which object, written by every service that changes state."""
-
-    class ActorKind(models.TextChoices):
-        USER = "user", "User"
-        TOKEN = "token", "API token"
-        AGENT = "agent", "Agent"
-        SYSTEM = "system", "System"
 
     id = models.BigAutoField(primary_key=True)
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_events", db_index=True)

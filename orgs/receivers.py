@@ -7,17 +7,15 @@ pages, a shell), so they cannot live in one service call.
 
 Invitations are not accepted here: the invited person accepts one explicitly, logged in
 with the address verified (`services.invitation_accept`).
+
+Connected in OrgsConfig.ready() with a dispatch_uid, like every receiver in the project.
 """
 
-from django.db.models.signals import post_save, pre_delete, pre_save
-from django.dispatch import receiver
-
 from . import services
+from .actors import Actor
 from .models import User
-from .scoping import Actor
 
 
-@receiver(pre_save, sender=User)
 def remember_previous_state(sender, instance: User, raw=False, **kwargs):
     instance._previous = None
     update_fields = kwargs.get("update_fields")
@@ -27,7 +25,6 @@ def remember_previous_state(sender, instance: User, raw=False, **kwargs):
         instance._previous = User.objects.filter(pk=instance.pk).values("is_active", "password").first()
 
 
-@receiver(post_save, sender=User)
 def end_access_of_deactivated_user_or_changed_password(sender, instance: User, created=False, raw=False, **kwargs):
     previous = getattr(instance, "_previous", None)
     if created or raw or previous is None:
@@ -38,7 +35,6 @@ def end_access_of_deactivated_user_or_changed_password(sender, instance: User, c
         services.user_sessions_end(user=instance)
 
 
-@receiver(pre_delete, sender=User)
 def revoke_tokens_of_deleted_user(sender, instance: User, **kwargs):
     # Tokens outlive their creator's row (created_by is SET_NULL): revoke them first.
     services.tokens_revoke_created_by(user=instance, actor=Actor.system("user deleted"), reason="user deleted")

@@ -28,25 +28,10 @@ from rest_framework.exceptions import MethodNotAllowed
 from deplite.api.errors import Forbidden, NotFound
 
 from . import ratelimit
+from .actors import Actor, ActorKind
 from .authentication import TokenPrincipalUser
 from .models import ApiToken, Membership, Organization, TokenScope, User
 from .permissions import ROLE_PERMISSIONS, USER_ONLY_PERMISSIONS, token_permissions
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who performs a service call: written into audit events and `created_by` fields."""
-
-    kind: str  # user | token | agent | system
-    id: str = ""
-    label: str = ""
-    ip: str | None = None
-    user: User | None = None
-    token: ApiToken | None = None
-
-    @classmethod
-    def system(cls, label: str = "system") -> Actor:
-        return cls(kind="system", label=label)
 
 
 @dataclass(frozen=True)
@@ -89,14 +74,14 @@ class Principal:
     def actor(self) -> Actor:
         if self.token is not None:
             return Actor(
-                kind="token",
+                kind=ActorKind.TOKEN,
                 id=str(self.token.id),
                 label=f"{self.token.name} ({self.token.prefix}…)",
                 ip=self.ip,
                 token=self.token,
                 user=None,
             )
-        return Actor(kind="user", id=str(self.user.pk), label=self.user.email, ip=self.ip, user=self.user)
+        return Actor.for_user(self.user, ip=self.ip)
 
 
 def _uuids(values) -> list[uuid.UUID]:

@@ -10,18 +10,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from django.apps import apps
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from deplite.api.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from deplite.links import absolute_url
+from deplite.background import enqueue_after_commit
+from deplite.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
-from . import rules, tokens
+from . import rules, token_scopes, tokens
+from .actors import Actor
 from .models import ApiToken, AuditEvent, Invitation, Membership, Organization, Role, TokenScope, User
-from .scoping import Actor
+from .tasks import send_invitation_email
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +36,7 @@ def audit_record(
     """Append one audit event. `data` must never hold a secret."""
     return AuditEvent.objects.create(
         org=org,
-        actor_kind=actor.kind,
-        actor_id=actor.id,
-        actor_label=actor.label[:255],
+        **actor.stamp(),
         action=action,
         target_type=type(target).__name__ if target is not None else "",
         target_id=str(getattr(target, "pk", "") or "") if target is not None else "",
@@ -120,27 +117,8 @@ def member_add(*, org: Organization, email: str, role: str, actor: Actor, actor_
         audit_record(
             org=org, actor=actor, action="member.invited", target=invitation, data={"email": email, "role": role}
         )
-        transaction.on_commit(lambda: _send_invitation(invitation.pk))
+        enqueue_after_commit(send_invitation_email, str(invitation.pk))
     return invitation
-
-
-def _send_invitation(invitation_id: uuid.UUID) -> None:
-    invitation = Invitation.objects.select_related("org").get(pk=invitation_id)
-    try:
-        send_mail(
-            subject=f"You are invited to {invitation.org.name} on Deplite",
-            message=(
-                f"You have been invited to join {invitation.org.name} on Deplite as {invitation.role}.\n\n"
-                f"Log in (or sign up) with this email address, confirm it, and accept the invitation at:\n"
-                f"{absolute_url('dashboard')}\n"
-            ),
-            from_email=None,
-            recipient_list=[invitation.email],
-        )
-    except OSError:
-        # The invitation row stands; the person still finds it after logging in. Mail is
-        # a courtesy, not part of the write that was accepted.
-        logger.warning("Could not send the invitation email for invitation %s", invitation_id)
 
 
 def invitation_accept(*, invitation_id: uuid.UUID | str, user: User, ip: str | None = None) -> Membership:
@@ -178,7 +156,7 @@ def invitation_accept(*, invitation_id: uuid.UUID | str, user: User, ip: str | N
         if created:
             audit_record(
                 org=invitation.org,
-                actor=Actor(kind="user", id=str(user.pk), label=user.email, ip=ip, user=user),
+                actor=Actor.for_user(user, ip=ip),
                 action="member.joined",
                 target=membership,
                 data={"email": invitation.email, "role": membership.role},
@@ -299,10 +277,10 @@ def token_create(
     """Create a token; returns the row and the plaintext, which is never stored or shown again."""
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("expiresAt: must be in the future.", details={"fields": {"expiresAt": ["in the past"]}})
-    _assert_org_owns(
-        org, "storage.StorageBinding", "bindingIds", binding_ids if scope_type == TokenScope.STORAGE else None
-    )
-    _assert_org_owns(org, "triggers.Trigger", "triggerIds", trigger_ids if scope_type == TokenScope.TRIGGER else None)
+    if scope_type == TokenScope.STORAGE:
+        _assert_org_owns(org, scope_type, binding_ids)
+    elif scope_type == TokenScope.TRIGGER:
+        _assert_org_owns(org, scope_type, trigger_ids)
     raw = tokens.generate()
     with transaction.atomic():
         token = ApiToken.objects.create(
@@ -327,17 +305,18 @@ def token_create(
     return token, raw
 
 
-def _assert_org_owns(org: Organization, model_label: str, field: str, ids) -> None:
-    """Every id a token names must be an object of this org: unknown ids are a 400."""
+def _assert_org_owns(org: Organization, scope_type: str, ids) -> None:
+    """Every id a narrowed token names must be an object of this org: unknown ids are a 400."""
     wanted = {str(i) for i in ids or ()}
     if not wanted:
         return
-    try:
-        model = apps.get_model(model_label)
-    except LookupError:
-        found = set()
-    else:
-        found = {str(pk) for pk in model._default_manager.filter(org=org, pk__in=wanted).values_list("pk", flat=True)}
+    scope = token_scopes.target(scope_type)
+    field = scope.field if scope else f"{scope_type}Ids"
+    found = set()
+    if scope is not None:
+        found = {
+            str(pk) for pk in scope.model._default_manager.filter(org=org, pk__in=wanted).values_list("pk", flat=True)
+        }
     missing = sorted(wanted - found)
     if missing:
         raise ValidationFailed(

@@ -3,3 +3,12 @@ from django.apps import AppConfig
 
 class StorageConfig(AppConfig):
     name = "storage"
+
+    def ready(self):
+        from orgs import token_scopes
+        from orgs.models import TokenScope
+
+        from .models import StorageBinding
+
+        # A storage token lists bindings (orgs knows no storage model).
+        token_scopes.register(TokenScope.STORAGE, StorageBinding, field="bindingIds")

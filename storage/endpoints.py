@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from deplite.api.errors import ValidationFailed
+from deplite.errors import ValidationFailed
 
 # Link-local 169.254.0.0/16 covers AWS/GCP/Azure's 169.254.169.254; these are the others.
 METADATA_ADDRESSES = frozenset(

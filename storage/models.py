@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from deplite.crypto import EncryptedTextField
-from orgs.models import ApiToken, Organization
+from orgs.models import ActorStamp, ApiToken, Organization
 
 
 class StorageBinding(models.Model):
@@ -55,7 +55,13 @@ class FileStatus(models.TextChoices):
     DELETED = "deleted", "Deleted"
 
 
-class StoredFile(models.Model):
+# A file in one of these states still has (or will have) its object in the bucket.
+LIVE_STATUSES = (FileStatus.PENDING, FileStatus.VERIFYING, FileStatus.AVAILABLE)
+# Statuses whose bucket object must go.
+REMOVABLE_STATUSES = (FileStatus.FAILED, FileStatus.EXPIRED, FileStatus.DELETED)
+
+
+class StoredFile(ActorStamp):
     """One object in a binding's bucket, from presigned upload to deletion."""
 
     # A storage token sees the files of its bindings only (Principal.restrict).

@@ -1,10 +1,14 @@
 """Celery tasks for storage. They take ids, re-read the row and are safe to run twice
-(the services they call claim rows with conditional updates)."""
+(the services they call claim rows with conditional updates).
+
+A bucket that cannot be reached (s3.StorageError, not permanent) is retried by Celery
+with exponential backoff and jitter (10 s, 20 s, 40 s … capped at 5 min), so a storage
+outage does not make every waiting file hit the bucket in the same second when it returns.
+"""
 
 from __future__ import annotations
 
 import logging
-import random
 
 from celery import shared_task
 
@@ -12,37 +16,41 @@ from . import s3, services
 
 logger = logging.getLogger(__name__)
 
+RETRY_POLICY = {
+    "autoretry_for": (s3.StorageError,),
+    "retry_backoff": 10,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 5,
+    "acks_late": True,
+}
 
-def _backoff(retries: int) -> float:
-    # 10 s, 20 s, 40 s … capped at 5 min, with jitter so a storage outage does not make
-    # every waiting file hit the bucket in the same second when it returns.
-    return min(300.0, 10.0 * 2**retries) * random.uniform(0.5, 1.0)
 
+@shared_task(**RETRY_POLICY)
+def verify_file(file_id: str) -> None:
+    """HeadObject an uploaded file and mark it available or failed.
 
-@shared_task(bind=True, max_retries=5, acks_late=True)
-def verify_file(self, file_id: str) -> None:
-    """HeadObject an uploaded file and mark it available or failed."""
+    If the retries run out the file stays `verifying`; the sweeper enqueues it again and
+    file_verify fails it for good after MAX_VERIFY_ATTEMPTS.
+    """
     try:
         services.file_verify(file_id=file_id)
     except s3.StorageError as exc:
         logger.warning("Verifying file %s: storage not reachable (%s); will retry", file_id, exc.code)
-        # If the retries run out the file stays `verifying`; the sweeper enqueues it again
-        # and file_verify fails it for good after MAX_VERIFY_ATTEMPTS.
-        raise self.retry(countdown=_backoff(self.request.retries), exc=exc) from None
+        raise
 
 
-@shared_task(bind=True, max_retries=5, acks_late=True)
-def remove_object(self, file_id: str) -> None:
+@shared_task(**RETRY_POLICY)
+def remove_object(file_id: str) -> None:
     """Delete the bucket object of a deleted, expired or rejected file."""
     try:
         services.file_remove_object(file_id=file_id)
     except s3.StorageError as exc:
-        if exc.permanent:
-            # The bucket refuses (key revoked, bucket gone): retrying now will not help.
-            # The sweeper tries again for a few days in case the binding is fixed.
-            logger.warning("Removing the object of file %s failed: %s", file_id, exc.code)
-            return
-        raise self.retry(countdown=_backoff(self.request.retries), exc=exc) from None
+        if not exc.permanent:
+            raise
+        # The bucket refuses (key revoked, bucket gone): retrying now will not help.
+        # The sweeper tries again for a few days in case the binding is fixed.
+        logger.warning("Removing the object of file %s failed: %s", file_id, exc.code)
 
 
 @shared_task(acks_late=True)

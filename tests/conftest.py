@@ -86,6 +86,21 @@ def api() -> Api:
 
 
 @pytest.fixture
+def finished_signals():
+    """Every `job_finished` sent during the test, as (job_id, org_id, status)."""
+    from triggers.signals import job_finished
+
+    seen = []
+
+    def receiver(sender, job_id, org_id, status, **kwargs):
+        seen.append((job_id, org_id, status))
+
+    job_finished.connect(receiver, weak=False, dispatch_uid="tests.finished_signals")
+    yield seen
+    job_finished.disconnect(dispatch_uid="tests.finished_signals")
+
+
+@pytest.fixture
 def org_a(db):
     return OrganizationFactory(name="Acme", slug="acme")
 

@@ -9,7 +9,7 @@ from .factories import JobFactory
 
 
 def test_embedded_beat_runs_the_reapers_in_process(org_a, settings):
-    settings.DEPLITE_QUEUED_JOB_MAX_AGE = 60
+    settings.DEPLITE_QUEUED_JOB_MAX_AGE_SECONDS = 60
     stale = JobFactory(org=org_a)
     Job.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=1))
     fresh = JobFactory(org=org_a)

@@ -5,6 +5,13 @@ class TriggersConfig(AppConfig):
     name = "triggers"
 
     def ready(self):
-        from .input_files import connect_storage_signals
+        from orgs import token_scopes
+        from orgs.models import TokenScope
+        from storage.signals import file_status_changed
 
-        connect_storage_signals()
+        from . import input_files
+        from .models import Trigger
+
+        file_status_changed.connect(input_files.on_file_status_changed, dispatch_uid="triggers.input_files")
+        # A trigger token lists triggers (orgs knows no trigger model).
+        token_scopes.register(TokenScope.TRIGGER, Trigger, field="triggerIds")

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from functools import partial
 
 from django.db import transaction
 
-from deplite.api.errors import Conflict
+from deplite.errors import Conflict
 from orgs.models import Organization
 from storage.models import FileStatus, StoredFile
 
@@ -62,8 +61,11 @@ def input_files_resolve(*, org: Organization, params: dict[str, str]) -> tuple[l
     return files, waiting
 
 
-def on_file_status_changed(*, file_id: uuid.UUID | str, org_id: uuid.UUID | str, status: str) -> None:
-    """A file finished verifying (or died): release or fail the queued jobs waiting for it."""
+def on_file_status_changed(
+    sender: object = None, *, file_id: uuid.UUID | str, org_id: uuid.UUID | str, status: str, **kwargs: object
+) -> None:
+    """Receiver of storage's `file_status_changed` (TriggersConfig.ready()): a file finished
+    verifying (or died): release or fail the queued jobs waiting for it."""
     from . import services
     from .models import Job, JobStatus
 
@@ -96,14 +98,4 @@ def on_file_status_changed(*, file_id: uuid.UUID | str, org_id: uuid.UUID | str,
                     waiting_for_files=False, input_files=refreshed
                 )
                 if released:
-                    transaction.on_commit(partial(services.job_enqueue_dispatch, job_id=job.id), robust=True)
-
-
-def connect_storage_signals() -> None:
-    """Called from TriggersConfig.ready(): listen to storage's file status changes."""
-    from storage.signals import file_status_changed
-
-    def receiver(sender, file_id, org_id, status, **kwargs):
-        on_file_status_changed(file_id=file_id, org_id=org_id, status=status)
-
-    file_status_changed.connect(receiver, weak=False, dispatch_uid="triggers.input_files")
+                    services.job_enqueue_dispatch(job_id=job.id)

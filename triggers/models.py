@@ -13,7 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from orgs.models import Organization
+from deplite.links import absolute_url
+from orgs.models import ActorStamp, Organization
 
 
 class TriggerType(models.TextChoices):
@@ -34,7 +35,7 @@ class NotifyOn(models.TextChoices):
     NONE = "none", "Never"
 
 
-class Trigger(models.Model):
+class Trigger(ActorStamp):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="triggers", db_index=True)
     name = models.CharField(max_length=100)
@@ -87,7 +88,6 @@ class JobStatus(models.TextChoices):
 
 
 FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
-ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 
 class JobSource(models.TextChoices):
@@ -98,7 +98,7 @@ class JobSource(models.TextChoices):
     UI = "ui", "Web UI"
 
 
-class Job(models.Model):
+class Job(ActorStamp):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # First 8 hex characters of the id, shown as `#abc12345` in chat and notifications.
     short_id = models.CharField(max_length=8, db_index=True, editable=False)
@@ -119,8 +119,6 @@ class Job(models.Model):
     agent_id = models.UUIDField(null=True, blank=True, db_index=True)
     agent_name = models.CharField(max_length=100, blank=True, default="")
     source = models.CharField(max_length=10, choices=JobSource.choices, default=JobSource.API)
-    actor_kind = models.CharField(max_length=10, blank=True, default="")
-    actor_label = models.CharField(max_length=255, blank=True, default="")
 
     created_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -162,7 +160,7 @@ class Job(models.Model):
 
     @property
     def url(self) -> str:
-        return f"{settings.DEPLITE_PUBLIC_URL}/orgs/{self.org.slug}/jobs/{self.id}"
+        return absolute_url("job-detail", org_slug=self.org.slug, job_id=self.id)
 
 
 class StepStatus(models.TextChoices):

@@ -55,7 +55,7 @@ def jobs_sweep_queued() -> int:
 def jobs_reap() -> dict:
     """Beat: fail running jobs past their timeout (plus grace) and queued jobs nobody claimed in time."""
     now = timezone.now()
-    grace = timedelta(seconds=settings.DEPLITE_JOB_TIMEOUT_GRACE)
+    grace = timedelta(seconds=settings.DEPLITE_JOB_TIMEOUT_GRACE_SECONDS)
     timed_out = 0
     running = Job.objects.filter(status=JobStatus.RUNNING).values_list(
         "id", "started_at", "claimed_at", "timeout_minutes"
@@ -69,7 +69,7 @@ def jobs_reap() -> dict:
                 error=f"timeout exceeded: the job ran longer than {minutes} minutes",
                 from_statuses=[JobStatus.RUNNING],
             )
-    max_age = timedelta(seconds=settings.DEPLITE_QUEUED_JOB_MAX_AGE)
+    max_age = timedelta(seconds=settings.DEPLITE_QUEUED_JOB_MAX_AGE_SECONDS)
     expired = 0
     for job_id in Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=now - max_age).values_list(
         "id", flat=True

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import OuterRef, Subquery
@@ -200,7 +199,10 @@ def trigger_delete(request, org, trigger_id: uuid.UUID):
 
 def github_actions_snippet(trigger: Trigger) -> str:
     """The docs' GitHub Actions step, pointed at this server (the run URL without /api)."""
-    base = settings.DEPLITE_PUBLIC_URL
+    placeholder = "TRIGGER_ID"
+    run_url = absolute_url("trigger-run", trigger_id=placeholder).replace(
+        placeholder, "${{ secrets.DEPLITE_TRIGGER_ID }}"
+    )
     return (
         "# .github/workflows/deploy.yml\n"
         "name: Deploy\n"
@@ -213,7 +215,7 @@ def github_actions_snippet(trigger: Trigger) -> str:
         "    steps:\n"
         "      - name: Trigger Deplite\n"
         "        run: |\n"
-        f"          curl -X POST {base}/triggers/${{{{ secrets.DEPLITE_TRIGGER_ID }}}}/run \\\n"
+        f"          curl -X POST {run_url} \\\n"
         '            -H "Authorization: Bearer ${{ secrets.DEPLITE_TOKEN }}" \\\n'
         '            -H "Idempotency-Key: ${{ github.run_id }}" \\\n'
         '            -d \'{ "ref": "${{ github.sha }}", "params": '
@@ -268,7 +270,6 @@ def trigger_run(request, org, trigger_id: uuid.UUID):
             ref=ref,
             params=params,
             idempotency_key=key if IDEMPOTENCY_KEY_RE.match(key) else None,
-            request_hash=services.run_request_hash(ref=ref, params=params),
         )
         if result is not None and result.job_id is not None:
             if not result.replayed:

@@ -65,6 +65,9 @@ def test_outsider_gets_404_on_every_agent_route(api, outsider, org_a):
     assert api.get(f"/api/orgs/bravo/agents/{agent.pk}").status_code == 404
     assert api.delete(f"/api/orgs/bravo/agents/{agent.pk}").status_code == 404
     assert api.post(f"/api/orgs/bravo/agents/{agent.pk}/rotate-secret").status_code == 404
+    secret = agent.secret
+    agent.refresh_from_db()
+    assert agent.revoked_at is None and agent.secret == secret
 
 
 def test_bad_labels_are_a_400(api, admin_user):
@@ -72,6 +75,7 @@ def test_bad_labels_are_a_400(api, admin_user):
         "/api/orgs/acme/agents", {"name": "x", "labels": ["has space"]}, format="json"
     )
     assert response.status_code == 400
+    assert not Agent.objects.exists()
 
 
 def test_revoking_an_agent_locks_it_out_and_fails_its_running_jobs(

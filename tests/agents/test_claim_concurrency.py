@@ -21,6 +21,7 @@ from orgs.models import TokenScope
 from triggers.models import Job, JobStatus
 from triggers.services import job_claim_next
 
+from ..e2e.stack import WorkerProcess, stack_env
 from ..factories import AgentFactory, JobFactory, TriggerFactory, make_token
 from .signed import SignedAgent
 
@@ -122,64 +123,17 @@ def test_waiting_agent_gets_a_new_job_within_a_second_through_the_publish_path(o
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db):
-    """A real `celery worker` process on the test database and this test's Redis broker."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": _test_database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "DATABASE_POOL": "false",
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "deplite",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=Path(settings.BASE_DIR),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    lines = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if " ready." in line:
-            break
-        if proc.poll() is not None:
-            break
-    else:
-        proc.kill()
-        pytest.fail("The Celery worker did not start:\n" + "".join(lines))
-    if proc.poll() is not None:
-        pytest.fail("The Celery worker exited:\n" + "".join(lines))
-    # Keep reading its output so a chatty worker never blocks on a full pipe.
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-    yield proc
-    proc.terminate()
+def celery_worker_process(transactional_db, tmp_path):
+    """A real `celery worker` process on the test database and this test's Redis broker
+    (the end-to-end tests' launcher, tests/e2e/stack.py)."""
+    env = {**stack_env(public_url="http://127.0.0.1"), "DATABASE_POOL": "false"}
+    worker = WorkerProcess(env=env, log_path=tmp_path / "worker.log")
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-def _test_database_url() -> str:
-    s = connection.settings_dict
-    user = s.get("USER") or ""
-    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
-    auth = f"{user}{password}@" if user else ""
-    return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+        worker.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield worker
+    worker.stop()
 
 
 @pytest.mark.postgres

@@ -12,46 +12,22 @@ from django.utils import timezone
 from orgs.models import AuditEvent
 from triggers.models import Job, JobStatus, JobStep, StepStatus
 from triggers.services import job_recover_unheld
-from triggers.signals import job_finished
 
 from ..factories import AgentFactory, JobFactory
-from .signed import SignedAgent
 
 GRACE = 60
 
 
 @pytest.fixture(autouse=True)
 def grace(settings):
-    settings.DEPLITE_CLAIM_CONFIRM_GRACE = GRACE
-
-
-@pytest.fixture
-def agent(org_a):
-    return AgentFactory(org=org_a, name="web-1")
-
-
-@pytest.fixture
-def client(agent):
-    return SignedAgent(agent)
-
-
-@pytest.fixture
-def finished_signals():
-    seen = []
-
-    def receiver(sender, job_id, org_id, status, **kwargs):
-        seen.append((job_id, status))
-
-    job_finished.connect(receiver, weak=False, dispatch_uid="test-lost-claim")
-    yield seen
-    job_finished.disconnect(dispatch_uid="test-lost-claim")
+    settings.DEPLITE_CLAIM_CONFIRM_GRACE_SECONDS = GRACE
 
 
 @pytest.fixture
 def dispatched(monkeypatch):
     """The job ids the recovery asked to wake agents for (the worker task itself is tested elsewhere)."""
     seen = []
-    monkeypatch.setattr("triggers.services.job_enqueue_dispatch", lambda *, job_id: seen.append(job_id))
+    monkeypatch.setattr("triggers.services.runs.job_enqueue_dispatch", lambda *, job_id: seen.append(job_id))
     return seen
 
 
@@ -133,7 +109,7 @@ def test_a_job_the_server_received_events_for_fails_as_lost_and_signals_once(
     step.refresh_from_db()
     assert (job.status, job.error, job.agent_id) == (JobStatus.FAILED, "agent lost the job", agent.pk)
     assert job.finished_at is not None and step.status == StepStatus.FAILED
-    assert finished_signals == [(job.pk, JobStatus.FAILED)]
+    assert finished_signals == [(job.pk, agent.org_id, JobStatus.FAILED)]
     assert dispatched == []
     assert AuditEvent.objects.filter(action="job.failed", target_id=str(job.pk)).count() == 1
     # The agent that comes back with a late report is told the job is over.
@@ -148,7 +124,7 @@ def test_a_cancel_requested_job_never_started_ends_cancelled_rather_than_queued(
         assert client.heartbeat(runningJobs=[]).status_code == 200
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED
-    assert finished_signals == [(job.pk, JobStatus.CANCELLED)]
+    assert finished_signals == [(job.pk, agent.org_id, JobStatus.CANCELLED)]
     assert dispatched == []
 
 

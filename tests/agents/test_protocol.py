@@ -6,34 +6,11 @@ import pytest
 from django.utils import timezone
 
 from triggers.models import Job, JobLogChunk, JobStatus, JobStep
-from triggers.signals import job_finished
 
 from ..factories import AgentFactory, JobFactory, TriggerFactory
 from .signed import SignedAgent
 
 AT = "2026-01-02T03:04:05Z"
-
-
-@pytest.fixture
-def agent(org_a):
-    return AgentFactory(org=org_a, name="web-1", labels=["eu", "prod"])
-
-
-@pytest.fixture
-def client(agent):
-    return SignedAgent(agent)
-
-
-@pytest.fixture
-def finished_signals():
-    seen = []
-
-    def receiver(sender, job_id, org_id, status, **kwargs):
-        seen.append((job_id, status))
-
-    job_finished.connect(receiver, weak=False, dispatch_uid="test-protocol")
-    yield seen
-    job_finished.disconnect(dispatch_uid="test-protocol")
 
 
 def claimed(client, org, **trigger_fields) -> Job:
@@ -94,8 +71,10 @@ def test_claim_skips_jobs_whose_labels_the_agent_lacks(client, org_a):
 
 
 def test_claim_skips_jobs_waiting_for_input_files(client, org_a):
-    JobFactory(org=org_a, waiting_for_files=True)
+    job = JobFactory(org=org_a, waiting_for_files=True)
     assert client.claim().status_code == 204
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED and job.agent_id is None
 
 
 @pytest.mark.parametrize("wait", ["31", "-1", "soon"])
@@ -191,7 +170,7 @@ def test_finish_twice_is_idempotent_and_fires_job_finished_once(
     job.refresh_from_db()
     assert (job.status, job.exit_code, job.error) == ("failed", 2, 'step "Push" exited with code 2')
     assert job.finished_at is not None
-    assert finished_signals == [(job.pk, "failed")]
+    assert finished_signals == [(job.pk, org_a.pk, "failed")]
 
 
 def test_conflicting_second_finish_is_a_409_and_keeps_the_first(client, org_a):
@@ -211,7 +190,7 @@ def test_job_finished_is_sent_only_after_commit(client, org_a, finished_signals,
     assert finished_signals == []
     for callback in callbacks:
         callback()
-    assert finished_signals == [(job.pk, "succeeded")]
+    assert finished_signals == [(job.pk, org_a.pk, "succeeded")]
 
 
 def test_cancel_of_a_running_job_reaches_the_agent_in_the_events_answer(client, api, member, org_a):

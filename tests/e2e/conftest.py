@@ -18,7 +18,7 @@ import requests
 from django.conf import settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from tests.agent.harness import AgentHome, AgentProcess, wait_until
+from tests.agent_program.harness import AgentHome, AgentProcess, wait_until
 from tests.s3_server import free_port
 
 from .stack import SQLITE_NAME, ServerProcess, WorkerProcess, stack_env

@@ -11,7 +11,7 @@ import uuid
 import pytest
 import requests
 
-from tests.agent.harness import agent_command, wait_until
+from tests.agent_program.harness import agent_command, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

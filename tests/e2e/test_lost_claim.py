@@ -29,7 +29,7 @@ def test_a_job_whose_claim_answer_was_lost_is_requeued_and_run_by_the_same_agent
     job_id = e2e.run(trigger)["jobId"]
     # The claim as the server made it, its answer lost on the way: running for this agent, which never
     # heard of it, since longer than the grace (the server runs with the default one).
-    claimed_at = timezone.now() - timedelta(seconds=settings.DEPLITE_CLAIM_CONFIRM_GRACE + 60)
+    claimed_at = timezone.now() - timedelta(seconds=settings.DEPLITE_CLAIM_CONFIRM_GRACE_SECONDS + 60)
     assert Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
         status=JobStatus.RUNNING, agent_id=agent["agent_id"], agent_name="web-1", claimed_at=claimed_at
     )

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.agent.harness import pid_is_gone, wait_until
+from tests.agent_program.harness import pid_is_gone, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.agent.harness import wait_until
+from tests.agent_program.harness import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

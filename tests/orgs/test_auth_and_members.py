@@ -63,6 +63,8 @@ def test_member_can_read_but_not_change_org(api, member, org_a):
     api.as_user(member)
     assert api.patch("/api/orgs/acme", {"name": "Mine"}, format="json").status_code == 403
     assert api.get("/api/orgs/acme/audit").status_code == 403
+    org_a.refresh_from_db()
+    assert org_a.name != "Mine"
 
 
 def _account(email, *, verified):

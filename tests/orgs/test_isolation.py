@@ -17,13 +17,13 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
-from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from orgs.models import ApiToken, TokenScope
 from orgs.permissions import token_permissions
 from orgs.scoping import OrgScopedViewSet
 from tests.factories import VICTIM_FACTORIES, make_token
+from tests.urlconf import walk
 
 ORG_GROUP = "(?P<org_id>[^/]+)"
 METHODS = ("get", "post", "patch", "put", "delete")
@@ -41,18 +41,9 @@ class Endpoint:
         return f"{self.method.upper()} {self.regex}"
 
 
-def _walk(patterns, prefix=""):
-    for p in patterns:
-        regex = prefix + str(p.pattern.regex.pattern).lstrip("^") if prefix else str(p.pattern.regex.pattern)
-        if isinstance(p, URLResolver):
-            yield from _walk(p.url_patterns, regex.rstrip("$"))
-        elif isinstance(p, URLPattern):
-            yield regex, p.callback
-
-
 def org_endpoints() -> list[Endpoint]:
     found = []
-    for regex, callback in _walk(get_resolver().url_patterns):
+    for regex, callback, _ in walk():
         if ORG_GROUP not in regex:
             continue
         view = getattr(callback, "cls", None)

@@ -13,11 +13,11 @@ import re
 import pytest
 from django.apps import apps
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from agents.models import Agent
 from storage.models import StorageBinding
 from tests.factories import VICTIM_FACTORIES
+from tests.urlconf import walk
 from triggers.models import Job, Trigger
 
 PAGE_PREFIX = "orgs/<slug:org_slug>/"
@@ -25,15 +25,7 @@ PAGE_PREFIX = "orgs/<slug:org_slug>/"
 PAGE_OBJECTS = {"job_id": Job, "trigger_id": Trigger, "binding_id": StorageBinding, "agent_id": Agent}
 
 
-def _walk(patterns, prefix=""):
-    for p in patterns:
-        if isinstance(p, URLResolver):
-            yield from _walk(p.url_patterns, prefix + str(p.pattern))
-        elif isinstance(p, URLPattern):
-            yield prefix + str(p.pattern), p.name
-
-
-PAGES = sorted({route for route, _ in _walk(get_resolver().url_patterns) if route.startswith(PAGE_PREFIX)})
+PAGES = sorted({route for route, _, _ in walk() if route.startswith(PAGE_PREFIX)})
 
 # A body that would write something if a page let it through.
 INTRUDER_POST = {

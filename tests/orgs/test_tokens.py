@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orgs import tokens
-from orgs.models import ApiToken, AuditEvent, TokenScope
+from orgs.models import ApiToken, AuditEvent, Invitation, TokenScope
 from orgs.scoping import OrgScopedViewSet
 from tests.factories import make_token
 
@@ -92,6 +92,10 @@ def test_org_token_acts_like_admin_but_cannot_manage_members_or_tokens(api, org_
     assert api.post("/api/orgs/acme/members", {"email": "new@x.test"}, format="json").status_code == 403
     assert api.get("/api/orgs/acme/tokens").status_code == 403
     assert api.post("/api/orgs/acme/tokens", {"name": "escalate"}, format="json").status_code == 403
+    org_a.refresh_from_db()
+    assert org_a.name == "Acme Inc"
+    assert not Invitation.objects.filter(email="new@x.test").exists()
+    assert not ApiToken.objects.filter(name="escalate").exists()
 
 
 @pytest.mark.parametrize("scope", [TokenScope.STORAGE, TokenScope.TRIGGER])
@@ -130,6 +134,7 @@ def test_token_create_validates_scope_fields(api, owner, org_a):
 
 def test_member_cannot_manage_tokens(api, member, org_a):
     assert api.as_user(member).post("/api/orgs/acme/tokens", {"name": "x"}, format="json").status_code == 403
+    assert not ApiToken.objects.filter(org=org_a, name="x").exists()
 
 
 def test_failed_token_auth_is_rate_limited(api, org_a, settings):

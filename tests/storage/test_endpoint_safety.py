@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from orgs.scoping import Actor
+from orgs.actors import Actor
 from storage import endpoints, s3, services
 from storage.models import FileStatus, StorageBinding
 from tests.factories import StoredFileFactory

@@ -247,3 +247,4 @@ def test_json_body_without_content_type_is_accepted_like_the_docs_curl(api, owne
         content_type="application/x-www-form-urlencoded",
     )
     assert response.status_code == 201
+    assert StoredFile.objects.get(pk=response.json()["fileId"]).status == FileStatus.PENDING

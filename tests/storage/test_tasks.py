@@ -73,7 +73,7 @@ def test_verifying_twice_settles_once(binding, s3_admin, announcements, django_c
 def test_never_completed_upload_expires_and_its_object_is_removed(
     binding, s3_admin, announcements, django_capture_on_commit_callbacks
 ):
-    old = timezone.now() - django_settings.DEPLITE_UPLOAD_EXPIRY - timedelta(minutes=1)
+    old = timezone.now() - timedelta(seconds=django_settings.DEPLITE_UPLOAD_EXPIRY + 60)
     file = _uploaded(binding, s3_admin, status=FileStatus.PENDING, created_at=old)
     fresh = StoredFileFactory(org=binding.org, binding=binding, status=FileStatus.PENDING)
     with django_capture_on_commit_callbacks(execute=True):

@@ -4,27 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from orgs.models import TokenScope
 from triggers import tasks
 from triggers.models import Job, JobLogChunk, JobStatus, JobStep
-from triggers.signals import job_finished
 
 from ..factories import JobFactory, TriggerFactory, make_token
-
-
-@pytest.fixture
-def finished_signals():
-    seen = []
-
-    def receiver(sender, job_id, org_id, status, **kwargs):
-        seen.append((job_id, org_id, status))
-
-    job_finished.connect(receiver, weak=False, dispatch_uid="test-jobs")
-    yield seen
-    job_finished.disconnect(dispatch_uid="test-jobs")
 
 
 def test_list_filters_by_trigger_and_status(api, member, org_a):
@@ -129,7 +115,7 @@ def test_reaper_fails_a_running_job_past_its_timeout_plus_grace(
 
 
 def test_reaper_expires_queued_jobs_older_than_the_configured_age(org_a, settings):
-    settings.DEPLITE_QUEUED_JOB_MAX_AGE = 3600
+    settings.DEPLITE_QUEUED_JOB_MAX_AGE_SECONDS = 3600
     old = JobFactory(org=org_a, created_at=timezone.now() - timedelta(hours=2))
     fresh = JobFactory(org=org_a)
     tasks.jobs_reap.delay()

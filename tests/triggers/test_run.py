@@ -138,11 +138,13 @@ def test_more_than_50_params_is_a_400(api, trigger, org_token):
     body = json.dumps({"params": {f"P{i}": "v" for i in range(51)}})
     response = run(api.as_token(org_token[1]), trigger, body)
     assert response.status_code == 400 and response.json()["error"]["message"].startswith("params")
+    assert Job.objects.count() == 0
 
 
 def test_malformed_json_is_a_400_not_a_500(api, trigger, org_token):
     response = run(api.as_token(org_token[1]), trigger, '{"ref": ')
     assert response.status_code == 400
+    assert Job.objects.count() == 0
 
 
 def test_disabled_trigger_is_a_409(api, trigger, org_token):
@@ -155,6 +157,7 @@ def test_disabled_trigger_is_a_409(api, trigger, org_token):
 
 def test_anonymous_is_401(api, trigger):
     assert run(api, trigger, docs_body()).status_code == 401
+    assert Job.objects.count() == 0
 
 
 def test_outsider_and_other_org_token_get_404(api, trigger, outsider, outsider_token):
@@ -168,6 +171,7 @@ def test_unknown_or_malformed_trigger_id_is_404(api, org_token):
     assert api.generic("POST", "/triggers/not-a-uuid/run", "{}", content_type=FORM).status_code == 404
     url = "/triggers/00000000-0000-4000-8000-000000000000/run"
     assert api.generic("POST", url, "{}", content_type=FORM).status_code == 404
+    assert Job.objects.count() == 0
 
 
 def test_trigger_token_runs_only_the_triggers_it_lists(api, org_a, trigger):
@@ -182,6 +186,7 @@ def test_trigger_token_runs_only_the_triggers_it_lists(api, org_a, trigger):
 def test_storage_token_cannot_run_triggers(api, org_a, trigger):
     _, raw = make_token(org_a, scope_type=TokenScope.STORAGE, binding_ids=[], storage_permissions=["read", "write"])
     assert run(api.as_token(raw), trigger, docs_body()).status_code == 404
+    assert Job.objects.count() == 0
 
 
 def test_invalid_idempotency_key_header_is_a_400(api, trigger, org_token):

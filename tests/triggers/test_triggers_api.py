@@ -62,8 +62,10 @@ def test_one_keyword_per_team_and_channel(api, admin_user):
     assert api.post("/api/orgs/acme/triggers", SLACK, format="json").status_code == 201
     again = api.post("/api/orgs/acme/triggers", {**SLACK, "name": "other", "chatKeyword": "DEPLOY"}, format="json")
     assert again.status_code == 409 and again.json()["error"]["code"] == "chat_keyword_taken"
+    assert list(again.json()["error"]["details"]["fields"]) == ["chatKeyword"]
     elsewhere = api.post("/api/orgs/acme/triggers", {**SLACK, "name": "o2", "chatChannelId": "C9"}, format="json")
     assert elsewhere.status_code == 201
+    assert sorted(Trigger.objects.values_list("name", flat=True)) == sorted([SLACK["name"], "o2"])
 
 
 @pytest.mark.parametrize(

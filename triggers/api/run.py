@@ -76,7 +76,6 @@ class TriggerRunView(APIView):
             ref=ref,
             params=params,
             idempotency_key=key,
-            request_hash=services.run_request_hash(ref=ref, params=params),
         )
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         if result.job_id is not None:

@@ -10,9 +10,10 @@ from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from deplite.links import absolute_url, public_base_url
 from orgs import services
+from orgs.actors import Actor
 from orgs.models import User
-from orgs.scoping import Actor
 
 DEMO_EMAIL = "demo@deplite.local"
 
@@ -29,13 +30,16 @@ class Command(BaseCommand):
             services.org_create(user=user, name="Demo", slug="demo", actor=Actor.system("make run"))
             credentials.write_text(f"{DEMO_EMAIL}\n{password}\n")
             credentials.chmod(0o600)
-        url = settings.DEPLITE_PUBLIC_URL
         banner = "=" * 64
-        lines = [banner, f" Deplite is starting on {url}", f"   log in:   {url}/accounts/login/"]
+        lines = [
+            banner,
+            f" Deplite is starting on {public_base_url()}",
+            f"   log in:   {absolute_url('account_login')}",
+        ]
         if credentials.exists() and User.objects.filter(email=DEMO_EMAIL).exists():
             email, password = credentials.read_text().split()[:2]
             lines += [f"   email:    {email}", f"   password: {password}"]
         else:
             lines += ["   with your own account (create one: python manage.py createsuperuser)"]
-        lines += [f"   admin:    {url}/admin/", f"   API docs: {url}/api/docs/", banner]
+        lines += [f"   admin:    {absolute_url('admin:index')}", f"   API docs: {absolute_url('api-docs')}", banner]
         self.stdout.write("\n".join(lines))

@@ -1,0 +1,135 @@
+"""Trigger create, update and delete (the API, the pages and, next, chat set-up call these)."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from deplite.errors import Conflict
+from orgs.actors import Actor
+from orgs.models import Organization
+from orgs.services import audit_record
+
+from ..models import NotifyOn, Trigger, TriggerType
+
+
+def trigger_create(
+    *,
+    org: Organization,
+    actor: Actor,
+    name: str,
+    workflow: str,
+    type: str = TriggerType.WEBHOOK,  # noqa: A002 (the model's field name)
+    agent_labels: list[str] | None = None,
+    default_ref: str = "main",
+    enabled: bool = True,
+    chat_provider: str = "",
+    chat_team_id: str = "",
+    chat_channel_id: str = "",
+    chat_keyword: str = "",
+    notify_provider: str = "",
+    notify_team_id: str = "",
+    notify_channel_id: str = "",
+    notify_on: str = NotifyOn.ALWAYS,
+) -> Trigger:
+    """Create a trigger from validated values (triggers.rules / the API's TriggerInput)."""
+    try:
+        with transaction.atomic():
+            trigger = Trigger.objects.create(
+                org=org,
+                created_by=actor.user,
+                **actor.stamp(),
+                name=name,
+                type=type,
+                workflow=workflow,
+                agent_labels=list(agent_labels or []),
+                default_ref=default_ref,
+                enabled=enabled,
+                chat_provider=chat_provider,
+                chat_team_id=chat_team_id,
+                chat_channel_id=chat_channel_id,
+                chat_keyword=chat_keyword,
+                notify_provider=notify_provider,
+                notify_team_id=notify_team_id,
+                notify_channel_id=notify_channel_id,
+                notify_on=notify_on,
+            )
+            audit_record(
+                org=org,
+                actor=actor,
+                action="trigger.created",
+                target=trigger,
+                data={"name": trigger.name, "type": trigger.type, "workflow": trigger.workflow},
+            )
+    except IntegrityError:
+        raise _keyword_taken() from None
+    return trigger
+
+
+def trigger_update(
+    *,
+    trigger: Trigger,
+    actor: Actor,
+    name: str | None = None,
+    type: str | None = None,  # noqa: A002 (the model's field name)
+    workflow: str | None = None,
+    agent_labels: list[str] | None = None,
+    default_ref: str | None = None,
+    enabled: bool | None = None,
+    chat_provider: str | None = None,
+    chat_team_id: str | None = None,
+    chat_channel_id: str | None = None,
+    chat_keyword: str | None = None,
+    notify_provider: str | None = None,
+    notify_team_id: str | None = None,
+    notify_channel_id: str | None = None,
+    notify_on: str | None = None,
+) -> Trigger:
+    """Change the given fields (None: leave as is). Nothing changed, nothing written."""
+    given = {
+        "name": name,
+        "type": type,
+        "workflow": workflow,
+        "agent_labels": agent_labels,
+        "default_ref": default_ref,
+        "enabled": enabled,
+        "chat_provider": chat_provider,
+        "chat_team_id": chat_team_id,
+        "chat_channel_id": chat_channel_id,
+        "chat_keyword": chat_keyword,
+        "notify_provider": notify_provider,
+        "notify_team_id": notify_team_id,
+        "notify_channel_id": notify_channel_id,
+        "notify_on": notify_on,
+    }
+    changed = {k: v for k, v in given.items() if v is not None and getattr(trigger, k) != v}
+    if not changed:
+        return trigger
+    try:
+        with transaction.atomic():
+            for field, value in changed.items():
+                setattr(trigger, field, value)
+            trigger.save()
+            audit_record(
+                org=trigger.org, actor=actor, action="trigger.updated", target=trigger, data={"fields": sorted(changed)}
+            )
+    except IntegrityError:
+        trigger.refresh_from_db()
+        raise _keyword_taken() from None
+    return trigger
+
+
+def trigger_delete(*, trigger: Trigger, actor: Actor) -> None:
+    """Delete a trigger. Its jobs stay (they carry the trigger's name and workflow)."""
+    with transaction.atomic():
+        audit_record(
+            org=trigger.org, actor=actor, action="trigger.deleted", target=trigger, data={"name": trigger.name}
+        )
+        trigger.delete()
+
+
+def _keyword_taken() -> Conflict:
+    return Conflict(
+        "Another trigger already uses this keyword in this chat channel.",
+        code="chat_keyword_taken",
+        details={"fields": {"chat_keyword": ["already used in this channel"]}},
+    )

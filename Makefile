@@ -22,9 +22,12 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 # The embedded default: the web server plus the periodic sweepers in-process (no broker).
+# Links the product emits (banner, agent snippet, run URLs, emails) use DEPLITE_PUBLIC_URL;
+# unset, it is this server's own address, so `make run PORT=18900` links to :18900.
 run: migrate
-	$(BIN)/python manage.py ensure_demo
-	trap 'kill 0' EXIT; $(BIN)/python manage.py embedded_beat & $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	export DEPLITE_PUBLIC_URL="$${DEPLITE_PUBLIC_URL:-http://127.0.0.1:$(PORT)}"; \
+	$(BIN)/python manage.py ensure_demo && \
+	{ trap 'kill 0' EXIT; $(BIN)/python manage.py embedded_beat & $(BIN)/python manage.py runserver 127.0.0.1:$(PORT); }
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -134,7 +134,7 @@ class HeartbeatView(AgentAPIView):
 # --- events ------------------------------------------------------------------------------------------
 
 EVENT_TYPES = ("job_started", "step_started", "log", "step_finished")
-STEP_FINAL = [s for s in StepStatus.values if s != StepStatus.RUNNING]
+STEP_FINAL = [s for s in StepStatus.values if s not in (StepStatus.RUNNING, StepStatus.PENDING)]
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -150,6 +150,10 @@ class LogTextField(serializers.Field):
         return value
 
 
+class WorkflowStepInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200, allow_blank=True)
+
+
 class EventInput(serializers.Serializer):
     seq = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
     type = serializers.ChoiceField(choices=EVENT_TYPES)
@@ -160,6 +164,12 @@ class EventInput(serializers.Serializer):
     data = LogTextField(required=False)
     status = serializers.ChoiceField(choices=STEP_FINAL, required=False)
     exit_code = serializers.IntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31 - 1)
+    # job_started: every step of the parsed workflow, so the job page lists them before they run.
+    steps = WorkflowStepInput(many=True, required=False, max_length=1000)
+    # log: "stderr" marks a step's standard error (default stdout).
+    stream = serializers.ChoiceField(choices=["stdout", "stderr"], required=False)
+    # step_finished: a failure the workflow allows (continue-on-error).
+    allowed = serializers.BooleanField(required=False)
 
     def validate(self, attrs):
         kind = attrs["type"]

@@ -22,6 +22,7 @@ from . import services
 from .api import AgentCreateInput
 from .forms import AgentForm
 from .models import Agent
+from .selectors import current_jobs
 
 _NEW_SECRET_SESSION_KEY = "deplite.agent_secret"  # noqa: S105 (a session key name)
 
@@ -56,6 +57,10 @@ def agents_list(request, org):
     if stashed is not None:
         agent, secret = stashed
         shown = {"agent": agent, "secret": secret, "snippet": agent_env_snippet(agent, secret)}
+    agents = list(agents)
+    running = current_jobs(agents)
+    for agent in agents:
+        agent.current_job = running.get(agent.pk)
     return render_page(
         request,
         "agents/agents_list.html",

@@ -54,7 +54,11 @@ DEPLITE_ENCRYPTION_KEYS = [
     if k.strip()
 ]
 
-DEPLITE_PUBLIC_URL = env.str("DEPLITE_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The base of every link the product emits. Unset, the local server's own address on $PORT
+# (`make run PORT=…` sets both), so a pasted agent snippet reaches the server that showed it.
+DEPLITE_PUBLIC_URL = env.str("DEPLITE_PUBLIC_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}").rstrip(
+    "/"
+)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[DEPLITE_PUBLIC_URL])
@@ -197,6 +201,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "idempotency-keys-purge": {"task": "triggers.tasks.idempotency_keys_purge", "schedule": 3600.0},
     # Fails the running jobs of agents gone silent.
     "agents-reap-lost": {"task": "agents.tasks.agents_reap_lost", "schedule": 30.0},
+    # Chat replies whose task was lost (broker down when the command came in) are re-sent.
+    "chat-replies-sweep": {"task": "integrations.tasks.chat_replies_sweep", "schedule": 30.0},
 }
 
 # --- auth -------------------------------------------------------------------------------
@@ -245,6 +251,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "orgs.authentication.ApiTokenAuthentication",
         "orgs.authentication.JWTAuthentication",
+        # The logged-in browser session (CSRF enforced on writes): Swagger UI's "Try it out".
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["deplite.api.parsers.JSONAnyContentTypeParser"],
@@ -256,6 +264,9 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Plain data (no Django import), so settings may read it.
+from deplite.api.schema_tags import TAGS as API_TAGS  # noqa: E402
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Deplite API",
     "DESCRIPTION": "Control plane for deployment workflows that run on your own servers.",
@@ -274,7 +285,13 @@ SPECTACULAR_SETTINGS = {
         "TriggerTypeEnum": "triggers.models.TriggerType",
     },
     # Serializers are snake_case; the wire (and so the schema) is camelCase.
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "deplite.api.camel.camelize_schema"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "deplite.api.schema_tags.tag_operations",
+        "deplite.api.schema_errors.document_errors",
+        "deplite.api.camel.camelize_schema",
+    ],
+    "TAGS": API_TAGS,
 }
 # Largest JSON body the API reads; larger ones get a 413 before anything is parsed.
 DEPLITE_MAX_API_BODY_BYTES = env.int("DEPLITE_MAX_API_BODY_BYTES", default=1024 * 1024)
@@ -356,13 +373,16 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
-# Pages: scripts and styles only from static files of this origin (no inline code);
-# data: images for Swagger UI's icons. form-action 'self': forms post only here.
+# Pages: scripts and styles only from static files of this origin (no inline code); data:
+# images for Swagger UI's icons. connect-src also allows https: (http: when private storage
+# endpoints are allowed) because the Files page PUTs uploads straight to the customer's bucket.
+# No form-action: "Add to Slack" posts here and is redirected to Slack, which it would block.
 DEPLITE_CONTENT_SECURITY_POLICY = env.str(
     "DEPLITE_CONTENT_SECURITY_POLICY",
     default=(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+        f"connect-src 'self' https:{' http:' if DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS else ''}; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
     ),
 )
 X_FRAME_OPTIONS = "DENY"

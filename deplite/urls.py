@@ -5,6 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from agents.urls import agent_urlpatterns
 from agents.urls import org_urlpatterns as agents_org_urls
 from agents.urls import page_urlpatterns as agents_pages
+from integrations.urls import org_urlpatterns as integrations_org_urls
+from integrations.urls import page_urlpatterns as integrations_pages
+from integrations.urls import public_urlpatterns as integrations_public_urls
 from orgs import api as orgs_api
 from orgs import views as orgs_views
 from orgs.urls import org_urlpatterns as orgs_org_urls
@@ -22,6 +25,7 @@ org_api_urls = [
     *storage_org_urls,
     *triggers_org_urls,
     *agents_org_urls,
+    *integrations_org_urls,
 ]
 
 # Web pages of one organisation, under /orgs/<slug>/.
@@ -30,6 +34,7 @@ org_page_urls = [
     *triggers_pages,
     *storage_pages,
     *agents_pages,
+    *integrations_pages,
 ]
 
 urlpatterns = [
@@ -53,6 +58,7 @@ urlpatterns = [
     re_path(r"^api/orgs/(?P<org_id>[^/]+)/", include(org_api_urls)),
     *triggers_run_urls,
     *agent_urlpatterns,
+    *integrations_public_urls,
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its init script as a file (?script): no inline script for the CSP to refuse.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

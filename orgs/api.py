@@ -334,7 +334,8 @@ class ApiTokenCreatedOutput(ApiTokenOutput):
 
 
 class ApiTokenCreateInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    # Optional: the docs' permissions JSON names none; the service then names the token.
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     scope_type = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.ORG)
     binding_ids = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=100)
     storage_permissions = serializers.ListField(

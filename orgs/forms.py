@@ -11,7 +11,7 @@ class MemberAddForm(forms.Form):
 class ApiTokenForm(forms.Form):
     """Collects a new token's fields; the rules are the API's `ApiTokenCreateInput`."""
 
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(max_length=100, required=False, help_text="Optional: a name is generated when left empty.")
     scope_type = forms.ChoiceField(label="Scope", choices=TokenScope.choices, initial=TokenScope.ORG)
     binding_ids = forms.CharField(
         label="Binding ids", required=False, help_text="Storage tokens: comma-separated binding ids."

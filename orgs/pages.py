@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from functools import wraps
@@ -108,6 +109,20 @@ def _form_field(form: forms.Form, key) -> str | None:
     return name if name in form.fields else None
 
 
+def in_form_words(form: forms.Form, message: str) -> str:
+    """An API message as the form's reader sees it: `chatKeyword` (the wire name) becomes the
+    field's label, quoted ("A slack trigger needs “Keyword”.")."""
+    names = {}
+    for name, field in form.fields.items():
+        # Only names of several words (chatKeyword): a one-word name ("workflow") is also prose.
+        if field.label and to_camel(name) != name:
+            names[to_camel(name)] = names[name] = f"“{field.label}”"
+    if not names:
+        return message
+    pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")\b")
+    return pattern.sub(lambda m: names[m.group(1)], message)
+
+
 def add_api_errors(form: forms.Form, errors) -> None:
     """Put the API's errors on `form`, each next to the field it names.
 
@@ -118,7 +133,7 @@ def add_api_errors(form: forms.Form, errors) -> None:
         # A service's message is a whole sentence: show it once, by the field it names.
         fields = (errors.details or {}).get("fields") or {}
         name = next((n for key in fields if (n := _form_field(form, key))), None)
-        form.add_error(name, errors.message)
+        form.add_error(name, in_form_words(form, errors.message))
         return
     for key, messages in errors.items():
         name = _form_field(form, key)
@@ -132,10 +147,10 @@ def add_api_errors(form: forms.Form, errors) -> None:
             messages = [messages]
         for message in messages:
             if name:
-                form.add_error(name, str(message))
+                form.add_error(name, in_form_words(form, str(message)))
             else:
                 prefix = "" if key in ("non_field_errors", "__all__") else f"{to_camel(key)}: "
-                form.add_error(None, prefix + str(message))
+                form.add_error(None, prefix + in_form_words(form, str(message)))
 
 
 def call_service(

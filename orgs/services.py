@@ -282,6 +282,9 @@ def token_create(
     elif scope_type == TokenScope.TRIGGER:
         _assert_org_owns(org, scope_type, trigger_ids)
     raw = tokens.generate()
+    if not name.strip():
+        # Unnamed (the docs' permissions JSON has no name): say what it is and when it was made.
+        name = f"{scope_type} token {timezone.now():%Y-%m-%d %H:%M:%S}"
     with transaction.atomic():
         token = ApiToken.objects.create(
             org=org,

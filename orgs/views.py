@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from deplite.api.errors import DepliteError, NotFound
 
-from . import ratelimit, selectors, services
+from . import overview, ratelimit, selectors, services
 from .api import ApiTokenCreateInput
 from .forms import ApiTokenForm, MemberAddForm
 from .models import ApiToken, AuditEvent, Invitation, Membership
@@ -62,7 +62,17 @@ def invitation_accept(request, invitation_id):
 
 @org_page(Perm.ORG_READ)
 def org_home(request, org):
-    return render_page(request, "orgs/home.html", {"memberships": orgs_for_user(user=request.user)})
+    steps, panels = overview.overview_for(request, org)
+    return render_page(
+        request,
+        "orgs/home.html",
+        {
+            "memberships": orgs_for_user(user=request.user),
+            "steps": steps,
+            "panels": panels,
+            "all_done": bool(steps) and all(s.done for s in steps),
+        },
+    )
 
 
 @org_page(Perm.MEMBERS_READ)

@@ -65,6 +65,10 @@ class Endpoint:
         return f"{self.scheme}://{host}" + ("" if self.port == default else f":{self.port}")
 
 
+_ALLOW_SETTING = "DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS"
+_PRIVATE_HINT = f"; for self-hosted storage on a private network, the server needs {_ALLOW_SETTING}=true"
+
+
 def private_allowed() -> bool:
     return bool(settings.DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS)
 
@@ -141,7 +145,14 @@ def parse_endpoint(raw: str, *, allow_private: bool | None = None) -> Endpoint:
         raise _refuse("endpoint: the URL is malformed.") from None
     scheme = parts.scheme.lower()
     if scheme != "https" and not (scheme == "http" and allow_private):
-        raise _refuse("endpoint: must start with https://.")
+        raise _refuse(
+            "endpoint: must start with https://."
+            + (
+                f" For self-hosted storage over http://, the server needs {_ALLOW_SETTING}=true."
+                if scheme == "http"
+                else ""
+            )
+        )
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         raise _refuse("endpoint: must not contain credentials.")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
@@ -170,14 +181,16 @@ def check_connect_addresses(host: str, port: int, *, allow_private: bool | None 
         # The person typed this address: saying what is wrong with it reveals nothing.
         problem = address_problem(literal, allow_private=allow_private)
         if problem:
-            raise EndpointNotAllowed(f"{literal} is {problem}")
+            # Say how to allow it when the operator may (a LAN MinIO), never for metadata addresses.
+            hint = _PRIVATE_HINT if not allow_private and address_problem(literal, allow_private=True) is None else ""
+            raise EndpointNotAllowed(f"{literal} is {problem}{hint}")
         return [literal]
     # For a name, one answer whatever went wrong: saying that it does not resolve, or to
     # what kind of address (let alone which), would make this check an oracle for the
     # server's internal DNS. The log keeps the detail for the operator.
     refusal = EndpointNotAllowed(
         f"the host {host!r} must resolve, from this server, to public addresses only"
-        + ("" if allow_private else " (private and loopback addresses are not allowed)")
+        + ("" if allow_private else f" (private and loopback addresses are not allowed){_PRIVATE_HINT}")
     )
     try:
         addresses = resolve(host, port)

@@ -12,15 +12,17 @@ import uuid
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
-from deplite.api.errors import DepliteError
+from deplite.api.errors import DepliteError, error_response, field_errors
+from deplite.links import public_base_url
 from orgs.pages import add_api_errors, call_service, org_page, page_object, render_page
 from orgs.permissions import Perm
 
 from . import services
-from .api import StorageBindingInput, StoredFileFilter
+from .api import PresignUploadInput, StorageBindingInput, StoredFileFilter
 from .forms import StorageBindingForm
 from .models import FileStatus, StorageBinding, StoredFile
 
@@ -138,5 +140,101 @@ def files_list(request, org):
             "selected_binding": request.GET.get("bindingId", ""),
             "selected_status": request.GET.get("status", ""),
             "query": query.urlencode(),
+            "upload_bindings": request.principal.restrict(StorageBinding.objects.all()).order_by("name")
+            if request.principal.has(Perm.FILES_WRITE)
+            else [],
+            "public_origin": public_base_url(),
         },
     )
+
+
+# --- browser uploads, downloads, deletes ------------------------------------------------------------
+# The Files page uploads straight to the bucket: the page asks for a presigned PUT (the same
+# service as `presign-upload`), the browser PUTs the bytes (XMLHttpRequest, for its progress
+# events), then asks to complete. These answer JSON in the API's error shape.
+
+
+def _json_error(exc: DepliteError) -> JsonResponse:
+    return error_response(exc.status, exc.code, exc.message, exc.details)
+
+
+def _file(request, file_id) -> StoredFile:
+    return page_object(request.principal.restrict(StoredFile.objects.select_related("binding", "org")), file_id)
+
+
+@org_page(Perm.FILES_WRITE)
+@require_POST
+def file_presign(request, org, binding_id: uuid.UUID):
+    # The binding first: another org's (or a malformed id) is a 404 before anything is checked.
+    binding = page_object(request.principal.restrict(StorageBinding.objects.all()), binding_id)
+    data = PresignUploadInput(data={**request.POST.dict(), "binding_id": str(binding.pk)})
+    if not data.is_valid():
+        return error_response(
+            400, "validation_error", "Check the file and the binding.", {"fields": field_errors(data.errors)}
+        )
+    v = data.validated_data
+    try:
+        file, upload_url, headers, expires_in = services.file_presign_upload(
+            org=org,
+            binding=binding,
+            actor=request.principal.actor,
+            file_name=v["file_name"],
+            content_type=v["content_type"],
+            size=v.get("size"),
+        )
+    except DepliteError as exc:
+        return _json_error(exc)
+    return JsonResponse(
+        {
+            "fileId": str(file.pk),
+            "uploadUrl": upload_url,
+            "method": "PUT",
+            "headers": headers,
+            "expiresInSeconds": expires_in,
+        },
+        status=201,
+    )
+
+
+@org_page(Perm.FILES_WRITE)
+@require_POST
+def file_complete(request, org, file_id: uuid.UUID):
+    try:
+        file = services.file_complete(file=_file(request, file_id), actor=request.principal.actor)
+    except DepliteError as exc:
+        return _json_error(exc)
+    return JsonResponse({"fileId": str(file.pk), "status": file.status}, status=202)
+
+
+@org_page(Perm.FILES_READ)
+@require_GET
+def file_status(request, org, file_id: uuid.UUID):
+    file = _file(request, file_id)
+    return JsonResponse(
+        {"fileId": str(file.pk), "status": file.status, "size": file.size, "failureReason": file.failure_reason}
+    )
+
+
+@org_page(Perm.FILES_READ)
+@require_GET
+def file_download(request, org, file_id: uuid.UUID):
+    """A short-lived presigned GET: the bytes come from the bucket, never through Deplite."""
+    try:
+        url, _ = services.file_download_url(file=_file(request, file_id))
+    except DepliteError as exc:
+        messages.error(request, exc.message)
+        return redirect("file-list", org_slug=org.slug)
+    return HttpResponseRedirect(url)
+
+
+@org_page(Perm.FILES_DELETE)
+@require_POST
+def file_delete(request, org, file_id: uuid.UUID):
+    file = _file(request, file_id)
+    try:
+        services.file_delete(file=file, actor=request.principal.actor)
+    except DepliteError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"File {file.file_name} deleted.")
+    return redirect("file-list", org_slug=org.slug)

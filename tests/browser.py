@@ -13,3 +13,13 @@ def log_in(page, base: str, email: str, *, then: str) -> None:
     page.click("button[type=submit]")
     page.wait_for_load_state()
     page.goto(f"{base}{then}")
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+SCREENSHOTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "var" / "screenshots"
+
+
+def screenshot(page, name: str) -> None:
+    """Keep a full-page picture of what a test saw, under the git-ignored var/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

@@ -7,7 +7,9 @@ skipping.
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 import uuid
 
 import pytest
@@ -217,3 +219,52 @@ def _close_db_pool_before_teardown(django_db_setup):
     for conn in connections.all():
         if conn.vendor == "postgresql" and conn.pool is not None:
             conn.close_pool()
+
+
+# --- a dead broker (tests/test_background.py, chat commands) -----------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nobody listens once the socket closes
+
+
+def _unanswered_port(keep: list) -> int:
+    """A port whose connection attempts get no answer: a listener that never accepts, its queue filled."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    keep.append(server)
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        keep.append(filler)
+    return port
+
+
+def _reset_broker_pools() -> None:
+    # What Celery does after a fork: the next publish looks its pools up for the current URL
+    # (kombu keeps one per URL; the original broker's pool is found again afterwards).
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture(params=["refused", "unanswered"])
+def dead_broker(request, caplog):
+    """Celery publishes to a Redis URL that refuses connections, or never answers them."""
+    sockets: list[socket.socket] = []
+    port = _closed_port() if request.param == "refused" else _unanswered_port(sockets)
+    conf = celery_app.conf
+    old = conf.broker_url, conf.broker_write_url, conf.task_always_eager
+    conf.broker_url = conf.broker_write_url = f"redis://127.0.0.1:{port}/0"
+    conf.task_always_eager = False
+    _reset_broker_pools()
+    caplog.set_level(logging.WARNING, logger="deplite.background")
+    yield caplog
+    conf.broker_url, conf.broker_write_url, conf.task_always_eager = old
+    _reset_broker_pools()
+    for sock in sockets:
+        sock.close()

@@ -2,6 +2,7 @@ import factory
 from factory.django import DjangoModelFactory
 
 from agents.models import Agent
+from integrations.models import Installation, Provider
 from orgs import tokens
 from orgs.models import ApiToken, Membership, Organization, Role, TokenScope, User
 from storage.models import StorageBinding, StoredFile
@@ -96,6 +97,21 @@ class JobFactory(DjangoModelFactory):
     ref = "main"
 
 
+class InstallationFactory(DjangoModelFactory):
+    """A linked Slack workspace (pass provider=Provider.DISCORD for a guild)."""
+
+    class Meta:
+        model = Installation
+
+    org = factory.SubFactory(OrganizationFactory)
+    provider = Provider.SLACK
+    external_id = factory.Sequence(lambda n: f"T{n:05d}")
+    name = factory.Sequence(lambda n: f"workspace-{n}")
+    bot_user_id = "U0BOT"
+    scopes = factory.LazyFunction(lambda: ["app_mentions:read", "chat:write", "commands"])
+    bot_token = factory.Sequence(lambda n: f"xoxb-test-{n:04d}")
+
+
 class AgentFactory(DjangoModelFactory):
     """`agent.secret` holds the plaintext secret (the field decrypts on read)."""
 
@@ -119,4 +135,5 @@ VICTIM_FACTORIES: dict = {
     Trigger: lambda org: TriggerFactory(org=org),
     Job: lambda org: JobFactory(org=org),
     Agent: lambda org: AgentFactory(org=org),
+    Installation: lambda org: InstallationFactory(org=org),
 }

@@ -18,8 +18,12 @@ from .models import ChatProvider, NotifyOn, Trigger, TriggerType
 _BLANK = [("", "—")]
 
 
-def _text(label: str, *, help_text: str = "", placeholder: str = "", required_attr: bool = False) -> forms.CharField:
+def _text(
+    label: str, *, help_text: str = "", placeholder: str = "", required_attr: bool = False, datalist: str = ""
+) -> forms.CharField:
     attrs = {"placeholder": placeholder} if placeholder else {}
+    if datalist:  # suggestions (the org's linked workspaces), free text still allowed
+        attrs["list"] = datalist
     if required_attr:
         attrs["required"] = True
     # required=False: an empty value reaches the API serializer, which says what is missing.
@@ -48,20 +52,25 @@ class TriggerForm(forms.Form):
     )
     default_ref = _text("Default ref", placeholder="main", help_text="Used when a run names no ref.")
     enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
+    repository_url = _text(
+        "Repository URL",
+        placeholder="https://github.com/acme/web",
+        help_text="Optional. A commit SHA as ref then links to the commit.",
+    )
 
     chat_provider = forms.ChoiceField(label="Chat provider", choices=_BLANK + ChatProvider.choices, required=False)
-    chat_team_id = _text("Team / guild id", placeholder="T0123")
+    chat_team_id = _text("Team / guild id", placeholder="T0123", datalist="linked-team-ids")
     chat_channel_id = _text("Channel id", placeholder="C0123")
     chat_keyword = _text(
         "Keyword", placeholder="deploy", help_text="@deplite <keyword> or /deplite <keyword> in that channel."
     )
 
     notify_provider = forms.ChoiceField(label="Notify via", choices=_BLANK + ChatProvider.choices, required=False)
-    notify_team_id = _text("Team / guild id", placeholder="T0123")
+    notify_team_id = _text("Team / guild id", placeholder="T0123", datalist="linked-team-ids")
     notify_channel_id = _text("Channel id", placeholder="C0456")
     notify_on = forms.ChoiceField(label="Notify on", choices=NotifyOn.choices, initial=NotifyOn.ALWAYS)
 
-    GENERAL = ("name", "type", "workflow", "agent_labels", "default_ref", "enabled")
+    GENERAL = ("name", "type", "workflow", "agent_labels", "default_ref", "repository_url", "enabled")
     CHAT = ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword")
     NOTIFY = ("notify_provider", "notify_team_id", "notify_channel_id", "notify_on")
 
@@ -75,6 +84,8 @@ class TriggerForm(forms.Form):
         """The cleaned form as TriggerInput's data (the form's fields are its fields)."""
         data = {field: self.cleaned_data.get(field) for field in TRIGGER_FIELDS}
         data["agent_labels"] = split_labels(data.get("agent_labels") or "")
+        # The field shows "main" as its placeholder: left empty, it means what it shows.
+        data["default_ref"] = data.get("default_ref") or "main"
         return data
 
     def fieldsets(self):
@@ -94,29 +105,84 @@ class RunForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "ENV=production\nVERSION=1.2.3", "class": "mono"}),
         help_text="One KEY=value per line; the workflow sees PARAMS_<KEY>. A file id as value is an input file.",
     )
+    input_file = forms.ChoiceField(
+        label="Input file",
+        required=False,
+        help_text="An available file from Storage; the agent downloads it before the first step.",
+    )
+    input_param = forms.CharField(
+        label="Input file param",
+        required=False,
+        initial="FILE",
+        help_text="The param that names it: the workflow sees PARAMS_<NAME>_PATH.",
+    )
     # One key per rendered form: a double click or a resent POST runs the trigger once.
     idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False)
 
-    def __init__(self, *args, trigger: Trigger | None = None, **kwargs):
-        kwargs.setdefault("initial", {"idempotency_key": f"ui-{uuid.uuid4()}"})
+    def __init__(self, *args, trigger: Trigger | None = None, files=(), **kwargs):
+        kwargs.setdefault("initial", {"idempotency_key": f"ui-{uuid.uuid4()}", "input_param": "FILE"})
         super().__init__(*args, **kwargs)
         if trigger is not None:
             self.fields["ref"].widget.attrs["placeholder"] = trigger.default_ref or "main"
+        self.fields["input_file"].choices = [("", "— none —")] + [(str(f.pk), f"{f.file_name} ({f.pk})") for f in files]
+        if not files:
+            del self.fields["input_file"], self.fields["input_param"]
 
     def clean_params(self) -> dict[str, str]:
-        params: dict[str, str] = {}
-        for number, line in enumerate((self.cleaned_data.get("params") or "").splitlines(), start=1):
-            line = line.rstrip("\r")
-            if not line.strip():
-                continue
-            key, sep, value = line.partition("=")
-            key = key.strip()
-            if not sep or not key:
-                raise forms.ValidationError(f"Line {number}: write KEY=value.")
-            if key in params:
-                raise forms.ValidationError(f"Line {number}: {key} is given twice.")
-            params[key] = value
-        return params
+        return parse_params_text(self.cleaned_data.get("params") or "")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("input_file"):
+            name = (cleaned.get("input_param") or "").strip()
+            if not name:
+                self.add_error("input_param", "Name the param that carries the input file.")
+            elif name in (cleaned.get("params") or {}):
+                self.add_error("input_param", f"{name} is also given in Params.")
+        return cleaned
 
     def wire_data(self) -> dict:
-        return {"ref": self.cleaned_data.get("ref") or None, "params": self.cleaned_data.get("params") or {}}
+        params = dict(self.cleaned_data.get("params") or {})
+        if self.cleaned_data.get("input_file"):
+            params[self.cleaned_data["input_param"].strip()] = self.cleaned_data["input_file"]
+        return {"ref": self.cleaned_data.get("ref") or None, "params": params}
+
+
+def parse_params_text(text: str) -> dict[str, str]:
+    """`KEY=value` lines (the Run and Re-run forms) as a dict; blank lines are skipped."""
+    params: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise forms.ValidationError(f"Line {number}: write KEY=value.")
+        if key in params:
+            raise forms.ValidationError(f"Line {number}: {key} is given twice.")
+        params[key] = value
+    return params
+
+
+def params_text(params: dict[str, str]) -> str:
+    return "\n".join(f"{key}={value}" for key, value in params.items())
+
+
+class RerunForm(forms.Form):
+    """The job page's Re-run: the job's params, editable first (the ref stays the job's)."""
+
+    params = forms.CharField(
+        label="Params",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
+        help_text="One KEY=value per line. Change them or run with the same ones.",
+    )
+
+    @classmethod
+    def for_job(cls, job) -> RerunForm:
+        return cls(initial={"params": params_text(job.params or {})})
+
+    def clean_params(self) -> dict[str, str]:
+        return parse_params_text(self.cleaned_data.get("params") or "")

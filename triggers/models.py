@@ -44,6 +44,8 @@ class Trigger(ActorStamp):
     agent_labels = models.JSONField(default=list, blank=True)
     default_ref = models.CharField(max_length=255, blank=True, default="main")
     enabled = models.BooleanField(default=True)
+    # Optional: where the code lives, so a commit SHA ref links to `<repository_url>/commit/<sha>`.
+    repository_url = models.URLField(max_length=300, blank=True, default="")
 
     chat_provider = models.CharField(max_length=10, choices=ChatProvider.choices, blank=True, default="")
     chat_team_id = models.CharField(max_length=64, blank=True, default="")
@@ -67,11 +69,14 @@ class Trigger(ActorStamp):
     class Meta:
         ordering = ["name", "created_at"]
         constraints = [
-            # A chat message in one channel must map to exactly one trigger.
+            # A chat message in one channel must map to exactly one trigger of the org that
+            # linked the team. Per org, not global: org B naming org A's channel id must
+            # neither block org A's trigger nor learn that it exists (the command is routed
+            # through the installation's org only).
             models.UniqueConstraint(
-                fields=["chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword"],
+                fields=["org", "chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword"],
                 condition=~models.Q(chat_keyword=""),
-                name="trigger_unique_chat_keyword",
+                name="trigger_unique_chat_keyword_per_org",
             )
         ]
 
@@ -128,6 +133,10 @@ class Job(ActorStamp):
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     cancel_requested = models.BooleanField(default=False)
+    # Who asked to cancel (an actor label: a user's email, a token's name), shown on the job page.
+    cancelled_by = models.CharField(max_length=255, blank=True, default="")
+    # The job this one repeats ("Re-run"): same trigger, ref and params unless new ones were given.
+    rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
 
     # Agent events are idempotent by sequence number: anything at or below this is a resend.
     last_event_seq = models.PositiveIntegerField(default=0)
@@ -164,6 +173,8 @@ class Job(ActorStamp):
 
 
 class StepStatus(models.TextChoices):
+    # Listed from the workflow the agent parsed (job_started), not started yet.
+    PENDING = "pending", "Pending"
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
@@ -181,6 +192,8 @@ class JobStep(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
+    # A failure the workflow allows (continue-on-error): the job went on. Shown "failed (allowed)".
+    allowed_failure = models.BooleanField(default=False)
 
     token_trigger_field = "job__trigger_id"  # noqa: S105 (a lookup, not a secret)
 
@@ -197,6 +210,8 @@ class JobLogChunk(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="log_chunks")
     seq = models.PositiveIntegerField()
     step = models.PositiveIntegerField(null=True, blank=True)
+    # "stderr" for a step's standard error; "" for standard output and the agent's own lines.
+    stream = models.CharField(max_length=6, blank=True, default="")
     data = models.TextField()
     at = models.DateTimeField(default=timezone.now)
 

@@ -23,9 +23,12 @@ run_urlpatterns = [
 # hand out.
 page_urlpatterns = [
     path("jobs/", views.jobs_list, name="job-list"),
+    path("jobs/rows", views.jobs_rows, name="job-rows"),
     path("jobs/<uuid:job_id>", views.job_detail, name="job-detail"),
     path("jobs/<uuid:job_id>/live", views.job_live, name="job-live"),
+    path("jobs/<uuid:job_id>/log.txt", views.job_log_raw, name="job-log-raw"),
     path("jobs/<uuid:job_id>/cancel", views.job_cancel, name="job-cancel"),
+    path("jobs/<uuid:job_id>/rerun", views.job_rerun, name="job-rerun"),
     path("triggers/", views.triggers_list, name="trigger-list"),
     path("triggers/new/", views.trigger_new, name="trigger-new"),
     path("triggers/<uuid:trigger_id>/", views.trigger_detail, name="trigger-detail"),

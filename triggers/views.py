@@ -12,7 +12,7 @@ import uuid
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import OuterRef, Subquery
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
@@ -20,10 +20,13 @@ from deplite.api.errors import DepliteError
 from deplite.links import absolute_url
 from orgs.pages import add_api_errors, call_service, org_page, page_object, render_page
 from orgs.permissions import Perm
+from storage.models import FileStatus, StoredFile
 
-from . import services
+from . import queue_diagnostics, services
 from .api import IDEMPOTENCY_KEY_RE, JobFilter, RunInput, TriggerInput
-from .forms import RunForm, TriggerForm
+from .api.jobs import RerunInput
+from .chat_links import chat_connection, linked_teams
+from .forms import RerunForm, RunForm, TriggerForm
 from .models import Job, JobLogChunk, JobSource, JobStatus, JobStep, Trigger
 
 # The job page shows this many log chunks at once; the live view fetches the rest in pages.
@@ -35,52 +38,88 @@ JOBS_PER_PAGE = 50
 # --- jobs -------------------------------------------------------------------------------------------
 
 
-@org_page(Perm.JOBS_READ)
-@require_GET
-def jobs_list(request, org):
-    jobs = request.principal.restrict(Job.objects.all()).order_by("-created_at", "-id")
-    triggers = request.principal.restrict(Trigger.objects.all()).order_by("name")
-    # The API's own filter: same parameter names (?trigger=&status=) and rules.
+def _jobs_context(request) -> dict:
+    jobs = request.principal.restrict(Job.objects.select_related("trigger")).order_by("-created_at", "-id")
+    # The API's own filter: same parameter names (?trigger=&status=&q=) and rules.
     filterset = JobFilter(request.GET, queryset=jobs)
     filtered = filterset.qs if filterset.is_valid() else jobs.none()
     page = Paginator(filtered, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render_page(
-        request,
-        "triggers/jobs_list.html",
-        {
-            "page": page,
-            "filter_errors": filterset.errors,
-            "triggers": triggers,
-            "statuses": JobStatus.choices,
-            "selected_trigger": request.GET.get("trigger", ""),
-            "selected_status": request.GET.get("status", ""),
-            "query": query.urlencode(),
-        },
-    )
+    active = any(not job.is_final for job in page)
+    return {
+        "page": page,
+        "filter_errors": filterset.errors,
+        "selected_trigger": request.GET.get("trigger", ""),
+        "selected_status": request.GET.get("status", ""),
+        "search": request.GET.get("q", ""),
+        "query": query.urlencode(),
+        "rows_query": request.GET.urlencode(),
+        # The newest page follows new jobs; any page follows its queued and running ones.
+        "polling": active or page.number == 1,
+        "poll_every": "2s" if active else "10s",
+    }
+
+
+@org_page(Perm.JOBS_READ)
+@require_GET
+def jobs_list(request, org):
+    triggers = request.principal.restrict(Trigger.objects.all()).order_by("name")
+    context = {**_jobs_context(request), "triggers": triggers, "statuses": JobStatus.choices}
+    return render_page(request, "triggers/jobs_list.html", context)
+
+
+@org_page(Perm.JOBS_READ)
+@require_GET
+def jobs_rows(request, org):
+    """The jobs list's poll: its rows as they are now (an htmx fragment)."""
+    return render_page(request, "triggers/_jobs_rows.html", _jobs_context(request))
 
 
 def _job(request, job_id) -> Job:
     return page_object(request.principal.restrict(Job.objects.select_related("org")), job_id)
 
 
-def _live_context(request, job: Job, *, after: int, limit: int) -> dict:
-    """What the job page's live parts show: summary, steps, and the log after `after`."""
+def job_state(job: Job) -> str:
+    """What a flash message about this job describes; once it changes, the message is stale."""
+    return f"{job.status}{'-cancelling' if job.cancel_requested and not job.is_final else ''}"
+
+
+def _live_context(request, job: Job, *, after: int, limit: int, known_steps: int | None = None) -> dict:
+    """What the job page's live parts show: summary, steps, and the log after `after`.
+
+    The log is in sections: one per step (its lines in `step.chunks`) and one before the
+    first step (`setup_chunks`: input-file downloads, the agent's own notes). `known_steps`
+    is how many step sections the page already has; the steps after them are `new_steps`.
+    """
     chunks = list(
         request.principal.restrict(JobLogChunk.objects.filter(job=job, seq__gt=after)).order_by("seq")[:limit]
     )
     next_after = chunks[-1].seq if chunks else after
     more_log = next_after < job.log_seq
+    steps = list(request.principal.restrict(JobStep.objects.filter(job=job)).order_by("index"))
+    by_index = {step.index: step for step in steps}
+    for step in steps:
+        step.chunks = []
+    setup_chunks = []
+    for chunk in chunks:
+        step = by_index.get(chunk.step) if chunk.step is not None else None
+        (step.chunks if step is not None else setup_chunks).append(chunk)
+    known = len(steps) if known_steps is None else min(known_steps, len(steps))
     return {
         "job": job,
-        "steps": request.principal.restrict(JobStep.objects.filter(job=job)).order_by("index"),
-        "new_log": "".join(c.data for c in chunks),
+        "steps": steps,
+        "known_steps": steps[:known],
+        "new_steps": steps[known:],
+        "setup_chunks": setup_chunks,
+        "has_log": bool(chunks),
         "next_after": next_after,
         # Keep asking while the job runs or log pages remain; at once if a page is pending.
         "polling": not job.is_final or more_log,
         "more_log": more_log,
         "can_cancel": request.principal.has(Perm.JOBS_CANCEL) and not job.is_final,
+        "state": job_state(job),
+        "diagnosis": queue_diagnostics.job_diagnosis(job),
     }
 
 
@@ -89,9 +128,20 @@ def _live_context(request, job: Job, *, after: int, limit: int) -> dict:
 def job_detail(request, org, job_id: uuid.UUID):
     """`/orgs/<slug>/jobs/<id>`: the page the run endpoint's `url` and notifications link to."""
     job = _job(request, job_id)
-    return render_page(
-        request, "triggers/job_detail.html", _live_context(request, job, after=0, limit=LOG_CHUNKS_ON_PAGE)
+    return _job_page(request, job, RerunForm.for_job(job))
+
+
+def _job_page(request, job: Job, rerun_form: RerunForm, *, status: int = 200):
+    context = _live_context(request, job, after=0, limit=LOG_CHUNKS_ON_PAGE)
+    context["rerun_form"] = rerun_form
+    context["can_rerun"] = request.principal.has(Perm.TRIGGERS_RUN) and job.trigger_id is not None
+    context["rerun_of"] = (
+        request.principal.restrict(Job.objects.filter(pk=job.rerun_of_id)).only("id", "short_id").first()
+        if job.rerun_of_id
+        else None
     )
+    context["reruns"] = request.principal.restrict(job.reruns.all()).only("id", "short_id", "status")[:10]
+    return render_page(request, "triggers/job_detail.html", context, status=status)
 
 
 @org_page(Perm.JOBS_READ)
@@ -102,11 +152,28 @@ def job_live(request, org, job_id: uuid.UUID):
     job = _job(request, job_id)
     try:
         after = max(int(request.GET.get("after") or 0), 0)
+        known_steps = int(request.GET["steps"]) if request.GET.get("steps") else None
     except ValueError:
-        return HttpResponseBadRequest("after: must be an integer.")
-    return render_page(
-        request, "triggers/_job_live.html", _live_context(request, job, after=after, limit=LOG_CHUNKS_PER_POLL)
+        return HttpResponseBadRequest("after and steps: must be integers.")
+    context = _live_context(request, job, after=after, limit=LOG_CHUNKS_PER_POLL, known_steps=known_steps)
+    # The page was drawn (with its flash messages) in state `?state=`; once the job moved on,
+    # those messages describe the past, so the fragment clears them.
+    context["stale_messages"] = request.GET.get("state", context["state"]) != context["state"]
+    return render_page(request, "triggers/_job_live.html", context)
+
+
+@org_page(Perm.JOBS_READ)
+@require_GET
+def job_log_raw(request, org, job_id: uuid.UUID):
+    """ "Download raw log": the whole output as the agent sent it, as a text file."""
+    job = _job(request, job_id)
+    chunks = request.principal.restrict(JobLogChunk.objects.filter(job=job)).order_by("seq")
+    response = StreamingHttpResponse(
+        (chunk.data.encode() for chunk in chunks.only("data").iterator(chunk_size=500)),
+        content_type="text/plain; charset=utf-8",
     )
+    response["Content-Disposition"] = f'attachment; filename="job-{job.short_id}.log"'
+    return response
 
 
 @org_page(Perm.JOBS_CANCEL)
@@ -125,6 +192,31 @@ def job_cancel(request, org, job_id: uuid.UUID):
     return redirect("job-detail", org_slug=org.slug, job_id=job.pk)
 
 
+@org_page(Perm.TRIGGERS_RUN)
+@require_POST
+def job_rerun(request, org, job_id: uuid.UUID):
+    """The job page's Re-run: the job's trigger and ref, its params as edited in the form."""
+    job = _job(request, job_id)
+    form = RerunForm(request.POST)
+    if form.is_valid():
+        data = RerunInput(data={"params": form.cleaned_data["params"]})
+        if not data.is_valid():
+            add_api_errors(form, data.errors)
+        else:
+            result = call_service(
+                form,
+                services.job_rerun,
+                job=job,
+                actor=request.principal.actor,
+                source=JobSource.UI,
+                params=data.validated_data.get("params") or {},
+            )
+            if result is not None:
+                messages.success(request, f"Job #{result.body['shortId']} queued: a re-run of #{job.short_id}.")
+                return redirect("job-detail", org_slug=org.slug, job_id=result.job_id)
+    return _job_page(request, job, form, status=400)
+
+
 # --- triggers ---------------------------------------------------------------------------------------
 
 
@@ -141,7 +233,10 @@ def triggers_list(request, org):
         )
         .order_by("name", "created_at")
     )
-    return render_page(request, "triggers/triggers_list.html", {"triggers": triggers})
+    linked = linked_teams(org.pk)
+    triggers = list(triggers)
+    not_connected = {t.pk for t in triggers if chat_connection(t, linked).connected is False}
+    return render_page(request, "triggers/triggers_list.html", {"triggers": triggers, "not_connected": not_connected})
 
 
 def _save_trigger(request, form: TriggerForm, trigger: Trigger | None) -> Trigger | None:
@@ -160,6 +255,15 @@ def _save_trigger(request, form: TriggerForm, trigger: Trigger | None) -> Trigge
     return call_service(form, services.trigger_update, trigger=trigger, actor=actor, **data.validated_data)
 
 
+def _form_context(org, form: TriggerForm, trigger: Trigger | None) -> dict:
+    # The workspaces/guilds linked to this org, offered for the team id fields.
+    linked = [
+        {"provider": provider, "id": team_id, "name": name}
+        for (provider, team_id), name in sorted(linked_teams(org.pk).items())
+    ]
+    return {"form": form, "trigger": trigger, "linked_teams": linked}
+
+
 @org_page(Perm.TRIGGERS_MANAGE)
 def trigger_new(request, org):
     form = TriggerForm()
@@ -170,7 +274,7 @@ def trigger_new(request, org):
             messages.success(request, f"Trigger {trigger.name} created.")
             return redirect("trigger-detail", org_slug=org.slug, trigger_id=trigger.pk)
     status = 400 if form.is_bound else 200
-    return render_page(request, "triggers/trigger_form.html", {"form": form, "trigger": None}, status=status)
+    return render_page(request, "triggers/trigger_form.html", _form_context(org, form, None), status=status)
 
 
 @org_page(Perm.TRIGGERS_MANAGE)
@@ -184,7 +288,7 @@ def trigger_edit(request, org, trigger_id: uuid.UUID):
             messages.success(request, f"Trigger {saved.name} saved.")
             return redirect("trigger-detail", org_slug=org.slug, trigger_id=saved.pk)
     status = 400 if form.is_bound else 200
-    return render_page(request, "triggers/trigger_form.html", {"form": form, "trigger": trigger}, status=status)
+    return render_page(request, "triggers/trigger_form.html", _form_context(org, form, trigger), status=status)
 
 
 @org_page(Perm.TRIGGERS_MANAGE)
@@ -223,6 +327,14 @@ def github_actions_snippet(trigger: Trigger) -> str:
     )
 
 
+def _input_files(request) -> list[StoredFile]:
+    """The files the Run form offers as input: the org's available ones, newest first."""
+    if not request.principal.has(Perm.FILES_READ):
+        return []
+    files = StoredFile.objects.filter(status=FileStatus.AVAILABLE).order_by("-created_at")
+    return list(request.principal.restrict(files).only("id", "file_name")[:100])
+
+
 def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int = 200):
     recent = request.principal.restrict(Job.objects.filter(trigger=trigger)).order_by("-created_at")[:10]
     return render_page(
@@ -233,7 +345,12 @@ def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int =
             "run_form": run_form,
             "recent_jobs": recent,
             "snippet": github_actions_snippet(trigger),
+            "diagnosis": queue_diagnostics.labels_diagnosis(org_id=trigger.org_id, labels=trigger.agent_labels or []),
+            "queued_count": request.principal.restrict(
+                Job.objects.filter(trigger=trigger, status=JobStatus.QUEUED)
+            ).count(),
             "run_url": absolute_url("trigger-run", trigger_id=trigger.pk),
+            "chat": chat_connection(trigger, linked_teams(trigger.org_id)),
         },
         status=status,
     )
@@ -243,7 +360,7 @@ def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int =
 @require_GET
 def trigger_detail(request, org, trigger_id: uuid.UUID):
     trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org")), trigger_id)
-    return _trigger_page(request, trigger, RunForm(trigger=trigger))
+    return _trigger_page(request, trigger, RunForm(trigger=trigger, files=_input_files(request)))
 
 
 @org_page(Perm.TRIGGERS_RUN)
@@ -251,7 +368,7 @@ def trigger_detail(request, org, trigger_id: uuid.UUID):
 def trigger_run(request, org, trigger_id: uuid.UUID):
     """The Run form: RunInput and `trigger_run`, as the run endpoint, with source `ui`."""
     trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org")), trigger_id)
-    form = RunForm(request.POST, trigger=trigger)
+    form = RunForm(request.POST, trigger=trigger, files=_input_files(request))
     data = RunInput(data=form.wire_data()) if form.is_valid() else None
     if data is not None and not data.is_valid():
         add_api_errors(form, data.errors)

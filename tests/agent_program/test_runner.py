@@ -17,19 +17,27 @@ class Recorder:
     def __init__(self):
         self.events: list[tuple] = []
         self.lock = threading.Lock()
+        self.stderr: list[str] = []
+        self.allowed: list[int] = []
+        self.step_names = None
 
-    def job_started(self, *, timeout_minutes):
+    def job_started(self, *, timeout_minutes, steps=None):
         self.events.append(("job_started", timeout_minutes))
+        self.step_names = steps
 
     def step_started(self, *, step, name):
         self.events.append(("step_started", step, name))
 
-    def log(self, *, step, data):
+    def log(self, *, step, data, stream="stdout"):
         with self.lock:
             self.events.append(("log", step, data))
+            if stream == "stderr":
+                self.stderr.append(data)
 
-    def step_finished(self, *, step, name, status, exit_code):
+    def step_finished(self, *, step, name, status, exit_code, allowed=False):
         self.events.append(("step_finished", step, name, status, exit_code))
+        if allowed:
+            self.allowed.append(step)
 
     def steps(self):
         return [e[1:] for e in self.events if e[0] == "step_finished"]
@@ -71,7 +79,9 @@ def test_successful_job_reports_every_step_and_exit_code_zero(home):
     assert (result.status, result.exit_code, result.error) == ("succeeded", 0, None)
     assert rec.events[0] == ("job_started", 5)
     assert rec.steps() == [(0, "one", "succeeded", 0), (1, "two", "succeeded", 0)]
-    assert rec.text() == "first\nsecond\nto-stderr\n"
+    assert sorted(rec.text().splitlines()) == ["first", "second", "to-stderr"]  # two pipes: order across them may vary
+    assert rec.stderr == ["to-stderr\n"]  # stderr is told apart
+    assert rec.step_names == ["one", "two"]  # every step named before the first runs
     assert "second" in home.job_log("job-1")
 
 
@@ -117,6 +127,7 @@ def test_continue_on_error_keeps_the_job_going_and_succeeding(home):
     result, rec = run_job(home, "coe")
     assert (result.status, result.exit_code) == ("succeeded", 0)
     assert rec.steps() == [(0, "optional", "failed", 4), (1, "main", "succeeded", 0)]
+    assert rec.allowed == [0]  # reported as an allowed failure
     assert "main ran" in rec.text()
 
 
@@ -326,3 +337,28 @@ def test_exec_success_exits_zero(home):
     home.write_workflow("fine", "steps:\n  - name: a\n    run: echo fine\n")
     result = home.run_cli("exec", "fine")
     assert result.returncode == 0 and "==> job succeeded" in result.stdout
+
+
+def test_a_step_finds_the_agents_own_command_even_off_path(home, monkeypatch):
+    # The agent installed in a venv as the README says, started by its full path: the venv's
+    # bin is not on PATH, yet `deplite-agent files download …` must work inside a step.
+    import sys
+
+    venv_agent = Path(sys.executable).parent / "deplite-agent"
+    assert venv_agent.is_file(), "make test installs deplite_agent into the venv"
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    out = home.root / "which.txt"
+    home.write_workflow(
+        "which",
+        f"""
+        steps:
+          - name: which
+            run: |
+              command -v deplite-agent > {out}
+              echo "$DEPLITE_AGENT_BIN" >> {out}
+              deplite-agent --help > /dev/null
+    """,
+    )
+    result, _ = run_job(home, "which")
+    assert result.status == "succeeded", result
+    assert out.read_text().splitlines() == [str(venv_agent), str(venv_agent)]

@@ -121,3 +121,16 @@ def test_run_page_shows_every_bad_param_next_to_the_params_field(client, member,
     assert len(errors["params"]) == 2 and "1X" in errors["params"][0] and "Z-Z" in errors["params"][1], errors
     assert "ref" in errors
     assert not Job.objects.exists()
+
+
+def test_schema_documents_the_error_shape_and_tags_operations(api, member):
+    schema = api.as_user(member).get("/api/schema/?format=json").json()
+    error = schema["components"]["schemas"]["Error"]
+    assert set(error["properties"]["error"]["properties"]) == {"code", "message", "details"}
+    rerun = schema["paths"]["/api/orgs/{org_id}/jobs/{id}/rerun/"]["post"]
+    assert rerun["tags"] == ["jobs"]
+    for status in ("400", "401", "403", "404", "409"):
+        assert rerun["responses"][status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Error"
+        }
+    assert schema["paths"]["/api/orgs/{org_id}/storage/bindings/"]["get"]["tags"] == ["storage"]

@@ -126,7 +126,44 @@ def test_a_step_with_continue_on_error_fails_alone_and_the_job_goes_on_to_succee
         (1, "Post to Slack", "failed", 7),
         (2, "Cleanup", "succeeded", 0),
     ]
+    assert [s["allowedFailure"] for s in job["steps"]] == [False, True, False]  # "failed (allowed)"
     assert "cleaned\n" in e2e.log_text(job["id"])
+
+
+def test_the_agent_lists_every_step_first_and_marks_stderr(e2e):
+    e2e.home.write_workflow(
+        "streams",
+        """
+        name: streams
+        steps:
+          - name: Speak
+            run: |
+              echo "to stdout"
+              echo "to stderr" >&2
+          - name: Fail
+            run: exit 2
+          - name: Never
+            run: echo never
+        """,
+    )
+    trigger = e2e.create_trigger("streams")
+    e2e.start_agent()
+
+    job = e2e.wait_job(e2e.run(trigger)["jobId"])
+
+    assert _steps(job) == [(0, "Speak", "succeeded", 0), (1, "Fail", "failed", 2), (2, "Never", "skipped", None)]
+    chunks = e2e.logs(job["id"])
+    assert [c["stream"] for c in chunks if "to stderr" in c["data"]] == ["stderr"]
+    assert all(c["stream"] == "stdout" for c in chunks if "to stdout" in c["data"])
+    from triggers.models import JobStep
+
+    # The first report named all three steps: each row was created by job_started, before any ran.
+    first_created = min(JobStep.objects.filter(job_id=job["id"]).values_list("id", flat=True))
+    assert list(JobStep.objects.filter(job_id=job["id"]).order_by("index").values_list("id", flat=True)) == [
+        first_created,
+        first_created + 1,
+        first_created + 2,
+    ]
 
 
 def test_a_workflow_the_agent_does_not_have_fails_the_job_with_an_error_naming_it(e2e):

@@ -40,8 +40,9 @@ BAD_INPUTS = [
     ("POST", "/api/orgs/acme/tokens", "[1, 2]", 400),
     ("POST", "/api/orgs/acme/tokens", '"a string"', 400),
     ("POST", "/api/orgs/acme/tokens", "\xff\xfe", 400),
-    ("POST", "/api/orgs/acme/tokens", "{}", 400),
-    ("POST", "/api/orgs/acme/tokens", '{"name": ""}', 400),
+    ("POST", "/api/orgs/acme/tokens", "{}", 201),  # a name is generated when none is given (the docs' JSON)
+    ("POST", "/api/orgs/acme/tokens", '{"name": ""}', 201),
+    ("POST", "/api/orgs/acme/tokens", '{"scopeType": "nope"}', 400),
     ("POST", "/api/orgs/acme/tokens", '{"name": 12}', 201),  # DRF coerces numbers to strings: accepted
     ("POST", "/api/orgs/acme/tokens", '{"name": ["a"]}', 400),
     ("POST", "/api/orgs/acme/tokens", '{"name": {"a": 1}}', 400),

@@ -15,14 +15,22 @@ from django.apps import apps
 from django.test import Client
 
 from agents.models import Agent
-from storage.models import StorageBinding
+from integrations.models import Installation
+from storage.models import StorageBinding, StoredFile
 from tests.factories import VICTIM_FACTORIES
 from tests.urlconf import walk
 from triggers.models import Job, Trigger
 
 PAGE_PREFIX = "orgs/<slug:org_slug>/"
 # URL kwarg → the model whose id it names. A page with another kwarg fails below until added.
-PAGE_OBJECTS = {"job_id": Job, "trigger_id": Trigger, "binding_id": StorageBinding, "agent_id": Agent}
+PAGE_OBJECTS = {
+    "job_id": Job,
+    "trigger_id": Trigger,
+    "binding_id": StorageBinding,
+    "file_id": StoredFile,
+    "agent_id": Agent,
+    "installation_id": Installation,
+}
 
 
 PAGES = sorted({route for route, _, _ in walk() if route.startswith(PAGE_PREFIX)})

@@ -9,7 +9,7 @@ from django.utils import timezone
 from orgs import tokens
 from orgs.models import ApiToken, AuditEvent, Invitation, TokenScope
 from orgs.scoping import OrgScopedViewSet
-from tests.factories import make_token
+from tests.factories import StorageBindingFactory, make_token
 
 
 def test_token_is_shown_once_and_only_its_hash_is_stored(api, owner, org_a):
@@ -155,3 +155,14 @@ def test_scoping_base_refuses_subclasses_that_override_its_hooks():
         class Sneaky(OrgScopedViewSet):
             def get_queryset(self):
                 return ApiToken.objects.all()
+
+
+def test_the_docs_permissions_json_creates_a_token_with_a_generated_name(api, owner, org_a):
+    binding = StorageBindingFactory(org=org_a)
+    # The docs' snippet verbatim, with only the binding id filled in (no name, no Content-Type).
+    body = f'{{ "scopeType": "storage", "bindingIds": ["{binding.pk}"], "storagePermissions": ["read", "write"] }}'
+    response = api.as_user(owner).generic("POST", "/api/orgs/acme/tokens", body, content_type="")
+    assert response.status_code == 201, response.content
+    token = ApiToken.objects.get(pk=response.json()["id"])
+    assert token.name.startswith("storage token ") and token.storage_permissions == ["read", "write"]
+    assert response.json()["name"] == token.name

@@ -9,8 +9,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from deplite.api.errors import ValidationFailed
 from orgs.actors import Actor
 from storage import endpoints, s3, services
+from storage.endpoints import validate_endpoint
 from storage.models import FileStatus, StorageBinding
 from tests.factories import StoredFileFactory
 
@@ -143,7 +145,8 @@ def test_a_refused_host_name_never_reveals_what_it_resolves_to(api, owner, org_a
         assert leak not in text.replace("(private and loopback addresses are not allowed)", ""), leak
     assert error["message"] == (
         "endpoint: not allowed: the host 'db.internal.example' must resolve, from this server, to public addresses "
-        "only (private and loopback addresses are not allowed)."
+        "only (private and loopback addresses are not allowed); for self-hosted storage on a private network, the "
+        "server needs DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS=true."
     )
 
 
@@ -242,3 +245,14 @@ def test_guarded_client_connects_to_the_checked_address(binding, s3_admin):
 def test_presigned_urls_still_work_for_the_client_side(binding):
     url = s3.presign_put(binding=binding, key="direct", size=None, expires_in=60)
     assert requests.put(url, data=b"x", timeout=10).status_code == 200
+
+
+def test_a_refused_private_endpoint_names_the_setting_that_allows_it(settings):
+    settings.DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS = False
+    for raw in ("https://127.0.0.1:9000", "https://10.0.0.5", "http://minio.internal"):
+        with pytest.raises(ValidationFailed) as exc:
+            validate_endpoint(raw)
+        assert "DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS=true" in exc.value.message, raw
+    with pytest.raises(ValidationFailed) as exc:
+        validate_endpoint("https://169.254.169.254")  # a metadata address: no setting allows it
+    assert "DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS" not in exc.value.message

@@ -8,7 +8,7 @@ from django.test import Client
 
 from deplite import crypto
 from orgs.models import AuditEvent
-from storage.models import FileStatus, StorageBinding
+from storage.models import FileStatus, StorageBinding, StoredFile
 
 from ..factories import StorageBindingFactory, StoredFileFactory
 
@@ -196,3 +196,22 @@ def test_files_list_shows_status_and_hides_deleted_unless_asked(member, org_a, o
     by_binding = client.get(f"/orgs/acme/storage/files/?bindingId={binding.pk}")
     assert {f.pk for f in by_binding.context["page"]} == {available.pk, failed.pk}
     assert client.get("/orgs/acme/storage/files/?bindingId=nope&status=zzz").status_code == 200
+
+
+def test_the_files_page_upload_endpoints_answer_bad_input_in_the_error_shape(member, org_a, binding):
+    client = _client(member)
+    url = f"/orgs/acme/storage/{binding.pk}/presign-upload"
+    bad = client.post(url, {"file_name": "../etc/passwd", "size": "10"})
+    assert bad.status_code == 400
+    error = bad.json()["error"]
+    assert error["code"] == "validation_error" and "fileName" in error["details"]["fields"]
+    too_big = client.post(url, {"file_name": "a.bin", "size": str(10**15)})
+    assert too_big.status_code == 413 and too_big.json()["error"]["code"]
+    assert not StoredFile.objects.exists()
+    ok = client.post(url, {"file_name": "a.bin", "size": "3", "content_type": "application/octet-stream"})
+    assert ok.status_code == 201 and ok.json()["uploadUrl"].startswith("http")
+    file_id = ok.json()["fileId"]
+    done = client.post(f"/orgs/acme/storage/files/{file_id}/complete")
+    assert done.status_code == 202
+    assert client.get(f"/orgs/acme/storage/files/{file_id}/status").json()["status"] == "verifying"
+    assert client.post(f"/orgs/acme/storage/files/{file_id}/complete").status_code == 202  # a retry is harmless

@@ -53,13 +53,16 @@ def test_admin_creates_a_trigger_runs_it_and_watches_the_job(browser_page, admin
     # Selector waits, not wait_for_function: the pages' Content-Security-Policy refuses the eval it uses.
     page.wait_for_selector("[data-testid=job-log]:has-text('building v1.2.3')")
     assert page.locator("[data-testid=job-status]").inner_text() == "Running"
-    assert "Build" in page.locator("#job-steps").inner_text()
+    assert "Build" in page.locator("#step-head-1").inner_text()
     services.job_record_events(job=claimed, events=[{"seq": 4, "type": "log", "step": 1, "data": "pushed\n"}])
     page.wait_for_selector("[data-testid=job-log]:has-text('pushed')")
     assert page.locator("[data-testid=job-log]").inner_text().count("building v1.2.3") == 1
 
+    dialogs = []
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
     page.click("text=Cancel job")
     page.wait_for_selector("text=Cancel requested")
+    assert dialogs == [f"Cancel job #{job.short_id} (deploy-prod)? The agent stops it at its next report."]
     job.refresh_from_db()
     assert job.cancel_requested and job.status == JobStatus.RUNNING
     services.job_finish(job=job, status=JobStatus.CANCELLED, exit_code=None, error=None)

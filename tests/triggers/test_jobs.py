@@ -146,3 +146,19 @@ def test_idempotency_keys_are_purged_after_a_day(api, org_a, org_token):
     tasks.idempotency_keys_purge.delay()
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["b"]
     assert Job.objects.count() == 2
+
+
+def test_list_searches_ref_and_params(api, member, org_a):
+    a = JobFactory(org=org_a, ref="release/v1.2", params={"ENV": "production"})
+    b = JobFactory(org=org_a, ref="main", params={"ENV": "staging", "NOTE": "hotfix for v1.2"})
+    JobFactory(org=org_a, ref="main", params={"ENV": "production"})
+    api.as_user(member)
+
+    def ids(q):
+        return {j["id"] for j in api.get("/api/orgs/acme/jobs", {"q": q}).json()["results"]}
+
+    assert ids("v1.2") == {str(a.pk), str(b.pk)}  # ref or any param value
+    assert ids("ENV=staging") == {str(b.pk)}  # KEY=value: that param exactly
+    assert ids("ENV=stag") == set()
+    assert ids("env__x=1") == set()  # never an ORM lookup path
+    assert api.get("/api/orgs/acme/jobs", {"q": "x" * 201}).status_code == 400

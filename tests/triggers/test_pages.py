@@ -81,10 +81,10 @@ def test_admin_creates_a_trigger_with_chat_and_notify_fields(admin_user, org_a):
     [
         ({"workflow": "../etc/passwd"}, "workflow", "a workflow file name"),
         ({"name": ""}, "name", "may not be blank"),
-        ({"type": "slack"}, "chat_team_id", "needs chatTeamId"),
+        ({"type": "slack"}, "chat_team_id", "needs “Team / guild id”"),
         ({"chat_keyword": "deploy"}, "chat_provider", "Only slack and discord"),
-        ({"notify_team_id": "T1"}, "notify_provider", "Set notifyProvider"),
-        ({"notify_provider": "discord"}, "notify_channel_id", "Needed when notifyProvider"),
+        ({"notify_team_id": "T1"}, "notify_provider", "Set “Notify via”"),
+        ({"notify_provider": "discord"}, "notify_channel_id", "Needed when “Notify via”"),
         ({"agent_labels": "ok, fine, label!"}, "agent_labels", "item 3: This value does not match"),
         ({"type": "carrier-pigeon"}, "type", "valid choice"),
     ],
@@ -104,7 +104,9 @@ def test_editing_to_a_chat_keyword_in_use_shows_the_conflict(admin_user, org_a):
     second = TriggerFactory(org=org_a, name="second")
     response = _client(admin_user).post(f"/orgs/acme/triggers/{second.pk}/edit/", {**VALID, "name": "second", **chat})
     assert response.status_code == 400
-    assert "already uses this keyword" in " ".join(response.context["form"].errors["chat_keyword"])
+    assert 'Trigger "first" already uses the keyword "deploy"' in " ".join(
+        response.context["form"].errors["chat_keyword"]
+    )
     second.refresh_from_db()
     assert second.chat_keyword == "" and second.type == "webhook"
 
@@ -138,7 +140,7 @@ def test_trigger_page_shows_the_docs_github_actions_step_for_this_trigger(member
     settings.DEPLITE_PUBLIC_URL = "https://app.deplite.example"
     trigger = TriggerFactory(org=org_a)
     html = _client(member).get(f"/orgs/acme/triggers/{trigger.pk}/").content.decode()
-    snippet = re.search(r'<pre class="snippet" data-testid="gha-snippet">(.*?)</pre>', html, re.S).group(1)
+    snippet = re.search(r'<pre class="snippet" data-testid="gha-snippet"[^>]*>(.*?)</pre>', html, re.S).group(1)
     assert "curl -X POST https://app.deplite.example/triggers/${{ secrets.DEPLITE_TRIGGER_ID }}/run" in snippet
     assert "Idempotency-Key: ${{ github.run_id }}" in snippet
     assert "&quot;ref&quot;: &quot;${{ github.sha }}&quot;" in snippet  # escaped, as every value on the page
@@ -286,9 +288,9 @@ def test_live_fragment_returns_only_new_log_and_stops_when_the_job_is_done(membe
     client = _client(member)
     fragment = client.get(f"/orgs/acme/jobs/{job.pk}/live?after=1").content.decode()
     assert "second" in fragment and "first" not in fragment
-    assert 'hx-swap-oob="beforeend:#job-log"' in fragment and "live?after=2" in fragment
+    assert 'hx-swap-oob="beforeend:#step-log-setup"' in fragment and "live?after=2" in fragment
     quiet = client.get(f"/orgs/acme/jobs/{job.pk}/live?after=2").content.decode()
-    assert "beforeend:#job-log" not in quiet and 'hx-trigger="every 2s"' in quiet
+    assert "beforeend:#step-log" not in quiet and 'hx-trigger="every 2s"' in quiet
     Job.objects.filter(pk=job.pk).update(agent_id=None)
     services.job_finish(job=Job.objects.get(pk=job.pk), status=JobStatus.SUCCEEDED, exit_code=0, error=None)
     done = client.get(f"/orgs/acme/jobs/{job.pk}/live?after=2").content.decode()

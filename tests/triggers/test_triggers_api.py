@@ -62,6 +62,12 @@ def test_one_keyword_per_team_and_channel(api, admin_user):
     assert api.post("/api/orgs/acme/triggers", SLACK, format="json").status_code == 201
     again = api.post("/api/orgs/acme/triggers", {**SLACK, "name": "other", "chatKeyword": "DEPLOY"}, format="json")
     assert again.status_code == 409 and again.json()["error"]["code"] == "chat_keyword_taken"
+    first = api.get("/api/orgs/acme/triggers").json()["results"][0]
+    assert (
+        again.json()["error"]["message"]
+        == f'Trigger "{first["name"]}" already uses the keyword "deploy" in this chat channel.'
+    )
+    assert again.json()["error"]["details"]["triggerId"] == first["id"]
     assert list(again.json()["error"]["details"]["fields"]) == ["chatKeyword"]
     elsewhere = api.post("/api/orgs/acme/triggers", {**SLACK, "name": "o2", "chatChannelId": "C9"}, format="json")
     assert elsewhere.status_code == 201
@@ -123,3 +129,12 @@ def test_outsider_gets_404(api, outsider, org_a):
     assert api.patch(f"/api/orgs/bravo/triggers/{trigger.pk}", {"enabled": False}, format="json").status_code == 404
     assert api.delete(f"/api/orgs/bravo/triggers/{trigger.pk}").status_code == 404
     assert Trigger.objects.filter(pk=trigger.pk, enabled=True).exists()
+
+
+def test_a_keyword_clash_with_another_orgs_trigger_does_not_name_it(api, admin_user, outsider):
+    api.as_user(outsider)
+    assert api.post("/api/orgs/bravo/triggers", {**SLACK, "name": "secret-name"}, format="json").status_code == 201
+    clash = api.as_user(admin_user).post("/api/orgs/acme/triggers", SLACK, format="json")
+    assert clash.status_code == 409
+    error = clash.json()["error"]
+    assert "secret-name" not in str(error) and "triggerId" not in error["details"]

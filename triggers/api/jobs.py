@@ -1,8 +1,9 @@
 """Jobs: `GET /api/orgs/<orgId>/jobs?trigger=&status=`, `GET …/jobs/<id>`, `GET …/jobs/<id>/logs?after=`,
-`POST …/jobs/<id>/cancel`."""
+`POST …/jobs/<id>/cancel`, `POST …/jobs/<id>/rerun`."""
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers
@@ -10,11 +11,19 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from deplite.api.errors import ValidationFailed
+from deplite.api.fields import ObjectRuleField
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
 
-from .. import services
-from ..models import Job, JobLogChunk, JobStatus
+from .. import rules, services
+from ..models import Job, JobLogChunk, JobSource, JobStatus
+from .run import RunOutput
+
+
+class RerunInput(serializers.Serializer):
+    """`{"params": {…}}` replaces the job's params; without it the job's own are used again."""
+
+    params = ObjectRuleField(rules.clean_params, required=False, allow_null=True)
 
 
 class JobStepOutput(serializers.Serializer):
@@ -24,6 +33,7 @@ class JobStepOutput(serializers.Serializer):
     started_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField()
     exit_code = serializers.IntegerField()
+    allowed_failure = serializers.BooleanField()
 
 
 class JobOutput(serializers.ModelSerializer):
@@ -32,6 +42,7 @@ class JobOutput(serializers.ModelSerializer):
     input_files = serializers.JSONField()
     # The wire says who asked as `actor`; the row keeps it as a label.
     actor = serializers.CharField(source="actor_label")
+    rerun_of = serializers.UUIDField(source="rerun_of_id", allow_null=True)
     url = serializers.CharField()
 
     class Meta:
@@ -60,6 +71,8 @@ class JobOutput(serializers.ModelSerializer):
             "exit_code",
             "error",
             "cancel_requested",
+            "cancelled_by",
+            "rerun_of",
             "log_truncated",
             "url",
         ]
@@ -75,8 +88,12 @@ class JobDetailOutput(JobOutput):
 class JobLogChunkOutput(serializers.Serializer):
     seq = serializers.IntegerField()
     step = serializers.IntegerField()
+    stream = serializers.SerializerMethodField()
     data = serializers.CharField()
     at = serializers.DateTimeField()
+
+    def get_stream(self, chunk) -> str:
+        return chunk.stream or "stdout"
 
 
 class JobLogsOutput(serializers.Serializer):
@@ -89,10 +106,21 @@ class JobLogsOutput(serializers.Serializer):
 class JobFilter(filters.FilterSet):
     trigger = filters.UUIDFilter(field_name="trigger_id")
     status = filters.ChoiceFilter(choices=JobStatus.choices)
+    q = filters.CharFilter(method="search", max_length=200, label="Ref or params (text, or KEY=value)")
 
     class Meta:
         model = Job
-        fields = ["trigger", "status"]
+        fields = ["trigger", "status", "q"]
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        # `KEY=value`: a param of exactly that value (a param name, never an ORM lookup path).
+        key, sep, wanted = value.partition("=")
+        if sep and rules.PARAM_KEY_RE.match(key) and "__" not in key:
+            return queryset.filter(**{f"params__{key}": wanted})
+        return queryset.filter(Q(ref__icontains=value) | Q(params__icontains=value))
 
 
 LOG_PAGE = 1000
@@ -100,7 +128,7 @@ LOG_PAGE = 1000
 
 class JobViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     """`GET /api/orgs/<orgId>/jobs?trigger=&status=`, `GET …/jobs/<id>`, `GET …/jobs/<id>/logs?after=`,
-    `POST …/jobs/<id>/cancel`."""
+    `POST …/jobs/<id>/cancel`, `POST …/jobs/<id>/rerun`."""
 
     queryset = Job.objects.all()
     serializer_class = JobOutput
@@ -110,6 +138,7 @@ class JobViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         "retrieve": Perm.JOBS_READ,
         "logs": Perm.JOBS_READ,
         "cancel": Perm.JOBS_CANCEL,
+        "rerun": Perm.TRIGGERS_RUN,
     }
 
     def safely_get_queryset(self, queryset):
@@ -147,3 +176,14 @@ class JobViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
     def cancel(self, request, org_id, pk):
         job = services.job_cancel(job=self.get_object(), actor=self.actor)
         return Response(JobDetailOutput(job).data)
+
+    @extend_schema(request=RerunInput, responses={202: RunOutput})
+    @action(detail=True, methods=["post"])
+    def rerun(self, request, org_id, pk):
+        """Run the job's trigger again with the same ref and params (or new `params`)."""
+        job = self.get_object()
+        data = RerunInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = data.validated_data.get("params")
+        result = services.job_rerun(job=job, actor=self.actor, source=JobSource.API, params=params)
+        return Response(result.body, status=result.status, headers={"Location": result.body["url"]})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
 
@@ -13,6 +13,7 @@ from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
 
 from .. import rules, services
+from ..chat_links import ChatConnection, chat_connection, linked_teams
 from ..models import ChatProvider, NotifyOn, Trigger, TriggerType
 
 
@@ -24,14 +25,16 @@ class TriggerInput(serializers.Serializer):
     """Create (all required fields) or PATCH (validated merged with the stored trigger).
     Every field is a Trigger model field of the same name."""
 
-    name = serializers.CharField(max_length=100)
+    # Both default to the chat keyword: the docs' Slack trigger names neither.
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     type = serializers.ChoiceField(choices=TriggerType.choices, default=TriggerType.WEBHOOK)
-    workflow = serializers.CharField(max_length=100)
+    workflow = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     agent_labels = serializers.ListField(
         child=serializers.RegexField(rules.LABEL_RE), required=False, max_length=rules.MAX_LABELS, default=list
     )
     default_ref = serializers.CharField(max_length=rules.MAX_REF, required=False, allow_blank=True, default="main")
     enabled = serializers.BooleanField(required=False, default=True)
+    repository_url = serializers.URLField(max_length=300, required=False, allow_blank=True, default="")
     chat_provider = serializers.ChoiceField(choices=ChatProvider.choices, required=False, allow_blank=True, default="")
     chat_team_id = _chat_id()
     chat_channel_id = _chat_id()
@@ -43,7 +46,14 @@ class TriggerInput(serializers.Serializer):
     notify_channel_id = _chat_id()
     notify_on = serializers.ChoiceField(choices=NotifyOn.choices, required=False, default=NotifyOn.ALWAYS)
 
-    validate_workflow = rule(rules.clean_workflow)
+    def validate_workflow(self, value: str) -> str:
+        if not value:  # blank: the chat keyword, or "required" (see validate)
+            return ""
+        try:
+            return rules.clean_workflow(value)
+        except rules.RuleViolation as exc:
+            raise serializers.ValidationError(exc.message) from None
+
     validate_agent_labels = rule(rules.clean_labels)
     validate_chat_team_id = rule(rules.clean_chat_id)
     validate_chat_channel_id = rule(rules.clean_chat_id)
@@ -69,6 +79,14 @@ class TriggerInput(serializers.Serializer):
                     errors[field] = [f"A {kind} trigger needs {to_camel(field)}."]
         elif any(attrs.get(f) for f in ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword")):
             errors["chat_provider"] = ["Only slack and discord triggers take chat fields."]
+        keyword = attrs.get("chat_keyword") if not errors.get("chat_keyword") else ""
+        for field in ("name", "workflow"):
+            if not attrs.get(field):
+                if keyword and (field == "name" or rules.WORKFLOW_RE.match(keyword)):
+                    attrs[field] = keyword
+                else:
+                    given = field in getattr(self, "initial_data", {})
+                    errors[field] = ["This field may not be blank." if given else "This field is required."]
         if attrs.get("notify_provider"):
             for field in ("notify_team_id", "notify_channel_id"):
                 if not attrs.get(field):
@@ -87,13 +105,38 @@ TRIGGER_FIELDS = tuple(TriggerInput().fields)
 class TriggerOutput(serializers.ModelSerializer):
     agent_labels = serializers.ListField(child=serializers.CharField())
     run_url = serializers.SerializerMethodField()
+    chat_connected = serializers.SerializerMethodField()
+    chat_connected_reason = serializers.SerializerMethodField()
 
     class Meta:
         model = Trigger
-        fields = ["id", *TRIGGER_FIELDS, "run_url", "created_at", "updated_at"]
+        fields = [
+            "id",
+            *TRIGGER_FIELDS,
+            "run_url",
+            "chat_connected",
+            "chat_connected_reason",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_run_url(self, obj) -> str:
         return absolute_url("trigger-run", trigger_id=obj.id)
+
+    def _chat_connection(self, obj) -> ChatConnection:
+        # One lookup per org per response: a list shares its serializer context.
+        cache = self.context.setdefault("_linked_teams", {}) if isinstance(self.context, dict) else {}
+        if obj.org_id not in cache:
+            cache[obj.org_id] = linked_teams(obj.org_id)
+        return chat_connection(obj, cache[obj.org_id])
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_chat_connected(self, obj) -> bool | None:
+        """Null for a webhook trigger; false when the chat team is not linked to this org."""
+        return self._chat_connection(obj).connected
+
+    def get_chat_connected_reason(self, obj) -> str:
+        return self._chat_connection(obj).reason
 
 
 class TriggerViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):

@@ -13,7 +13,7 @@ from .claims import job_claim_next
 from .crud import trigger_create, trigger_delete, trigger_update
 from .events import job_record_events
 from .lifecycle import AGENT_LOST_THE_JOB, job_cancel, job_fail, job_finish, job_recover_unheld
-from .runs import IDEMPOTENCY_KEY_TTL, RunResult, job_enqueue_dispatch, trigger_run
+from .runs import IDEMPOTENCY_KEY_TTL, RunResult, job_enqueue_dispatch, job_rerun, trigger_run
 
 __all__ = [
     "AGENT_LOST_THE_JOB",
@@ -25,6 +25,7 @@ __all__ = [
     "job_fail",
     "job_finish",
     "job_record_events",
+    "job_rerun",
     "job_recover_unheld",
     "trigger_create",
     "trigger_delete",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from django.db import IntegrityError, transaction
 
 from deplite.errors import Conflict
@@ -22,6 +25,7 @@ def trigger_create(
     agent_labels: list[str] | None = None,
     default_ref: str = "main",
     enabled: bool = True,
+    repository_url: str = "",
     chat_provider: str = "",
     chat_team_id: str = "",
     chat_channel_id: str = "",
@@ -44,6 +48,7 @@ def trigger_create(
                 agent_labels=list(agent_labels or []),
                 default_ref=default_ref,
                 enabled=enabled,
+                repository_url=repository_url,
                 chat_provider=chat_provider,
                 chat_team_id=chat_team_id,
                 chat_channel_id=chat_channel_id,
@@ -61,7 +66,15 @@ def trigger_create(
                 data={"name": trigger.name, "type": trigger.type, "workflow": trigger.workflow},
             )
     except IntegrityError:
-        raise _keyword_taken() from None
+        raise _keyword_taken(
+            org=org,
+            fields={
+                "chat_provider": chat_provider,
+                "chat_team_id": chat_team_id,
+                "chat_channel_id": chat_channel_id,
+                "chat_keyword": chat_keyword,
+            },
+        ) from None
     return trigger
 
 
@@ -75,6 +88,7 @@ def trigger_update(
     agent_labels: list[str] | None = None,
     default_ref: str | None = None,
     enabled: bool | None = None,
+    repository_url: str | None = None,
     chat_provider: str | None = None,
     chat_team_id: str | None = None,
     chat_channel_id: str | None = None,
@@ -92,6 +106,7 @@ def trigger_update(
         "agent_labels": agent_labels,
         "default_ref": default_ref,
         "enabled": enabled,
+        "repository_url": repository_url,
         "chat_provider": chat_provider,
         "chat_team_id": chat_team_id,
         "chat_channel_id": chat_channel_id,
@@ -114,7 +129,8 @@ def trigger_update(
             )
     except IntegrityError:
         trigger.refresh_from_db()
-        raise _keyword_taken() from None
+        wanted = {**_chat_fields(trigger), **{k: v for k, v in changed.items() if k in _CHAT_FIELDS}}
+        raise _keyword_taken(org=trigger.org, fields=wanted, exclude=trigger.pk) from None
     return trigger
 
 
@@ -127,9 +143,31 @@ def trigger_delete(*, trigger: Trigger, actor: Actor) -> None:
         trigger.delete()
 
 
-def _keyword_taken() -> Conflict:
+_CHAT_FIELDS = ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword")
+
+
+def _chat_fields(trigger: Trigger) -> dict[str, str]:
+    return {name: getattr(trigger, name) for name in _CHAT_FIELDS}
+
+
+def _keyword_taken(*, org: Organization, fields: dict[str, Any], exclude: uuid.UUID | None = None) -> Conflict:
+    """The keyword clash, naming the trigger that holds the keyword when it is one of this org's
+    (another org's trigger is never named: its name is not this org's to read)."""
+    holder = (
+        Trigger.objects.filter(**{name: fields.get(name, "") for name in _CHAT_FIELDS})
+        .exclude(pk=exclude)
+        .only("id", "name", "org_id")
+        .first()
+    )
+    keyword = fields.get("chat_keyword", "")
+    if holder is not None and holder.org_id == org.pk:
+        message = f'Trigger "{holder.name}" already uses the keyword "{keyword}" in this chat channel.'
+        details: dict[str, Any] = {"trigger_id": str(holder.pk), "trigger_name": holder.name}
+    else:
+        message = f'Another trigger already uses the keyword "{keyword}" in this chat channel.'
+        details = {}
     return Conflict(
-        "Another trigger already uses this keyword in this chat channel.",
+        message,
         code="chat_keyword_taken",
-        details={"fields": {"chat_keyword": ["already used in this channel"]}},
+        details={**details, "fields": {"chat_keyword": ["already used in this channel"]}},
     )

@@ -40,6 +40,8 @@ def job_record_events(*, job: Job, events: list[dict]) -> tuple[int, bool]:
             kind, at = event["type"], event.get("at") or timezone.now()
             if kind == "job_started":
                 job.started_at = job.started_at or at
+                if event.get("steps"):
+                    steps = _list_workflow_steps(job, event["steps"])
                 if event.get("timeoutMinutes"):
                     # Workflows may say `timeout-minutes: 0.5`; the reaper works in whole
                     # minutes (plus grace), so round up rather than cut a job short.
@@ -61,6 +63,7 @@ def job_record_events(*, job: Job, events: list[dict]) -> tuple[int, bool]:
                     step.status = event["status"]
                     step.exit_code = event.get("exitCode")
                     step.finished_at = at
+                    step.allowed_failure = step.status == StepStatus.FAILED and bool(event.get("allowed"))
             elif kind == "log" and not job.log_truncated:
                 data: str = event["data"]
                 size = len(data.encode())
@@ -76,6 +79,7 @@ def job_record_events(*, job: Job, events: list[dict]) -> tuple[int, bool]:
                                     job=job,
                                     seq=job.log_seq,
                                     step=event.get("step"),
+                                    stream=_stream(event),
                                     data=text,
                                     at=at,
                                 )
@@ -87,7 +91,13 @@ def job_record_events(*, job: Job, events: list[dict]) -> tuple[int, bool]:
                     job.log_bytes += size
                     chunks.append(
                         JobLogChunk(
-                            org_id=job.org_id, job=job, seq=job.log_seq, step=event.get("step"), data=data, at=at
+                            org_id=job.org_id,
+                            job=job,
+                            seq=job.log_seq,
+                            step=event.get("step"),
+                            stream=_stream(event),
+                            data=data,
+                            at=at,
                         )
                     )
         for step in touched.values():
@@ -106,3 +116,22 @@ def job_record_events(*, job: Job, events: list[dict]) -> tuple[int, bool]:
             ]
         )
         return job.last_event_seq, job.cancel_requested
+
+
+def _stream(event: dict) -> str:
+    return "stderr" if event.get("stream") == "stderr" else ""
+
+
+def _list_workflow_steps(job: Job, names: list[dict]) -> dict[int, JobStep]:
+    """The parsed workflow's steps as pending rows (a resent job_started adds nothing)."""
+    existing = set(JobStep.objects.filter(job=job).values_list("index", flat=True))
+    JobStep.objects.bulk_create(
+        [
+            JobStep(
+                org_id=job.org_id, job=job, index=index, name=(item.get("name") or "")[:200], status=StepStatus.PENDING
+            )
+            for index, item in enumerate(names)
+            if index not in existing
+        ]
+    )
+    return {s.index: s for s in JobStep.objects.filter(job=job)}

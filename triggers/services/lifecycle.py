@@ -54,18 +54,23 @@ def job_finish(*, job: Job, status: str, exit_code: int | None, error: str | Non
 
 
 def job_cancel(*, job: Job, actor: Actor) -> Job:
-    """Cancel: a queued job at once; a running one is marked and its agent told on its next report."""
+    """Cancel: a queued job at once; a running one is marked and its agent told on its next report.
+
+    Who asked is kept on the job (`cancelled_by`) whichever way it ends.
+    """
+    who = actor.label[:255]
     with transaction.atomic():
         if _finalize(
             job_id=job.pk,
             from_statuses=[JobStatus.QUEUED],
             status=JobStatus.CANCELLED,
             exit_code=None,
-            error=f"cancelled by {actor.label}" if actor.label else "cancelled",
+            error=f"cancelled by {who}" if who else "cancelled",
         ):
+            Job.objects.filter(pk=job.pk).update(cancelled_by=who)
             audit_record(org=job.org, actor=actor, action="job.cancelled", target=job, data={"shortId": job.short_id})
         elif Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, cancel_requested=False).update(
-            cancel_requested=True
+            cancel_requested=True, cancelled_by=who
         ):
             audit_record(
                 org=job.org, actor=actor, action="job.cancel_requested", target=job, data={"shortId": job.short_id}
@@ -188,10 +193,12 @@ def _finalize(
     )
     if not updated:
         return False
-    # Steps the agent never closed (lost agent, timeout, cancel) end with the job.
+    # Steps the agent never closed (lost agent, timeout, cancel) end with the job; listed ones
+    # that never started are skipped.
     JobStep.objects.filter(job_id=job_id, status=StepStatus.RUNNING).update(
         status=StepStatus.CANCELLED if status == JobStatus.CANCELLED else StepStatus.FAILED, finished_at=now
     )
+    JobStep.objects.filter(job_id=job_id, status=StepStatus.PENDING).update(status=StepStatus.SKIPPED)
     org_id = Job.objects.filter(pk=job_id).values_list("org_id", flat=True).first()
     # After commit and robustly: a failing listener (a notification) must not undo or hide a finished job.
     send_after_commit(job_finished, sender=Job, job_id=job_id, org_id=org_id, status=status)

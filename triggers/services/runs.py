@@ -45,6 +45,7 @@ def trigger_run(
     ref: str | None,
     params: dict[str, str],
     idempotency_key: str | None = None,
+    rerun_of: Job | None = None,
 ) -> RunResult:
     """Create a queued job for `trigger` (the run endpoint, the Run form and chat commands).
 
@@ -78,6 +79,7 @@ def trigger_run(
                 )
             job = _new_job(trigger=trigger, actor=actor, source=source, ref=ref, params=params)
             job.input_files, job.waiting_for_files = files, waiting
+            job.rerun_of = rerun_of
             job.save(force_insert=True)
             body = job_run_answer(job)
             if key_row is not None:
@@ -89,7 +91,13 @@ def trigger_run(
                 actor=actor,
                 action="job.created",
                 target=job,
-                data={"trigger": trigger.name, "shortId": job.short_id, "ref": job.ref, "source": source},
+                data={
+                    "trigger": trigger.name,
+                    "shortId": job.short_id,
+                    "ref": job.ref,
+                    "source": source,
+                    **({"rerunOf": rerun_of.short_id} if rerun_of is not None else {}),
+                },
             )
             if not waiting:
                 job_enqueue_dispatch(job_id=job.id)
@@ -104,6 +112,26 @@ def trigger_run(
             code="idempotency_key_in_use",
         ) from None
     return RunResult(status=202, body=body, replayed=False, job_id=job.id)
+
+
+def job_rerun(*, job: Job, actor: Actor, source: str, params: dict[str, str] | None = None) -> RunResult:
+    """Run `job`'s trigger again with its ref and params (or `params`, replacing them all).
+
+    The new job goes through `trigger_run` like any other (enabled check, input files,
+    dispatch, audit) and links back to the job it repeats. It runs the trigger as it is
+    now (workflow, labels): a re-run asks for the same thing, not a frozen copy.
+    """
+    trigger = Trigger.objects.select_related("org").filter(pk=job.trigger_id).first()
+    if trigger is None:
+        raise Conflict("The trigger of this job was deleted, so it cannot be run again.", code="trigger_deleted")
+    return trigger_run(
+        trigger=trigger,
+        actor=actor,
+        source=source,
+        ref=job.ref,
+        params=dict(job.params) if params is None else params,
+        rerun_of=job,
+    )
 
 
 def _new_job(*, trigger: Trigger, actor: Actor, source: str, ref: str | None, params: dict[str, str]) -> Job:

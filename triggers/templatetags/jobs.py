@@ -1,11 +1,16 @@
-"""Template filters for job pages: durations the way notifications write them ("2m 34s")."""
+"""Template filters for job pages: durations the way notifications write them ("2m 34s"), step
+sections and log lines with their time and stream."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, timedelta
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
 
 register = template.Library()
 
@@ -38,3 +43,77 @@ def step_duration(step) -> str:
     if step.started_at is None or step.finished_at is None:
         return ""
     return format_duration(step.finished_at - step.started_at)
+
+
+@register.filter
+def step_status_label(step) -> str:
+    """ "failed (allowed)" for a continue-on-error failure; the status otherwise."""
+    if step.allowed_failure:
+        return "Failed (allowed)"
+    return step.get_status_display()
+
+
+@register.filter
+def step_open(step) -> bool:
+    """A section is open while its step runs or when it failed the job; passed ones stay collapsed."""
+    return step.status == "running" or (step.status == "failed" and not step.allowed_failure)
+
+
+@register.filter
+def step_live_duration(step) -> str:
+    if step.started_at is None:
+        return ""
+    return format_duration((step.finished_at or timezone.now()) - step.started_at)
+
+
+@register.simple_tag
+def log_lines(chunks) -> str:
+    """Log chunks as lines, each with its time and, for standard error, a mark.
+
+    A chunk is the lines a step printed within a moment (the agent batches them), so its
+    time stamps each of its lines.
+    """
+    parts = []
+    for chunk in chunks:
+        at = timezone.localtime(chunk.at, UTC) if timezone.is_aware(chunk.at) else chunk.at
+        stamp = format_html(
+            '<time datetime="{}" title="{} UTC">{}</time>',
+            at.isoformat(),
+            at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+            at.strftime("%H:%M:%S"),
+        )
+        css = "ln err" if chunk.stream == "stderr" else "ln"
+        mark = (
+            mark_safe('<span class="stream" title="standard error">stderr</span>') if chunk.stream == "stderr" else ""
+        )
+        for line in chunk.data.splitlines(keepends=True):
+            parts.append(format_html('<span class="{}">{}{}{}</span>', css, stamp, mark, line))
+    return mark_safe("".join(parts))  # noqa: S308 (every part went through format_html)
+
+
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+@register.simple_tag
+def job_ref(job) -> str:
+    """The ref; a commit SHA shortened to 7, linked to the commit when the trigger names its repository."""
+    if not _SHA_RE.match(job.ref or ""):
+        return format_html('<code title="{}">{}</code>', job.ref, Truncator(job.ref).chars(40))
+    repository = job.trigger.repository_url.rstrip("/") if job.trigger_id and job.trigger else ""
+    short = format_html('<code title="{}">{}</code>', job.ref, job.ref[:7])
+    if repository.startswith(("https://", "http://")):
+        return format_html('<a href="{}/commit/{}" rel="noopener">{}</a>', repository, job.ref, short)
+    return short
+
+
+@register.filter
+def job_who(job) -> str:
+    """Who asked: the way (Web UI, API, Slack…), the user, token or chat user, and the GitHub
+    actor a workflow passed as the `actor` param."""
+    parts = [job.get_source_display()]
+    if job.actor_label:
+        parts.append(job.actor_label)
+    actor = (job.params or {}).get("actor")
+    if actor and job.source in ("webhook", "api"):
+        parts.append(f"GitHub: {actor}")
+    return " · ".join(parts)

@@ -229,19 +229,19 @@ class ConsoleReporter:
         except BrokenPipeError:
             self.closed = True
 
-    def job_started(self, *, timeout_minutes: float) -> None:
+    def job_started(self, *, timeout_minutes: float, steps: list[str] | None = None) -> None:
         pass
 
     def step_started(self, *, step: int, name: str) -> None:
         self._print(f"==> {name}\n")
 
-    def log(self, *, step: int | None, data: str) -> None:
+    def log(self, *, step: int | None, data: str, stream: str = "stdout") -> None:
         self._print(data)
 
-    def step_finished(self, *, step: int, name: str, status: str, exit_code: int | None) -> None:
+    def step_finished(self, *, step: int, name: str, status: str, exit_code: int | None, allowed: bool = False) -> None:
         if status != SUCCEEDED:
             code = f" (exit code {exit_code})" if exit_code is not None else ""
-            self._print(f"==> {name}: {status}{code}\n")
+            self._print(f"==> {name}: {status}{' (allowed)' if allowed else ''}{code}\n")
 
 
 def cmd_exec(config: AgentConfig, args) -> int:

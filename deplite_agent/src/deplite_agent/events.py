@@ -139,6 +139,7 @@ class EventRecorder:
         self._log_size = 0
         self._log_since = 0.0
         self._log_at = ""
+        self._log_stream = "stdout"
 
     def _append(self, event: dict[str, Any], *, urgent: bool = False) -> None:
         self.spool.append(event)
@@ -149,34 +150,44 @@ class EventRecorder:
         if self._log_parts:
             data = "".join(self._log_parts)
             self._log_parts, self._log_size = [], 0
-            self._append({"type": "log", "at": self._log_at, "step": self._log_step, "data": data})
+            event = {"type": "log", "at": self._log_at, "step": self._log_step, "data": data}
+            if self._log_stream != "stdout":
+                event["stream"] = self._log_stream
+            self._append(event)
 
     def flush_log(self, older_than: float = 0.0) -> None:
         with self._lock:
             if self._log_parts and time.monotonic() - self._log_since >= older_than:
                 self._flush_log_locked()
 
-    def job_started(self, *, timeout_minutes: float) -> None:
+    def job_started(self, *, timeout_minutes: float, steps: list[str] | None = None) -> None:
         value = int(timeout_minutes) if float(timeout_minutes).is_integer() else timeout_minutes
-        self._event({"type": "job_started", "timeoutMinutes": value})
+        event: dict[str, Any] = {"type": "job_started", "timeoutMinutes": value}
+        if steps is not None:
+            event["steps"] = [{"name": name} for name in steps]
+        self._event(event)
 
     def step_started(self, *, step: int, name: str) -> None:
         self._event({"type": "step_started", "step": step, "name": name})
 
-    def step_finished(self, *, step: int, name: str, status: str, exit_code: int | None) -> None:
-        self._event({"type": "step_finished", "step": step, "name": name, "status": status, "exitCode": exit_code})
+    def step_finished(self, *, step: int, name: str, status: str, exit_code: int | None, allowed: bool = False) -> None:
+        event = {"type": "step_finished", "step": step, "name": name, "status": status, "exitCode": exit_code}
+        if allowed:
+            event["allowed"] = True
+        self._event(event)
 
     def _event(self, event: dict[str, Any]) -> None:
         with self._lock:
             self._flush_log_locked()  # keep log lines ahead of the step boundary that follows them
             self._append({"type": event.pop("type"), "at": utcnow_iso(), **event}, urgent=True)
 
-    def log(self, *, step: int | None, data: str) -> None:
+    def log(self, *, step: int | None, data: str, stream: str = "stdout") -> None:
         with self._lock:
-            if self._log_parts and step != self._log_step:
+            if self._log_parts and (step != self._log_step or stream != self._log_stream):
                 self._flush_log_locked()
             if not self._log_parts:
                 self._log_step, self._log_since, self._log_at = step, time.monotonic(), utcnow_iso()
+                self._log_stream = stream
             self._log_parts.append(data)
             self._log_size += len(data)
             if self._log_size >= LOG_CHUNK_BYTES:

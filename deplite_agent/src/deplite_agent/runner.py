@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -95,10 +96,15 @@ class JobResult:
 
 
 class Reporter(Protocol):
-    def job_started(self, *, timeout_minutes: float) -> None: ...
+    # `steps`: every step's name, once the workflow is parsed (the job page lists them from the start).
+    def job_started(self, *, timeout_minutes: float, steps: list[str] | None = None) -> None: ...
     def step_started(self, *, step: int, name: str) -> None: ...
-    def log(self, *, step: int | None, data: str) -> None: ...
-    def step_finished(self, *, step: int, name: str, status: str, exit_code: int | None) -> None: ...
+    # `stream`: "stdout" or "stderr" (the job page marks stderr lines).
+    def log(self, *, step: int | None, data: str, stream: str = "stdout") -> None: ...
+    # `allowed`: a failure the workflow allows (continue-on-error), shown as "failed (allowed)".
+    def step_finished(
+        self, *, step: int, name: str, status: str, exit_code: int | None, allowed: bool = False
+    ) -> None: ...
 
 
 class JobFailed(Exception):
@@ -112,6 +118,16 @@ FileFetcher = Callable[[InputFile, Path], None]
 def param_env_name(key: str) -> str:
     """`app-version` → `PARAMS_APP_VERSION`: upper-cased, anything a shell name cannot hold becomes `_`."""
     return "PARAMS_" + re.sub(r"[^A-Z0-9_]", "_", key.upper())
+
+
+def agent_executable() -> Path | None:
+    """The `deplite-agent` command of this very installation: beside the interpreter running it
+    (a venv's bin, not resolved through its symlink), else the one on PATH."""
+    beside = Path(sys.executable).parent / "deplite-agent"
+    if beside.is_file():
+        return beside
+    found = shutil.which("deplite-agent")
+    return Path(found) if found else None
 
 
 def utcnow_iso() -> str:
@@ -155,12 +171,15 @@ class JobRunner:
                     self._local_log.write(f"{utcnow_iso()} {line}\n")
                 self._local_log.flush()
 
-    def _log(self, step: int | None, text: str) -> None:
+    def _log(self, step: int | None, text: str, stream: str = "stdout") -> None:
         text = self._mask(text)
         if not text.endswith("\n"):
             text += "\n"
         self._local(("" if step is None else f"[{step}] ") + text)
-        self.reporter.log(step=step, data=text)
+        if stream == "stdout":
+            self.reporter.log(step=step, data=text)
+        else:
+            self.reporter.log(step=step, data=text, stream=stream)
 
     def _agent_note(self, step: int | None, text: str) -> None:
         """A line the agent itself writes into the job log (prefixed so it reads apart from step output)."""
@@ -193,7 +212,7 @@ class JobRunner:
             self.reporter.job_started(timeout_minutes=60)
             self._agent_note(None, str(exc))
             return JobResult(FAILED, None, str(exc))
-        self.reporter.job_started(timeout_minutes=workflow.timeout_minutes)
+        self.reporter.job_started(timeout_minutes=workflow.timeout_minutes, steps=[s.name for s in workflow.steps])
         job_deadline = time.monotonic() + workflow.timeout_minutes * 60
         try:
             env = self._job_env(workflow)
@@ -211,6 +230,11 @@ class JobRunner:
             if k != ENV_SECRET and not k.startswith("PARAMS_") and not (self.secret and self.secret in v)
         }
         env.update(self.extra_env)
+        agent_bin = agent_executable()
+        if agent_bin is not None:
+            # `deplite-agent files download …` works in a step even when the agent lives in a venv.
+            env["PATH"] = f"{agent_bin.parent}{os.pathsep}{env.get('PATH', os.defpath)}"
+            env["DEPLITE_AGENT_BIN"] = str(agent_bin)
         env.update(workflow.env)
         env.update(
             {
@@ -316,7 +340,7 @@ class JobRunner:
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+                stderr=subprocess.PIPE,
                 start_new_session=True,
             )
         except OSError as exc:
@@ -326,8 +350,12 @@ class JobRunner:
             return self._finish_step(index, step, FAILED, 127, error)
         # If the agent dies, the step lives on in its own group; its next start stops it through this file.
         (scripts / f"step-{index}.pgid").write_text(str(proc.pid))
-        reader = threading.Thread(target=self._pump, args=(proc, index), daemon=True, name=f"step-{index}-output")
-        reader.start()
+        readers = [
+            threading.Thread(target=self._pump, args=(pipe, index, name), daemon=True, name=f"step-{index}-{name}")
+            for pipe, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))
+        ]
+        for reader in readers:
+            reader.start()
         stopped_for = None
         while proc.poll() is None:
             if self.cancel.is_set():
@@ -351,9 +379,11 @@ class JobRunner:
             # under a service manager, not in a deploy step's process group.
             self._agent_note(index, "stopping processes the step left running in the background")
             terminate_group(proc, self.kill_grace_seconds)
-        reader.join(OUTPUT_DRAIN_SECONDS)
-        if not reader.is_alive():
-            proc.stdout.close()
+        drain_until = time.monotonic() + OUTPUT_DRAIN_SECONDS
+        for reader, pipe in zip(readers, (proc.stdout, proc.stderr), strict=True):
+            reader.join(max(drain_until - time.monotonic(), 0))
+            if not reader.is_alive():
+                pipe.close()
         shutil.rmtree(scripts, ignore_errors=True)
         if stopped_for == "cancel":
             return self._finish_step(index, step, CANCELLED, code, f'cancelled during step "{step.name}"')
@@ -365,16 +395,19 @@ class JobRunner:
 
     def _finish_step(self, index: int, step: Step, status: str, code: int | None, error: str | None):
         self._local(f"--- step {index} {step.name} {status} exit_code={code}")
-        self.reporter.step_finished(step=index, name=step.name, status=status, exit_code=code)
+        # A plain non-zero exit of a continue-on-error step is allowed; a timeout never is.
+        if status == FAILED and error is None and step.continue_on_error:
+            self.reporter.step_finished(step=index, name=step.name, status=status, exit_code=code, allowed=True)
+        else:
+            self.reporter.step_finished(step=index, name=step.name, status=status, exit_code=code)
         return status, code, error
 
-    def _pump(self, proc: subprocess.Popen, index: int) -> None:
-        stream = proc.stdout
+    def _pump(self, stream, index: int, name: str) -> None:
         try:
             while True:
                 chunk = stream.readline(MAX_LINE_BYTES)
                 if not chunk:
                     return
-                self._log(index, chunk.decode("utf-8", errors="replace"))
+                self._log(index, chunk.decode("utf-8", errors="replace"), name)
         except (OSError, ValueError):  # the pipe was closed under us after the drain window
             return

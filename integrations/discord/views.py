@@ -1,0 +1,143 @@
+"""Discord's public endpoints: the OAuth callback and the interactions endpoint.
+
+Interactions are verified with the app's Ed25519 public key (PyNaCl) over
+timestamp + raw body; anything else is a 401, as Discord requires. A command is answered
+at once: a refusal as an ephemeral message, a job as a deferred response that
+`integrations.tasks` fills in (Discord allows 3 seconds for the first answer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+from deplite.api.errors import error_body
+from orgs.actors import Actor
+
+from .. import services
+from ..models import CommandKind, Provider
+from ..oauth import redirect_result
+from ..providers import provider_status
+from ..transport import TransportError
+from . import install, transport
+
+logger = logging.getLogger(__name__)
+
+PING, APPLICATION_COMMAND = 1, 2
+PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE = 1, 4, 5
+EPHEMERAL = 64
+
+
+def signature_valid(*, public_key_hex: str, signature_hex: str, timestamp: str, body: bytes) -> bool:
+    try:
+        VerifyKey(bytes.fromhex(public_key_hex)).verify(timestamp.encode() + body, bytes.fromhex(signature_hex))
+    except (BadSignatureError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _reply(content: str) -> JsonResponse:
+    return JsonResponse(
+        {"type": CHANNEL_MESSAGE, "data": {"content": content, "flags": EPHEMERAL, "allowed_mentions": {"parse": []}}}
+    )
+
+
+def _obj(value) -> dict:
+    """A nested object of the (signed) payload, or {} if Discord ever sends something else."""
+    return value if isinstance(value, dict) else {}
+
+
+def _command_text(data: dict) -> str:
+    raw = data.get("options")
+    options = {o.get("name"): o.get("value") for o in raw if isinstance(o, dict)} if isinstance(raw, list) else {}
+    return " ".join(str(options[name]) for name in ("keyword", "args") if options.get(name))
+
+
+@csrf_exempt
+@require_POST
+def interactions(request):
+    """`POST /integrations/discord/interactions`."""
+    status = provider_status(Provider.DISCORD)
+    if not status.configured:
+        return JsonResponse(error_body("discord_not_configured", status.message), status=503)
+    body = request.body
+    if not signature_valid(
+        public_key_hex=settings.DISCORD_PUBLIC_KEY,
+        signature_hex=request.headers.get("X-Signature-Ed25519", ""),
+        timestamp=request.headers.get("X-Signature-Timestamp", ""),
+        body=body,
+    ):
+        return JsonResponse(error_body("invalid_signature", "Invalid request signature."), status=401)
+    try:
+        interaction = json.loads(body)
+    except ValueError:
+        return JsonResponse(error_body("malformed_request", "The body is not JSON."), status=400)
+    if not isinstance(interaction, dict):
+        return JsonResponse(error_body("malformed_request", "The body is not a JSON object."), status=400)
+    kind = interaction.get("type")
+    if kind == PING:
+        return JsonResponse({"type": PONG})
+    if kind != APPLICATION_COMMAND:
+        return _reply("Deplite only understands `/deplite <keyword> [ref=…] [KEY=value …]`.")
+    guild_id = str(interaction.get("guild_id") or "")
+    if not guild_id:
+        return _reply("Use /deplite in a server channel, not in a direct message.")
+    user = _obj(_obj(interaction.get("member")).get("user")) or _obj(interaction.get("user"))
+    receipt = services.chat_command_receive(
+        provider=Provider.DISCORD,
+        kind=CommandKind.DISCORD_SLASH,
+        external_id=str(interaction.get("id") or ""),
+        team_id=guild_id,
+        channel_id=str(interaction.get("channel_id") or _obj(interaction.get("channel")).get("id") or ""),
+        user_id=str(user.get("id") or ""),
+        user_name=str(user.get("global_name") or user.get("username") or ""),
+        text=_command_text(_obj(interaction.get("data"))),
+        interaction_token=str(interaction.get("token") or ""),
+        application_id=str(interaction.get("application_id") or ""),
+    )
+    if receipt.job_created:
+        # "Deplite is thinking…" until the follow-up task writes the job's message.
+        return JsonResponse({"type": DEFERRED_CHANNEL_MESSAGE})
+    return _reply(receipt.text or "Received.")
+
+
+@require_GET
+def oauth_callback(request):
+    """`GET /integrations/discord/oauth/callback`: stores the guild the bot was added to."""
+    try:
+        state = services.oauth_state_consume(
+            raw=request.GET.get("state", ""), provider=Provider.DISCORD, user=request.user
+        )
+    except services.StateRefused as exc:
+        return redirect_result(org=exc.org, provider=Provider.DISCORD, code=exc.code)
+    org = state.org
+    if not provider_status(Provider.DISCORD).configured:
+        return redirect_result(org=org, provider=Provider.DISCORD, code="not_configured")
+    if request.GET.get("error") or not request.GET.get("code"):
+        return redirect_result(org=org, provider=Provider.DISCORD, code="denied")
+    try:
+        result = transport.oauth_exchange(code=request.GET["code"], redirect_uri=install.redirect_uri())
+    except TransportError as exc:
+        logger.warning("Discord token exchange failed for org %s: %s", org.slug, exc.message)
+        return redirect_result(org=org, provider=Provider.DISCORD, code="exchange_failed")
+    actor = Actor.for_user(state.user)
+    try:
+        _, created = services.installation_link(
+            org=org,
+            actor=actor,
+            provider=Provider.DISCORD,
+            external_id=result.guild_id,
+            name=result.guild_name,
+            bot_user_id=settings.DISCORD_CLIENT_ID,
+            scopes=result.scopes,
+        )
+    except services.LinkedElsewhere:
+        return redirect_result(org=org, provider=Provider.DISCORD, code="linked_elsewhere")
+    return redirect_result(org=org, provider=Provider.DISCORD, code="connected" if created else "relinked")

@@ -1,0 +1,48 @@
+"""The end of an OAuth install round-trip, shared by Slack and Discord: every outcome
+redirects to the org's Integrations page (or, when the state names no org, to a small
+result page) with a result code the page turns into a sentence. Codes, not free text, go
+in the URL, so nothing a provider sends is echoed onto our pages."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from orgs.models import Organization
+
+RESULT_MESSAGES = {
+    "connected": ("success", "{what} linked to this organization."),
+    "relinked": ("success", "{what} was already linked to this organization: its access was refreshed."),
+    "denied": ("error", "The install was cancelled in {provider}: nothing was linked."),
+    "state_missing": ("error", "This install link is incomplete (no state). Start again from the Integrations page."),
+    "state_invalid": ("error", "This install link is not valid. Start again from the Integrations page."),
+    "state_expired": ("error", "This install link expired (links are valid 10 minutes). Start again."),
+    "state_reused": ("error", "This install link was already used. Start again from the Integrations page."),
+    "state_mismatch": ("error", "This install link was started by another user. Start again from your own account."),
+    "state_not_admin": ("error", "Only owners and admins can link a {provider} {team}."),
+    "linked_elsewhere": (
+        "error",
+        "This {provider} {team} is already linked to another Deplite organization; nothing was changed. "
+        "Disconnect it there first.",
+    ),
+    "exchange_failed": ("error", "{provider} did not complete the install. Try again in a moment."),
+    "not_configured": ("error", "{provider} is not configured on this server."),
+}
+TEAM_WORDS = {"slack": ("Slack", "workspace"), "discord": ("Discord", "server")}
+
+
+def result_message(code: str, provider: str) -> tuple[str, str] | None:
+    if code not in RESULT_MESSAGES or provider not in TEAM_WORDS:
+        return None
+    level, template = RESULT_MESSAGES[code]
+    label, team = TEAM_WORDS[provider]
+    return level, template.format(provider=label, team=team, what=f"{label} {team}")
+
+
+def redirect_result(*, org: Organization | None, provider: str, code: str):
+    query = urlencode({"result": code, "provider": provider})
+    if org is None:
+        return redirect(f"{reverse('integrations-oauth-result')}?{query}")
+    return redirect(f"{reverse('integrations-page', kwargs={'org_slug': org.slug})}?{query}")

@@ -1,0 +1,20 @@
+"""Reads other apps (notifications) need from integrations: the installation a message
+may be posted with, and the chat conversation a job was started from."""
+
+from __future__ import annotations
+
+import uuid
+
+from .models import ChatCommand, Installation
+
+
+def installation_for_org(*, org_id: uuid.UUID, provider: str, external_id: str) -> Installation | None:
+    """The org's own installation of that team, or None: a team linked to another org is
+    never returned, so nothing is ever posted through another org's workspace."""
+    return Installation.objects.filter(org_id=org_id, provider=provider, external_id=external_id).first()
+
+
+def chat_command_for_job(*, job_id: uuid.UUID) -> ChatCommand | None:
+    """The chat command that created a job (channel, thread or interaction token, and the
+    reply's message id to edit), or None for a job not started from chat."""
+    return ChatCommand.objects.select_related("installation").filter(job_id=job_id).first()

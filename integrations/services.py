@@ -1,0 +1,344 @@
+"""Writes for integrations: OAuth state, linking and removing installations, and chat
+commands turned into jobs.
+
+A chat command is routed only through the installation's org: the trigger is looked up
+among that org's triggers by (provider, team, channel, keyword), and a refusal lists only
+that org's keywords. Nothing here calls Slack or Discord: replies are posted by
+`integrations.tasks` after commit, so the HTTP answer never waits on a provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from deplite.background import enqueue_after_commit
+from deplite.errors import Conflict, DepliteError
+from orgs.actors import Actor, ActorKind
+from orgs.models import Organization, Role, User
+from orgs.services import audit_record
+from triggers.models import Job, JobSource, Trigger
+from triggers.services import trigger_run
+
+from .commands import CommandError, parse_command
+from .models import ChatCommand, CommandKind, CommandOutcome, Installation, OAuthState, Provider, ReplyState
+
+logger = logging.getLogger(__name__)
+
+OAUTH_STATE_TTL = timedelta(minutes=10)
+
+
+# --- OAuth state ------------------------------------------------------------------------------------
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def oauth_state_issue(*, org: Organization, user: User, provider: str) -> str:
+    """A fresh single-use state for one install round-trip; only its hash is stored."""
+    raw = secrets.token_urlsafe(32)
+    now = timezone.now()
+    OAuthState.objects.create(
+        org=org, user=user, provider=provider, state_hash=_hash(raw), created_at=now, expires_at=now + OAUTH_STATE_TTL
+    )
+    return raw
+
+
+class StateRefused(Exception):
+    """The callback's state cannot be used. `code` names why; `org` is known unless the
+    state is missing or unknown."""
+
+    def __init__(self, code: str, org: Organization | None = None):
+        super().__init__(code)
+        self.code = code
+        self.org = org
+
+
+def oauth_state_consume(*, raw: str, provider: str, user: User | None) -> OAuthState:
+    """Use a state once. Raises StateRefused (missing, invalid, expired, reused, mismatched)."""
+    if not raw:
+        raise StateRefused("state_missing")
+    state = OAuthState.objects.select_related("org", "user").filter(state_hash=_hash(raw), provider=provider).first()
+    if state is None:
+        raise StateRefused("state_invalid")
+    if user is not None and user.is_authenticated and user.pk != state.user_id:
+        # Started by someone else: a link forwarded to (or planted on) another user.
+        raise StateRefused("state_mismatch", state.org)
+    now = timezone.now()
+    if state.used_at is not None:
+        raise StateRefused("state_reused", state.org)
+    if state.expires_at <= now:
+        raise StateRefused("state_expired", state.org)
+    # The conditional update is the single use: of two concurrent callbacks one wins.
+    if not OAuthState.objects.filter(pk=state.pk, used_at__isnull=True).update(used_at=now):
+        raise StateRefused("state_reused", state.org)
+    if not state.org.memberships.filter(user_id=state.user_id, role__in=[Role.OWNER, Role.ADMIN]).exists():
+        raise StateRefused("state_not_admin", state.org)
+    return state
+
+
+# --- installations ---------------------------------------------------------------------------------
+
+
+class LinkedElsewhere(Conflict):
+    def __init__(self, provider: str):
+        where = "Slack workspace" if provider == Provider.SLACK else "Discord server"
+        super().__init__(
+            f"This {where} is already linked to another Deplite organization.", code="installation_linked_elsewhere"
+        )
+
+
+def installation_link(
+    *,
+    org: Organization,
+    actor: Actor,
+    provider: str,
+    external_id: str,
+    name: str = "",
+    bot_user_id: str = "",
+    scopes: list[str] | None = None,
+    bot_token: str = "",
+) -> tuple[Installation, bool]:
+    """Link a workspace/guild to `org` (OAuth callback and the `*_connect` commands).
+
+    Re-installing into the same org refreshes the token and names; a team already linked
+    to another org is refused with LinkedElsewhere and nothing of that org is touched.
+    Returns (installation, created).
+    """
+    with transaction.atomic():
+        existing = Installation.objects.select_for_update().filter(provider=provider, external_id=external_id).first()
+        if existing is not None and existing.org_id != org.pk:
+            raise LinkedElsewhere(provider)
+        fields = {"name": name[:255], "bot_user_id": bot_user_id, "scopes": list(scopes or [])}
+        if bot_token:
+            fields["bot_token"] = bot_token
+        if existing is None:
+            try:
+                with transaction.atomic():
+                    installation = Installation.objects.create(
+                        org=org, provider=provider, external_id=external_id, installed_by=actor.user, **fields
+                    )
+            except IntegrityError:  # a concurrent link of the same team won
+                raise LinkedElsewhere(provider) from None
+            created = True
+        else:
+            installation = existing
+            for key, value in fields.items():
+                setattr(installation, key, value)
+            installation.save()
+            created = False
+        audit_record(
+            org=org,
+            actor=actor,
+            action="integration.linked" if created else "integration.relinked",
+            target=installation,
+            data={"provider": provider, "externalId": external_id, "name": installation.name},
+        )
+    return installation, created
+
+
+def installation_remove(*, installation: Installation, actor: Actor, reason: str = "disconnected") -> None:
+    """Unlink a workspace/guild. Its triggers stay and read `chatConnected: false`."""
+    with transaction.atomic():
+        audit_record(
+            org=installation.org,
+            actor=actor,
+            action="integration.removed",
+            target=installation,
+            data={
+                "provider": installation.provider,
+                "externalId": installation.external_id,
+                "name": installation.name,
+                "reason": reason,
+            },
+        )
+        installation.delete()
+
+
+def installation_remove_for_team(*, provider: str, external_id: str, reason: str) -> bool:
+    """The provider says the app is gone from a team (Slack `app_uninstalled` /
+    `tokens_revoked`): remove its installation, whichever org it is in. Idempotent."""
+    installation = Installation.objects.select_related("org").filter(provider=provider, external_id=external_id).first()
+    if installation is None:
+        return False
+    installation_remove(installation=installation, actor=Actor.system(f"{provider} ({reason})"), reason=reason)
+    return True
+
+
+def linked_teams(org_id: uuid.UUID) -> dict[tuple[str, str], str]:
+    """{(provider, team id): name} of the teams linked to an org (for `triggers.chat_links`)."""
+    rows = Installation.objects.filter(org_id=org_id).values_list("provider", "external_id", "name")
+    return {(provider, external_id): name for provider, external_id, name in rows}
+
+
+# --- chat commands ----------------------------------------------------------------------------------
+
+PROVIDER_LABEL = {Provider.SLACK: "Slack", Provider.DISCORD: "Discord"}
+TEAM_WORD = {Provider.SLACK: "Slack workspace", Provider.DISCORD: "Discord server"}
+
+
+@dataclass(frozen=True)
+class ChatReceipt:
+    """What the HTTP answer to a chat command may say right away (no provider call)."""
+
+    command: ChatCommand | None
+    duplicate: bool
+    job: Job | None
+    # For a refusal: the ephemeral text. For a job: a short acknowledgement.
+    text: str
+
+    @property
+    def job_created(self) -> bool:
+        return self.job is not None
+
+
+def unknown_team_text(provider: str) -> str:
+    return (
+        f"This {TEAM_WORD[provider]} is not linked to a Deplite organization yet. An owner or admin "
+        "can link it from the organization's Integrations page in Deplite."
+    )
+
+
+def chat_command_receive(
+    *,
+    provider: str,
+    kind: str,
+    external_id: str,
+    team_id: str,
+    channel_id: str,
+    user_id: str,
+    user_name: str,
+    text: str,
+    thread_ts: str = "",
+    response_url: str = "",
+    interaction_token: str = "",
+    application_id: str = "",
+) -> ChatReceipt:
+    """Turn one chat command into at most one job, ever, for this external id.
+
+    The command row is inserted first: a retried delivery of the same event waits on its
+    unique index and then finds it, so it creates nothing. A reply that needs a provider
+    call is enqueued after commit; with the broker down the row stays `pending` and the
+    sweeper sends it later.
+    """
+    installation = (
+        Installation.objects.select_related("org")
+        .defer("bot_token")  # the request never calls the provider: no need to decrypt it
+        .filter(provider=provider, external_id=team_id)
+        .first()
+    )
+    if installation is None:
+        return ChatReceipt(command=None, duplicate=False, job=None, text=unknown_team_text(provider))
+    org = installation.org
+    # Slack and Discord always send an id; without one there is nothing to de-duplicate on.
+    external_id = (external_id or f"no-id-{uuid.uuid4()}")[:128]
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                command = ChatCommand.objects.create(
+                    org=org,
+                    installation=installation,
+                    provider=provider,
+                    kind=kind,
+                    external_id=external_id,
+                    team_id=team_id[:64],
+                    channel_id=channel_id[:64],
+                    user_id=user_id[:64],
+                    user_name=user_name[:255],
+                    text=text[:4000],
+                    thread_ts=thread_ts[:32],
+                    response_url=response_url,
+                    interaction_token=interaction_token,
+                    application_id=application_id[:64],
+                    outcome=CommandOutcome.REFUSED,
+                )
+        except IntegrityError:
+            existing = (
+                ChatCommand.objects.select_related("job").filter(provider=provider, external_id=external_id).first()
+            )
+            return ChatReceipt(
+                command=existing,
+                duplicate=True,
+                job=existing.job if existing else None,
+                text=existing.reply_text if existing else "",
+            )
+        job, reply = _route(installation=installation, command=command)
+        command.job = job
+        command.outcome = CommandOutcome.JOB_CREATED if job is not None else CommandOutcome.REFUSED
+        command.reply_text = reply
+        # A mention is answered in its thread, and a job's message is posted where the
+        # notifications can later edit it; a refused slash command was already answered
+        # in the HTTP response (ephemeral), so nothing is left to send.
+        needs_post = kind == CommandKind.SLACK_MENTION or job is not None
+        command.reply_state = ReplyState.PENDING if needs_post else ReplyState.NONE
+        command.save(update_fields=["job", "outcome", "reply_text", "reply_state"])
+        if needs_post:
+            from .tasks import chat_reply_send
+
+            enqueue_after_commit(chat_reply_send, str(command.id))
+    return ChatReceipt(command=command, duplicate=False, job=job, text=reply)
+
+
+def _actor(command: ChatCommand) -> Actor:
+    who = command.user_name or command.user_id
+    # Not a Deplite user: a system actor whose id and label name the chat user.
+    return Actor(
+        kind=ActorKind.SYSTEM,
+        id=f"{command.provider}:{command.user_id}"[:64],
+        label=f"{PROVIDER_LABEL[command.provider]} user {who} ({command.user_id}) in {command.team_id}",
+    )
+
+
+def _channel_keywords(*, org: Organization, provider: str, team_id: str, channel_id: str) -> list[Trigger]:
+    return list(
+        Trigger.objects.filter(org=org, chat_provider=provider, chat_team_id=team_id, chat_channel_id=channel_id)
+        .exclude(chat_keyword="")
+        .order_by("chat_keyword")
+    )
+
+
+def _available(triggers: list[Trigger]) -> str:
+    usable = [t.chat_keyword for t in triggers if t.enabled]
+    if not usable:
+        return "No trigger of this organization listens in this channel yet: create a chat trigger for it in Deplite."
+    return "Keywords in this channel: " + ", ".join(f"`{k}`" for k in usable) + "."
+
+
+def _route(*, installation: Installation, command: ChatCommand) -> tuple[Job | None, str]:
+    """The job for this command, or None and a refusal that helps."""
+    org = installation.org
+    here = _channel_keywords(org=org, provider=command.provider, team_id=command.team_id, channel_id=command.channel_id)
+    try:
+        parsed = parse_command(command.text)
+    except CommandError as exc:
+        return None, f"{exc.message}\n{_available(here)}"
+    trigger = next((t for t in here if t.chat_keyword == parsed.keyword), None)
+    if trigger is None:
+        return None, f"No trigger for `{parsed.keyword}` in this channel. {_available(here)}"
+    if not trigger.enabled:
+        return None, f"The trigger {trigger.name} (`{trigger.chat_keyword}`) is disabled. {_available(here)}"
+    source = JobSource.SLACK if command.provider == Provider.SLACK else JobSource.DISCORD
+    try:
+        result = trigger_run(
+            trigger=trigger, actor=_actor(command), source=source, ref=parsed.ref, params=parsed.params
+        )
+    except DepliteError as exc:  # disabled meanwhile, an input file that is not available…
+        return None, exc.message
+    job = Job.objects.get(pk=result.job_id)
+    return job, job_queued_text(job, provider=command.provider)
+
+
+def job_queued_text(job: Job, *, provider: str) -> str:
+    params = " ".join(f"{k}={v}" for k, v in job.params.items())
+    details = f"ref `{job.ref}`" + (f" · {params}" if params else "")
+    if provider == Provider.SLACK:
+        return f"Job #{job.short_id} queued — {job.trigger_name} ({details}) · <{job.url}|View job>"
+    return f"Job #{job.short_id} queued — {job.trigger_name} ({details}) · {job.url}"

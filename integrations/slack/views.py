@@ -1,0 +1,106 @@
+"""Slack's public endpoints: the OAuth callback and the events / slash-command endpoint.
+
+The events endpoint is a plain Django view handed to slack-bolt's Django adapter: it is
+outside `/api/`, so the API's JSON-only parser and body middlewares never see it, and it is
+CSRF-exempt (Slack signs it instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from slack_bolt.adapter.django.handler import to_bolt_request
+from slack_sdk.signature import SignatureVerifier
+
+from deplite.api.errors import error_body
+from orgs.actors import Actor
+
+from .. import services
+from ..models import Provider
+from ..oauth import redirect_result
+from ..providers import provider_status
+from ..transport import TransportError
+from . import install, transport
+from .events import bolt_handler
+
+logger = logging.getLogger(__name__)
+
+_TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
+# Keys bolt reads as objects (`body["event"].get(...)`): anything else would crash it.
+_OBJECT_KEYS = ("event", "team", "user", "channel", "enterprise", "container")
+
+
+def _unauthorized():
+    return JsonResponse(error_body("invalid_signature", "The request is not signed by Slack."), status=401)
+
+
+@csrf_exempt
+@require_POST
+def events(request):
+    """`POST /integrations/slack/events`: Events API callbacks and slash commands."""
+    status = provider_status(Provider.SLACK)
+    if not status.configured:
+        return JsonResponse(error_body("slack_not_configured", status.message), status=503)
+    # Bolt checks the same v0 signature and 5-minute window; checking first here means an
+    # unsigned request never reaches bolt's body parsing, and a malformed timestamp (on
+    # which the verifier would raise) is a 401 like any other bad signature.
+    timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+    if not _TIMESTAMP_RE.match(timestamp):
+        return _unauthorized()
+    verifier = SignatureVerifier(settings.SLACK_SIGNING_SECRET)
+    if not verifier.is_valid(
+        body=request.body, timestamp=timestamp, signature=request.headers.get("X-Slack-Signature")
+    ):
+        return _unauthorized()
+    try:
+        body = to_bolt_request(request).body  # bolt parses the body while building its request
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+        body = None
+    if not isinstance(body, dict) or any(not isinstance(body.get(k, {}), dict) for k in _OBJECT_KEYS):
+        return JsonResponse(error_body("malformed_request", "The body is not a Slack event or command."), status=400)
+    response = bolt_handler().handle(request)
+    if response.status_code == 401:
+        return _unauthorized()
+    return response
+
+
+@require_GET
+def oauth_callback(request):
+    """`GET /integrations/slack/oauth/callback`: approved, denied or refused, then back to
+    the org's Integrations page with the result."""
+    try:
+        state = services.oauth_state_consume(
+            raw=request.GET.get("state", ""), provider=Provider.SLACK, user=request.user
+        )
+    except services.StateRefused as exc:
+        return redirect_result(org=exc.org, provider=Provider.SLACK, code=exc.code)
+    org = state.org
+    if not provider_status(Provider.SLACK).configured:
+        return redirect_result(org=org, provider=Provider.SLACK, code="not_configured")
+    if request.GET.get("error") or not request.GET.get("code"):
+        return redirect_result(org=org, provider=Provider.SLACK, code="denied")
+    try:
+        result = transport.oauth_exchange(code=request.GET["code"], redirect_uri=install.redirect_uri())
+    except TransportError as exc:
+        logger.warning("Slack oauth.v2.access failed for org %s: %s", org.slug, exc.message)
+        return redirect_result(org=org, provider=Provider.SLACK, code="exchange_failed")
+    actor = Actor.for_user(state.user)
+    try:
+        _, created = services.installation_link(
+            org=org,
+            actor=actor,
+            provider=Provider.SLACK,
+            external_id=result.team_id,
+            name=result.team_name,
+            bot_user_id=result.bot_user_id,
+            scopes=result.scopes,
+            bot_token=result.bot_token,
+        )
+    except services.LinkedElsewhere:
+        return redirect_result(org=org, provider=Provider.SLACK, code="linked_elsewhere")
+    return redirect_result(org=org, provider=Provider.SLACK, code="connected" if created else "relinked")

@@ -1,0 +1,85 @@
+"""The Integrations page of an org: Add to Slack / Add to Discord, the linked workspaces
+and guilds, disconnect, and — when a provider is not configured on this server — which
+variables to set. Same `org_page` resolver and permission as the API."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from orgs.pages import org_page, page_object, render_page
+from orgs.permissions import Perm
+
+from . import services
+from .discord import install as discord_install
+from .models import Installation, Provider
+from .oauth import result_message
+from .providers import all_provider_statuses, provider_status
+from .slack import install as slack_install
+
+_AUTHORIZE = {Provider.SLACK: slack_install.authorize_url, Provider.DISCORD: discord_install.authorize_url}
+
+
+def _installations(request):
+    return (
+        request.principal.restrict(Installation.objects.select_related("installed_by"))
+        .defer("bot_token")
+        .order_by("provider", "name", "created_at")
+    )
+
+
+@org_page(Perm.INTEGRATIONS_MANAGE)
+def integrations_page(request, org):
+    """GET: the page. POST `install=slack|discord`: Add to Slack / Add to Discord."""
+    if request.method == "POST":
+        return _install(request, org, request.POST.get("install", ""))
+    result = result_message(request.GET.get("result", ""), request.GET.get("provider", ""))
+    return render_page(
+        request,
+        "integrations/integrations.html",
+        {
+            "installations": _installations(request),
+            "providers": all_provider_statuses(),
+            "result": result,
+            "slack_events_url": _abs("slack-events"),
+            "discord_interactions_url": _abs("discord-interactions"),
+        },
+    )
+
+
+def _abs(name: str) -> str:
+    from deplite.links import absolute_url
+
+    return absolute_url(name)
+
+
+def _install(request, org, provider: str):
+    """A fresh state, then off to the provider."""
+    if provider not in _AUTHORIZE:
+        return redirect("integrations-page", org_slug=org.slug)
+    status = provider_status(provider)
+    if not status.configured:
+        messages.error(request, status.message)
+        return redirect("integrations-page", org_slug=org.slug)
+    state = services.oauth_state_issue(org=org, user=request.user, provider=provider)
+    return redirect(_AUTHORIZE[provider](state=state))
+
+
+@org_page(Perm.INTEGRATIONS_MANAGE)
+@require_POST
+def integration_disconnect(request, org, installation_id: uuid.UUID):
+    installation = page_object(_installations(request), installation_id)
+    label = f"{installation.get_provider_display()} {installation.name or installation.external_id}"
+    services.installation_remove(installation=installation, actor=request.principal.actor)
+    messages.success(request, f"Disconnected {label}. Its chat triggers no longer receive commands.")
+    return redirect("integrations-page", org_slug=org.slug)
+
+
+@require_GET
+def oauth_result(request):
+    """Where a callback lands when its state names no org (missing or unknown state)."""
+    result = result_message(request.GET.get("result", ""), request.GET.get("provider", ""))
+    return render(request, "integrations/oauth_result.html", {"result": result}, status=400 if result else 404)

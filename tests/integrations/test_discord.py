@@ -1,0 +1,227 @@
+"""Discord: the install, Ed25519-verified interactions (PING, /deplite), the deferred
+answer filled in by a task, and the command registration."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from nacl.signing import SigningKey
+
+from integrations import tasks
+from integrations.models import ChatCommand, CommandKind, Installation, Provider, ReplyState
+from triggers.models import Job, JobSource
+
+from .conftest import DISCORD_APP, GUILD, deplite_interaction, discord_headers, post_interaction
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client(discord_api):
+    return Client()
+
+
+def test_bad_signature_is_401(client, discord_install, discord_trigger):
+    response = post_interaction(client, deplite_interaction("deploy"), key=SigningKey.generate())
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_signature"
+    body = json.dumps({"type": 1}).encode()
+    assert (
+        client.post("/integrations/discord/interactions", data=body, content_type="application/json").status_code == 401
+    )
+    headers = discord_headers(body)
+    tampered = json.dumps({"type": 1, "x": 1}).encode()
+    assert (
+        client.post(
+            "/integrations/discord/interactions", data=tampered, content_type="application/json", **headers
+        ).status_code
+        == 401
+    )
+    assert not Job.objects.exists()
+
+
+def test_ping_is_answered_pong(client):
+    response = post_interaction(
+        client, {"id": "1", "application_id": DISCORD_APP, "type": 1, "token": "t", "version": 1}
+    )
+    assert response.status_code == 200
+    assert response.json() == {"type": 1}
+
+
+def test_command_creates_one_job_and_the_task_fills_in_the_deferred_answer(
+    client, discord_api, discord_install, discord_trigger
+):
+    response = post_interaction(client, deplite_interaction("deploy", "ref=feature/x ENV=prod"))
+    assert response.status_code == 200
+    assert response.json() == {"type": 5}  # deferred: "Deplite is thinking…"
+    job = Job.objects.get()
+    assert (job.trigger, job.ref, job.params, job.source) == (
+        discord_trigger,
+        "feature/x",
+        {"ENV": "prod"},
+        JobSource.DISCORD,
+    )
+    assert "Bob" in job.actor_label
+    command = ChatCommand.objects.get()
+    assert (command.kind, command.interaction_token, command.application_id, command.reply_state) == (
+        CommandKind.DISCORD_SLASH,
+        "interaction-token-abc",
+        DISCORD_APP,
+        ReplyState.PENDING,
+    )
+    assert discord_api.log == []  # nothing was called during the request
+
+    discord_api.expect_request(
+        f"/discord/api/v10/webhooks/{DISCORD_APP}/interaction-token-abc/messages/@original", method="PATCH"
+    ).respond_with_json({"id": "555000111", "content": "x"})
+    assert tasks.chat_reply_send(str(command.pk)) == "sent"
+    ((request, _),) = discord_api.log
+    assert f"Job #{job.short_id} queued" in request.get_json()["content"]
+    command.refresh_from_db()
+    assert (command.reply_state, command.reply_message_id) == (ReplyState.SENT, "555000111")
+
+
+def test_the_same_interaction_twice_makes_one_job(client, discord_install, discord_trigger):
+    post_interaction(client, deplite_interaction("deploy"))
+    post_interaction(client, deplite_interaction("deploy"))
+    assert Job.objects.count() == 1
+
+
+def test_unlinked_guild_is_refused_with_a_helpful_message(client, discord_trigger):
+    response = post_interaction(client, deplite_interaction("deploy", guild="999999999999"))
+    data = response.json()
+    assert data["type"] == 4 and data["data"]["flags"] == 64
+    assert "not linked to a Deplite organization" in data["data"]["content"]
+    assert "Integrations page" in data["data"]["content"]
+    assert not Job.objects.exists()
+
+
+def test_unknown_keyword_lists_the_channels_keywords(client, discord_install, discord_trigger):
+    data = post_interaction(client, deplite_interaction("nope")).json()
+    assert data["type"] == 4
+    assert "No trigger for `nope`" in data["data"]["content"] and "`deploy`" in data["data"]["content"]
+    assert not Job.objects.exists()
+
+
+def test_unconfigured_discord_is_a_clear_503(settings):
+    settings.DISCORD_PUBLIC_KEY = ""
+    response = Client().post("/integrations/discord/interactions", data=b"{}", content_type="application/json")
+    assert response.status_code == 503
+    assert "DISCORD_PUBLIC_KEY" in response.json()["error"]["message"]
+
+
+def test_install_stores_the_guild_for_the_right_org(api, admin_user, org_a, discord_api):
+    url = api.as_user(admin_user).get("/api/orgs/acme/discord/install-url").json()["url"]
+    query = parse_qs(urlparse(url).query)
+    assert query["scope"] == ["bot applications.commands"]
+    assert query["response_type"] == ["code"]
+    assert query["client_id"] == [DISCORD_APP]
+    discord_api.expect_oneshot_request("/discord/api/v10/oauth2/token", method="POST").respond_with_json(
+        {
+            "access_token": "user-access",
+            "token_type": "Bearer",
+            "expires_in": 604800,
+            "scope": "bot applications.commands",
+            "guild": {"id": GUILD, "name": "Acme Guild"},
+        }
+    )
+    response = Client().get(
+        "/integrations/discord/oauth/callback", {"code": "abc", "state": query["state"][0], "guild_id": GUILD}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/orgs/acme/integrations/?result=connected&provider=discord"
+    installation = Installation.objects.get()
+    assert (installation.org, installation.provider, installation.external_id, installation.name) == (
+        org_a,
+        Provider.DISCORD,
+        GUILD,
+        "Acme Guild",
+    )
+    ((request, _),) = discord_api.log
+    form = parse_qs(request.get_data(as_text=True))
+    assert form["code"] == ["abc"] and form["grant_type"] == ["authorization_code"]
+    assert request.authorization.username == DISCORD_APP
+
+
+def test_install_with_a_reused_state_stores_nothing(api, admin_user, discord_api):
+    url = api.as_user(admin_user).get("/api/orgs/acme/discord/install-url").json()["url"]
+    state = parse_qs(urlparse(url).query)["state"][0]
+    Client().get("/integrations/discord/oauth/callback", {"error": "access_denied", "state": state})
+    response = Client().get("/integrations/discord/oauth/callback", {"code": "abc", "state": state})
+    assert response["Location"].endswith("result=state_reused&provider=discord")
+    assert not Installation.objects.exists()
+    assert discord_api.log == []
+
+
+def test_register_commands_puts_the_deplite_command(discord_api):
+    discord_api.expect_oneshot_request(
+        f"/discord/api/v10/applications/{DISCORD_APP}/commands", method="PUT"
+    ).respond_with_json([{"id": "1", "name": "deplite"}])
+    out = StringIO()
+    call_command("discord_register_commands", stdout=out)
+    ((request, _),) = discord_api.log
+    assert request.headers["Authorization"] == "Bot discord-bot-token"
+    (command,) = request.get_json()
+    assert command["name"] == "deplite"
+    assert [o["name"] for o in command["options"]] == ["keyword", "args"]
+    assert "Registered /deplite" in out.getvalue()
+
+
+def test_discord_connect_links_a_guild_like_oauth(org_a, discord_api):
+    out = StringIO()
+    call_command("discord_connect", "--org", "acme", "--guild-id", GUILD, "--name", "Ops", stdout=out)
+    installation = Installation.objects.get()
+    assert (installation.org, installation.provider, installation.external_id, installation.name) == (
+        org_a,
+        Provider.DISCORD,
+        GUILD,
+        "Ops",
+    )
+    assert "Linked Discord server Ops" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": 2, "guild_id": GUILD, "member": "x", "data": "y", "id": "9"},
+        {"type": 2, "guild_id": GUILD, "data": {"options": "nope"}, "id": "10"},
+        {"type": 2},
+        {"type": "ping"},
+    ],
+)
+def test_odd_but_signed_payloads_get_an_answer_not_a_500(client, discord_install, discord_trigger, payload):
+    response = post_interaction(client, payload)
+    assert response.status_code == 200
+    assert response.json()["type"] == 4
+    assert not Job.objects.exists()
+
+
+def test_signed_non_json_is_400(client):
+    body = b"not json"
+    response = client.post(
+        "/integrations/discord/interactions", data=body, content_type="application/json", **discord_headers(body)
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_request"
+
+
+def test_with_the_broker_down_the_command_is_still_answered_and_the_job_written(
+    client, discord_api, discord_install, discord_trigger, dead_broker, django_capture_on_commit_callbacks
+):
+    import time
+
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = post_interaction(client, deplite_interaction("deploy"))
+    print(f"\ninteraction answered in {time.monotonic() - started:.3f}s with the broker down")  # noqa: T201
+    assert callbacks
+    assert response.json() == {"type": 5}
+    assert Job.objects.count() == 1
+    assert ChatCommand.objects.get().reply_state == ReplyState.PENDING
+    assert "Could not enqueue integrations.tasks.chat_reply_send" in dead_broker.text
+    assert discord_api.log == []

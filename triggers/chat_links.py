@@ -1,0 +1,48 @@
+"""Whether a chat trigger's team (Slack workspace / Discord guild) is linked to its org.
+
+`triggers` never imports `integrations`: the app that owns installations registers a
+lookup here from its `AppConfig.ready()`, and the trigger API and pages ask through it.
+Without a registered lookup every chat trigger reads "not connected".
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# org id → {(provider, team id): team name} of the teams linked to that org.
+LinkedTeamsLookup = Callable[[uuid.UUID], dict[tuple[str, str], str]]
+
+_lookup: LinkedTeamsLookup | None = None
+
+
+def register_linked_teams_lookup(lookup: LinkedTeamsLookup) -> None:
+    global _lookup
+    _lookup = lookup
+
+
+def linked_teams(org_id: uuid.UUID) -> dict[tuple[str, str], str]:
+    return _lookup(org_id) if _lookup is not None else {}
+
+
+@dataclass(frozen=True)
+class ChatConnection:
+    connected: bool | None  # None: not a chat trigger
+    reason: str = ""
+
+
+def chat_connection(trigger, linked: dict[tuple[str, str], str]) -> ChatConnection:
+    """`linked` is `linked_teams(trigger.org_id)`, fetched once per request for a list."""
+    if not trigger.chat_provider or not trigger.chat_team_id:
+        return ChatConnection(connected=None)
+    if (trigger.chat_provider, trigger.chat_team_id) in linked:
+        return ChatConnection(connected=True)
+    where = "Slack workspace" if trigger.chat_provider == "slack" else "Discord server"
+    return ChatConnection(
+        connected=False,
+        reason=(
+            f"The {where} {trigger.chat_team_id} is not linked to this organization: "
+            "add it on the Integrations page, or the keyword never reaches this trigger."
+        ),
+    )

@@ -11,6 +11,7 @@
   API call that carries its own credentials (API token, JWT, agent signature). The API
   never reads a session (DRF authenticates from the header), so a CI pipeline's run
   request skips the session, user and message machinery entirely.
+- ContentSecurityPolicyMiddleware: a strict Content-Security-Policy on every page.
 """
 
 import logging
@@ -202,3 +203,19 @@ class ProbeMiddleware(_SyncAndAsyncMiddleware):
         views = {"/healthz": health.healthz, "/readyz": health.readyz, "/metrics": metrics_endpoint.metrics_view}
         view = views.get(request.path_info)
         return view(request) if view is not None else None
+
+
+class ContentSecurityPolicyMiddleware(_SyncAndAsyncMiddleware):
+    """A strict Content-Security-Policy on HTML pages (settings.DEPLITE_CONTENT_SECURITY_POLICY).
+
+    Every script and style is a static file of this origin (htmx and Swagger UI are served
+    locally), so the policy allows no inline code and no other origin: an injected
+    `<script>` or `on…=` attribute does not run."""
+
+    def after(self, request, response):
+        policy = settings.DEPLITE_CONTENT_SECURITY_POLICY
+        if policy and "Content-Security-Policy" not in response:
+            content_type = response.get("Content-Type", "")
+            if content_type.startswith("text/html") or not content_type:
+                response["Content-Security-Policy"] = policy
+        return response

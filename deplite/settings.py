@@ -9,6 +9,7 @@ code edit. With DEBUG off, every secret must come from the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -77,6 +78,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "allauth",
     "allauth.account",
+    # Refresh tokens rotate and the old one is blacklisted; "log out everywhere" and a
+    # password change blacklist every refresh token of the user.
+    "rest_framework_simplejwt.token_blacklist",
     # Listed so its management commands (rotate_encryption_keys) are found.
     "deplite",
     "orgs",
@@ -106,6 +110,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "deplite.middleware.ApiErrorMiddleware",
+    "deplite.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "deplite.urls"
@@ -222,6 +227,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 # --- auth -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "orgs.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses while an account is rate-limited from this address (orgs/backends.py).
+    "orgs.backends.LoginRateLimitBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -236,6 +243,11 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
 ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_ADAPTER = "orgs.adapter.AccountAdapter"
+# Logins are limited by Deplite's own per-account-and-address failure counts (orgs/ratelimit.py).
+# allauth's per-address limits on every login attempt and every failure would lock out everyone
+# behind one NAT; its other limits (signup, password reset) stay, on the same client address.
+ACCOUNT_RATE_LIMITS = {"login": None, "login_failed": None}
 LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "/accounts/login/"
 
@@ -249,6 +261,8 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 
 # --- API ---------------------------------------------------------------------------------
@@ -302,9 +316,20 @@ SPECTACULAR_SETTINGS = {
 DEPLITE_MAX_API_BODY_BYTES = env.int("DEPLITE_MAX_API_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = DEPLITE_MAX_API_BODY_BYTES
 
-# Rate limits: (attempts, window seconds).
+# Rate limits: (failures, window seconds). See orgs/ratelimit.py.
+# Failed password logins per account and client address, and per address over all accounts.
 DEPLITE_LOGIN_RATE = (env.int("DEPLITE_LOGIN_RATE", default=10), 60)
+DEPLITE_LOGIN_ADDRESS_RATE = (env.int("DEPLITE_LOGIN_ADDRESS_RATE", default=100), 60)
+# Failed bearer credentials per client address; past it a bad one is a 429, a valid one still passes.
 DEPLITE_TOKEN_FAILURE_RATE = (env.int("DEPLITE_TOKEN_FAILURE_RATE", default=30), 60)
+# Reverse proxies (CIDRs) whose X-Forwarded-For names the client; none by default, so the
+# header is ignored and a client cannot choose the address its limits are counted under.
+DEPLITE_TRUSTED_PROXIES = env.list("DEPLITE_TRUSTED_PROXIES", default=[])
+for _cidr in DEPLITE_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"DEPLITE_TRUSTED_PROXIES: {_cidr!r} is not an address or CIDR.") from None
 
 # --- storage -------------------------------------------------------------------------------
 DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS = env.bool("DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS", default=False)
@@ -379,6 +404,18 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Pages: scripts and styles only from static files of this origin (no inline code); data:
+# images for Swagger UI's icons. connect-src also allows https: (http: when private storage
+# endpoints are allowed) because the Files page PUTs uploads straight to the customer's bucket.
+# No form-action: "Add to Slack" posts here and is redirected to Slack, which it would block.
+DEPLITE_CONTENT_SECURITY_POLICY = env.str(
+    "DEPLITE_CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+        f"connect-src 'self' https:{' http:' if DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS else ''}; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+)
 X_FRAME_OPTIONS = "DENY"
 
 # --- operations: logs, metrics -------------------------------------------------------------

@@ -1,10 +1,25 @@
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from . import services
+from . import ratelimit, services
 from .admin_console import OperatorConsole, age_filter, org_filter, service_action
 from .models import ApiToken, AuditEvent, Invitation, Membership, Organization, User
+
+
+class RateLimitedAdminLoginForm(AdminAuthenticationForm):
+    """/admin/login/ under the same failed-login limit as the site and the API (the backend
+    enforces it; this only says so instead of "wrong password")."""
+
+    def clean(self):
+        if self.request is not None and ratelimit.login_limited(self.request, self.data.get("username", "")):
+            raise ValidationError("Too many failed logins. Try again in a minute.", code="rate_limited")
+        return super().clean()
+
+
+admin.site.login_form = RateLimitedAdminLoginForm
 
 
 @admin.register(User)

@@ -5,7 +5,6 @@ Thin views: an input serializer validates, a service writes, an output serialize
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
@@ -13,16 +12,26 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from deplite.api.errors import Forbidden, RateLimited, Unauthenticated
 from deplite.api.fields import rule
 
-from . import ratelimit, rules, services
+from . import ratelimit, rules, selectors, services
 from .actors import Actor
-from .authentication import TokenPrincipalUser
-from .models import ApiToken, AuditEvent, Invitation, Membership, Organization, Role, StoragePermission, TokenScope
+from .authentication import EPOCH_CLAIM, TokenPrincipalUser, UserRefreshToken
+from .models import (
+    ApiToken,
+    AuditEvent,
+    Invitation,
+    Membership,
+    Organization,
+    Role,
+    StoragePermission,
+    TokenScope,
+    User,
+)
 from .permissions import Perm
 from .scoping import OrgScopedViewSet
 
@@ -40,31 +49,62 @@ class TokenPairOutput(serializers.Serializer):
 
 
 class TokenObtainView(APIView):
-    """`POST /api/auth/token {email, password}` → `{access, refresh}`; failures are rate-limited per IP."""
+    """`POST /api/auth/token {email, password}` → `{access, refresh}`; failures are rate-limited
+    per account and address."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
     @extend_schema(request=TokenObtainInput, responses={200: TokenPairOutput})
     def post(self, request):
-        ip = ratelimit.client_ip(request) or "unknown"
-        if ratelimit.is_limited("login", ip, settings.DEPLITE_LOGIN_RATE):
-            raise RateLimited("Too many failed logins. Try again in a minute.")
         data = TokenObtainInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(
-            request, email=data.validated_data["email"].lower(), password=data.validated_data["password"]
-        )
+        email = data.validated_data["email"].lower()
+        # The same per-account-and-address limit as the site and admin logins (orgs.backends).
+        if ratelimit.login_limited(request, email):
+            raise RateLimited("Too many failed logins. Try again in a minute.")
+        user = authenticate(request, email=email, password=data.validated_data["password"])
         if user is None or not user.is_active:
-            ratelimit.hit("login", ip, settings.DEPLITE_LOGIN_RATE)
             raise Unauthenticated("The email or password is incorrect.", code="invalid_credentials")
-        refresh = RefreshToken.for_user(user)
+        refresh = UserRefreshToken.for_user(user)
         return Response({"access": str(refresh.access_token), "refresh": str(refresh)})
 
 
+class RotatingRefreshSerializer(TokenRefreshSerializer):
+    """simplejwt's refresh (rotate, blacklist the old one), refusing a token whose user is
+    gone or whose login ended ("log out everywhere", password change) with a 401."""
+
+    token_class = UserRefreshToken
+
+    def validate(self, attrs):
+        try:
+            data = super().validate(attrs)
+        except User.DoesNotExist:
+            raise Unauthenticated("The refresh token is invalid or has expired.", code="token_not_valid") from None
+        refresh = self.token_class(data["refresh"], verify=False)
+        user = User.objects.filter(pk=refresh.get(api_settings.USER_ID_CLAIM)).first()
+        if user is None or refresh.get(EPOCH_CLAIM, 0) != user.auth_epoch:
+            refresh.blacklist()
+            raise Unauthenticated("This login has ended. Log in again.", code="token_not_valid")
+        return data
+
+
 class RefreshView(TokenRefreshView):
+    """`POST /api/auth/token/refresh {refresh}` → `{access, refresh}`: a refresh token works
+    once; the answer carries its successor."""
+
     authentication_classes: list = []
-    serializer_class = TokenRefreshSerializer
+    serializer_class = RotatingRefreshSerializer
+
+
+class LogoutEverywhereView(APIView):
+    """`POST /api/auth/logout-everywhere`: end every login of the caller — all refresh
+    tokens, access tokens and web sessions, this one included."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        services.user_sessions_end(user=_person(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- organisations --------------------------------------------------------------------------
@@ -182,15 +222,15 @@ class MemberViewSet(OrgScopedViewSet, mixins.ListModelMixin):
     def safely_get_queryset(self, queryset):
         return queryset.select_related("user", "org").order_by("created_at")
 
-    @extend_schema(request=MemberCreateInput, responses={201: MemberOutput})
+    @extend_schema(request=MemberCreateInput, responses={201: InvitationOutput})
     def create(self, request, org_id):
+        """Invite by email: the person joins once they accept, logged in with that address verified."""
         data = MemberCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        result = services.member_add(
+        invitation = services.member_add(
             org=self.org, actor=self.actor, actor_role=self.principal.role, **data.validated_data
         )
-        out = MemberOutput(result) if isinstance(result, Membership) else InvitationOutput(result)
-        return Response(out.data, status=status.HTTP_201_CREATED)
+        return Response(InvitationOutput(invitation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MemberUpdateInput, responses={200: MemberOutput})
     def partial_update(self, request, org_id, pk):
@@ -205,6 +245,53 @@ class MemberViewSet(OrgScopedViewSet, mixins.ListModelMixin):
     def destroy(self, request, org_id, pk):
         services.member_remove(membership=self.get_object(), actor=self.actor, actor_role=self.principal.role)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MyInvitationOutput(serializers.ModelSerializer):
+    org_id = serializers.UUIDField(source="org.id")
+    org_slug = serializers.CharField(source="org.slug")
+    org_name = serializers.CharField(source="org.name")
+    invited_by = serializers.EmailField(source="invited_by.email", default=None, allow_null=True)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "org_id", "org_slug", "org_name", "invited_by", "created_at"]
+
+
+class JoinedOutput(serializers.ModelSerializer):
+    org_id = serializers.UUIDField(source="org.id")
+    org_slug = serializers.CharField(source="org.slug")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "org_id", "org_slug", "role", "created_at"]
+
+
+def _person(request):
+    """The signed-in person; an API token is not one."""
+    if isinstance(request.user, TokenPrincipalUser):
+        raise Forbidden("Invitations are accepted by a signed-in person, not an API token.")
+    return request.user
+
+
+class MyInvitationListView(APIView):
+    """`GET /api/invitations`: open invitations to the caller's verified email addresses."""
+
+    @extend_schema(responses={200: MyInvitationOutput(many=True)})
+    def get(self, request):
+        invitations = selectors.invitations_open_for(user=_person(request))
+        return Response(MyInvitationOutput(invitations, many=True).data)
+
+
+class InvitationAcceptView(APIView):
+    """`POST /api/invitations/<id>/accept`: join the org (the invited address must be verified)."""
+
+    @extend_schema(request=None, responses={200: JoinedOutput})
+    def post(self, request, invitation_id):
+        membership = services.invitation_accept(
+            invitation_id=invitation_id, user=_person(request), ip=ratelimit.client_ip(request)
+        )
+        return Response(JoinedOutput(membership).data)
 
 
 # --- API tokens --------------------------------------------------------------------------------

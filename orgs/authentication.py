@@ -1,7 +1,9 @@
 """DRF authentication: `Bearer tk_…` API tokens and `Bearer <JWT>` users.
 
-Failed attempts are counted per client IP; past the limit every attempt from that IP
-gets a 429 until the window passes, so tokens cannot be guessed at speed.
+Failed attempts are counted per client address; past the limit a *bad* credential from
+that address gets a 429 instead of a 401 until the window passes. A valid credential is
+always let through: these credentials cannot be guessed, and one broken script behind a
+shared address must not lock out everyone else behind it.
 """
 
 from __future__ import annotations
@@ -9,18 +11,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework_simplejwt import authentication as jwt_auth
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from deplite import logs
 from deplite.api.errors import RateLimited
 
 from . import ratelimit, tokens
-from .models import ApiToken
+from .models import ApiToken, Membership
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+EPOCH_CLAIM = "ep"
 
 
 class MachineUser:
@@ -56,14 +61,10 @@ def _bearer(request) -> str | None:
 
 def _refuse(request, message: str):
     ip = ratelimit.client_ip(request) or "unknown"
-    ratelimit.hit("auth-fail", ip, settings.DEPLITE_TOKEN_FAILURE_RATE)
-    raise exceptions.AuthenticationFailed(message)
-
-
-def _check_rate(request) -> None:
-    ip = ratelimit.client_ip(request) or "unknown"
     if ratelimit.is_limited("auth-fail", ip, settings.DEPLITE_TOKEN_FAILURE_RATE):
         raise RateLimited("Too many failed authentication attempts. Try again in a minute.")
+    ratelimit.hit("auth-fail", ip, settings.DEPLITE_TOKEN_FAILURE_RATE)
+    raise exceptions.AuthenticationFailed(message)
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -73,16 +74,25 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         raw = _bearer(request)
         if raw is None or not raw.startswith(tokens.PREFIX):
             return None
-        _check_rate(request)
         if not tokens.is_well_formed(raw):
             _refuse(request, "The API token is malformed.")
-        queryset = ApiToken.objects.select_related("org").filter(token_hash=tokens.hash_token(raw))
+        queryset = (
+            ApiToken.objects.select_related("org", "created_by")
+            .annotate(
+                creator_is_member=Exists(Membership.objects.filter(org=OuterRef("org"), user=OuterRef("created_by")))
+            )
+            .filter(token_hash=tokens.hash_token(raw))
+        )
         # A view may have rows it needs ride along the token's one query (the run endpoint's trigger).
         view = (getattr(request, "parser_context", None) or {}).get("view")
         if hasattr(view, "with_token_lookup"):
             queryset = view.with_token_lookup(queryset)
         token = queryset.first()
         if token is None or token.revoked_at is not None:
+            _refuse(request, "The API token is invalid or has been revoked.")
+        if token.created_by_id is not None and not (token.created_by.is_active and token.creator_is_member):
+            # Services revoke a leaver's tokens; this also covers a membership deleted by
+            # a path that bypassed them (the admin, a shell).
             _refuse(request, "The API token is invalid or has been revoked.")
         now = timezone.now()
         if token.expires_at is not None and token.expires_at <= now:
@@ -99,12 +109,28 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
+class UserRefreshToken(RefreshToken):
+    """A refresh token (and the access tokens made from it) carrying the user's
+    `auth_epoch`: "log out everywhere" and a password change move the epoch on."""
+
+    @classmethod
+    def for_user(cls, user):
+        token = super().for_user(user)
+        token[EPOCH_CLAIM] = user.auth_epoch
+        return token
+
+
 class JWTAuthentication(jwt_auth.JWTAuthentication):
+    def get_user(self, validated_token):
+        user = super().get_user(validated_token)
+        if validated_token.get(EPOCH_CLAIM, 0) != user.auth_epoch:
+            raise exceptions.AuthenticationFailed("This login has ended. Log in again.")
+        return user
+
     def authenticate(self, request):
         raw = _bearer(request)
         if raw is None:
             return None
-        _check_rate(request)
         try:
             result = super().authenticate(request)
         except (InvalidToken, TokenError, exceptions.AuthenticationFailed):

@@ -53,10 +53,23 @@ class User(AbstractUser):
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
 
+    # Bumped by "log out everywhere" and a password change: web sessions and access tokens
+    # carry the value they were issued under and stop working once it moves on.
+    auth_epoch = models.PositiveIntegerField(default=0, editable=False)
+
     objects = UserManager()
 
     def __str__(self) -> str:
         return self.email
+
+    def get_session_auth_hash(self) -> str:
+        if not self.auth_epoch:
+            return super().get_session_auth_hash()  # sessions from before the field stay valid
+        from django.utils.crypto import salted_hmac
+
+        return salted_hmac(
+            "orgs.User.get_session_auth_hash", f"{self.password}:{self.auth_epoch}", algorithm="sha256"
+        ).hexdigest()
 
 
 class Organization(models.Model):

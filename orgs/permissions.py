@@ -67,10 +67,16 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.OWNER: _ADMIN,
 }
 
-# An org token acts like an admin, except that it cannot manage people or tokens
-# (a leaked CI token must not be able to mint itself a longer-lived successor) nor link or
-# unlink chat workspaces (an install binds a person's consent in Slack/Discord to the org).
-ORG_TOKEN_PERMISSIONS = _ADMIN - {Perm.MEMBERS_MANAGE, Perm.TOKENS_MANAGE, Perm.INTEGRATIONS_MANAGE}
+# What only a signed-in person (owner/admin) may do, never an API token: manage people,
+# and mint or replace credentials — API tokens, agent secrets (create, rotate, revoke) and
+# chat installations. A leaked CI token must not be able to mint itself a credential that
+# outlives its own revocation (an agent secret made by a token keeps working after it).
+USER_ONLY_PERMISSIONS = frozenset(
+    {Perm.MEMBERS_MANAGE, Perm.TOKENS_MANAGE, Perm.AGENTS_MANAGE, Perm.INTEGRATIONS_MANAGE}
+)
+
+# An org token acts like an admin, except for the user-only permissions above.
+ORG_TOKEN_PERMISSIONS = _ADMIN - USER_ONLY_PERMISSIONS
 
 STORAGE_TOKEN_PERMISSIONS = {
     StoragePermission.READ: Perm.FILES_READ,

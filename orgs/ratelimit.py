@@ -1,16 +1,31 @@
-"""Fixed-window rate limits kept in the cache (Redis in production).
+"""Fixed-window rate limits kept in the cache (Redis in production), and the client address.
 
-Used for failed logins and failed token authentication, keyed by client IP. When the
-cache is unreachable the limiter fails open (and says so in the log): an outage of Redis
-must not turn every authenticated API call into a 500.
+Failures are counted, never successes, and a limit never refuses a valid credential that
+cannot be guessed:
+
+- Bearer credentials (JWTs, `tk_` tokens) are counted per client address. Past the limit
+  a *bad* credential from that address gets a 429 instead of a 401; a valid one still goes
+  through, so one misconfigured script behind a NAT cannot lock out everyone behind it.
+- Passwords can be guessed, so past the limit even the right one is refused; but the
+  counter is per account *and* address (a stranger's typos lock out only that account from
+  that address), plus a wider per-address cap against spraying many accounts. The limit
+  is the number of failures tolerated: the attempt after the last tolerated one is still
+  checked.
+
+When the cache is unreachable the limiter fails open (and says so in the log): an outage of
+Redis must not turn every authenticated API call into a 500.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import ipaddress
 import logging
 import time
 
 import redis
+from django.conf import settings
 from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
@@ -18,10 +33,47 @@ logger = logging.getLogger(__name__)
 _CACHE_DOWN = (redis.RedisError, OSError)
 
 
+@functools.cache
+def _trusted_networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    value = value.strip()
+    if value.startswith("[") and "]" in value:  # [v6]:port
+        value = value[1 : value.index("]")]
+    elif value.count(":") == 1:  # v4:port
+        value = value.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def client_ip(request) -> str | None:
-    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy
-    # rewrites it, and a limiter keyed on it could be dodged by sending a new one.
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address: REMOTE_ADDR, unless that is one of the operator's proxies
+    (DEPLITE_TRUSTED_PROXIES), in which case the nearest address in X-Forwarded-For that
+    is not a trusted proxy. Without trusted proxies X-Forwarded-For is ignored: a client
+    could otherwise pick its own address and dodge every limit."""
+    remote = request.META.get("REMOTE_ADDR") or ""
+    trusted = _trusted_networks(tuple(settings.DEPLITE_TRUSTED_PROXIES))
+    address = _ip(remote)
+    if address is None:
+        return remote or None
+    if not trusted or not any(address in net for net in trusted):
+        return str(address)
+    hops = [h for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        hop_address = _ip(hop)
+        if hop_address is None:
+            break  # garbage a client wrote: the last trusted hop is all we know
+        address = hop_address
+        if not any(hop_address in net for net in trusted):
+            break
+    return str(address)
 
 
 def _key(scope: str, ident: str, window: int) -> str:
@@ -51,3 +103,33 @@ def hit(scope: str, ident: str, rate: tuple[int, int]) -> int:
     except _CACHE_DOWN as exc:
         logger.warning("Rate limiter cannot reach the cache (%s); not counting %s", type(exc).__name__, scope)
         return 0
+
+
+# --- password logins (API, site, admin) ----------------------------------------------------------
+
+
+def _account(account: str) -> str:
+    # A digest, so the cache never holds the email address.
+    return hashlib.sha256(account.strip().lower().encode()).hexdigest()[:32]
+
+
+def _tolerating(rate: tuple[int, int]) -> tuple[int, int]:
+    # A login rate is the number of failures *tolerated*: after 10 typos the 11th attempt
+    # is still checked, so the person who finally remembers the password gets in; only
+    # once more than 10 attempts failed does the account wait out the window.
+    limit, window = rate
+    return limit + 1, window
+
+
+def login_limited(request, account: str) -> bool:
+    """Whether a password login for `account` from this client is refused for now."""
+    ip = client_ip(request) or "unknown"
+    return is_limited("login", f"{_account(account)}:{ip}", _tolerating(settings.DEPLITE_LOGIN_RATE)) or is_limited(
+        "login-ip", ip, _tolerating(settings.DEPLITE_LOGIN_ADDRESS_RATE)
+    )
+
+
+def login_failed(request, account: str) -> None:
+    ip = client_ip(request) or "unknown"
+    hit("login", f"{_account(account)}:{ip}", settings.DEPLITE_LOGIN_RATE)
+    hit("login-ip", ip, settings.DEPLITE_LOGIN_ADDRESS_RATE)

@@ -32,7 +32,7 @@ from . import ratelimit
 from .actors import Actor, ActorKind
 from .authentication import TokenPrincipalUser
 from .models import ApiToken, Membership, Organization, TokenScope, User
-from .permissions import ROLE_PERMISSIONS, token_permissions
+from .permissions import ROLE_PERMISSIONS, USER_ONLY_PERMISSIONS, token_permissions
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,8 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
         if self.action is None:
             raise MethodNotAllowed(request.method)
         perm = self.permission_map.get(self.action)
+        if perm in USER_ONLY_PERMISSIONS and self.principal.token is not None:
+            raise Forbidden("API tokens cannot manage members or create credentials; sign in as an owner or admin.")
         if perm is None or not self.principal.has(perm):
             raise Forbidden()
 

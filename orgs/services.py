@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from deplite.background import enqueue_after_commit
-from deplite.errors import Conflict, Forbidden, ValidationFailed
+from deplite.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 from . import rules, token_scopes, tokens
 from .actors import Actor
@@ -115,22 +115,15 @@ def _assert_can_grant(actor_role: str | None, role: str) -> None:
         raise Forbidden("Only an owner can grant the owner role.")
 
 
-def member_add(
-    *, org: Organization, email: str, role: str, actor: Actor, actor_role: str | None
-) -> Membership | Invitation:
-    """Add a member by email: an existing user joins at once, anyone else is invited."""
+def member_add(*, org: Organization, email: str, role: str, actor: Actor, actor_role: str | None) -> Invitation:
+    """Invite a person by email. Nobody joins by being added: the invited person accepts,
+    logged in with that address verified (`invitation_accept`). Joining at once would let
+    whoever registered the address first — verified or not — into the organization."""
     _assert_can_grant(actor_role, role)
     email = email.strip().lower()
     with transaction.atomic():
-        user = User.objects.filter(email__iexact=email).first()
-        if user is not None:
-            membership, created = Membership.objects.get_or_create(org=org, user=user, defaults={"role": role})
-            if not created:
-                raise Conflict("This person is already a member.", code="already_member")
-            audit_record(
-                org=org, actor=actor, action="member.added", target=membership, data={"email": email, "role": role}
-            )
-            return membership
+        if Membership.objects.filter(org=org, user__email__iexact=email).exists():
+            raise Conflict("This person is already a member.", code="already_member")
         invitation, created = Invitation.objects.get_or_create(
             org=org, email=email, accepted_at=None, defaults={"role": role, "invited_by": actor.user}
         )
@@ -141,6 +134,49 @@ def member_add(
         )
         enqueue_after_commit(send_invitation_email, str(invitation.pk))
     return invitation
+
+
+def invitation_accept(*, invitation_id: uuid.UUID | str, user: User, ip: str | None = None) -> Membership:
+    """`user` accepts an invitation sent to one of their verified addresses.
+
+    An invitation to an address that is not one of the user's is a 404 (its existence is not
+    revealed); to their address while it is unverified, a 403 asking them to confirm it.
+    """
+    from allauth.account.models import EmailAddress
+
+    try:
+        invitation_id = uuid.UUID(str(invitation_id))
+    except ValueError:
+        raise NotFound("Invitation not found.") from None
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update()
+            .select_related("org")
+            .filter(pk=invitation_id, accepted_at__isnull=True)
+            .first()
+        )
+        addresses = EmailAddress.objects.filter(user=user, email__iexact=invitation.email) if invitation else None
+        if invitation is None or not (addresses.exists() or user.email.lower() == invitation.email.lower()):
+            raise NotFound("Invitation not found.")
+        if not addresses.filter(verified=True).exists():
+            raise Forbidden(
+                "Confirm your email address first: the invitation is accepted only from a verified address.",
+                code="email_not_verified",
+            )
+        membership, created = Membership.objects.get_or_create(
+            org=invitation.org, user=user, defaults={"role": invitation.role}
+        )
+        invitation.accepted_at = timezone.now()
+        invitation.save(update_fields=["accepted_at"])
+        if created:
+            audit_record(
+                org=invitation.org,
+                actor=Actor.for_user(user, ip=ip),
+                action="member.joined",
+                target=membership,
+                data={"email": invitation.email, "role": membership.role},
+            )
+    return membership
 
 
 def member_update(*, membership: Membership, role: str, actor: Actor, actor_role: str | None) -> Membership:
@@ -163,19 +199,75 @@ def member_update(*, membership: Membership, role: str, actor: Actor, actor_role
 
 
 def member_remove(*, membership: Membership, actor: Actor, actor_role: str | None) -> None:
+    """Remove a member. The API tokens they created in this org are revoked with them: a
+    person who leaves must not keep access through the automation they set up."""
     if membership.role == Role.OWNER:
         _assert_can_grant(actor_role, Role.OWNER)
     with transaction.atomic():
         if membership.role == Role.OWNER:
             _assert_other_owner(membership)
+        revoked = tokens_revoke_created_by(
+            user=membership.user, org=membership.org, actor=actor, reason="member removed"
+        )
         audit_record(
             org=membership.org,
             actor=actor,
             action="member.removed",
             target=membership,
-            data={"email": membership.user.email, "role": membership.role},
+            data={"email": membership.user.email, "role": membership.role, "revokedTokens": revoked},
         )
         membership.delete()
+
+
+def tokens_revoke_created_by(*, user: User, actor: Actor, reason: str, org: Organization | None = None) -> list[str]:
+    """Revoke every active API token `user` created (in `org`, or in every org); one
+    `token.revoked` audit event per token, naming the reason. Returns the revoked prefixes."""
+    prefixes = []
+    with transaction.atomic():
+        active = (
+            ApiToken.objects.select_for_update().select_related("org").filter(created_by=user, revoked_at__isnull=True)
+        )
+        if org is not None:
+            active = active.filter(org=org)
+        now = timezone.now()
+        for token in active:
+            ApiToken.objects.filter(pk=token.pk).update(revoked_at=now)
+            audit_record(
+                org=token.org,
+                actor=actor,
+                action="token.revoked",
+                target=token,
+                data={"prefix": token.prefix, "reason": reason, "createdBy": user.email},
+            )
+            prefixes.append(token.prefix)
+    return prefixes
+
+
+def user_deactivated(*, user: User) -> None:
+    """A user was deactivated (admin, shell or any other path): the API tokens they
+    created stop working, each revocation audited in its org, and their sessions end."""
+    tokens_revoke_created_by(user=user, actor=Actor.system("user deactivated"), reason="user deactivated")
+    user_sessions_end(user=user)
+
+
+def user_sessions_end(*, user: User) -> int:
+    """End every login of `user`: each refresh token is blacklisted, and bumping
+    `auth_epoch` ends their web sessions and the access tokens already handed out.
+    Returns how many refresh tokens were blacklisted. (The caller keeps its own web
+    session with `update_session_auth_hash` if it should.)"""
+    from django.db.models import F
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    with transaction.atomic():
+        outstanding = OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now()).exclude(
+            blacklistedtoken__isnull=False
+        )
+        blacklisted = BlacklistedToken.objects.bulk_create(
+            [BlacklistedToken(token=t) for t in outstanding], ignore_conflicts=True
+        )
+        User.objects.filter(pk=user.pk).update(auth_epoch=F("auth_epoch") + 1)
+        user.auth_epoch = User.objects.filter(pk=user.pk).values_list("auth_epoch", flat=True).get()
+    return len(blacklisted)
 
 
 def _assert_other_owner(membership: Membership) -> None:
@@ -184,31 +276,6 @@ def _assert_other_owner(membership: Membership) -> None:
     )
     if not owners.exists():
         raise Conflict("An organization needs at least one owner.", code="last_owner")
-
-
-def invitations_accept(*, user: User) -> list[Membership]:
-    """Turn the open invitations for this user's (verified) email into memberships."""
-    memberships = []
-    with transaction.atomic():
-        for invitation in (
-            Invitation.objects.select_for_update()
-            .select_related("org")
-            .filter(email__iexact=user.email, accepted_at__isnull=True)
-        ):
-            membership, _ = Membership.objects.get_or_create(
-                org=invitation.org, user=user, defaults={"role": invitation.role}
-            )
-            invitation.accepted_at = timezone.now()
-            invitation.save(update_fields=["accepted_at"])
-            audit_record(
-                org=invitation.org,
-                actor=Actor.for_user(user),
-                action="member.joined",
-                target=membership,
-                data={"email": user.email, "role": membership.role},
-            )
-            memberships.append(membership)
-    return memberships
 
 
 def token_create(

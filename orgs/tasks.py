@@ -24,17 +24,18 @@ logger = logging.getLogger(__name__)
     ignore_result=True,
 )
 def send_invitation_email(invitation_id: str) -> None:
-    """Mail an invitation. The invitation row stands either way: the person can still sign up
-    and join; the mail is a courtesy, retried for a while if the mail server is away."""
+    """Mail an invitation. The invitation row stands either way: the person still finds it on
+    their dashboard once logged in; the mail is a courtesy, retried for a while if the mail
+    server is away."""
     invitation = Invitation.objects.select_related("org").filter(pk=invitation_id, accepted_at=None).first()
     if invitation is None:
         return
-    signup = absolute_url("account_signup")
     send_mail(
         subject=f"You are invited to {invitation.org.name} on Deplite",
         message=(
             f"You have been invited to join {invitation.org.name} on Deplite as {invitation.role}.\n\n"
-            f"Sign up with this email address to accept: {signup}\n"
+            f"Log in (or sign up) with this email address, confirm it, and accept the invitation at:\n"
+            f"{absolute_url('dashboard')}\n"
         ),
         from_email=None,
         recipient_list=[invitation.email],

@@ -6,12 +6,17 @@ Principal) and check the same permissions, so a page can never show more than th
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseForbidden
+from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
-from . import overview, services
+from deplite.api.errors import DepliteError, NotFound
+
+from . import overview, ratelimit, selectors, services
 from .api import ApiTokenCreateInput
 from .forms import ApiTokenForm, MemberAddForm
 from .models import ApiToken, AuditEvent, Invitation, Membership
@@ -23,9 +28,36 @@ from .selectors import orgs_for_user
 @login_required
 def dashboard(request):
     memberships = list(orgs_for_user(user=request.user))
-    if len(memberships) == 1:
+    invitations = selectors.invitations_open_for(user=request.user)
+    if len(memberships) == 1 and not invitations:
         return redirect("org-home", org_slug=memberships[0].org.slug)
-    return render(request, "orgs/dashboard.html", {"orgs": memberships})
+    return render(request, "orgs/dashboard.html", {"orgs": memberships, "invitations": invitations})
+
+
+@login_required
+@require_POST
+def logout_everywhere(request):
+    """End every login of this user (other browsers, API refresh and access tokens), then this one."""
+    services.user_sessions_end(user=request.user)
+    logout(request)
+    messages.success(request, "You are logged out everywhere.")
+    return redirect(settings.LOGIN_URL)
+
+
+@login_required
+@require_POST
+def invitation_accept(request, invitation_id):
+    try:
+        membership = services.invitation_accept(
+            invitation_id=invitation_id, user=request.user, ip=ratelimit.client_ip(request)
+        )
+    except NotFound:
+        raise Http404("Invitation not found") from None
+    except DepliteError as exc:
+        messages.error(request, exc.message)
+        return redirect("dashboard")
+    messages.success(request, f"You joined {membership.org.name}.")
+    return redirect("org-home", org_slug=membership.org.slug)
 
 
 @org_page(Perm.ORG_READ)
@@ -60,7 +92,7 @@ def members_page(request, org):
                 **form.cleaned_data,
             )
             if added is not None:
-                messages.success(request, f"Added {form.cleaned_data['email']}.")
+                messages.success(request, f"Invited {form.cleaned_data['email']}.")
                 return redirect("org-members", org_slug=org.slug)
     return render_page(
         request,

@@ -14,7 +14,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from deplite.api.errors import NotFound
+from deplite.api.errors import NotFound, ValidationFailed
 from deplite.api.fields import rule
 from deplite.json_rows import instance_from_json_row, json_row_sql
 from orgs.models import ApiToken
@@ -66,6 +66,10 @@ class StorageBindingInput(serializers.Serializer):
     validate_prefix = rule(names.clean_prefix)
 
 
+# Check results that mean the binding's endpoint itself is wrong: a 400, not a 200 {ok: false}.
+ENDPOINT_MISCONFIGURED = frozenset({"endpoint_redirect"})
+
+
 class CheckResultOutput(serializers.Serializer):
     ok = serializers.BooleanField()
     code = serializers.CharField()
@@ -112,6 +116,9 @@ class StorageBindingViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.Retr
     @action(detail=True, methods=["post"], url_path="test")
     def test_connection(self, request, org_id, pk):
         result = services.binding_check(binding=self.get_object())
+        if result.code in ENDPOINT_MISCONFIGURED:
+            # Not a state of the bucket but a wrong endpoint, as a save would have refused it.
+            raise ValidationFailed(result.message, code=result.code, details={"fields": {"endpoint": [result.message]}})
         return Response(CheckResultOutput(result).data)
 
 

@@ -19,6 +19,7 @@ answer differently later (rebinding).
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import socket
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ _NUMERIC_LABEL_RE = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+logger = logging.getLogger(__name__)
+
 
 class EndpointNotAllowed(Exception):
     """The server refuses to connect to this endpoint (raised before any connection)."""
@@ -63,6 +66,7 @@ class Endpoint:
 
 
 _ALLOW_SETTING = "DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS"
+_PRIVATE_HINT = f"; for self-hosted storage on a private network, the server needs {_ALLOW_SETTING}=true"
 
 
 def private_allowed() -> bool:
@@ -75,10 +79,34 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
 
 
+# NAT64's well-known prefix (RFC 6052): 64:ff9b::a.b.c.d reaches the IPv4 a.b.c.d.
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+
+
+def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to when it embeds one: IPv4-mapped
+    (::ffff:a.b.c.d), 6to4 (2002::/16), Teredo (2001::/32: its server and client) and
+    NAT64 (64:ff9b::/96). A gateway on the path turns those into IPv4 traffic, so they
+    are judged by the IPv4 address, not by the IPv6 wrapper."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    if address in NAT64_PREFIX:
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    return []
+
+
 def address_problem(address: IPAddress, *, allow_private: bool) -> str | None:
     """Why the server must not connect to `address`, or None when it may."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    embedded = embedded_ipv4(address)
+    if embedded:
+        problems = [p for p in (address_problem(a, allow_private=allow_private) for a in embedded) if p]
+        return problems[0] if problems else None
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
     if address.is_unspecified or address.is_multicast or address.is_reserved:
@@ -150,24 +178,32 @@ def check_connect_addresses(host: str, port: int, *, allow_private: bool | None 
     allow_private = private_allowed() if allow_private is None else allow_private
     literal = _literal_ip(host.strip("[]"))
     if literal is not None:
-        addresses = [literal]
-    else:
-        try:
-            addresses = resolve(host, port)
-        except (OSError, UnicodeError) as exc:
-            raise EndpointNotAllowed(f"the host {host!r} does not resolve") from exc
-        if not addresses:
-            raise EndpointNotAllowed(f"the host {host!r} does not resolve")
+        # The person typed this address: saying what is wrong with it reveals nothing.
+        problem = address_problem(literal, allow_private=allow_private)
+        if problem:
+            # Say how to allow it when the operator may (a LAN MinIO), never for metadata addresses.
+            hint = _PRIVATE_HINT if not allow_private and address_problem(literal, allow_private=True) is None else ""
+            raise EndpointNotAllowed(f"{literal} is {problem}{hint}")
+        return [literal]
+    # For a name, one answer whatever went wrong: saying that it does not resolve, or to
+    # what kind of address (let alone which), would make this check an oracle for the
+    # server's internal DNS. The log keeps the detail for the operator.
+    refusal = EndpointNotAllowed(
+        f"the host {host!r} must resolve, from this server, to public addresses only"
+        + ("" if allow_private else f" (private and loopback addresses are not allowed){_PRIVATE_HINT}")
+    )
+    try:
+        addresses = resolve(host, port)
+    except (OSError, UnicodeError) as exc:
+        logger.info("Storage endpoint %r refused: does not resolve (%s)", host, type(exc).__name__)
+        raise refusal from None
+    if not addresses:
+        raise refusal
     for address in addresses:
         problem = address_problem(address, allow_private=allow_private)
         if problem:
-            # Say how to allow it when the operator may (a LAN MinIO), never for metadata addresses.
-            hint = (
-                f"; for self-hosted storage on a private network, the server needs {_ALLOW_SETTING}=true"
-                if not allow_private and address_problem(address, allow_private=True) is None
-                else ""
-            )
-            raise EndpointNotAllowed(f"the host {host!r} resolves to {problem} ({address}){hint}")
+            logger.info("Storage endpoint %r refused: resolves to %s (%s)", host, problem, address)
+            raise refusal
     return addresses
 
 

@@ -86,6 +86,24 @@ class EndpointRefused(Exception):
     """Raised inside a connection attempt; no socket was opened."""
 
 
+class EndpointRedirected(BotoCoreError):
+    """The endpoint answered a 3xx. Never followed: a redirect could lead the server
+    anywhere (the connect-time check would hold, but botocore's region redirector
+    re-sends until Python's recursion limit, ~77 requests, then crashes)."""
+
+    fmt = "The storage endpoint answered with a redirect (HTTP {status})."
+
+
+def _refuse_redirects(response=None, **kwargs) -> None:
+    # First 'needs-retry' handler: raising here stops botocore before its S3 region
+    # redirector (or a retry) sends the request again.
+    http_response = response[0] if response else None
+    if http_response is not None and 300 <= http_response.status_code < 400:
+        raise EndpointRedirected(
+            status=http_response.status_code, region=http_response.headers.get("x-amz-bucket-region", "")
+        )
+
+
 class _GuardedConnectionMixin:
     """urllib3 connection whose socket only ever reaches an address storage.endpoints allows.
 
@@ -215,6 +233,7 @@ def _build(
     )
     resource = session.resource("s3", endpoint_url=binding.endpoint, config=config)
     _install_connect_guard(resource.meta.client)
+    resource.meta.client.meta.events.register_first("needs-retry.s3", _refuse_redirects)
     return resource
 
 
@@ -364,6 +383,18 @@ def _classify(exc: Exception) -> StorageError:
         exc = exc.kwargs["error"]
     if isinstance(exc, EndpointRefused):
         return StorageError(f"The storage endpoint is not allowed: {exc}.", code="endpoint_not_allowed", permanent=True)
+    if isinstance(exc, EndpointRedirected):
+        region = exc.kwargs.get("region")
+        if region:
+            return StorageError(
+                f"{_MESSAGES['wrong_region']} The bucket is in {region}.", code="wrong_region", permanent=True
+            )
+        return StorageError(
+            f"The storage endpoint answered with a redirect (HTTP {exc.kwargs['status']}); Deplite does not follow "
+            "redirects. Set the endpoint to the address that serves the bucket.",
+            code="endpoint_redirect",
+            permanent=True,
+        )
     if isinstance(exc, ClientError):
         code, status = _code(exc), _status(exc)
         if code == "InvalidAccessKeyId":

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken
 
 from deplite.celery import app as celery_app
 from orgs.models import Role
@@ -67,7 +67,7 @@ class Api:
         self.client = APIClient()
 
     def as_user(self, user) -> Api:
-        self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+        self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
         return self
 
     def as_token(self, raw: str) -> Api:

@@ -24,6 +24,34 @@ class JSONAnyContentTypeParser(BaseParser):
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise ParseError("The request body is not valid JSON.") from exc
+        except RecursionError:
+            # Nesting deep enough to exhaust the parser's stack (~1,000 levels).
+            raise ParseError(f"The request body is nested too deeply (more than {MAX_DEPTH} levels).") from None
         if not isinstance(data, dict):
             raise ParseError("The request body must be a JSON object.")
+        if _depth_exceeds(data, MAX_DEPTH):
+            # Shallower than the parser's limit but still deeper than any API body: refused
+            # here so no key conversion, validator, renderer or log line ever recurses through it.
+            raise ParseError(f"The request body is nested too deeply (more than {MAX_DEPTH} levels).")
         return underscore(data)
+
+
+# No API body comes close: params and labels are flat, the deepest is two or three levels.
+MAX_DEPTH = 32
+
+
+def _depth_exceeds(value, limit: int) -> bool:
+    """Whether `value` nests lists/objects more than `limit` deep (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False

@@ -6,6 +6,7 @@ re-enqueued copy, changes nothing the second time.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +23,8 @@ from orgs.services import audit_record
 from .. import s3
 from ..models import REMOVABLE_STATUSES, FileStatus, StoredFile
 from .files import announce, enqueue_remove
+
+logger = logging.getLogger(__name__)
 
 # A verification task holds its file this long; past it, the sweeper may hand the file
 # to another worker (HeadObject with 5 s connect / 30 s read timeouts and 3 attempts fits).
@@ -79,6 +82,10 @@ def file_verify(*, file_id: str) -> None:
     if not claimed:
         return
     file = StoredFile.objects.select_related("binding", "org").get(pk=file_id)
+    if file.verify_attempts > MAX_VERIFY_ATTEMPTS:
+        # Earlier tries ended without a word (a worker killed mid-check): give up here too.
+        _fail(file, f"Could not check the upload after {MAX_VERIFY_ATTEMPTS} tries.", remove_object=False)
+        return
     try:
         info = s3.head_object(binding=file.binding, key=file.object_key)
     except s3.StorageError as exc:
@@ -89,6 +96,20 @@ def file_verify(*, file_id: str) -> None:
             _fail(
                 file,
                 f"Could not check the upload after {file.verify_attempts} tries: {exc.message}",
+                remove_object=False,
+            )
+            return
+        StoredFile.objects.filter(pk=file.pk, status=FileStatus.VERIFYING).update(verify_lease_until=None)
+        raise
+    except Exception as exc:
+        # Not a storage answer (a bug, a library error): still bounded by the attempt cap,
+        # or the sweeper would hand this file back forever.
+        logger.exception("Verifying file %s failed unexpectedly (attempt %s)", file_id, file.verify_attempts)
+        if file.verify_attempts >= MAX_VERIFY_ATTEMPTS:
+            _fail(
+                file,
+                f"Could not check the upload after {file.verify_attempts} tries: an internal error "
+                f"({type(exc).__name__}).",
                 remove_object=False,
             )
             return

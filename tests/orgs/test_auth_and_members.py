@@ -26,8 +26,10 @@ def test_jwt_login_and_refresh(api, owner, org_a):
 def test_bad_password_is_401_in_error_shape_and_rate_limited(api, owner, settings):
     settings.DEPLITE_LOGIN_RATE = (3, 60)
     body = {"email": "owner@acme.test", "password": "wrong"}
-    statuses = [api.post("/api/auth/token", body, format="json").status_code for _ in range(5)]
-    assert statuses == [401, 401, 401, 429, 429]
+    statuses = [api.post("/api/auth/token", body, format="json").status_code for _ in range(6)]
+    # Three failures tolerated, a fourth attempt still checked; then the account waits.
+    assert statuses == [401, 401, 401, 401, 429, 429]
+    # Passwords can be guessed: from this address this account waits out the window.
     last = api.post("/api/auth/token", {"email": "owner@acme.test", "password": "correct-horse-battery"}, format="json")
     assert last.status_code == 429
     assert last.json()["error"]["code"] == "rate_limited"
@@ -65,16 +67,75 @@ def test_member_can_read_but_not_change_org(api, member, org_a):
     assert org_a.name != "Mine"
 
 
-def test_adding_an_existing_user_makes_them_a_member_at_once(api, owner, org_a):
-    other = UserFactory(email="dev@acme.test")
-    response = api.as_user(owner).post("/api/orgs/acme/members", {"email": "DEV@acme.test"}, format="json")
+def _account(email, *, verified):
+    from allauth.account.models import EmailAddress
+
+    user = UserFactory(email=email)
+    EmailAddress.objects.create(user=user, email=email, verified=verified, primary=True)
+    return user
+
+
+def test_adding_an_unverified_account_never_joins_it(api, owner, org_a):
+    # The takeover: an attacker registers the new hire's address first, never verifies it.
+    attacker = _account("newhire@acme.test", verified=False)
+    response = api.as_user(owner).post(
+        "/api/orgs/acme/members", {"email": "NewHire@acme.test", "role": "admin"}, format="json"
+    )
     assert response.status_code == 201
-    assert response.json()["status"] == "active"
-    assert Membership.objects.filter(org=org_a, user=other, role=Role.MEMBER).exists()
+    assert response.json()["status"] == "invited"
+    assert not Membership.objects.filter(org=org_a, user=attacker).exists()
+
+    invitation = Invitation.objects.get(org=org_a, email="newhire@acme.test")
+    api.as_user(attacker)
+    assert api.get("/api/orgs/acme").status_code == 404
+    assert api.get("/api/orgs").json()["results"] == []
+    assert api.get("/api/invitations").json() == []
+    refused = api.post(f"/api/invitations/{invitation.id}/accept")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "email_not_verified"
+    assert not Membership.objects.filter(org=org_a, user=attacker).exists()
+    assert api.get("/api/orgs/acme/members").status_code == 404
+
+
+def test_a_verified_account_joins_only_when_it_accepts(api, owner, org_a):
+    dev = _account("dev@acme.test", verified=True)
+    response = api.as_user(owner).post("/api/orgs/acme/members", {"email": "DEV@acme.test"}, format="json")
+    assert response.status_code == 201 and response.json()["status"] == "invited"
     assert api.post("/api/orgs/acme/members", {"email": "dev@acme.test"}, format="json").status_code == 409
+    assert not Membership.objects.filter(org=org_a, user=dev).exists()
+
+    api.as_user(dev)
+    assert api.get("/api/orgs/acme").status_code == 404
+    [listed] = api.get("/api/invitations").json()
+    assert listed["orgSlug"] == "acme" and listed["role"] == "member" and listed["invitedBy"] == owner.email
+
+    # Someone else cannot accept it, even knowing its id.
+    other = _account("other@acme.test", verified=True)
+    assert api.as_user(other).post(f"/api/invitations/{listed['id']}/accept").status_code == 404
+
+    joined = api.as_user(dev).post(f"/api/invitations/{listed['id']}/accept")
+    assert joined.status_code == 200 and joined.json()["orgSlug"] == "acme"
+    assert Membership.objects.get(org=org_a, user=dev).role == Role.MEMBER
+    assert api.get("/api/orgs/acme").status_code == 200
+    assert AuditEvent.objects.filter(org=org_a, action="member.joined", actor_label="dev@acme.test").exists()
+    assert api.post(f"/api/invitations/{listed['id']}/accept").status_code == 404  # once
+    assert (
+        api.as_user(owner)
+        .post("/api/orgs/acme/members", {"email": "dev@acme.test"}, format="json")
+        .json()["error"]["code"]
+        == "already_member"
+    )
 
 
-def test_adding_an_unknown_email_invites_and_verified_signup_joins(
+def test_an_api_token_cannot_accept_invitations(api, org_a):
+    from tests.factories import make_token
+
+    _, raw = make_token(org_a)
+    response = api.as_token(raw).get("/api/invitations")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+
+
+def test_adding_an_unknown_email_invites_and_the_verified_signup_accepts_on_the_page(
     client, api, owner, org_a, settings, django_capture_on_commit_callbacks
 ):
     settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
@@ -85,6 +146,7 @@ def test_adding_an_unknown_email_invites_and_verified_signup_joins(
     assert response.status_code == 201 and response.json()["status"] == "invited"
     assert Invitation.objects.filter(org=org_a, email="new@acme.test", accepted_at=None).exists()
     assert [m.to for m in mail.outbox] == [["new@acme.test"]]
+    assert "accept the invitation" in mail.outbox[0].body
 
     # Signing up alone does not join: the address is not proven yet.
     with django_capture_on_commit_callbacks(execute=True):
@@ -98,6 +160,15 @@ def test_adding_an_unknown_email_invites_and_verified_signup_joins(
     link = re.search(r"http://\S+/accounts/confirm-email/\S+/", confirmation).group(0)
     path = "/" + link.split("/", 3)[3]
     client.post(path)
+    # Confirming proves the address; joining is still the person's own choice.
+    assert not Membership.objects.filter(org=org_a, user__email="new@acme.test").exists()
+
+    client.post("/accounts/login/", {"login": "new@acme.test", "password": "a-Long-pass-123"})
+    page = client.get("/")
+    assert page.status_code == 200 and "Acme" in page.content.decode()
+    invitation = Invitation.objects.get(email="new@acme.test")
+    accepted = client.post(f"/invitations/{invitation.id}/accept")
+    assert accepted.status_code == 302 and accepted.url == "/orgs/acme/"
     assert Membership.objects.get(org=org_a, user__email="new@acme.test").role == Role.ADMIN
     assert Invitation.objects.get(email="new@acme.test").accepted_at is not None
 

@@ -103,8 +103,85 @@ def test_every_resolved_address_must_be_public(monkeypatch):
         "resolve",
         lambda host, port: [ipaddress.ip_address("93.184.216.34"), ipaddress.ip_address("10.1.2.3")],
     )
-    with pytest.raises(endpoints.EndpointNotAllowed, match="10.1.2.3"):
+    with pytest.raises(endpoints.EndpointNotAllowed, match="public addresses only") as refused:
         endpoints.check_connect_addresses("two-faced.example", 443, allow_private=False)
+    assert "10.1.2.3" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [ipaddress.ip_address("10.20.30.40")],
+        [ipaddress.ip_address("127.0.0.1")],
+        [ipaddress.ip_address("169.254.169.254")],
+        [ipaddress.ip_address("fd12::7")],
+        None,  # does not resolve at all
+    ],
+)
+def test_a_refused_host_name_never_reveals_what_it_resolves_to(api, owner, org_a, monkeypatch, answer):
+    """Otherwise the check is an oracle for the server's internal DNS: every refusal of a
+    name reads the same, whether it is private, loopback, metadata or unknown."""
+
+    def resolve(host, port):
+        if answer is None:
+            raise OSError("Name or service not known")
+        return answer
+
+    monkeypatch.setattr(endpoints, "resolve", resolve)
+    response = api.as_user(owner).post(bindings_url(org_a), _create_body("https://db.internal.example"), format="json")
+    error = assert_error_shape(response, 400)
+    text = response.content.decode()
+    for leak in (
+        "10.20.30.40",
+        "127.0.0.1",
+        "169.254",
+        "fd12",
+        "private address",
+        "loopback address",
+        "metadata",
+        "does not resolve",
+        "link-local",
+    ):
+        assert leak not in text.replace("(private and loopback addresses are not allowed)", ""), leak
+    assert error["message"] == (
+        "endpoint: not allowed: the host 'db.internal.example' must resolve, from this server, to public addresses "
+        "only (private and loopback addresses are not allowed); for self-hosted storage on a private network, the "
+        "server needs DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS=true."
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "embedded"),
+    [
+        ("2002:7f00:1::1", "127.0.0.1"),  # 6to4 of loopback
+        ("2002:a00:5::", "10.0.0.5"),  # 6to4 of a private address
+        ("2002:a9fe:a9fe::1", "169.254.169.254"),  # 6to4 of the metadata service
+        ("64:ff9b::a00:5", "10.0.0.5"),  # NAT64 of a private address
+        ("64:ff9b::7f00:1", "127.0.0.1"),  # NAT64 of loopback
+        ("64:ff9b::a9fe:a9fe", "169.254.169.254"),  # NAT64 of the metadata service
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffa", "10.0.0.5"),  # Teredo, client 10.0.0.5
+        ("::ffff:10.0.0.5", "10.0.0.5"),  # IPv4-mapped
+    ],
+)
+def test_ipv6_forms_embedding_a_private_ipv4_are_refused(api, owner, org_a, monkeypatch, outbound, address, embedded):
+    assert str(endpoints.embedded_ipv4(ipaddress.ip_address(address))[-1]) == embedded
+    # As a literal in the URL…
+    response = api.as_user(owner).post(bindings_url(org_a), _create_body(f"https://[{address}]"), format="json")
+    assert_error_shape(response, 400)
+    # …and as what a name resolves to, at save and at connect time.
+    monkeypatch.setattr(endpoints, "resolve", lambda host, port: [ipaddress.ip_address(address)])
+    response = api.as_user(owner).post(bindings_url(org_a), _create_body("https://sneaky.example"), format="json")
+    assert_error_shape(response, 400)
+    with pytest.raises(endpoints.EndpointNotAllowed):
+        endpoints.check_connect_addresses("sneaky.example", 443, allow_private=False)
+    assert StorageBinding.objects.count() == 0
+    assert outbound == []
+
+
+def test_ipv6_forms_embedding_a_public_ipv4_are_judged_by_it(monkeypatch):
+    for address in ("2002:34db:3801::1", "64:ff9b::34db:3801"):  # 52.219.56.1
+        monkeypatch.setattr(endpoints, "resolve", lambda host, port, a=address: [ipaddress.ip_address(a)])
+        assert endpoints.check_connect_addresses("s3.example", 443, allow_private=False)
 
 
 def test_public_https_endpoint_is_accepted(monkeypatch):

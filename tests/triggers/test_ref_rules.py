@@ -1,0 +1,41 @@
+"""The run endpoint refuses a ref that is not a string or starts with '-' (git option
+injection in workflows that pass $REF to git) — issue 11 item 8."""
+
+from __future__ import annotations
+
+import pytest
+
+from triggers.models import Job
+
+from ..factories import TriggerFactory
+
+
+@pytest.mark.parametrize("prefix", ["", "/api"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"ref": 5}',
+        '{"ref": 5.5}',
+        '{"ref": true}',
+        '{"ref": "-x"}',
+        '{"ref": "--upload-pack=touch /tmp/pwned"}',
+        '{"ref": "  -x"}',
+    ],
+)
+def test_run_refuses_a_ref_that_is_not_a_plain_string(api, org_a, org_token, prefix, body):
+    trigger = TriggerFactory(org=org_a)
+    response = api.as_token(org_token[1]).generic(
+        "POST", f"{prefix}/triggers/{trigger.id}/run", body, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "validation_error" and error["message"].startswith("ref")
+    assert Job.objects.count() == 0
+
+
+def test_run_still_takes_ordinary_refs(api, org_a, org_token):
+    trigger = TriggerFactory(org=org_a)
+    for ref in ("main", "v1.2.3", "feature/x-y", "3f2a9c1"):
+        response = api.as_token(org_token[1]).post(f"/triggers/{trigger.id}/run", {"ref": ref}, format="json")
+        assert response.status_code == 202, response.content
+        assert response.json()["ref"] == ref

@@ -134,3 +134,17 @@ def test_schema_documents_the_error_shape_and_tags_operations(api, member):
             "$ref": "#/components/schemas/Error"
         }
     assert schema["paths"]["/api/orgs/{org_id}/storage/bindings/"]["get"]["tags"] == ["storage"]
+
+
+def test_schema_documents_request_bodies_as_json_only(api, member):
+    schema = api.as_user(member).get("/api/schema/?format=json").json()
+    bodies = {
+        f"{method.upper()} {path}": sorted(operation["requestBody"]["content"])
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if isinstance(operation, dict) and "requestBody" in operation
+    }
+    assert len(bodies) >= 15, bodies
+    assert {k: v for k, v in bodies.items() if v != ["application/json"]} == {}
+    patch = schema["paths"]["/api/orgs/{org_id}/members/{id}/"]["patch"]["requestBody"]["content"]
+    assert patch["application/json"]["schema"] == {"$ref": "#/components/schemas/PatchedMemberUpdateInputRequest"}

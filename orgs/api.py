@@ -142,7 +142,7 @@ class OrganizationPageOutput(serializers.Serializer):
 class OrganizationListView(APIView):
     """`GET /api/orgs` (the caller's orgs) and `POST /api/orgs` (create; the caller becomes owner)."""
 
-    @extend_schema(responses={200: OrganizationPageOutput})
+    @extend_schema(operation_id="api_orgs_list", responses={200: OrganizationPageOutput})
     def get(self, request):
         if isinstance(request.user, TokenPrincipalUser):
             orgs = [request.user.token.org]

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: run test worker beat lint migrate install bench
+.PHONY: run test worker beat lint migrate install bench security
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -47,3 +47,9 @@ bench: install
 	command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y wrk >/dev/null; } \
 		|| { echo "make bench needs wrk: apt-get install -y wrk"; exit 1; }
 	$(BIN)/python bench/run.py $(BENCH_PARTS)
+
+# Static security checks (README "Security checks"). bandit also runs in `make test`
+# (tests/test_project_checks.py); pip-audit needs PyPI's per-release JSON, so it is run by hand.
+security: install
+	$(BIN)/python -m bandit -c pyproject.toml -r . -q
+	$(BIN)/pip-audit -r requirements.txt --progress-spinner off

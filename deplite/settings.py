@@ -308,6 +308,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "deplite.api.schema_tags.tag_operations",
         "deplite.api.schema_errors.document_errors",
+        "deplite.api.schema_bodies.json_request_bodies",
         "deplite.api.camel.camelize_schema",
     ],
     "TAGS": API_TAGS,

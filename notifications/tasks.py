@@ -56,7 +56,7 @@ def delivery_send(self, delivery_id: str, paced: bool = False) -> str:
             return services.Outcome.RETRY
         if exc.retry_after is not None:
             wait = pace.reserve_slot(provider=target["provider"], channel=target["channel"], not_before=exc.retry_after)
-            countdown = max(wait, exc.retry_after) + random.uniform(0, 0.25)  # noqa: S311 (jitter)
+            countdown = max(wait, exc.retry_after) + random.uniform(0, 0.25)  # noqa: S311 (retry jitter, not a secret)  # nosec B311
             raise self.retry(args=[delivery_id], kwargs={"paced": True}, countdown=countdown, exc=exc) from None
         raise  # autoretry_for: exponential backoff with jitter
 

@@ -130,10 +130,19 @@ class OrganizationUpdateInput(serializers.Serializer):
     validate_slug = rule(rules.clean_slug)
 
 
+class OrganizationPageOutput(serializers.Serializer):
+    """`GET /api/orgs` answers in the list envelope every other list uses (one page: all of them)."""
+
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = OrganizationOutput(many=True)
+
+
 class OrganizationListView(APIView):
     """`GET /api/orgs` (the caller's orgs) and `POST /api/orgs` (create; the caller becomes owner)."""
 
-    @extend_schema(responses={200: OrganizationOutput(many=True)})
+    @extend_schema(operation_id="api_orgs_list", responses={200: OrganizationPageOutput})
     def get(self, request):
         if isinstance(request.user, TokenPrincipalUser):
             orgs = [request.user.token.org]

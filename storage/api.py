@@ -227,7 +227,7 @@ class StoredFileViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.Retrieve
         except (ValueError, TypeError, AttributeError):
             return queryset
         return queryset.annotate(
-            presign_binding=RawSQL(_PRESIGN_BINDING_SQL, (pk,), output_field=JSONField())  # noqa: S611
+            presign_binding=RawSQL(_PRESIGN_BINDING_SQL, (pk,), output_field=JSONField())  # noqa: S611 (constant SQL, the id a parameter)  # nosec B611
         )
 
     def _presign_binding(self, request, binding_id) -> StorageBinding | None:

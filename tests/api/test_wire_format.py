@@ -134,3 +134,35 @@ def test_schema_documents_the_error_shape_and_tags_operations(api, member):
             "$ref": "#/components/schemas/Error"
         }
     assert schema["paths"]["/api/orgs/{org_id}/storage/bindings/"]["get"]["tags"] == ["storage"]
+
+
+def test_schema_documents_request_bodies_as_json_only(api, member):
+    schema = api.as_user(member).get("/api/schema/?format=json").json()
+    bodies = {
+        f"{method.upper()} {path}": sorted(operation["requestBody"]["content"])
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if isinstance(operation, dict) and "requestBody" in operation
+    }
+    assert len(bodies) >= 15, bodies
+    assert {k: v for k, v in bodies.items() if v != ["application/json"]} == {}
+    patch = schema["paths"]["/api/orgs/{org_id}/members/{id}/"]["patch"]["requestBody"]["content"]
+    assert patch["application/json"]["schema"] == {"$ref": "#/components/schemas/PatchedMemberUpdateInputRequest"}
+
+
+def test_schema_marks_what_can_be_null_and_documents_the_orgs_list_as_a_page(api, member):
+    schema = api.as_user(member).get("/api/schema/?format=json").json()
+    schemas = schema["components"]["schemas"]
+    for name, field in [
+        ("JobOutput", "triggerId"),
+        ("JobDetailOutput", "triggerId"),
+        ("JobStepOutput", "startedAt"),
+        ("JobStepOutput", "finishedAt"),
+        ("JobStepOutput", "exitCode"),
+    ]:
+        assert schemas[name]["properties"][field].get("nullable") is True, (name, field)
+    orgs = schema["paths"]["/api/orgs/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    page = schemas[orgs["$ref"].rsplit("/", 1)[1]]
+    assert set(page["properties"]) == {"count", "next", "previous", "results"}
+    listed = api.get("/api/orgs").json()
+    assert set(listed) == set(page["properties"])

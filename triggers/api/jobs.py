@@ -31,14 +31,14 @@ class JobStepOutput(serializers.Serializer):
     index = serializers.IntegerField()
     name = serializers.CharField()
     status = serializers.CharField()
-    started_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField()
-    exit_code = serializers.IntegerField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    exit_code = serializers.IntegerField(allow_null=True)
     allowed_failure = serializers.BooleanField()
 
 
 class JobOutput(serializers.ModelSerializer):
-    trigger_id = serializers.UUIDField()
+    trigger_id = serializers.UUIDField(allow_null=True)  # the trigger was deleted
     agent_labels = serializers.ListField(child=serializers.CharField())
     input_files = serializers.JSONField()
     # The wire says who asked as `actor`; the row keeps it as a label.

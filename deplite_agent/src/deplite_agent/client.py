@@ -59,7 +59,7 @@ class Backoff:
     def next_delay(self) -> float:
         step = min(self.cap, self.base * (2**self.attempt))
         self.attempt = min(self.attempt + 1, 32)
-        return step / 2 + random.uniform(0, step / 2)
+        return step / 2 + random.uniform(0, step / 2)  # noqa: S311 (backoff jitter, not a secret)  # nosec B311
 
     def reset(self) -> None:
         self.attempt = 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import subprocess
+import subprocess  # (process groups of workflow steps)  # nosec B404
 import sys
 import time
 from pathlib import Path

@@ -7,7 +7,7 @@ import logging
 import os
 import re
 import shutil
-import subprocess
+import subprocess  # (running workflow steps is the agent's job)  # nosec B404
 import sys
 import threading
 import time
@@ -346,7 +346,7 @@ class JobRunner:
         script.write_text(step.run, encoding="utf-8")
         try:
             # Running the host owner's own workflow file is the agent's job; bash comes from PATH as on CI runners.
-            proc = subprocess.Popen(  # noqa: S603
+            proc = subprocess.Popen(  # noqa: S603 (the host owner's own workflow step)  # nosec B603
                 step_command(str(script), self.kill_grace_seconds),
                 cwd=str(cwd),
                 env=env,

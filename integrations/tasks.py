@@ -14,10 +14,11 @@ from celery import shared_task
 from django.db.models import F
 from django.utils import timezone
 
-from deplite.background import enqueue_now
+from deplite.background import enqueue_now, send_after_commit
 
 from .discord import transport as discord
 from .models import ChatCommand, CommandKind, ReplyState
+from .signals import chat_reply_posted
 from .slack import transport as slack
 from .transport import TransportError
 
@@ -69,9 +70,24 @@ def chat_reply_send(self, command_id: str) -> str:
         if retry:
             raise ReplyRetry(exc.message)
         return "failed"
-    ChatCommand.objects.filter(pk=command.pk, reply_state=ReplyState.SENDING).update(
+    sent = ChatCommand.objects.filter(pk=command.pk, reply_state=ReplyState.SENDING).update(
         reply_state=ReplyState.SENT, reply_message_id=message_id, reply_error="", replied_at=timezone.now()
     )
+    if sent and command.job_id is not None and command.installation_id is not None:
+        # The job's progress and result edit this very message (notifications listens).
+        send_after_commit(
+            chat_reply_posted,
+            sender=ChatCommand,
+            command_id=command.pk,
+            job_id=command.job_id,
+            org_id=command.org_id,
+            installation_id=command.installation_id,
+            provider=command.provider,
+            channel_id=command.channel_id,
+            thread_ts=command.thread_ts,
+            interaction_token=command.interaction_token,
+            message_id=message_id,
+        )
     return "sent"
 
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from orgs.pages import org_page, page_object, render_page
 from orgs.permissions import Perm
 
-from . import services
+from . import extensions, services
 from .discord import install as discord_install
 from .models import Installation, Provider
 from .oauth import result_message
@@ -46,6 +46,7 @@ def integrations_page(request, org):
             "result": result,
             "slack_events_url": _abs("slack-events"),
             "discord_interactions_url": _abs("discord-interactions"),
+            "sections": extensions.page_sections(),
         },
     )
 

@@ -1,10 +1,13 @@
 from django.contrib import admin
 
+from orgs.admin_console import OperatorConsole, age_filter, org_filter, service_action
+
+from . import services
 from .models import NotificationDelivery
 
 
 @admin.register(NotificationDelivery)
-class NotificationDeliveryAdmin(admin.ModelAdmin):
+class NotificationDeliveryAdmin(OperatorConsole, admin.ModelAdmin):
     list_display = (
         "created_at",
         "org",
@@ -17,7 +20,7 @@ class NotificationDeliveryAdmin(admin.ModelAdmin):
         "last_error",
         "sent_at",
     )
-    list_filter = ("status", "provider", "kind", "last_error", "org")
+    list_filter = (org_filter(), "status", "provider", "kind", "last_error", age_filter())
     search_fields = ("channel", "job__short_id", "job__trigger_name", "provider_message_id")
     date_hierarchy = "created_at"
     list_select_related = ("org", "job")
@@ -35,3 +38,10 @@ class NotificationDeliveryAdmin(admin.ModelAdmin):
         "updated_at",
     )
     raw_id_fields = ("job",)
+    actions = [
+        service_action(
+            "retry",
+            "Retry selected failed deliveries",
+            lambda delivery, actor: services.delivery_retry(delivery=delivery, actor=actor),
+        )
+    ]

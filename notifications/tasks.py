@@ -12,6 +12,8 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
+from deplite import metrics
+
 from . import pace, services
 from .models import DeliveryStatus, NotificationDelivery
 from .transports import DeliveryError
@@ -44,8 +46,11 @@ def delivery_send(self, delivery_id: str, paced: bool = False) -> str:
             self.apply_async(args=[delivery_id], kwargs={"paced": True}, countdown=wait)
             return "paced"
     try:
-        return services.delivery_attempt(delivery_id=delivery_id)
+        outcome = services.delivery_attempt(delivery_id=delivery_id)
+        metrics.NOTIFICATION_DELIVERIES.labels(provider=target["provider"], outcome=outcome).inc()
+        return outcome
     except DeliveryError as exc:
+        metrics.NOTIFICATION_DELIVERIES.labels(provider=target["provider"], outcome="retried").inc()
         if eager:
             # In-process (embedded default): never sleep in a request; the sweeper retries when due.
             return services.Outcome.RETRY

@@ -75,8 +75,8 @@ def test_make_run_with_port_emits_links_to_that_port(tmp_path):
         )
         assert invited.status_code == 201
         # The console email backend prints the invitation on the server's output.
-        output = _read_until(proc, "/accounts/signup/", output, seconds=30)
-        assert f"{base}/accounts/signup/" in output
+        output = _read_until(proc, f"accept the invitation at:\n{base}/", output, seconds=30)
+        assert f"accept the invitation at:\n{base}/" in output
         assert ":8000" not in output
 
         from playwright.sync_api import sync_playwright

@@ -423,3 +423,36 @@ def test_the_chat_command_of_a_job_is_found_by_its_id(client, slack_install, sla
         "1355517523.000005",
         slack_install,
     )
+
+
+# --- the reply follows the job ---------------------------------------------------------------------------
+
+
+def test_a_mention_started_jobs_reply_is_edited_in_place_to_its_result(
+    client, slack_api, slack_install, slack_trigger, django_capture_on_commit_callbacks
+):
+    from notifications.models import DeliveryKind, NotificationDelivery
+    from orgs.actors import Actor
+    from triggers import services as job_services
+
+    expect_post_message(slack_api, ts="1700000000.000200")
+    slack_api.expect_request("/api/chat.update", method="POST").respond_with_json(
+        {"ok": True, "channel": CHANNEL, "ts": "1700000000.000200"}
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        post_slack_event(client, mention_event("deploy"))
+    job = Job.objects.get()
+    reply = NotificationDelivery.objects.get(job=job, kind=DeliveryKind.CHAT_REPLY)
+    # The reply the chat side posted is the message notifications keep up to date.
+    assert (reply.provider_message_id, reply.channel, reply.installation_id) == (
+        "1700000000.000200",
+        CHANNEL,
+        slack_install.pk,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        job_services.job_cancel(job=job, actor=Actor.system())
+    updates = [call for call in slack_calls(slack_api, "chat.update") if call["ts"] == "1700000000.000200"]
+    assert updates and f"[CANCELLED] Job #{job.short_id}" in updates[-1]["text"]
+    # One reply in the thread (edited, never re-posted); a failure is also posted to the channel.
+    posts = slack_calls(slack_api, "chat.postMessage")
+    assert [p.get("thread_ts") for p in posts].count("1355517523.000005") == 1

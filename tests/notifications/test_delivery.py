@@ -391,3 +391,31 @@ def test_chat_reply_register_refuses_another_orgs_installation(org_a, slack_b):
         services.chat_reply_register(job_id=job.pk, provider="slack", installation=slack_b, channel="C1")
     assert NotificationDelivery.objects.count() == 0
     assert DeliveryStatus.PENDING == "pending"
+
+
+def test_an_operator_retries_a_failed_delivery_from_the_admin_through_the_service(
+    client, owner, failed_delivery, fake_slack, django_capture_on_commit_callbacks
+):
+    owner.is_staff = owner.is_superuser = True
+    owner.save()
+    client.force_login(owner)
+    del fake_slack.refuse["C0456"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/notifications/notificationdelivery/",
+            {"action": "retry", "_selected_action": [str(failed_delivery.pk)]},
+            follow=True,
+        )
+    assert "done for 1" in response.content.decode()
+    failed_delivery.refresh_from_db()
+    assert failed_delivery.status == "sent"
+    assert len(fake_slack.in_channel("C0456")) == 1
+    event = AuditEvent.objects.get(action="notification.retried")
+    assert event.actor_label == f"admin:{owner.email}"
+
+
+def test_the_integrations_page_shows_recent_notification_failures(client, owner, failed_delivery):
+    client.force_login(owner)
+    html = client.get("/orgs/acme/integrations/").content.decode()
+    assert 'data-testid="notification-failures"' in html
+    assert "not_in_channel" in html and f"#{failed_delivery.job.short_id}" in html

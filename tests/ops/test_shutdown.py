@@ -124,13 +124,15 @@ def _claim_in_background(url: str, agent) -> dict:
 def _sigterm_during_a_long_poll(server: ServerProcess, agent) -> tuple[dict, float, float]:
     waiting = _claim_in_background(server.url, agent)
     client = redis.Redis.from_url(settings.REDIS_URL)
-    channel = wakeups.channel_for_org(agent.org_id)
-    # The claim is waiting once it holds its wake-up subscription.
+    channel = wakeups.CHANNEL
+    # The web process holds one wake-up subscription for all its waiting claims (agents.waiters),
+    # taken when the first claim waits; give the claim a moment more to be in its wait.
     wait_until(
         lambda: dict(client.pubsub_numsub(channel)).get(channel.encode(), 0) >= 1,
         timeout=15,
         message="the claim to wait in its long poll",
     )
+    time.sleep(1.5)
     sent = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
     waiting["thread"].join(timeout=35)

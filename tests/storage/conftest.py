@@ -79,6 +79,10 @@ def moto_auth():
 @pytest.fixture
 def allow_private(settings):
     settings.DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS = True
+    # As the environment variable does at start-up: pages may then talk to http:// buckets too.
+    settings.DEPLITE_CONTENT_SECURITY_POLICY = settings.DEPLITE_CONTENT_SECURITY_POLICY.replace(
+        "connect-src 'self' https:;", "connect-src 'self' https: http:;"
+    )
     return settings
 
 

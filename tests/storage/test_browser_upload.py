@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from storage.models import FileStatus, StoredFile
-from tests.browser import log_in, screenshot
+from tests.browser import log_in, screenshot, wait_for_js
 from triggers.models import Job
 
 from ..factories import TriggerFactory
@@ -32,7 +32,7 @@ def test_upload_with_progress_then_use_download_and_delete(browser_page, admin_u
     )
     page.set_input_files("#u-file", str(artifact))
     page.click("#upload-button")
-    page.wait_for_function("document.getElementById('upload-progress').value === 100")
+    wait_for_js(page, "document.getElementById('upload-progress').value === 100")
     seen = page.evaluate("window.progressSeen")
     assert seen and seen[-1] == 100 and seen == sorted(seen)  # the bar only moves forward, up to 100%
     page.wait_for_url("**/storage/files/?uploaded=*")

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from orgs.actors import Actor
-from tests.browser import log_in, screenshot
+from tests.browser import log_in, screenshot, wait_for_js
 from triggers import services
 from triggers.models import JobSource, JobStatus
 
@@ -39,8 +39,9 @@ def test_jobs_list_follows_new_jobs_and_searches(browser_page, member, org_a):
     assert row.locator("[data-testid=row-who]").inner_text() == "Web UI · member@acme.test"
     claimed = services.job_claim_next(org_id=org_a.pk, agent_id=uuid.uuid4(), agent_name="a", agent_labels=[])
     services.job_finish(job=claimed, status=JobStatus.FAILED, exit_code=2, error='step "migrate" exited with code 2')
-    page.wait_for_function(
-        f"document.querySelector(\"tr[data-job='{claimed.short_id}'] [data-testid=row-status]\").textContent === 'Failed'"
+    wait_for_js(
+        page,
+        f"document.querySelector(\"tr[data-job='{claimed.short_id}'] [data-testid=row-status]\").textContent === 'Failed'",
     )
     assert page.evaluate("window.notReloaded") is True
     failed_row = page.locator(f"tr[data-job='{claimed.short_id}']")

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.browser import log_in, screenshot
+from tests.browser import log_in, screenshot, wait_for_js
 from triggers import services
 from triggers.models import Job, JobStatus, Trigger
 
@@ -32,7 +32,7 @@ def test_run_watch_cancel_with_confirmation_and_rerun(browser_page, admin_user, 
     # The agent takes it: "queued." no longer describes the job, so the message goes without a reload.
     claimed = services.job_claim_next(org_id=org_a.pk, agent_id=uuid.uuid4(), agent_name="web-1", agent_labels=[])
     services.job_record_events(job=claimed, events=[{"seq": 1, "type": "job_started", "timeoutMinutes": 5}])
-    page.wait_for_function("document.querySelector('[data-testid=job-status]').textContent === 'Running'")
+    wait_for_js(page, "document.querySelector('[data-testid=job-status]').textContent === 'Running'")
     page.wait_for_selector("text=queued.", state="detached")
 
     # Cancel asks first: dismissed, nothing happens.

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.browser import log_in, screenshot
+from tests.browser import log_in, screenshot, wait_for_js
 from triggers import services
 from triggers.models import JobStatus
 
@@ -38,7 +38,7 @@ def test_the_log_reads_step_by_step_and_opens_at_the_failing_step(browser_page, 
     ]
     services.job_record_events(job=claimed, events=[{"seq": i, **e} for i, e in enumerate(events, start=1)])
     # Every step is listed at once, the ones not started as pending.
-    page.wait_for_function(STATUS.format(i=3, text="Pending"))
+    wait_for_js(page, STATUS.format(i=3, text="Pending"))
     assert page.locator("#job-log details.step:not(.setup)").count() == 4
     assert page.locator("#step-0").get_attribute("open") is not None  # the running step is open
     page.wait_for_selector("[data-testid=no-steps]", state="hidden")
@@ -57,12 +57,12 @@ def test_the_log_reads_step_by_step_and_opens_at_the_failing_step(browser_page, 
     services.job_record_events(job=claimed, events=[{"seq": i, **e} for i, e in enumerate(more, start=4)])
     services.job_finish(job=claimed, status=JobStatus.FAILED, exit_code=7, error='step "deploy" exited with code 7')
 
-    page.wait_for_function(STATUS.format(i=2, text="Failed"))
-    page.wait_for_function(STATUS.format(i=1, text="Failed (allowed)"))
-    page.wait_for_function(STATUS.format(i=3, text="Skipped"))
-    page.wait_for_function("!document.querySelector('#step-0').open")  # passed: folded
-    page.wait_for_function("!document.querySelector('#step-1').open")  # allowed failure: folded
-    page.wait_for_function("document.querySelector('#step-2').open")  # the failing step: open
+    wait_for_js(page, STATUS.format(i=2, text="Failed"))
+    wait_for_js(page, STATUS.format(i=1, text="Failed (allowed)"))
+    wait_for_js(page, STATUS.format(i=3, text="Skipped"))
+    wait_for_js(page, "!document.querySelector('#step-0').open")  # passed: folded
+    wait_for_js(page, "!document.querySelector('#step-1').open")  # allowed failure: folded
+    wait_for_js(page, "document.querySelector('#step-2').open")  # the failing step: open
     assert "exit code 7" in page.inner_text("#step-head-2")
     assert "exit code 3" in page.inner_text("#step-head-1")
     deploy = page.locator("#step-log-2")
@@ -95,7 +95,7 @@ def test_without_a_step_list_steps_appear_as_they_start(browser_page, member, or
         {"type": "log", "step": 0, "data": "compiling\n"},
     ]
     services.job_record_events(job=claimed, events=[{"seq": i, **e} for i, e in enumerate(events, start=1)])
-    page.wait_for_function(STATUS.format(i=0, text="Running"))
+    wait_for_js(page, STATUS.format(i=0, text="Running"))
     assert "downloading input file" in page.locator("#step-log-setup").text_content()
     services.job_record_events(
         job=claimed,
@@ -105,7 +105,7 @@ def test_without_a_step_list_steps_appear_as_they_start(browser_page, member, or
             {"seq": 7, "type": "log", "step": 1, "data": "pushed\n"},
         ],
     )
-    page.wait_for_function(STATUS.format(i=1, text="Running"))
-    page.wait_for_function("document.querySelector('#step-log-1').textContent.includes('pushed')")
-    page.wait_for_function("!document.querySelector('#step-0').open")
+    wait_for_js(page, STATUS.format(i=1, text="Running"))
+    wait_for_js(page, "document.querySelector('#step-log-1').textContent.includes('pushed')")
+    wait_for_js(page, "!document.querySelector('#step-0').open")
     assert page.locator("#step-log-0").text_content().count("compiling") == 1

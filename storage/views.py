@@ -68,7 +68,8 @@ def binding_new(request, org):
         form = StorageBindingForm(request.POST)
         binding = _save(request, form)
         if binding is not None:
-            messages.success(request, f"Storage binding {binding.name} created. Test the connection to check the key.")
+            messages.success(request, f"Storage binding {binding.name} created.")
+            _check(request, binding)
             return redirect("binding-edit", org_slug=org.slug, binding_id=binding.pk)
     status = 400 if form.is_bound else 200
     return render_page(request, "storage/binding_form.html", {"form": form, "binding": None}, status=status)
@@ -83,9 +84,29 @@ def binding_edit(request, org, binding_id: uuid.UUID):
         saved = _save(request, form)
         if saved is not None:
             messages.success(request, f"Storage binding {saved.name} saved.")
+            _check(request, saved)
             return redirect("binding-edit", org_slug=org.slug, binding_id=saved.pk)
     status = 400 if form.is_bound else 200
-    return render_page(request, "storage/binding_form.html", {"form": form, "binding": binding}, status=status)
+    context = {"form": form, "binding": binding, "check": request.session.pop(_check_key(binding), None)}
+    return render_page(request, "storage/binding_form.html", context, status=status)
+
+
+def _check_key(binding: StorageBinding) -> str:
+    return f"storage.binding_check.{binding.pk}"
+
+
+def _check(request, binding: StorageBinding) -> None:
+    """Run Test connection (the service) and keep the answer for the binding's page, next to the binding.
+
+    A failed check does not undo the save: the fix may be on the bucket's side.
+    """
+    result = services.binding_check(binding=binding)
+    request.session[_check_key(binding)] = {
+        "ok": result.ok,
+        "text": f"Connection OK: {result.message}"
+        if result.ok
+        else f"Connection failed ({result.code}): {result.message}",
+    }
 
 
 @org_page(Perm.STORAGE_MANAGE)
@@ -93,11 +114,7 @@ def binding_edit(request, org, binding_id: uuid.UUID):
 def binding_test(request, org, binding_id: uuid.UUID):
     """Test connection (HeadBucket with the stored key); the answer shows on the binding's page."""
     binding = _binding(request, binding_id)
-    result = services.binding_check(binding=binding)
-    if result.ok:
-        messages.success(request, f"Connection OK: {result.message}")
-    else:
-        messages.error(request, f"Connection failed ({result.code}): {result.message}")
+    _check(request, binding)
     return redirect("binding-edit", org_slug=org.slug, binding_id=binding.pk)
 
 

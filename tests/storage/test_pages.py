@@ -35,13 +35,19 @@ def _form(**changes) -> dict:
 
 
 @pytest.fixture
-def public_dns(monkeypatch):
-    """s3.amazonaws.com resolves to a public address without asking real DNS."""
+def public_dns(monkeypatch, outbound):
+    """s3.amazonaws.com resolves to a public address without asking real DNS.
+
+    Only for forms that fail before saving: a saved binding is tested, and tests talk only
+    to loopback (those point at the moto server instead). This fails a test that connects out.
+    """
     import ipaddress
 
     from storage import endpoints
 
     monkeypatch.setattr(endpoints, "resolve", lambda host, port: [ipaddress.ip_address("52.216.0.1")])
+    yield
+    assert all(ipaddress.ip_address(host).is_loopback for host, *_ in outbound), list(outbound)
 
 
 def test_member_sees_bindings_read_only(member, org_a):
@@ -64,19 +70,76 @@ def test_member_sees_bindings_read_only(member, org_a):
     assert binding.name == "prod-artifacts" and StorageBinding.objects.count() == 1
 
 
-def test_admin_creates_a_binding_with_a_masked_write_only_secret(admin_user, org_a, public_dns):
+def _moto_form(moto_url, bucket, **changes) -> dict:
+    """The form pointed at the local S3 server: saving tests the binding, and tests talk only to loopback."""
+    return _form(endpoint=moto_url, bucket=bucket, path_style="on", **changes)
+
+
+def test_admin_creates_a_binding_with_a_masked_write_only_secret(admin_user, org_a, moto_url, bucket, allow_private):
     client = _client(admin_user)
     new = client.get("/orgs/acme/storage/new/").content.decode()
     assert 'type="password" name="secret_key"' in new
-    response = client.post("/orgs/acme/storage/new/", _form())
+    response = client.post("/orgs/acme/storage/new/", _moto_form(moto_url, bucket))
     binding = StorageBinding.objects.get(org=org_a)
     assert response.status_code == 302 and response["Location"] == f"/orgs/acme/storage/{binding.pk}/"
-    assert binding.secret_key == CANARY and binding.endpoint == "https://s3.amazonaws.com"
+    assert binding.secret_key == CANARY and binding.endpoint == moto_url
     edit = client.get(response["Location"]).content.decode()
     assert "prod-artifacts" in edit and "AKIADEPLITE" in edit
     assert CANARY not in edit and crypto.encrypt(CANARY)[:10] not in edit
     assert CANARY not in client.get("/orgs/acme/storage/").content.decode()
     assert CANARY not in repr(AuditEvent.objects.filter(action="storage_binding.created").values_list())
+
+
+def _check_result(page) -> str:
+    html = page.content.decode()
+    start = html.index('data-testid="check-result"')
+    return html[start : html.index("</ul>", start)]
+
+
+def test_saving_a_binding_to_an_existing_bucket_shows_connection_ok(admin_user, org_a, moto_url, bucket, allow_private):
+    client = _client(admin_user)
+    created = client.post("/orgs/acme/storage/new/", _moto_form(moto_url, bucket), follow=True)
+    binding = StorageBinding.objects.get(org=org_a)
+    assert created.redirect_chain == [(f"/orgs/acme/storage/{binding.pk}/", 302)]
+    shown = _check_result(created)
+    assert 'class="success"' in shown and "Connection OK: The bucket is reachable with this key." in shown
+    assert "Storage binding prod-artifacts created." in created.content.decode()
+    # The result is shown once, for the save that produced it.
+    assert 'data-testid="check-result"' not in client.get(f"/orgs/acme/storage/{binding.pk}/").content.decode()
+
+    saved = client.post(
+        f"/orgs/acme/storage/{binding.pk}/", _moto_form(moto_url, bucket, name="renamed", secret_key=""), follow=True
+    )
+    assert "Connection OK" in _check_result(saved) and CANARY not in saved.content.decode()
+    binding.refresh_from_db()
+    assert binding.name == "renamed" and binding.secret_key == CANARY
+
+
+def test_saving_a_binding_to_a_missing_bucket_saves_it_and_shows_the_reason(
+    admin_user, org_a, moto_url, bucket, allow_private
+):
+    client = _client(admin_user)
+    created = client.post("/orgs/acme/storage/new/", _moto_form(moto_url, "no-such-bucket-here"), follow=True)
+    # Saved all the same: the bucket may be created (or the key fixed) on the storage side.
+    binding = StorageBinding.objects.get(org=org_a)
+    assert binding.bucket == "no-such-bucket-here"
+    shown = _check_result(created)
+    assert 'class="error"' in shown
+    assert "Connection failed (no_such_bucket): The bucket does not exist at this endpoint." in shown
+    assert CANARY not in created.content.decode()
+
+    # Editing it to an existing bucket (the key goes elsewhere, so the secret again) turns it OK.
+    fixed = client.post(f"/orgs/acme/storage/{binding.pk}/", _moto_form(moto_url, bucket), follow=True)
+    assert "Connection OK" in _check_result(fixed)
+
+
+def test_saving_a_binding_with_a_wrong_key_shows_access_failure(admin_user, org_a, moto_auth, allow_private):
+    form = _moto_form(moto_auth["url"], moto_auth["bucket"], access_key=moto_auth["access_key"])
+    created = _client(admin_user).post("/orgs/acme/storage/new/", form, follow=True)
+    assert StorageBinding.objects.filter(org=org_a, name="prod-artifacts").exists()
+    shown = _check_result(created)
+    assert "Connection failed (signature_mismatch): The secret key does not match the access key" in shown
+    assert CANARY not in created.content.decode()
 
 
 @pytest.mark.parametrize(
@@ -112,12 +175,14 @@ def test_a_taken_name_is_an_error_on_the_name(admin_user, org_a, public_dns):
     assert StorageBinding.objects.count() == 1
 
 
-def test_edit_keeps_the_secret_when_left_empty(admin_user, org_a, public_dns):
-    binding = StorageBindingFactory(org=org_a, name="old", endpoint="https://s3.amazonaws.com", secret_key=CANARY)
+def test_edit_keeps_the_secret_when_left_empty(admin_user, org_a, moto_url, bucket, allow_private):
+    binding = StorageBindingFactory(
+        org=org_a, name="old", endpoint=moto_url, bucket=bucket, path_style=True, secret_key=CANARY
+    )
     response = _client(admin_user).post(
         f"/orgs/acme/storage/{binding.pk}/",
-        _form(
-            name="renamed", bucket=binding.bucket, region=binding.region, access_key=binding.access_key, secret_key=""
+        _moto_form(
+            moto_url, bucket, name="renamed", region=binding.region, access_key=binding.access_key, secret_key=""
         ),
     )
     assert response.status_code == 302

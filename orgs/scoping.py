@@ -221,25 +221,6 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
         """`model`'s rows of this org that this principal may use (for ids in bodies)."""
         return self.principal.restrict(model._default_manager.all())
 
-    def sees(self, obj: Model) -> bool:
-        """Whether `restrict()` keeps this object: decided in memory when the model's token
-        lookup is one of its own fields (the run endpoint's trigger), by a query otherwise."""
-        if getattr(obj, "org_id", None) != self.org.pk:
-            return False
-        token = self.token
-        if token is None or token.scope_type == TokenScope.ORG:
-            return True
-        model = type(obj)
-        if token.scope_type == TokenScope.STORAGE:
-            lookup, allowed = getattr(model, "token_binding_field", None), token.binding_ids
-        else:
-            lookup, allowed = getattr(model, "token_trigger_field", None), token.trigger_ids
-        if lookup is None:
-            return False
-        if "__" in lookup:
-            return self.restrict(model._default_manager.filter(pk=obj.pk)).exists()
-        return (obj.pk if lookup == "pk" else getattr(obj, lookup)) in set(_uuids(allowed))
-
     @property
     def actor(self) -> Actor:
         return self.principal.actor

@@ -5,25 +5,14 @@ from __future__ import annotations
 import uuid
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
 from rest_framework.response import Response
 
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
+from triggers.api.jobs import JobNotificationOutput as DeliveryOutput  # one shape, the job detail's
 
 from . import selectors, services
 from .models import NotificationDelivery
-
-
-class DeliveryOutput(serializers.Serializer):
-    id = serializers.UUIDField()
-    kind = serializers.CharField()
-    provider = serializers.CharField()
-    channel = serializers.CharField()
-    status = serializers.CharField()
-    error = serializers.CharField()
-    attempts = serializers.IntegerField()
-    sent_at = serializers.DateTimeField(allow_null=True)
 
 
 class DeliveryViewSet(OrgScopedViewSet):

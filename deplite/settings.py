@@ -315,6 +315,9 @@ SPECTACULAR_SETTINGS = {
 }
 # Largest JSON body the API reads; larger ones get a 413 before anything is parsed.
 DEPLITE_MAX_API_BODY_BYTES = env.int("DEPLITE_MAX_API_BODY_BYTES", default=1024 * 1024)
+# Threads per web process serving sync requests (deplite/asgi.py); each holds at most one pooled
+# database connection, so keep it at or below DATABASE_POOL_MAX.
+WEB_THREADS = env.int("WEB_THREADS", default=8)
 DATA_UPLOAD_MAX_MEMORY_SIZE = DEPLITE_MAX_API_BODY_BYTES
 
 # Rate limits: (failures, window seconds). See orgs/ratelimit.py.

@@ -302,7 +302,10 @@ def production_shape() -> str:
     for line in (ROOT / "Procfile").read_text().splitlines():
         if line.startswith("web:"):
             worker = re.search(r"-k (\S+)", line)
-            return f"gunicorn, {worker.group(1) if worker else 'sync'} workers"
+            return (
+                f"gunicorn, {worker.group(1) if worker else 'sync'} workers; deplite/asgi.py: the long poll on the "
+                "event loop, every other request in the WSGI thread pool"
+            )
     return "?"
 
 

@@ -218,6 +218,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Re-publishes wake-ups for queued jobs whose dispatch was lost.
     "jobs-sweep-queued": {"task": "triggers.tasks.jobs_sweep_queued", "schedule": 15.0},
     "idempotency-keys-purge": {"task": "triggers.tasks.idempotency_keys_purge", "schedule": 3600.0},
+    # Expired API refresh tokens and their blacklist rows (they grow with every login and rotation).
+    "refresh-tokens-purge": {"task": "orgs.tasks.expired_refresh_tokens_purge", "schedule": 86400.0},
     # Fails the running jobs of agents gone silent.
     "agents-reap-lost": {"task": "agents.tasks.agents_reap_lost", "schedule": 30.0},
     # Chat replies whose task was lost (broker down when the command came in) are re-sent.

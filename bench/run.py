@@ -82,8 +82,8 @@ def wrk(url: str, *, token: str, body: str, seconds: int = SECONDS) -> dict:
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": _ms(re.search(r"50%\s+(\S+)", out).group(1)),
-        "p99": _ms(re.search(r"99%\s+(\S+)", out).group(1)),
+        "p50": _ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1)),
+        "p99": _ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1)),
         "requests": requests_done,
         "errors": (int(non2xx.group(1)) if non2xx else 0)
         + (sum(map(int, socket_errors.groups())) if socket_errors else 0),

@@ -27,6 +27,7 @@ DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/de
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 # A 20 MB step is the log-ingest benchmark's subject: the cap must not cut it.
 LOG_MAX_BYTES = 32 * 1024 * 1024
+METRICS_TOKEN = "bench-metrics"  # noqa: S105 (a benchmark's own server, on loopback)
 
 
 def free_port() -> int:
@@ -54,6 +55,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS="1",
         DEPLITE_JOB_LOG_MAX_BYTES=str(LOG_MAX_BYTES),
         DEPLITE_VAR_DIR=str(ROOT / "var" / "bench"),
+        DEPLITE_METRICS_TOKEN=METRICS_TOKEN,
     )
     env.update(overrides)
     return env
@@ -180,6 +182,19 @@ def web_rss(web: Process) -> dict:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def metric_total(base: str, name: str, **labels: str) -> float:
+    """A counter's (or histogram's `_count`) total over every web worker, from `GET /metrics`."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(f"{base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 def flush_redis() -> None:

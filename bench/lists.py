@@ -113,10 +113,16 @@ def _lists(env: dict, base: str, slug: str, count: int) -> dict:
         "API jobs, next page": (first["next"], api),
         "API jobs ?trigger=": (f"{org}/jobs?trigger={seed['trigger']}", api),
         "API jobs ?status=failed": (f"{org}/jobs?status=failed", api),
+        "API jobs ?q=main (every job)": (f"{org}/jobs?q=main", api),
+        "API jobs ?q= (no job)": (f"{org}/jobs?q=v9.9.9", api),
+        "API jobs ?q=KEY=value (no job)": (f"{org}/jobs?q=ENV=production", api),
         "API triggers": (f"{org}/triggers", api),
+        "page overview": (f"{base}/orgs/{slug}/", page),
         "page jobs": (f"{base}/orgs/{slug}/jobs/", page),
         "page jobs ?status=failed": (f"{base}/orgs/{slug}/jobs/?status=failed", page),
+        "page jobs ?q= (no job)": (f"{base}/orgs/{slug}/jobs/?q=v9.9.9", page),
         "page triggers": (f"{base}/orgs/{slug}/triggers/", page),
+        "page trigger (its recent jobs)": (f"{base}/orgs/{slug}/triggers/{seed['trigger']}/", page),
     }
     return {"jobs": seed["jobs"], "lists": lists}
 

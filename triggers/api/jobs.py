@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import Q
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -135,10 +136,14 @@ class JobFilter(filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        # `KEY=value`: a param of exactly that value (a param name, never an ORM lookup path).
+        # `KEY=value`: a param of exactly that value; on PostgreSQL as JSON containment (its GIN index).
         key, sep, wanted = value.partition("=")
-        if sep and rules.PARAM_KEY_RE.match(key) and "__" not in key:
-            return queryset.filter(**{f"params__{key}": wanted})
+        if sep and rules.PARAM_KEY_RE.match(key):
+            if connection.vendor == "postgresql":
+                return queryset.filter(params__contains={key: wanted})
+            if "__" not in key:  # a param name, never an ORM lookup path
+                return queryset.filter(**{f"params__{key}": wanted})
+        # Trigram indexes on these two expressions (migration triggers/0010).
         return queryset.filter(Q(ref__icontains=value) | Q(params__icontains=value))
 
 

@@ -176,6 +176,8 @@ class Job(ActorStamp):
             models.Index(fields=["trigger", "-created_at", "-id"], name="job_trigger_created_id"),
             models.Index(fields=["org", "status", "-created_at", "-id"], name="job_org_status_created_id"),
             models.Index(fields=["org", "created_at"], condition=models.Q(status="queued"), name="job_queued_by_org"),
+            # The trigger page's "N queued" count: only the trigger's queued jobs, whatever else the table holds.
+            models.Index(fields=["trigger"], condition=models.Q(status="queued"), name="job_queued_by_trigger"),
             models.Index(fields=["status", "created_at"], name="job_status_created"),
         ]
 

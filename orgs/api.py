@@ -213,7 +213,8 @@ class MemberCreateInput(serializers.Serializer):
 
 
 class MemberUpdateInput(serializers.Serializer):
-    role = serializers.ChoiceField(choices=Role.choices)
+    # PATCH is partial: a body without `role` changes nothing (and is not an error).
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
 
 
 class MemberViewSet(OrgScopedViewSet, mixins.ListModelMixin):
@@ -244,11 +245,12 @@ class MemberViewSet(OrgScopedViewSet, mixins.ListModelMixin):
     @extend_schema(request=MemberUpdateInput, responses={200: MemberOutput})
     def partial_update(self, request, org_id, pk):
         membership = self.get_object()
-        data = MemberUpdateInput(data=request.data)
+        data = MemberUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        membership = services.member_update(
-            membership=membership, actor=self.actor, actor_role=self.principal.role, **data.validated_data
-        )
+        if "role" in data.validated_data:
+            membership = services.member_update(
+                membership=membership, actor=self.actor, actor_role=self.principal.role, **data.validated_data
+            )
         return Response(MemberOutput(membership).data)
 
     def destroy(self, request, org_id, pk):

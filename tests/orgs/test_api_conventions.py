@@ -86,7 +86,16 @@ BAD_INPUTS = [
     ("POST", "/api/auth/token", "{bad", 400),
     ("POST", "/api/auth/token/refresh", '{"refresh": "garbage"}', 401),
     ("GET", "/api/orgs/acme/members?page=999", "", 404),
-    ("GET", "/api/orgs/acme/members?pageSize=abc", "", 200),
+    # A query value the API cannot use is refused, not silently replaced by a default.
+    ("GET", "/api/orgs/acme/members?pageSize=abc", "", 400),
+    ("GET", "/api/orgs/acme/members?pageSize=0", "", 400),
+    ("GET", "/api/orgs/acme/jobs?pageSize=-1", "", 400),
+    ("GET", "/api/orgs/acme/jobs?status=", "", 400),
+    ("GET", "/api/orgs/acme/jobs?trigger=", "", 400),
+    ("GET", "/api/orgs/acme/triggers?enabled=maybe", "", 400),
+    ("GET", "/api/orgs/acme/files?bindingId=", "", 400),
+    ("GET", "/api/orgs/acme/members?pageSize=500", "", 200),  # capped at the maximum
+    ("GET", "/api/orgs/acme/jobs?q=", "", 200),  # free text: empty is a valid search
 ]
 
 

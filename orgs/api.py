@@ -6,7 +6,7 @@ Thin views: an input serializer validates, a service writes, an output serialize
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -55,7 +55,14 @@ class TokenObtainView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=TokenObtainInput, responses={200: TokenPairOutput})
+    @extend_schema(
+        request=TokenObtainInput,
+        responses={
+            200: TokenPairOutput,
+            401: OpenApiResponse(description="The email or password is incorrect."),
+            429: OpenApiResponse(description="Too many failed logins for this account from this address."),
+        },
+    )
     def post(self, request):
         data = TokenObtainInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -314,7 +321,7 @@ class ApiTokenOutput(serializers.ModelSerializer):
     storage_permissions = serializers.ListField(child=serializers.CharField())
     trigger_ids = serializers.ListField(child=serializers.CharField())
     # Who made it, by email (the row keeps the user).
-    created_by = serializers.EmailField(source="created_by.email", default=None)
+    created_by = serializers.EmailField(source="created_by.email", default=None, allow_null=True)
 
     class Meta:
         model = ApiToken
@@ -404,7 +411,9 @@ class ApiTokenViewSet(OrgScopedViewSet, mixins.ListModelMixin):
         out = ApiTokenCreatedOutput(token, context={"plaintext": plaintext})
         return Response(out.data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(responses={200: ApiTokenOutput})
     def destroy(self, request, org_id, pk):
+        """Revoke: answers the token as it now is (with `revokedAt`)."""
         token = services.token_revoke(token=self.get_object(), actor=self.actor)
         return Response(ApiTokenOutput(token).data)
 

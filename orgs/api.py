@@ -16,7 +16,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from deplite.api.errors import Forbidden, RateLimited, Unauthenticated
-from deplite.api.fields import rule
+from deplite.api.fields import DocumentedPattern, StrictCharField, rule
 
 from . import ratelimit, rules, selectors, services
 from .actors import Actor
@@ -40,12 +40,12 @@ from .scoping import OrgScopedViewSet
 
 class TokenObtainInput(serializers.Serializer):
     email = serializers.EmailField()
-    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    password = StrictCharField(max_length=4096, trim_whitespace=False)
 
 
 class TokenPairOutput(serializers.Serializer):
-    access = serializers.CharField()
-    refresh = serializers.CharField()
+    access = StrictCharField()
+    refresh = StrictCharField()
 
 
 class TokenObtainView(APIView):
@@ -124,15 +124,15 @@ class OrganizationOutput(serializers.ModelSerializer):
 
 
 class OrganizationCreateInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    slug = serializers.CharField(max_length=50, required=False)
+    name = StrictCharField(max_length=100)
+    slug = StrictCharField(max_length=50, required=False, validators=[DocumentedPattern(rules.SLUG_RE)])
 
     validate_slug = rule(rules.clean_slug)
 
 
 class OrganizationUpdateInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False)
-    slug = serializers.CharField(max_length=50, required=False)
+    name = StrictCharField(max_length=100, required=False)
+    slug = StrictCharField(max_length=50, required=False, validators=[DocumentedPattern(rules.SLUG_RE)])
 
     validate_slug = rule(rules.clean_slug)
 
@@ -141,8 +141,8 @@ class OrganizationPageOutput(serializers.Serializer):
     """`GET /api/orgs` answers in the list envelope every other list uses (one page: all of them)."""
 
     count = serializers.IntegerField()
-    next = serializers.CharField(allow_null=True)
-    previous = serializers.CharField(allow_null=True)
+    next = StrictCharField(allow_null=True)
+    previous = StrictCharField(allow_null=True)
     results = OrganizationOutput(many=True)
 
 
@@ -267,8 +267,8 @@ class MemberViewSet(OrgScopedViewSet, mixins.ListModelMixin):
 
 class MyInvitationOutput(serializers.ModelSerializer):
     org_id = serializers.UUIDField(source="org.id")
-    org_slug = serializers.CharField(source="org.slug")
-    org_name = serializers.CharField(source="org.name")
+    org_slug = StrictCharField(source="org.slug")
+    org_name = StrictCharField(source="org.name")
     invited_by = serializers.EmailField(source="invited_by.email", default=None, allow_null=True)
 
     class Meta:
@@ -278,7 +278,7 @@ class MyInvitationOutput(serializers.ModelSerializer):
 
 class JoinedOutput(serializers.ModelSerializer):
     org_id = serializers.UUIDField(source="org.id")
-    org_slug = serializers.CharField(source="org.slug")
+    org_slug = StrictCharField(source="org.slug")
 
     class Meta:
         model = Membership
@@ -316,10 +316,10 @@ class InvitationAcceptView(APIView):
 
 
 class ApiTokenOutput(serializers.ModelSerializer):
-    scope_type = serializers.CharField()
-    binding_ids = serializers.ListField(child=serializers.CharField())
-    storage_permissions = serializers.ListField(child=serializers.CharField())
-    trigger_ids = serializers.ListField(child=serializers.CharField())
+    scope_type = StrictCharField()
+    binding_ids = serializers.ListField(child=StrictCharField())
+    storage_permissions = serializers.ListField(child=StrictCharField())
+    trigger_ids = serializers.ListField(child=StrictCharField())
     # Who made it, by email (the row keeps the user).
     created_by = serializers.EmailField(source="created_by.email", default=None, allow_null=True)
 
@@ -353,7 +353,7 @@ class ApiTokenCreatedOutput(ApiTokenOutput):
 
 class ApiTokenCreateInput(serializers.Serializer):
     # Optional: the docs' permissions JSON names none; the service then names the token.
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
     scope_type = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.ORG)
     binding_ids = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=100)
     storage_permissions = serializers.ListField(

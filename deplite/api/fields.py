@@ -7,9 +7,11 @@ every field's error at once instead of stopping at the first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -64,3 +66,37 @@ class TextRuleField(RuleField):
 @extend_schema_field({"type": "object", "additionalProperties": {}})
 class ObjectRuleField(RuleField):
     pass
+
+
+class DocumentedPattern(RegexValidator):
+    """A domain rule's regex, for the schema: drf-spectacular writes a field's RegexValidator
+    as its `pattern`, so generated clients (and the schema fuzz test) know what the rule
+    accepts. The rule itself (the field's `validate_<name>`, or `RuleField`) still does the
+    checking, with its own message and normalisation; this adds no second check. (On a field
+    that allows blank, drf-spectacular documents blank beside the pattern: the pattern itself
+    need not, and must not, match it.)"""
+
+    def __init__(self, regex: re.Pattern[str]):
+        super().__init__(regex)
+
+    def __call__(self, value):
+        return None
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and only that. DRF's CharField also takes a number (`{"slug": 5}` → "5"),
+    which the schema (`type: string`) says is not a valid body; so does this field."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictRegexField(serializers.RegexField):
+    """`StrictCharField`, for a RegexField (agent labels)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -43,7 +43,7 @@ BAD_INPUTS = [
     ("POST", "/api/orgs/acme/tokens", "{}", 201),  # a name is generated when none is given (the docs' JSON)
     ("POST", "/api/orgs/acme/tokens", '{"name": ""}', 201),
     ("POST", "/api/orgs/acme/tokens", '{"scopeType": "nope"}', 400),
-    ("POST", "/api/orgs/acme/tokens", '{"name": 12}', 201),  # DRF coerces numbers to strings: accepted
+    ("POST", "/api/orgs/acme/tokens", '{"name": 12}', 400),  # a string field takes a JSON string, as the schema says
     ("POST", "/api/orgs/acme/tokens", '{"name": ["a"]}', 400),
     ("POST", "/api/orgs/acme/tokens", '{"name": {"a": 1}}', 400),
     ("POST", "/api/orgs/acme/tokens", '{"name": "' + "x" * 101 + '"}', 400),

@@ -37,7 +37,7 @@ from rest_framework.views import APIView
 from deplite import logs, metrics, shutdown
 from deplite.api.camel import camelize
 from deplite.api.errors import DepliteError, NotFound, Unauthenticated, ValidationFailed, error_response
-from deplite.api.fields import StrictCharField
+from deplite.api.fields import StrictBooleanField, StrictCharField
 from orgs.authentication import MachineUser
 from storage import selectors as storage_selectors
 from storage import services as storage_services
@@ -197,7 +197,7 @@ class EventInput(serializers.Serializer):
     # log: "stderr" marks a step's standard error (default stdout).
     stream = serializers.ChoiceField(choices=["stdout", "stderr"], required=False)
     # step_finished: a failure the workflow allows (continue-on-error).
-    allowed = serializers.BooleanField(required=False)
+    allowed = StrictBooleanField(required=False)
 
     def validate(self, attrs):
         kind = attrs["type"]

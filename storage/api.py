@@ -15,7 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from deplite.api.errors import NotFound, ValidationFailed
-from deplite.api.fields import DocumentedPattern, StrictCharField, rule
+from deplite.api.fields import DocumentedPattern, StrictBooleanField, StrictCharField, rule
 from deplite.json_rows import instance_from_json_row, json_row_sql
 from orgs.models import ApiToken
 from orgs.permissions import Perm
@@ -51,7 +51,12 @@ class StorageBindingOutput(serializers.ModelSerializer):
 
 class StorageBindingInput(serializers.Serializer):
     name = StrictCharField(max_length=100)
-    endpoint = StrictCharField(max_length=255, trim_whitespace=True)
+    endpoint = StrictCharField(
+        max_length=255,
+        trim_whitespace=True,
+        help_text="The bucket's S3 endpoint, an https:// URL of a public host (http:// and private hosts only where "
+        "the server allows private storage endpoints); its host must resolve when the binding is saved.",
+    )
     # Bucket, region and keys are taken as sent (no trimming): what the pattern says is what is accepted.
     region = StrictCharField(
         max_length=32, required=False, allow_blank=True, default="", trim_whitespace=False,
@@ -66,7 +71,7 @@ class StorageBindingInput(serializers.Serializer):
     secret_key = StrictCharField(
         max_length=256, write_only=True, trim_whitespace=False, validators=[DocumentedPattern(names.SECRET_KEY_RE)]
     )
-    path_style = serializers.BooleanField(required=False, default=False)
+    path_style = StrictBooleanField(required=False, default=False)
     prefix = StrictCharField(
         max_length=200, required=False, allow_blank=True, default="", validators=[DocumentedPattern(names.PREFIX_RE)]
     )

@@ -100,3 +100,13 @@ class StrictRegexField(serializers.RegexField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON `true` or `false` and only that. DRF's BooleanField also reads 0, 1, "yes",
+    "off"…, which the schema (`type: boolean`) says are not valid bodies."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data

@@ -6,6 +6,10 @@ from deplite.api.errors import ValidationFailed
 MAX_PAGE_SIZE = 200
 
 
+def _positive_int(raw: str) -> bool:
+    return raw.isascii() and raw.isdigit() and int(raw) >= 1
+
+
 class StrictPageSize:
     """`pageSize` is a positive integer, or a 400 (DRF falls back to the default page size for
     `pageSize=abc` or `0`, answering something the caller did not ask for). Sizes over the
@@ -16,7 +20,7 @@ class StrictPageSize:
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
-        if raw is not None and not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+        if raw is not None and not _positive_int(raw):
             raise ValidationError({self.page_size_query_param: ["must be a positive integer."]})
         return super().get_page_size(request)
 
@@ -30,7 +34,23 @@ class StrictPageSize:
 
 
 class PageNumberPagination(StrictPageSize, pagination.PageNumberPagination):
-    """`?page=N&pageSize=M` → `{count, next, previous, results}`."""
+    """`?page=N&pageSize=M` → `{count, next, previous, results}`. `page` is a positive integer
+    (a 400 otherwise; DRF would read `?page=` as page 1); a page past the last is a 404."""
+
+    last_page_strings = ()
+
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and not _positive_int(raw):
+            raise ValidationError({self.page_query_param: ["must be a positive integer."]})
+        return super().get_page_number(request, paginator)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+        return parameters
 
 
 class KeysetPagination(StrictPageSize, pagination.CursorPagination):

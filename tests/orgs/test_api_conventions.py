@@ -89,6 +89,8 @@ BAD_INPUTS = [
     # A query value the API cannot use is refused, not silently replaced by a default.
     ("GET", "/api/orgs/acme/members?pageSize=abc", "", 400),
     ("GET", "/api/orgs/acme/members?pageSize=0", "", 400),
+    ("GET", "/api/orgs/acme/members?page=", "", 400),
+    ("GET", "/api/orgs/acme/members?page=last", "", 400),
     ("GET", "/api/orgs/acme/jobs?pageSize=-1", "", 400),
     ("GET", "/api/orgs/acme/jobs?status=", "", 400),
     ("GET", "/api/orgs/acme/jobs?trigger=", "", 400),

@@ -7,7 +7,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
 
 from deplite.api.camel import to_camel
-from deplite.api.fields import DocumentedPattern, StrictCharField, StrictRegexField, rule
+from deplite.api.fields import DocumentedPattern, StrictBooleanField, StrictCharField, StrictRegexField, rule
 from deplite.links import absolute_url
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
@@ -42,7 +42,7 @@ class TriggerInput(serializers.Serializer):
         max_length=rules.MAX_REF, required=False, allow_blank=True, default="main",
         validators=[DocumentedPattern(rules.REF_RE)],
     )
-    enabled = serializers.BooleanField(required=False, default=True)
+    enabled = StrictBooleanField(required=False, default=True)
     repository_url = serializers.URLField(max_length=300, required=False, allow_blank=True, default="")
     chat_provider = serializers.ChoiceField(choices=ChatProvider.choices, required=False, allow_blank=True, default="")
     chat_team_id = _chat_id()

@@ -194,6 +194,21 @@ def loopback_only(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
+@pytest.fixture
+def no_delayed_ack(monkeypatch):
+    """The live server writes a response in several small sends; with Nagle's algorithm on, each
+    answer then waits out the client's delayed ACK (~40 ms), which is most of the run's time."""
+    from django.core.servers.basehttp import WSGIRequestHandler
+
+    setup = WSGIRequestHandler.setup
+
+    def setup_nodelay(self):
+        setup(self)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    monkeypatch.setattr(WSGIRequestHandler, "setup", setup_nodelay)
+
+
 def _is_loopback_name(host) -> bool:
     if isinstance(host, bytes):
         host = host.decode("ascii", "replace")
@@ -256,7 +271,7 @@ def _config(seed: dict) -> str:
 
 
 def test_schema_fuzz_finds_no_server_error_and_no_schema_violation(
-    live_server, s3_admin, moto_url, settings, tmp_path, loopback_only
+    live_server, s3_admin, moto_url, settings, tmp_path, loopback_only, no_delayed_ack
 ):
     settings.DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS = True  # the bucket is moto's, on loopback
     # The run sends thousands of deliberately bad credentials from one address, where the

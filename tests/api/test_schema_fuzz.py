@@ -57,6 +57,7 @@ FULL = bool(os.environ.get("DEPLITE_FUZZ_FULL"))
 MAX_EXAMPLES = int(os.environ.get("DEPLITE_FUZZ_MAX_EXAMPLES", "40" if FULL else "3"))
 SEED = int(os.environ.get("DEPLITE_FUZZ_SEED", "20261129"))
 MIN_FULL_REQUESTS = 2000
+MIN_BOUNDED_REQUESTS = 500  # a run that reached the operations at all (the CI run sends ~2,400)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -323,5 +324,4 @@ def test_schema_fuzz_finds_no_server_error_and_no_schema_violation(
     print(summary)
     print(output[-3000:])
     assert run.returncode == 0, f"{summary}\n{output[-3000:]}"
-    if FULL:
-        assert len(served) >= MIN_FULL_REQUESTS, summary
+    assert len(served) >= (MIN_FULL_REQUESTS if FULL else MIN_BOUNDED_REQUESTS), summary

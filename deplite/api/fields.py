@@ -83,9 +83,18 @@ class DocumentedPattern(RegexValidator):
         return None
 
 
+# DRF refuses a NUL character in every CharField; a field without a pattern of its own says so.
+NO_NUL_RE = re.compile(r"^[^\x00]*\Z")
+
+
 class StrictCharField(serializers.CharField):
     """A JSON string and only that. DRF's CharField also takes a number (`{"slug": 5}` → "5"),
-    which the schema (`type: string`) says is not a valid body; so does this field."""
+    which the schema (`type: string`) says is not a valid body; so does this field. The schema
+    also learns that NUL is refused (the first pattern given wins; a rule's excludes NUL too)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.append(DocumentedPattern(NO_NUL_RE))
 
     def to_internal_value(self, data):
         if not isinstance(data, str):

@@ -144,7 +144,8 @@ def _seed(s3_admin, moto_url: str) -> dict:
 
 
 def _operation_parameters(ids: dict) -> dict[str, dict[str, str]]:
-    """operationId → the path parameters it is sent with (beyond `org_id`)."""
+    """operationId → the parameters it is sent with (beyond `org_id`): path parameters by name,
+    body fields as `body.<wireName>`."""
     i = {name: str(value) for name, value in ids.items()}
     return {
         "api_orgs_agents_retrieve": {"id": i["agent"]},
@@ -154,6 +155,7 @@ def _operation_parameters(ids: dict) -> dict[str, dict[str, str]]:
         "api_orgs_files_complete_create": {"id": i["file"]},
         "api_orgs_files_download_url_retrieve": {"id": i["file"]},
         "api_orgs_files_destroy": {"id": i["spare_file"]},
+        "api_orgs_files_presign_upload_create": {"body.bindingId": i["binding"]},
         "api_orgs_integrations_destroy": {"id": i["installation"]},
         "api_orgs_jobs_retrieve": {"id": i["job"]},
         "api_orgs_jobs_logs_retrieve": {"id": i["job"]},
@@ -260,7 +262,9 @@ def _config(seed: dict) -> str:
     operations: dict[str, list[str]] = {}
     for operation_id, params in _operation_parameters(seed["ids"]).items():
         operations.setdefault(operation_id, []).append(
-            "parameters = { " + ", ".join(f'"path.{k}" = {_toml(v)}' for k, v in params.items()) + " }"
+            "parameters = { "
+            + ", ".join(f'"{k if "." in k else "path." + k}" = {_toml(v)}' for k, v in params.items())
+            + " }"
         )
     for operation_id, (statuses, _why) in SCHEMA_CANNOT_SAY.items():
         operations.setdefault(operation_id, []).append(

@@ -173,16 +173,21 @@ class JobViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         return JobDetailOutput if self.action == "retrieve" else JobOutput
 
     @extend_schema(
-        parameters=[OpenApiParameter("after", int, description="Return chunks with seq greater than this.")],
+        parameters=[
+            OpenApiParameter(
+                "after", {"type": "integer", "minimum": 0}, description="Return chunks with seq greater than this."
+            )
+        ],
         responses={200: JobLogsOutput},
     )
     @action(detail=True, methods=["get"])
     def logs(self, request, org_id, pk):
         job = self.get_object()
-        try:
-            after = int(request.query_params.get("after") or 0)
-        except ValueError:
-            raise ValidationFailed("after: must be an integer.") from None
+        raw = request.query_params.get("after", "0")
+        # Digits only: `?after=` or `?after=1_0` is a mistake to report, not a 0 or a 10 to guess.
+        if not (raw.isascii() and raw.isdigit()):
+            raise ValidationFailed("after: must be a whole number (0 or more).")
+        after = int(raw)
         chunks = list(JobLogChunk.objects.filter(job=job, seq__gt=after).order_by("seq")[:LOG_PAGE])
         next_after = chunks[-1].seq if chunks else max(after, 0)
         body = {

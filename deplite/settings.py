@@ -218,6 +218,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Re-publishes wake-ups for queued jobs whose dispatch was lost.
     "jobs-sweep-queued": {"task": "triggers.tasks.jobs_sweep_queued", "schedule": 15.0},
     "idempotency-keys-purge": {"task": "triggers.tasks.idempotency_keys_purge", "schedule": 3600.0},
+    # Expired API refresh tokens and their blacklist rows (they grow with every login and rotation).
+    "refresh-tokens-purge": {"task": "orgs.tasks.expired_refresh_tokens_purge", "schedule": 86400.0},
     # Fails the running jobs of agents gone silent.
     "agents-reap-lost": {"task": "agents.tasks.agents_reap_lost", "schedule": 30.0},
     # Chat replies whose task was lost (broker down when the command came in) are re-sent.
@@ -315,6 +317,9 @@ SPECTACULAR_SETTINGS = {
 }
 # Largest JSON body the API reads; larger ones get a 413 before anything is parsed.
 DEPLITE_MAX_API_BODY_BYTES = env.int("DEPLITE_MAX_API_BODY_BYTES", default=1024 * 1024)
+# Threads per web process serving sync requests (deplite/asgi.py); each holds at most one pooled
+# database connection, so keep it at or below DATABASE_POOL_MAX.
+WEB_THREADS = env.int("WEB_THREADS", default=8)
 DATA_UPLOAD_MAX_MEMORY_SIZE = DEPLITE_MAX_API_BODY_BYTES
 
 # Rate limits: (failures, window seconds). See orgs/ratelimit.py.

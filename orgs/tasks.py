@@ -1,4 +1,4 @@
-"""Celery tasks for organisations: the invitation email."""
+"""Celery tasks for organisations and accounts: the invitation email, the purge of expired login tokens."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import smtplib
 
 from celery import shared_task
 from django.core.mail import send_mail
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from deplite.links import absolute_url
 
@@ -40,3 +42,13 @@ def send_invitation_email(invitation_id: str) -> None:
         from_email=None,
         recipient_list=[invitation.email],
     )
+
+
+@shared_task(ignore_result=True)
+def expired_refresh_tokens_purge() -> int:
+    """Beat, daily: forget API refresh tokens past their expiry (simplejwt's `flushexpiredtokens`).
+
+    Every login and every rotation records its refresh token, and every rotation blacklists the old
+    one, so the two tables grow with use; an expired token is refused on its own expiry anyway."""
+    deleted, _ = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted

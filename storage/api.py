@@ -6,9 +6,6 @@ import json
 import uuid
 
 import django_filters
-from django.db import connection
-from django.db.models import JSONField
-from django.db.models.expressions import RawSQL
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -25,7 +22,9 @@ from . import names, services
 from .models import FileStatus, StorageBinding, StoredFile
 
 # The binding a presign names, if it is of the API token's org (see FileViewSet.with_token_lookup).
-_PRESIGN_BINDING_SQL = json_row_sql(StorageBinding, where=f'r.id = %s AND r.org_id = "{ApiToken._meta.db_table}".org_id')
+_PRESIGN_BINDING_SQL = json_row_sql(
+    StorageBinding, where=f'r.id = %s AND r.org_id = "{ApiToken._meta.db_table}".org_id'
+)
 
 # --- bindings ----------------------------------------------------------------------------------------
 
@@ -239,18 +238,16 @@ class StoredFileViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.Retrieve
             queryset = queryset.exclude(status=FileStatus.DELETED)
         return queryset.order_by("-created_at", "-id")
 
-    def with_token_lookup(self, queryset):
+    def token_lookup_extras(self) -> dict:
         """For a presign, the API token's one query also brings the binding the body names,
         if it is of the token's org (PostgreSQL). Read from the raw body: DRF parses it later."""
-        if getattr(self, "action", None) != "presign_upload" or connection.vendor != "postgresql":
-            return queryset
+        if getattr(self, "action", None) != "presign_upload":
+            return {}
         try:
             pk = uuid.UUID(str(json.loads(self.request._request.body or b"{}").get("bindingId")))
         except (ValueError, TypeError, AttributeError):
-            return queryset
-        return queryset.annotate(
-            presign_binding=RawSQL(_PRESIGN_BINDING_SQL, (pk,), output_field=JSONField())  # noqa: S611 (constant SQL, the id a parameter)  # nosec B611
-        )
+            return {}
+        return {"presign_binding": (_PRESIGN_BINDING_SQL, (pk,))}
 
     def _presign_binding(self, request, binding_id) -> StorageBinding | None:
         """The named binding, through the principal's view: a storage token for binding A cannot name B."""

@@ -12,6 +12,7 @@ import uuid
 
 from django import forms
 
+from . import rules
 from .api import TRIGGER_FIELDS
 from .models import ChatProvider, NotifyOn, Trigger, TriggerType
 
@@ -84,8 +85,8 @@ class TriggerForm(forms.Form):
         """The cleaned form as TriggerInput's data (the form's fields are its fields)."""
         data = {field: self.cleaned_data.get(field) for field in TRIGGER_FIELDS}
         data["agent_labels"] = split_labels(data.get("agent_labels") or "")
-        # The field shows "main" as its placeholder: left empty, it means what it shows.
-        data["default_ref"] = data.get("default_ref") or "main"
+        # The field shows "main" as its placeholder: left empty, it means what it shows (the rule's default).
+        data["default_ref"] = data.get("default_ref") or rules.DEFAULT_REF
         return data
 
     def fieldsets(self):

@@ -63,6 +63,14 @@ def clean_ref(value: Any) -> str | None:
     return value
 
 
+DEFAULT_REF = "main"
+
+
+def clean_default_ref(value: Any) -> str:
+    """A trigger's default ref: a ref, and blank means `main` (a run naming no ref needs one)."""
+    return clean_ref(value) or DEFAULT_REF
+
+
 # Param messages follow their name (`params.KEY: a param name is …`), hence lowercase.
 
 

@@ -33,13 +33,36 @@ from .models import Job, JobLogChunk, JobSource, JobStatus, JobStep, Trigger
 LOG_CHUNKS_ON_PAGE = 2000
 LOG_CHUNKS_PER_POLL = 500
 JOBS_PER_PAGE = 50
+# What a row of the jobs list shows (triggers.templatetags.jobs.job_rows): the rest stays in the database.
+JOB_ROW_FIELDS = (
+    "id",
+    "short_id",
+    "org_id",
+    "status",
+    "error",
+    "trigger_name",
+    "ref",
+    "params",
+    "source",
+    "actor_label",
+    "created_at",
+    "claimed_at",
+    "started_at",
+    "finished_at",
+    "trigger__id",
+    "trigger__repository_url",
+)
 
 
 # --- jobs -------------------------------------------------------------------------------------------
 
 
 def _jobs_context(request) -> dict:
-    jobs = request.principal.restrict(Job.objects.select_related("trigger")).order_by("-created_at", "-id")
+    jobs = (
+        request.principal.restrict(Job.objects.select_related("trigger"))
+        .only(*JOB_ROW_FIELDS)
+        .order_by("-created_at", "-id")
+    )
     # The API's own filter: same parameter names (?trigger=&status=&q=) and rules.
     filterset = JobFilter(request.GET, queryset=jobs)
     filtered = filterset.qs if filterset.is_valid() else jobs.none()
@@ -232,9 +255,7 @@ def job_rerun(request, org, job_id: uuid.UUID):
 def triggers_list(request, org):
     # The last-job pointer the run service keeps: a join, not a look through every job.
     triggers = (
-        request.principal.restrict(Trigger.objects.all())
-        .select_related("last_job")
-        .order_by("name", "created_at")
+        request.principal.restrict(Trigger.objects.all()).select_related("last_job").order_by("name", "created_at")
     )
     linked = linked_teams(org.pk)
     triggers = list(triggers)

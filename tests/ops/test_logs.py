@@ -115,3 +115,14 @@ def test_an_exception_is_one_line_with_its_traceback(json_lines):
         logging.getLogger("tests.ops").exception("it broke")
     line = [x for x in json_lines() if x["logger"] == "tests.ops"][-1]
     assert line["level"] == "ERROR" and "ValueError: bad" in line["exception"]
+
+
+@pytest.mark.postgres
+def test_every_answer_says_how_long_django_spent_on_it_in_server_timing(db, api, org_a, org_token, json_lines):
+    """`Server-Timing: app;dur=<ms>`: the same duration the access-log line carries."""
+    response = api.as_token(org_token[1]).get(f"/api/orgs/{org_a.slug}/jobs")
+    assert response.status_code == 200
+    name, _, duration = response["Server-Timing"].partition(";dur=")
+    assert name == "app"
+    logged = next(line for line in json_lines() if line["logger"] == "deplite.request")
+    assert logged["message"].endswith(f" {float(duration):.1f}ms")

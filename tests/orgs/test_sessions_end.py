@@ -77,3 +77,26 @@ def test_refresh_of_a_deleted_user_is_401_not_500(api, member):
     response = _refresh(api, pair["refresh"])
     assert response.status_code == 401
     assert set(response.json()["error"]) == {"code", "message", "details"}
+
+
+def test_the_daily_purge_forgets_expired_refresh_tokens_and_their_blacklist_rows(api, owner, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+    from rest_framework_simplejwt.tokens import UntypedToken
+
+    from orgs.tasks import expired_refresh_tokens_purge
+
+    old, current = _login(api), _login(api)
+    assert _refresh(api, old["refresh"]).status_code == 200  # rotated: the old one is blacklisted
+    assert BlacklistedToken.objects.count() == 1
+    live = OutstandingToken.objects.count()
+    # The old token's expiry passes.
+    jti = UntypedToken(old["refresh"])["jti"]
+    assert OutstandingToken.objects.filter(jti=jti).update(expires_at=timezone.now() - timedelta(seconds=1)) == 1
+    assert "refresh-tokens-purge" in settings.CELERY_BEAT_SCHEDULE
+    assert expired_refresh_tokens_purge.delay().get() == 2  # the token and its blacklist row
+    assert OutstandingToken.objects.count() == live - 1
+    assert BlacklistedToken.objects.count() == 0
+    assert _refresh(api, current["refresh"]).status_code == 200

@@ -39,3 +39,16 @@ def test_run_still_takes_ordinary_refs(api, org_a, org_token):
         response = api.as_token(org_token[1]).post(f"/triggers/{trigger.id}/run", {"ref": ref}, format="json")
         assert response.status_code == 202, response.content
         assert response.json()["ref"] == ref
+
+
+@pytest.mark.parametrize("blank", ["", "   ", None])
+def test_a_blank_default_ref_from_the_api_means_main_as_on_the_form(api, org_a, org_token, owner, blank):
+    """A trigger saved with `defaultRef: ""` used to keep "", and its runs without a ref got an empty $REF."""
+    body = {"name": "deploy", "type": "webhook", "workflow": "deploy"}
+    if blank is not None:
+        body["defaultRef"] = blank
+    created = api.as_user(owner).post(f"/api/orgs/{org_a.slug}/triggers", body, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["defaultRef"] == "main"
+    run = api.as_token(org_token[1]).post(f"/triggers/{created.json()['id']}/run", {}, format="json")
+    assert run.status_code == 202 and run.json()["ref"] == "main"

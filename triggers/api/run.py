@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 import uuid
 
-from django.db import connection, models
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -94,26 +92,18 @@ class TriggerRunView(APIView):
             headers["Location"] = result.body.get("url", "")
         return Response(result.body, status=result.status, headers=headers)
 
-    def with_token_lookup(self, queryset):
+    def token_lookup_extras(self) -> dict:
         """An API token's one query also brings the trigger of its org named in the URL and the
         stored answer to the request's Idempotency-Key (PostgreSQL): a replay costs that one query.
-
-        Plain `row_to_json` subqueries: an ORM JSONObject of every column cost more to compile
-        per request than the query took to run."""
+        Plain `row_to_json` subqueries (orgs.authentication)."""
         pk = _uuid_or_none(self.kwargs.get("trigger_id"))
-        if pk is None or connection.vendor != "postgresql":
-            return queryset
-        # Constant SQL (model tables), every value a parameter.
-        queryset = queryset.annotate(
-            run_trigger=RawSQL(_RUN_TRIGGER_SQL, (pk,), output_field=models.JSONField())  # noqa: S611 (constant SQL, values parameters)  # nosec B611
-        )
+        if pk is None:
+            return {}
+        extras = {"run_trigger": (_RUN_TRIGGER_SQL, (pk,))}
         key = self.request.headers.get("Idempotency-Key")
         if key is not None and IDEMPOTENCY_KEY_RE.match(key):
-            since = timezone.now() - services.IDEMPOTENCY_KEY_TTL
-            queryset = queryset.annotate(
-                run_key=RawSQL(_RUN_KEY_SQL, (pk, key, since), output_field=models.JSONField())  # noqa: S611 (constant SQL, values parameters)  # nosec B611
-            )
-        return queryset
+            extras["run_key"] = (_RUN_KEY_SQL, (pk, key, timezone.now() - services.IDEMPOTENCY_KEY_TTL))
+        return extras
 
     @staticmethod
     def _stored_key(request) -> dict:

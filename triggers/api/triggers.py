@@ -75,7 +75,7 @@ class TriggerInput(serializers.Serializer):
 
     def validate_default_ref(self, value: str) -> str:
         try:
-            return rules.clean_ref(value) or ""
+            return rules.clean_default_ref(value)
         except rules.RuleViolation as exc:
             raise serializers.ValidationError(exc.message) from None
 

@@ -8,10 +8,12 @@ from datetime import UTC, timedelta
 
 from django import template
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
+from django.utils.timesince import timesince
 
 from triggers import extensions
 
@@ -130,3 +132,50 @@ def job_who(job) -> str:
     if actor and job.source in ("webhook", "api"):
         parts.append(f"GitHub: {actor}")
     return " · ".join(parts)
+
+
+_ANY_ID = "00000000-0000-0000-0000-000000000000"
+
+
+@register.simple_tag
+def job_rows(page, org) -> str:
+    """The jobs list's rows (status, job link, trigger, ref, who, created, duration).
+
+    Built in Python rather than a template loop: at 50 rows the template engine's per-row
+    lookups, filters and URL reversals were most of the page's time (~13 of 21 ms)."""
+    detail = reverse("job-detail", args=[org.slug, _ANY_ID])
+    now = timezone.now()
+    return format_html_join("\n", "{}", ((_job_row(job, detail, now),) for job in page))
+
+
+def _job_row(job, detail_url: str, now) -> str:
+    error = (
+        format_html(
+            '<div class="row-error" data-testid="row-error" title="{}">{}</div>',
+            job.error,
+            Truncator(job.error).chars(120),
+        )
+        if job.error
+        else ""
+    )
+    created = timezone.localtime(job.created_at, UTC)
+    return format_html(
+        '<tr data-job="{short}">'
+        '<td><span class="badge {status}" data-testid="row-status">{status_label}</span>{error}</td>'
+        '<td><a href="{url}" class="mono">#{short}</a></td>'
+        "<td>{trigger}</td><td>{ref}</td>"
+        '<td data-testid="row-who">{who}</td>'
+        '<td class="nowrap" title="{created_at} UTC">{ago} ago</td>'
+        '<td class="nowrap">{duration}</td></tr>',
+        short=job.short_id,
+        status=job.status,
+        status_label=job.get_status_display(),
+        error=error,
+        url=detail_url.replace(_ANY_ID, str(job.id)),
+        trigger=job.trigger_name,
+        ref=job_ref(job),
+        who=job_who(job),
+        created_at=created.strftime("%Y-%m-%d %H:%M:%S"),
+        ago=timesince(job.created_at, now),
+        duration=job_duration(job) or "—",
+    )

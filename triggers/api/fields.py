@@ -33,7 +33,6 @@ class RefField(RuleField):
         "type": "object",
         "nullable": True,
         "maxProperties": rules.MAX_PARAMS,
-        "propertyNames": {"maxLength": rules.MAX_PARAM_KEY, "pattern": _ecma(rules.PARAM_KEY_RE)},
         "additionalProperties": {
             "anyOf": [
                 {"type": "string", "maxLength": rules.MAX_PARAM_VALUE, "pattern": "^[^\\u0000]*$"},
@@ -41,7 +40,9 @@ class RefField(RuleField):
                 {"type": "boolean"},
             ]
         },
-        "description": "Workflow params: NAME → a string, number or boolean (passed as PARAMS_NAME).",
+        # OpenAPI 3.0 has no `propertyNames`: the name rule is stated in words (and pattern) instead.
+        "description": "Workflow params: NAME → a string, number or boolean (passed as PARAMS_NAME). "
+        f"A NAME matches `{_ecma(rules.PARAM_KEY_RE)}`, at most {rules.MAX_PARAM_KEY} characters.",
     }
 )
 class ParamsField(RuleField):

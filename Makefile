@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: run test worker beat lint migrate install bench security
+.PHONY: run test worker beat lint migrate install bench security fuzz
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -53,3 +53,8 @@ bench: install
 security: install
 	$(BIN)/python -m bandit -c pyproject.toml -r . -q
 	$(BIN)/pip-audit -r requirements.txt --progress-spinner off
+
+# The schema fuzz run at full size (README "Schema fuzz run"); `make test` runs it bounded.
+# Needs DATABASE_URL (PostgreSQL), like CI.
+fuzz: install
+	DEPLITE_FUZZ_FULL=1 $(BIN)/python -m pytest tests/api/test_schema_fuzz.py -q -s $(PYTEST_ARGS)

@@ -8,7 +8,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from deplite.api.fields import rule
+from deplite.api.fields import StrictCharField, StrictRegexField, rule
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
 from triggers import rules as trigger_rules
@@ -18,7 +18,7 @@ from .models import Agent
 
 
 class AgentOutput(serializers.ModelSerializer):
-    status = serializers.CharField()
+    status = StrictCharField()
 
     class Meta:
         model = Agent
@@ -47,9 +47,9 @@ class AgentWithSecretOutput(AgentOutput):
 
 
 class AgentCreateInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
     labels = serializers.ListField(
-        child=serializers.RegexField(trigger_rules.LABEL_RE),
+        child=StrictRegexField(trigger_rules.LABEL_RE),
         required=False,
         max_length=trigger_rules.MAX_LABELS,
         default=list,

@@ -37,6 +37,7 @@ from rest_framework.views import APIView
 from deplite import logs, metrics, shutdown
 from deplite.api.camel import camelize
 from deplite.api.errors import DepliteError, NotFound, Unauthenticated, ValidationFailed, error_response
+from deplite.api.fields import StrictBooleanField, StrictCharField
 from orgs.authentication import MachineUser
 from storage import selectors as storage_selectors
 from storage import services as storage_services
@@ -129,10 +130,10 @@ class JobIdField(serializers.UUIDField):
 
 
 class HeartbeatInput(serializers.Serializer):
-    hostname = serializers.CharField(max_length=255, allow_blank=True, required=False, default="")
-    version = serializers.CharField(max_length=50, allow_blank=True, required=False, default="")
+    hostname = StrictCharField(max_length=255, allow_blank=True, required=False, default="")
+    version = StrictCharField(max_length=50, allow_blank=True, required=False, default="")
     workflows = serializers.ListField(
-        child=serializers.CharField(max_length=100), max_length=500, required=False, default=list
+        child=StrictCharField(max_length=100), max_length=500, required=False, default=list
     )
     # The jobs the agent runs or still reports on. Absent (an older agent): nothing is inferred from it.
     running_jobs = serializers.ListField(child=JobIdField(), max_length=1000, required=False)
@@ -140,8 +141,8 @@ class HeartbeatInput(serializers.Serializer):
 
 class HeartbeatOutput(serializers.Serializer):
     agent_id = serializers.UUIDField()
-    name = serializers.CharField()
-    labels = serializers.ListField(child=serializers.CharField())
+    name = StrictCharField()
+    labels = serializers.ListField(child=StrictCharField())
     server_time = serializers.DateTimeField()
 
 
@@ -178,7 +179,7 @@ class LogTextField(serializers.Field):
 
 
 class WorkflowStepInput(serializers.Serializer):
-    name = serializers.CharField(max_length=200, allow_blank=True)
+    name = StrictCharField(max_length=200, allow_blank=True)
 
 
 class EventInput(serializers.Serializer):
@@ -187,7 +188,7 @@ class EventInput(serializers.Serializer):
     at = serializers.DateTimeField(required=False, allow_null=True)
     timeout_minutes = serializers.FloatField(min_value=0.01, max_value=7 * 24 * 60, required=False, allow_null=True)
     step = serializers.IntegerField(min_value=0, max_value=10_000, required=False, allow_null=True)
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    name = StrictCharField(max_length=200, required=False, allow_blank=True)
     data = LogTextField(required=False)
     status = serializers.ChoiceField(choices=STEP_FINAL, required=False)
     exit_code = serializers.IntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31 - 1)
@@ -196,7 +197,7 @@ class EventInput(serializers.Serializer):
     # log: "stderr" marks a step's standard error (default stdout).
     stream = serializers.ChoiceField(choices=["stdout", "stderr"], required=False)
     # step_finished: a failure the workflow allows (continue-on-error).
-    allowed = serializers.BooleanField(required=False)
+    allowed = StrictBooleanField(required=False)
 
     def validate(self, attrs):
         kind = attrs["type"]
@@ -237,12 +238,12 @@ class JobEventsView(AgentAPIView):
 class FinishInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=["succeeded", "failed", "cancelled"])
     exit_code = serializers.IntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31 - 1)
-    error = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=10_000)
+    error = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=10_000)
 
 
 class FinishOutput(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = StrictCharField()
 
 
 class JobFinishView(AgentAPIView):
@@ -262,7 +263,7 @@ class JobFinishView(AgentAPIView):
 class AgentDownloadUrlOutput(serializers.Serializer):
     download_url = serializers.URLField()
     expires_in_seconds = serializers.IntegerField()
-    file_name = serializers.CharField()
+    file_name = StrictCharField()
     size = serializers.IntegerField()
 
 

@@ -6,7 +6,7 @@ Installing and disconnecting need a signed-in owner or admin: API tokens never h
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
 
@@ -61,7 +61,12 @@ class _InstallUrlViewSet(OrgScopedViewSet):
     def authorize_url(self, state: str) -> str:
         raise NotImplementedError
 
-    @extend_schema(responses={200: InstallUrlOutput})
+    @extend_schema(
+        responses={
+            200: InstallUrlOutput,
+            409: OpenApiResponse(description="This provider is not configured on the server (`provider_not_configured`)."),
+        }
+    )
     def install_url(self, request, org_id):
         if self.principal.user is None:  # belt and braces: tokens lack the permission anyway
             raise Forbidden("Only a signed-in owner or admin can install an integration.")

@@ -6,7 +6,7 @@ Thin views: an input serializer validates, a service writes, an output serialize
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -16,7 +16,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from deplite.api.errors import Forbidden, RateLimited, Unauthenticated
-from deplite.api.fields import rule
+from deplite.api.fields import DocumentedPattern, StrictCharField, rule
 
 from . import ratelimit, rules, selectors, services
 from .actors import Actor
@@ -40,12 +40,12 @@ from .scoping import OrgScopedViewSet
 
 class TokenObtainInput(serializers.Serializer):
     email = serializers.EmailField()
-    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    password = StrictCharField(max_length=4096, trim_whitespace=False)
 
 
 class TokenPairOutput(serializers.Serializer):
-    access = serializers.CharField()
-    refresh = serializers.CharField()
+    access = StrictCharField()
+    refresh = StrictCharField()
 
 
 class TokenObtainView(APIView):
@@ -55,7 +55,14 @@ class TokenObtainView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=TokenObtainInput, responses={200: TokenPairOutput})
+    @extend_schema(
+        request=TokenObtainInput,
+        responses={
+            200: TokenPairOutput,
+            401: OpenApiResponse(description="The email or password is incorrect."),
+            429: OpenApiResponse(description="Too many failed logins for this account from this address."),
+        },
+    )
     def post(self, request):
         data = TokenObtainInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -117,15 +124,15 @@ class OrganizationOutput(serializers.ModelSerializer):
 
 
 class OrganizationCreateInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    slug = serializers.CharField(max_length=50, required=False)
+    name = StrictCharField(max_length=100)
+    slug = StrictCharField(max_length=50, required=False, validators=[DocumentedPattern(rules.SLUG_RE)])
 
     validate_slug = rule(rules.clean_slug)
 
 
 class OrganizationUpdateInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False)
-    slug = serializers.CharField(max_length=50, required=False)
+    name = StrictCharField(max_length=100, required=False)
+    slug = StrictCharField(max_length=50, required=False, validators=[DocumentedPattern(rules.SLUG_RE)])
 
     validate_slug = rule(rules.clean_slug)
 
@@ -134,8 +141,8 @@ class OrganizationPageOutput(serializers.Serializer):
     """`GET /api/orgs` answers in the list envelope every other list uses (one page: all of them)."""
 
     count = serializers.IntegerField()
-    next = serializers.CharField(allow_null=True)
-    previous = serializers.CharField(allow_null=True)
+    next = StrictCharField(allow_null=True)
+    previous = StrictCharField(allow_null=True)
     results = OrganizationOutput(many=True)
 
 
@@ -213,7 +220,8 @@ class MemberCreateInput(serializers.Serializer):
 
 
 class MemberUpdateInput(serializers.Serializer):
-    role = serializers.ChoiceField(choices=Role.choices)
+    # PATCH is partial: a body without `role` changes nothing (and is not an error).
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
 
 
 class MemberViewSet(OrgScopedViewSet, mixins.ListModelMixin):
@@ -244,11 +252,12 @@ class MemberViewSet(OrgScopedViewSet, mixins.ListModelMixin):
     @extend_schema(request=MemberUpdateInput, responses={200: MemberOutput})
     def partial_update(self, request, org_id, pk):
         membership = self.get_object()
-        data = MemberUpdateInput(data=request.data)
+        data = MemberUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        membership = services.member_update(
-            membership=membership, actor=self.actor, actor_role=self.principal.role, **data.validated_data
-        )
+        if "role" in data.validated_data:
+            membership = services.member_update(
+                membership=membership, actor=self.actor, actor_role=self.principal.role, **data.validated_data
+            )
         return Response(MemberOutput(membership).data)
 
     def destroy(self, request, org_id, pk):
@@ -258,8 +267,8 @@ class MemberViewSet(OrgScopedViewSet, mixins.ListModelMixin):
 
 class MyInvitationOutput(serializers.ModelSerializer):
     org_id = serializers.UUIDField(source="org.id")
-    org_slug = serializers.CharField(source="org.slug")
-    org_name = serializers.CharField(source="org.name")
+    org_slug = StrictCharField(source="org.slug")
+    org_name = StrictCharField(source="org.name")
     invited_by = serializers.EmailField(source="invited_by.email", default=None, allow_null=True)
 
     class Meta:
@@ -269,7 +278,7 @@ class MyInvitationOutput(serializers.ModelSerializer):
 
 class JoinedOutput(serializers.ModelSerializer):
     org_id = serializers.UUIDField(source="org.id")
-    org_slug = serializers.CharField(source="org.slug")
+    org_slug = StrictCharField(source="org.slug")
 
     class Meta:
         model = Membership
@@ -307,12 +316,12 @@ class InvitationAcceptView(APIView):
 
 
 class ApiTokenOutput(serializers.ModelSerializer):
-    scope_type = serializers.CharField()
-    binding_ids = serializers.ListField(child=serializers.CharField())
-    storage_permissions = serializers.ListField(child=serializers.CharField())
-    trigger_ids = serializers.ListField(child=serializers.CharField())
+    scope_type = StrictCharField()
+    binding_ids = serializers.ListField(child=StrictCharField())
+    storage_permissions = serializers.ListField(child=StrictCharField())
+    trigger_ids = serializers.ListField(child=StrictCharField())
     # Who made it, by email (the row keeps the user).
-    created_by = serializers.EmailField(source="created_by.email", default=None)
+    created_by = serializers.EmailField(source="created_by.email", default=None, allow_null=True)
 
     class Meta:
         model = ApiToken
@@ -344,7 +353,7 @@ class ApiTokenCreatedOutput(ApiTokenOutput):
 
 class ApiTokenCreateInput(serializers.Serializer):
     # Optional: the docs' permissions JSON names none; the service then names the token.
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
     scope_type = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.ORG)
     binding_ids = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=100)
     storage_permissions = serializers.ListField(
@@ -402,7 +411,9 @@ class ApiTokenViewSet(OrgScopedViewSet, mixins.ListModelMixin):
         out = ApiTokenCreatedOutput(token, context={"plaintext": plaintext})
         return Response(out.data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(responses={200: ApiTokenOutput})
     def destroy(self, request, org_id, pk):
+        """Revoke: answers the token as it now is (with `revokedAt`)."""
         token = services.token_revoke(token=self.get_object(), actor=self.actor)
         return Response(ApiTokenOutput(token).data)
 

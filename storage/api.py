@@ -12,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from deplite.api.errors import NotFound, ValidationFailed
-from deplite.api.fields import rule
+from deplite.api.fields import DocumentedPattern, StrictBooleanField, StrictCharField, rule
 from deplite.json_rows import instance_from_json_row, json_row_sql
 from orgs.models import ApiToken
 from orgs.permissions import Perm
@@ -49,14 +49,31 @@ class StorageBindingOutput(serializers.ModelSerializer):
 
 
 class StorageBindingInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    endpoint = serializers.CharField(max_length=255, trim_whitespace=True)
-    region = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
-    bucket = serializers.CharField(max_length=63)
-    access_key = serializers.CharField(max_length=128)
-    secret_key = serializers.CharField(max_length=256, write_only=True, trim_whitespace=False)
-    path_style = serializers.BooleanField(required=False, default=False)
-    prefix = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=100)
+    endpoint = StrictCharField(
+        max_length=255,
+        trim_whitespace=True,
+        help_text="The bucket's S3 endpoint, an https:// URL of a public host (http:// and private hosts only where "
+        "the server allows private storage endpoints); its host must resolve when the binding is saved.",
+    )
+    # Bucket, region and keys are taken as sent (no trimming): what the pattern says is what is accepted.
+    region = StrictCharField(
+        max_length=32, required=False, allow_blank=True, default="", trim_whitespace=False,
+        validators=[DocumentedPattern(names.REGION_RE)],
+    )
+    bucket = StrictCharField(
+        max_length=63, trim_whitespace=False, validators=[DocumentedPattern(names.BUCKET_RE)]
+    )
+    access_key = StrictCharField(
+        max_length=128, trim_whitespace=False, validators=[DocumentedPattern(names.ACCESS_KEY_RE)]
+    )
+    secret_key = StrictCharField(
+        max_length=256, write_only=True, trim_whitespace=False, validators=[DocumentedPattern(names.SECRET_KEY_RE)]
+    )
+    path_style = StrictBooleanField(required=False, default=False)
+    prefix = StrictCharField(
+        max_length=200, required=False, allow_blank=True, default="", validators=[DocumentedPattern(names.PREFIX_RE)]
+    )
 
     validate_region = rule(names.clean_region)
     validate_bucket = rule(names.clean_bucket)
@@ -71,8 +88,8 @@ ENDPOINT_MISCONFIGURED = frozenset({"endpoint_redirect"})
 
 class CheckResultOutput(serializers.Serializer):
     ok = serializers.BooleanField()
-    code = serializers.CharField()
-    message = serializers.CharField()
+    code = StrictCharField()
+    message = StrictCharField()
 
 
 class StorageBindingViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -159,8 +176,13 @@ class StoredFileOutput(serializers.ModelSerializer):
 
 class PresignUploadInput(serializers.Serializer):
     binding_id = serializers.UUIDField()
-    file_name = serializers.CharField(max_length=1024, trim_whitespace=False)
-    content_type = serializers.CharField(max_length=255, required=False, default="application/octet-stream")
+    file_name = StrictCharField(
+        max_length=1024, trim_whitespace=False, validators=[DocumentedPattern(names.FILE_NAME_RE)]
+    )
+    content_type = StrictCharField(
+        max_length=255, required=False, default="application/octet-stream",
+        validators=[DocumentedPattern(names.CONTENT_TYPE_RE)],
+    )
     size = serializers.IntegerField(required=False, allow_null=True, min_value=0)
 
     validate_file_name = rule(names.clean_file_name)
@@ -169,19 +191,19 @@ class PresignUploadInput(serializers.Serializer):
 
 class PresignUploadOutput(serializers.Serializer):
     file_id = serializers.UUIDField()
-    upload_url = serializers.CharField()
-    method = serializers.CharField()
-    headers = serializers.DictField(child=serializers.CharField())
+    upload_url = StrictCharField()
+    method = StrictCharField()
+    headers = serializers.DictField(child=StrictCharField())
     expires_in_seconds = serializers.IntegerField()
 
 
 class FileStatusOutput(serializers.Serializer):
     file_id = serializers.UUIDField(source="id")
-    status = serializers.CharField()
+    status = StrictCharField()
 
 
 class DownloadUrlOutput(serializers.Serializer):
-    download_url = serializers.CharField()
+    download_url = StrictCharField()
     expires_in_seconds = serializers.IntegerField()
 
 

@@ -15,13 +15,23 @@ MAX_FILE_NAME_BYTES = 255
 # misleading in a file name and in a Content-Disposition header.
 _FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 _MEDIA_WORD = r"[A-Za-z0-9!#$&^_.+-]{1,127}"
-_CONTENT_TYPE_RE = re.compile(
+CONTENT_TYPE_RE = re.compile(
     rf"^{_MEDIA_WORD}/{_MEDIA_WORD}(\s*;\s*{_MEDIA_WORD}=(?:{_MEDIA_WORD}|\"[^\"\\\x00-\x1f\x7f]*\"))*$"
 )
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$", re.IGNORECASE)
-_REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
-_PREFIX_SEGMENT_RE = re.compile(r"^[A-Za-z0-9!\-_.*'()=+,@]{1,100}$")
-_ACCESS_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
+# The regexes below are also the schema's `pattern` for these fields (deplite.api.fields.DocumentedPattern),
+# so they are written in the subset that JSON Schema shares with Python (no flags, no lookarounds;
+# `\Z`, which the schema writes as `$`, since Python's `$` also matches before a final newline).
+BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_]{1,61}[A-Za-z0-9]\Z")
+REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}\Z")
+_PREFIX_SEGMENT = r"[A-Za-z0-9!\-_.*'()=+,@]{1,100}"
+_PREFIX_SEGMENT_RE = re.compile(rf"^{_PREFIX_SEGMENT}$")
+# Segments separated by single slashes, optionally ending in one (blank is allowed too: no prefix).
+PREFIX_RE = re.compile(rf"^\s*{_PREFIX_SEGMENT}(?:/{_PREFIX_SEGMENT})*/?\s*\Z")
+ACCESS_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}\Z")
+SECRET_KEY_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,256}\Z")
+# What a pattern can say of a file name: no slash, backslash or control character, not blank.
+# The rule also refuses '..', invisible Unicode (format, private-use, unassigned) and over 255 UTF-8 bytes.
+FILE_NAME_RE = re.compile(r"^[^/\\\x00-\x1f\x7f]*[^/\\\x00-\x20\x7f][^/\\\x00-\x1f\x7f]*\Z")
 
 
 def clean_file_name(value: str) -> str:
@@ -42,19 +52,19 @@ def clean_file_name(value: str) -> str:
 
 def clean_content_type(value: str) -> str:
     value = value.strip()
-    if len(value) > 255 or not _CONTENT_TYPE_RE.match(value):
+    if len(value) > 255 or not CONTENT_TYPE_RE.match(value):
         raise ValueError("must be a media type such as application/gzip.")
     return value
 
 
 def clean_bucket(value: str) -> str:
-    if not _BUCKET_RE.match(value) or ".." in value:
+    if not BUCKET_RE.match(value) or ".." in value:
         raise ValueError("must be 3–63 letters, digits, dots, hyphens or underscores.")
     return value
 
 
 def clean_region(value: str) -> str:
-    if value and not _REGION_RE.match(value):
+    if value and not REGION_RE.match(value):
         raise ValueError("must look like ap-northeast-2 (or auto, or empty).")
     return value
 
@@ -73,13 +83,13 @@ def clean_prefix(value: str) -> str:
 
 
 def clean_access_key(value: str) -> str:
-    if not _ACCESS_KEY_RE.match(value):
+    if not ACCESS_KEY_RE.match(value):
         raise ValueError("must be 1–128 printable characters without spaces.")
     return value
 
 
 def clean_secret_key(value: str) -> str:
-    if not value or len(value) > 256 or any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if not SECRET_KEY_RE.match(value):
         raise ValueError("must be 1–256 characters without control characters.")
     return value
 

@@ -23,10 +23,16 @@ MAX_KEYWORD = 50
 WORKFLOW_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,49}$")
 KEYWORD_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,49}$")
+# A keyword as typed: any case (stored lowercased).
+KEYWORD_INPUT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}\Z")
 CHAT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PARAM_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Refs become an environment variable on the agent; control characters have no business there.
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# What clean_ref accepts besides blank (the trigger's default), as a pattern for the API schema:
+# text without control characters whose first non-blank character is not '-'.
+REF_BODY = r"[^\s\x00-\x1f\x7f-][^\x00-\x1f\x7f]*"
+REF_RE = re.compile(rf"^\s*{REF_BODY}\Z")
 
 
 class RuleViolation(ValueError):
@@ -135,10 +141,10 @@ def clean_keyword(value: Any) -> str:
     """A chat keyword: one lowercase word (`@deplite deploy`). Blank means none."""
     if not isinstance(value, str):
         raise RuleViolation("A keyword is one word.")
-    value = value.strip().lower()
-    if value and not KEYWORD_RE.match(value):
+    value = value.strip()
+    if value and not KEYWORD_INPUT_RE.match(value):
         raise RuleViolation("Use one word: lowercase letters, digits, '.', '_' or '-'.")
-    return value
+    return value.lower()
 
 
 def clean_chat_id(value: Any) -> str:

@@ -7,9 +7,11 @@ every field's error at once instead of stopping at the first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -64,3 +66,56 @@ class TextRuleField(RuleField):
 @extend_schema_field({"type": "object", "additionalProperties": {}})
 class ObjectRuleField(RuleField):
     pass
+
+
+class DocumentedPattern(RegexValidator):
+    """A domain rule's regex, for the schema: drf-spectacular writes a field's RegexValidator
+    as its `pattern`, so generated clients (and the schema fuzz test) know what the rule
+    accepts. The rule itself (the field's `validate_<name>`, or `RuleField`) still does the
+    checking, with its own message and normalisation; this adds no second check. (On a field
+    that allows blank, drf-spectacular documents blank beside the pattern: the pattern itself
+    need not, and must not, match it.)"""
+
+    def __init__(self, regex: re.Pattern[str]):
+        super().__init__(regex)
+
+    def __call__(self, value):
+        return None
+
+
+# DRF refuses a NUL character in every CharField; a field without a pattern of its own says so.
+NO_NUL_RE = re.compile(r"^[^\x00]*\Z")
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and only that. DRF's CharField also takes a number (`{"slug": 5}` → "5"),
+    which the schema (`type: string`) says is not a valid body; so does this field. The schema
+    also learns that NUL is refused (the first pattern given wins; a rule's excludes NUL too)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.append(DocumentedPattern(NO_NUL_RE))
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictRegexField(serializers.RegexField):
+    """`StrictCharField`, for a RegexField (agent labels)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON `true` or `false` and only that. DRF's BooleanField also reads 0, 1, "yes",
+    "off"…, which the schema (`type: boolean`) says are not valid bodies."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data

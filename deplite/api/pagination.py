@@ -1,17 +1,59 @@
 from rest_framework import pagination
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 
 from deplite.api.errors import ValidationFailed
 
+MAX_PAGE_SIZE = 200
 
-class PageNumberPagination(pagination.PageNumberPagination):
-    """`?page=N&pageSize=M` → `{count, next, previous, results}`."""
+
+def _positive_int(raw: str) -> bool:
+    return raw.isascii() and raw.isdigit() and int(raw) >= 1
+
+
+class StrictPageSize:
+    """`pageSize` is a positive integer, or a 400 (DRF falls back to the default page size for
+    `pageSize=abc` or `0`, answering something the caller did not ask for). Sizes over the
+    maximum are capped, as the schema says."""
 
     page_size_query_param = "pageSize"
-    max_page_size = 200
+    max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is not None and not _positive_int(raw):
+            raise ValidationError({self.page_size_query_param: ["must be a positive integer."]})
+        return super().get_page_size(request)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+                parameter["description"] = f"Results per page (at most {MAX_PAGE_SIZE}; larger sizes are capped)."
+        return parameters
 
 
-class KeysetPagination(pagination.CursorPagination):
+class PageNumberPagination(StrictPageSize, pagination.PageNumberPagination):
+    """`?page=N&pageSize=M` → `{count, next, previous, results}`. `page` is a positive integer
+    (a 400 otherwise; DRF would read `?page=` as page 1); a page past the last is a 404."""
+
+    last_page_strings = ()
+
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and not _positive_int(raw):
+            raise ValidationError({self.page_query_param: ["must be a positive integer."]})
+        return super().get_page_number(request, paginator)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+        return parameters
+
+
+class KeysetPagination(StrictPageSize, pagination.CursorPagination):
     """`?cursor=…&pageSize=M` → `{next, previous, results}`, newest first.
 
     For tables that grow without bound (jobs): each page is an index range scan from the
@@ -21,8 +63,6 @@ class KeysetPagination(pagination.CursorPagination):
 
     ordering = ("-created_at", "-id")
     cursor_query_param = "cursor"
-    page_size_query_param = "pageSize"
-    max_page_size = 200
 
     def decode_cursor(self, request):
         try:

@@ -3,7 +3,9 @@ may carry (Swagger UI lists them under each operation).
 
 A post-processing hook rather than a decorator on every view: the statuses follow from what
 an operation is (it takes a body → 400, it names an object → 404, it is authenticated → 401
-and 403, it writes → 409), the same rules `deplite.api.errors` applies.
+and 403, it writes → 409), the same rules `deplite.api.errors` applies. A view that answers
+another error status declares it (`extend_schema(responses={409: OpenApiResponse(...)})`,
+e.g. an integration that is not configured); this hook gives it the error shape.
 """
 
 from __future__ import annotations
@@ -59,7 +61,9 @@ def document_errors(result, generator, request, public):
             if "presign-upload" in path:
                 statuses.add("413")
             for status in sorted(statuses):
-                operation["responses"].setdefault(
-                    status, {"description": _DESCRIPTIONS[status], "content": {"application/json": {"schema": ref}}}
-                )
+                operation["responses"].setdefault(status, {"description": _DESCRIPTIONS[status]})
+            for status, response in operation["responses"].items():
+                if str(status).startswith("4") and not response.get("content"):
+                    response.setdefault("description", _DESCRIPTIONS.get(str(status), ""))
+                    response["content"] = {"application/json": {"schema": ref}}
     return result

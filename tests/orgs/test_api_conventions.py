@@ -43,7 +43,7 @@ BAD_INPUTS = [
     ("POST", "/api/orgs/acme/tokens", "{}", 201),  # a name is generated when none is given (the docs' JSON)
     ("POST", "/api/orgs/acme/tokens", '{"name": ""}', 201),
     ("POST", "/api/orgs/acme/tokens", '{"scopeType": "nope"}', 400),
-    ("POST", "/api/orgs/acme/tokens", '{"name": 12}', 201),  # DRF coerces numbers to strings: accepted
+    ("POST", "/api/orgs/acme/tokens", '{"name": 12}', 400),  # a string field takes a JSON string, as the schema says
     ("POST", "/api/orgs/acme/tokens", '{"name": ["a"]}', 400),
     ("POST", "/api/orgs/acme/tokens", '{"name": {"a": 1}}', 400),
     ("POST", "/api/orgs/acme/tokens", '{"name": "' + "x" * 101 + '"}', 400),
@@ -86,7 +86,18 @@ BAD_INPUTS = [
     ("POST", "/api/auth/token", "{bad", 400),
     ("POST", "/api/auth/token/refresh", '{"refresh": "garbage"}', 401),
     ("GET", "/api/orgs/acme/members?page=999", "", 404),
-    ("GET", "/api/orgs/acme/members?pageSize=abc", "", 200),
+    # A query value the API cannot use is refused, not silently replaced by a default.
+    ("GET", "/api/orgs/acme/members?pageSize=abc", "", 400),
+    ("GET", "/api/orgs/acme/members?pageSize=0", "", 400),
+    ("GET", "/api/orgs/acme/members?page=", "", 400),
+    ("GET", "/api/orgs/acme/members?page=last", "", 400),
+    ("GET", "/api/orgs/acme/jobs?pageSize=-1", "", 400),
+    ("GET", "/api/orgs/acme/jobs?status=", "", 400),
+    ("GET", "/api/orgs/acme/jobs?trigger=", "", 400),
+    ("GET", "/api/orgs/acme/triggers?enabled=maybe", "", 400),
+    ("GET", "/api/orgs/acme/files?bindingId=", "", 400),
+    ("GET", "/api/orgs/acme/members?pageSize=500", "", 200),  # capped at the maximum
+    ("GET", "/api/orgs/acme/jobs?q=", "", 200),  # free text: empty is a valid search
 ]
 
 

@@ -190,6 +190,18 @@ def test_admin_cannot_make_or_remove_owners_and_last_owner_stays(api, owner, adm
     assert AuditEvent.objects.filter(action="member.removed").count() == 1
 
 
+def test_member_patch_is_partial_a_body_without_role_changes_nothing(api, owner, member, org_a):
+    member_row = Membership.objects.get(user=member)
+    api.as_user(owner)
+    response = api.patch(f"/api/orgs/acme/members/{member_row.id}", {}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["role"] == Role.MEMBER
+    assert Membership.objects.get(pk=member_row.pk).role == Role.MEMBER
+    assert not AuditEvent.objects.filter(action="member.role_changed").exists()
+    bad = api.patch(f"/api/orgs/acme/members/{member_row.id}", {"role": "king"}, format="json")
+    assert bad.status_code == 400 and "role" in bad.json()["error"]["details"]["fields"]
+
+
 def test_removed_member_loses_access(api, owner, member, org_a):
     api.as_user(member)
     assert api.get("/api/orgs/acme").status_code == 200

@@ -49,6 +49,9 @@ def test_logs_are_read_incrementally(api, member, org_a):
     later = api.get(f"/api/orgs/acme/jobs/{job.pk}/logs?after=2").json()
     assert [c["seq"] for c in later["chunks"]] == [3]
     assert api.get(f"/api/orgs/acme/jobs/{job.pk}/logs?after=x").status_code == 400
+    # Not a 0 or a 10 guessed from a mistake (the schema fuzz run sent `after=`).
+    for bad in ("", "1_0", "-1", " 2"):
+        assert api.get(f"/api/orgs/acme/jobs/{job.pk}/logs", {"after": bad}).status_code == 400, bad
 
 
 def test_outsider_sees_no_job_of_another_org(api, outsider, org_a):

@@ -12,26 +12,27 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from deplite.api.errors import ValidationFailed
-from deplite.api.fields import ObjectRuleField
+from deplite.api.fields import StrictCharField
 from deplite.api.pagination import KeysetPagination
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
 
 from .. import extensions, rules, services
 from ..models import Job, JobLogChunk, JobSource, JobStatus
+from .fields import ParamsField
 from .run import RunOutput
 
 
 class RerunInput(serializers.Serializer):
     """`{"params": {…}}` replaces the job's params; without it the job's own are used again."""
 
-    params = ObjectRuleField(rules.clean_params, required=False, allow_null=True)
+    params = ParamsField(rules.clean_params, required=False, allow_null=True)
 
 
 class JobStepOutput(serializers.Serializer):
     index = serializers.IntegerField()
-    name = serializers.CharField()
-    status = serializers.CharField()
+    name = StrictCharField()
+    status = StrictCharField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     exit_code = serializers.IntegerField(allow_null=True)
@@ -40,12 +41,12 @@ class JobStepOutput(serializers.Serializer):
 
 class JobOutput(serializers.ModelSerializer):
     trigger_id = serializers.UUIDField(allow_null=True)  # the trigger was deleted
-    agent_labels = serializers.ListField(child=serializers.CharField())
+    agent_labels = serializers.ListField(child=StrictCharField())
     input_files = serializers.JSONField()
     # The wire says who asked as `actor`; the row keeps it as a label.
-    actor = serializers.CharField(source="actor_label")
+    actor = StrictCharField(source="actor_label")
     rerun_of = serializers.UUIDField(source="rerun_of_id", allow_null=True)
-    url = serializers.CharField()
+    url = StrictCharField()
 
     class Meta:
         model = Job
@@ -84,11 +85,11 @@ class JobNotificationOutput(serializers.Serializer):
     """Shape of one entry of `notifications` (filled by the notifications app through `extensions`)."""
 
     id = serializers.UUIDField()
-    kind = serializers.CharField()
-    provider = serializers.CharField()
-    channel = serializers.CharField()
-    status = serializers.CharField()
-    error = serializers.CharField()
+    kind = StrictCharField()
+    provider = StrictCharField()
+    channel = StrictCharField()
+    status = StrictCharField()
+    error = StrictCharField()
     attempts = serializers.IntegerField()
     sent_at = serializers.DateTimeField(allow_null=True)
 
@@ -109,7 +110,7 @@ class JobLogChunkOutput(serializers.Serializer):
     seq = serializers.IntegerField()
     step = serializers.IntegerField()
     stream = serializers.SerializerMethodField()
-    data = serializers.CharField()
+    data = StrictCharField()
     at = serializers.DateTimeField()
 
     def get_stream(self, chunk) -> str:
@@ -177,16 +178,21 @@ class JobViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         return JobDetailOutput if self.action == "retrieve" else JobOutput
 
     @extend_schema(
-        parameters=[OpenApiParameter("after", int, description="Return chunks with seq greater than this.")],
+        parameters=[
+            OpenApiParameter(
+                "after", {"type": "integer", "minimum": 0}, description="Return chunks with seq greater than this."
+            )
+        ],
         responses={200: JobLogsOutput},
     )
     @action(detail=True, methods=["get"])
     def logs(self, request, org_id, pk):
         job = self.get_object()
-        try:
-            after = int(request.query_params.get("after") or 0)
-        except ValueError:
-            raise ValidationFailed("after: must be an integer.") from None
+        raw = request.query_params.get("after", "0")
+        # Digits only: `?after=` or `?after=1_0` is a mistake to report, not a 0 or a 10 to guess.
+        if not (raw.isascii() and raw.isdigit()):
+            raise ValidationFailed("after: must be a whole number (0 or more).")
+        after = int(raw)
         chunks = list(JobLogChunk.objects.filter(job=job, seq__gt=after).order_by("seq")[:LOG_PAGE])
         next_after = chunks[-1].seq if chunks else max(after, 0)
         body = {

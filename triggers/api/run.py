@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from deplite import logs
 from deplite.api.errors import Forbidden, NotFound, ValidationFailed
-from deplite.api.fields import ObjectRuleField, TextRuleField
+from deplite.api.fields import StrictCharField
 from deplite.json_rows import instance_from_json_row, json_row_sql
 from orgs.models import ApiToken
 from orgs.permissions import Perm
@@ -21,25 +21,26 @@ from orgs.scoping import principal_for_org
 
 from .. import rules, services
 from ..models import IdempotencyKey, JobSource, Trigger
+from .fields import ParamsField, RefField
 
 
 class RunInput(serializers.Serializer):
     """`{"ref": …, "params": {…}}`: every bad param is named (`params.KEY`), with a bad ref too."""
 
-    ref = TextRuleField(rules.clean_ref, required=False, allow_null=True)
-    params = ObjectRuleField(rules.clean_params, required=False, allow_null=True)
+    ref = RefField(rules.clean_ref, required=False, allow_null=True)
+    params = ParamsField(rules.clean_params, required=False, allow_null=True)
 
 
 class RunOutput(serializers.Serializer):
     job_id = serializers.UUIDField()
-    short_id = serializers.CharField()
-    status = serializers.CharField()
-    ref = serializers.CharField()
-    params = serializers.DictField(child=serializers.CharField())
+    short_id = StrictCharField()
+    status = StrictCharField()
+    ref = StrictCharField()
+    params = serializers.DictField(child=StrictCharField())
     url = serializers.URLField()
 
 
-IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}\Z")
 
 
 class TriggerRunView(APIView):
@@ -52,7 +53,15 @@ class TriggerRunView(APIView):
     @extend_schema(
         request=RunInput,
         responses={202: RunOutput},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                {"type": "string", "pattern": IDEMPOTENCY_KEY_RE.pattern.replace(r"\Z", "$").replace(r"\x", r"\u00")},
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Repeat a run safely: the same key (within 24 h) answers the first run's job.",
+            )
+        ],
     )
     def post(self, request, trigger_id: str):
         trigger = self._trigger(request, trigger_id)

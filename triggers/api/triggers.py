@@ -7,7 +7,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
 
 from deplite.api.camel import to_camel
-from deplite.api.fields import rule
+from deplite.api.fields import DocumentedPattern, StrictBooleanField, StrictCharField, StrictRegexField, rule
 from deplite.links import absolute_url
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
@@ -18,7 +18,10 @@ from ..models import ChatProvider, NotifyOn, Trigger, TriggerType
 
 
 def _chat_id():
-    return serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    return StrictCharField(
+        max_length=64, required=False, allow_blank=True, default="",
+        validators=[DocumentedPattern(rules.CHAT_ID_RE)],
+    )
 
 
 class TriggerInput(serializers.Serializer):
@@ -26,19 +29,28 @@ class TriggerInput(serializers.Serializer):
     Every field is a Trigger model field of the same name."""
 
     # Both default to the chat keyword: the docs' Slack trigger names neither.
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
     type = serializers.ChoiceField(choices=TriggerType.choices, default=TriggerType.WEBHOOK)
-    workflow = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    agent_labels = serializers.ListField(
-        child=serializers.RegexField(rules.LABEL_RE), required=False, max_length=rules.MAX_LABELS, default=list
+    workflow = StrictCharField(
+        max_length=100, required=False, allow_blank=True, default="",
+        validators=[DocumentedPattern(rules.WORKFLOW_RE)],
     )
-    default_ref = serializers.CharField(max_length=rules.MAX_REF, required=False, allow_blank=True, default="main")
-    enabled = serializers.BooleanField(required=False, default=True)
+    agent_labels = serializers.ListField(
+        child=StrictRegexField(rules.LABEL_RE), required=False, max_length=rules.MAX_LABELS, default=list
+    )
+    default_ref = StrictCharField(
+        max_length=rules.MAX_REF, required=False, allow_blank=True, default="main",
+        validators=[DocumentedPattern(rules.REF_RE)],
+    )
+    enabled = StrictBooleanField(required=False, default=True)
     repository_url = serializers.URLField(max_length=300, required=False, allow_blank=True, default="")
     chat_provider = serializers.ChoiceField(choices=ChatProvider.choices, required=False, allow_blank=True, default="")
     chat_team_id = _chat_id()
     chat_channel_id = _chat_id()
-    chat_keyword = serializers.CharField(max_length=rules.MAX_KEYWORD, required=False, allow_blank=True, default="")
+    chat_keyword = StrictCharField(
+        max_length=rules.MAX_KEYWORD, required=False, allow_blank=True, default="",
+        validators=[DocumentedPattern(rules.KEYWORD_INPUT_RE)],
+    )
     notify_provider = serializers.ChoiceField(
         choices=ChatProvider.choices, required=False, allow_blank=True, default=""
     )
@@ -103,7 +115,7 @@ TRIGGER_FIELDS = tuple(TriggerInput().fields)
 
 
 class TriggerOutput(serializers.ModelSerializer):
-    agent_labels = serializers.ListField(child=serializers.CharField())
+    agent_labels = serializers.ListField(child=StrictCharField())
     run_url = serializers.SerializerMethodField()
     chat_connected = serializers.SerializerMethodField()
     chat_connected_reason = serializers.SerializerMethodField()

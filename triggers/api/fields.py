@@ -1,0 +1,49 @@
+"""The run and rerun body fields, with the schema of what `triggers.rules` accepts.
+
+They are `RuleField`s (the rule sees the raw JSON value, so `{"ref": 5}` is refused rather
+than turned into "5"); the schema below is built from the same regexes and limits as the rule.
+"""
+
+from __future__ import annotations
+
+import re
+
+from drf_spectacular.utils import extend_schema_field
+
+from deplite.api.fields import RuleField
+
+from .. import rules
+
+
+def _ecma(regex) -> str:
+    return regex.pattern.replace(r"\Z", "$").replace(r"\x", r"\u00")
+
+
+@extend_schema_field(
+    {"type": "string", "nullable": True, "maxLength": rules.MAX_REF,
+     "pattern": _ecma(re.compile(rf"^\s*(?:{rules.REF_BODY})?\Z")),
+     "description": "Blank or null: the trigger's default ref."}
+)
+class RefField(RuleField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "nullable": True,
+        "maxProperties": rules.MAX_PARAMS,
+        "additionalProperties": {
+            "anyOf": [
+                {"type": "string", "maxLength": rules.MAX_PARAM_VALUE, "pattern": "^[^\\u0000]*$"},
+                {"type": "number"},
+                {"type": "boolean"},
+            ]
+        },
+        # OpenAPI 3.0 has no `propertyNames`: the name rule is stated in words (and pattern) instead.
+        "description": "Workflow params: NAME → a string, number or boolean (passed as PARAMS_NAME). "
+        f"A NAME matches `{_ecma(rules.PARAM_KEY_RE)}`, at most {rules.MAX_PARAM_KEY} characters.",
+    }
+)
+class ParamsField(RuleField):
+    pass

@@ -318,8 +318,11 @@ SPECTACULAR_SETTINGS = {
 # Largest JSON body the API reads; larger ones get a 413 before anything is parsed.
 DEPLITE_MAX_API_BODY_BYTES = env.int("DEPLITE_MAX_API_BODY_BYTES", default=1024 * 1024)
 # Threads per web process serving sync requests (deplite/asgi.py); each holds at most one pooled
-# database connection, so keep it at or below DATABASE_POOL_MAX.
-WEB_THREADS = env.int("WEB_THREADS", default=8)
+# database connection, so keep it at or below DATABASE_POOL_MAX. More threads than this contend for
+# the interpreter lock: on 2 cores, 8 threads per process had a run p99 of 100-120 ms at 16
+# connections against 77-95 ms with 4, and 2 did best (70-80 ms) but leave little room for a
+# request waiting on a slow bucket endpoint.
+WEB_THREADS = env.int("WEB_THREADS", default=4)
 DATA_UPLOAD_MAX_MEMORY_SIZE = DEPLITE_MAX_API_BODY_BYTES
 
 # Rate limits: (failures, window seconds). See orgs/ratelimit.py.

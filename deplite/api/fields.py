@@ -76,39 +76,41 @@ class DocumentedPattern(RegexValidator):
     that allows blank, drf-spectacular documents blank beside the pattern: the pattern itself
     need not, and must not, match it.)"""
 
-    def __init__(self, regex: re.Pattern[str]):
-        super().__init__(regex)
-
     def __call__(self, value):
         return None
+
+
+def schema_pattern(regex: re.Pattern[str]) -> str:
+    """A Python regex as a schema `pattern`, escaped and anchored the way drf-spectacular writes a
+    validator's (for schemas written by hand: a header, a RuleField's `extend_schema_field`)."""
+    return regex.pattern.replace(r"\x", r"\u00").replace(r"\Z", "$").replace(r"\A", "^")
 
 
 # DRF refuses a NUL character in every CharField; a field without a pattern of its own says so.
 NO_NUL_RE = re.compile(r"^[^\x00]*\Z")
 
 
-class StrictCharField(serializers.CharField):
+class _JsonStringOnly:
     """A JSON string and only that. DRF's CharField also takes a number (`{"slug": 5}` → "5"),
-    which the schema (`type: string`) says is not a valid body; so does this field. The schema
-    also learns that NUL is refused (the first pattern given wins; a rule's excludes NUL too)."""
+    which the schema (`type: string`) says is not a valid body."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(_JsonStringOnly, serializers.CharField):
+    """A string field that takes JSON strings only. The schema also learns that NUL is refused
+    (the first pattern given wins; a rule's excludes NUL too)."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.validators.append(DocumentedPattern(NO_NUL_RE))
 
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
-
-class StrictRegexField(serializers.RegexField):
+class StrictRegexField(_JsonStringOnly, serializers.RegexField):
     """`StrictCharField`, for a RegexField (agent labels)."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class StrictBooleanField(serializers.BooleanField):

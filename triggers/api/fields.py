@@ -10,18 +10,14 @@ import re
 
 from drf_spectacular.utils import extend_schema_field
 
-from deplite.api.fields import RuleField
+from deplite.api.fields import NO_NUL_RE, RuleField, schema_pattern
 
 from .. import rules
 
 
-def _ecma(regex) -> str:
-    return regex.pattern.replace(r"\Z", "$").replace(r"\x", r"\u00")
-
-
 @extend_schema_field(
     {"type": "string", "nullable": True, "maxLength": rules.MAX_REF,
-     "pattern": _ecma(re.compile(rf"^\s*(?:{rules.REF_BODY})?\Z")),
+     "pattern": schema_pattern(re.compile(rf"^\s*(?:{rules.REF_BODY})?\Z")),
      "description": "Blank or null: the trigger's default ref."}
 )
 class RefField(RuleField):
@@ -35,14 +31,14 @@ class RefField(RuleField):
         "maxProperties": rules.MAX_PARAMS,
         "additionalProperties": {
             "anyOf": [
-                {"type": "string", "maxLength": rules.MAX_PARAM_VALUE, "pattern": "^[^\\u0000]*$"},
+                {"type": "string", "maxLength": rules.MAX_PARAM_VALUE, "pattern": schema_pattern(NO_NUL_RE)},
                 {"type": "number"},
                 {"type": "boolean"},
             ]
         },
         # OpenAPI 3.0 has no `propertyNames`: the name rule is stated in words (and pattern) instead.
         "description": "Workflow params: NAME → a string, number or boolean (passed as PARAMS_NAME). "
-        f"A NAME matches `{_ecma(rules.PARAM_KEY_RE)}`, at most {rules.MAX_PARAM_KEY} characters.",
+        f"A NAME matches `{schema_pattern(rules.PARAM_KEY_RE)}`, at most {rules.MAX_PARAM_KEY} characters.",
     }
 )
 class ParamsField(RuleField):

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from deplite import logs
 from deplite.api.errors import Forbidden, NotFound, ValidationFailed
-from deplite.api.fields import StrictCharField
+from deplite.api.fields import StrictCharField, schema_pattern
 from deplite.json_rows import instance_from_json_row, json_row_sql
 from orgs.models import ApiToken
 from orgs.permissions import Perm
@@ -56,7 +56,7 @@ class TriggerRunView(APIView):
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                {"type": "string", "pattern": IDEMPOTENCY_KEY_RE.pattern.replace(r"\Z", "$").replace(r"\x", r"\u00")},
+                {"type": "string", "pattern": schema_pattern(IDEMPOTENCY_KEY_RE)},
                 OpenApiParameter.HEADER,
                 required=False,
                 description="Repeat a run safely: the same key (within 24 h) answers the first run's job.",

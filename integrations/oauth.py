@@ -5,12 +5,21 @@ in the URL, so nothing a provider sends is echoed onto our pages."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from orgs.actors import Actor
 from orgs.models import Organization
+
+from . import services
+from .providers import provider_status
+from .transport import TransportError
+
+logger = logging.getLogger(__name__)
 
 RESULT_MESSAGES = {
     "connected": ("success", "{what} linked to this organization."),
@@ -46,3 +55,30 @@ def redirect_result(*, org: Organization | None, provider: str, code: str):
     if org is None:
         return redirect(f"{reverse('integrations-oauth-result')}?{query}")
     return redirect(f"{reverse('integrations-page', kwargs={'org_slug': org.slug})}?{query}")
+
+
+def complete_install(request, *, provider: str, exchange: Callable[[str], dict]):
+    """`GET /integrations/<provider>/oauth/callback`: approved, denied or refused, then back to the
+    org's Integrations page with the result. `exchange(code)` trades the provider's code for what
+    `services.installation_link` stores (external id, name, bot user, scopes, token)."""
+    try:
+        state = services.oauth_state_consume(raw=request.GET.get("state", ""), provider=provider, user=request.user)
+    except services.StateRefused as exc:
+        return redirect_result(org=exc.org, provider=provider, code=exc.code)
+    org = state.org
+    if not provider_status(provider).configured:
+        return redirect_result(org=org, provider=provider, code="not_configured")
+    if request.GET.get("error") or not request.GET.get("code"):
+        return redirect_result(org=org, provider=provider, code="denied")
+    try:
+        installation = exchange(request.GET["code"])
+    except TransportError as exc:
+        logger.warning("%s OAuth code exchange failed for org %s: %s", provider, org.slug, exc.message)
+        return redirect_result(org=org, provider=provider, code="exchange_failed")
+    try:
+        _, created = services.installation_link(
+            org=org, actor=Actor.for_user(state.user), provider=provider, **installation
+        )
+    except services.LinkedElsewhere:
+        return redirect_result(org=org, provider=provider, code="linked_elsewhere")
+    return redirect_result(org=org, provider=provider, code="connected" if created else "relinked")

@@ -9,7 +9,6 @@ at once: a refusal as an ephemeral message, a job as a deferred response that
 from __future__ import annotations
 
 import json
-import logging
 
 from django.conf import settings
 from django.http import JsonResponse
@@ -19,16 +18,12 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from deplite.api.errors import error_body
-from orgs.actors import Actor
 
 from .. import services
 from ..models import CommandKind, Provider
-from ..oauth import redirect_result
+from ..oauth import complete_install
 from ..providers import provider_status
-from ..transport import TransportError
 from . import install, transport
-
-logger = logging.getLogger(__name__)
 
 PING, APPLICATION_COMMAND = 1, 2
 PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE = 1, 4, 5
@@ -111,33 +106,14 @@ def interactions(request):
 @require_GET
 def oauth_callback(request):
     """`GET /integrations/discord/oauth/callback`: stores the guild the bot was added to."""
-    try:
-        state = services.oauth_state_consume(
-            raw=request.GET.get("state", ""), provider=Provider.DISCORD, user=request.user
-        )
-    except services.StateRefused as exc:
-        return redirect_result(org=exc.org, provider=Provider.DISCORD, code=exc.code)
-    org = state.org
-    if not provider_status(Provider.DISCORD).configured:
-        return redirect_result(org=org, provider=Provider.DISCORD, code="not_configured")
-    if request.GET.get("error") or not request.GET.get("code"):
-        return redirect_result(org=org, provider=Provider.DISCORD, code="denied")
-    try:
-        result = transport.oauth_exchange(code=request.GET["code"], redirect_uri=install.redirect_uri())
-    except TransportError as exc:
-        logger.warning("Discord token exchange failed for org %s: %s", org.slug, exc.message)
-        return redirect_result(org=org, provider=Provider.DISCORD, code="exchange_failed")
-    actor = Actor.for_user(state.user)
-    try:
-        _, created = services.installation_link(
-            org=org,
-            actor=actor,
-            provider=Provider.DISCORD,
-            external_id=result.guild_id,
-            name=result.guild_name,
-            bot_user_id=settings.DISCORD_CLIENT_ID,
-            scopes=result.scopes,
-        )
-    except services.LinkedElsewhere:
-        return redirect_result(org=org, provider=Provider.DISCORD, code="linked_elsewhere")
-    return redirect_result(org=org, provider=Provider.DISCORD, code="connected" if created else "relinked")
+
+    def exchange(code: str) -> dict:
+        result = transport.oauth_exchange(code=code, redirect_uri=install.redirect_uri())
+        return {
+            "external_id": result.guild_id,
+            "name": result.guild_name,
+            "bot_user_id": settings.DISCORD_CLIENT_ID,
+            "scopes": result.scopes,
+        }
+
+    return complete_install(request, provider=Provider.DISCORD, exchange=exchange)

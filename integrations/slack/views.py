@@ -7,7 +7,6 @@ CSRF-exempt (Slack signs it instead).
 
 from __future__ import annotations
 
-import logging
 import re
 
 from django.conf import settings
@@ -18,17 +17,12 @@ from slack_bolt.adapter.django.handler import to_bolt_request
 from slack_sdk.signature import SignatureVerifier
 
 from deplite.api.errors import error_body
-from orgs.actors import Actor
 
-from .. import services
 from ..models import Provider
-from ..oauth import redirect_result
+from ..oauth import complete_install
 from ..providers import provider_status
-from ..transport import TransportError
 from . import install, transport
 from .events import bolt_handler
-
-logger = logging.getLogger(__name__)
 
 _TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
 # Keys bolt reads as objects (`body["event"].get(...)`): anything else would crash it.
@@ -71,36 +65,16 @@ def events(request):
 
 @require_GET
 def oauth_callback(request):
-    """`GET /integrations/slack/oauth/callback`: approved, denied or refused, then back to
-    the org's Integrations page with the result."""
-    try:
-        state = services.oauth_state_consume(
-            raw=request.GET.get("state", ""), provider=Provider.SLACK, user=request.user
-        )
-    except services.StateRefused as exc:
-        return redirect_result(org=exc.org, provider=Provider.SLACK, code=exc.code)
-    org = state.org
-    if not provider_status(Provider.SLACK).configured:
-        return redirect_result(org=org, provider=Provider.SLACK, code="not_configured")
-    if request.GET.get("error") or not request.GET.get("code"):
-        return redirect_result(org=org, provider=Provider.SLACK, code="denied")
-    try:
-        result = transport.oauth_exchange(code=request.GET["code"], redirect_uri=install.redirect_uri())
-    except TransportError as exc:
-        logger.warning("Slack oauth.v2.access failed for org %s: %s", org.slug, exc.message)
-        return redirect_result(org=org, provider=Provider.SLACK, code="exchange_failed")
-    actor = Actor.for_user(state.user)
-    try:
-        _, created = services.installation_link(
-            org=org,
-            actor=actor,
-            provider=Provider.SLACK,
-            external_id=result.team_id,
-            name=result.team_name,
-            bot_user_id=result.bot_user_id,
-            scopes=result.scopes,
-            bot_token=result.bot_token,
-        )
-    except services.LinkedElsewhere:
-        return redirect_result(org=org, provider=Provider.SLACK, code="linked_elsewhere")
-    return redirect_result(org=org, provider=Provider.SLACK, code="connected" if created else "relinked")
+    """`GET /integrations/slack/oauth/callback`: the workspace the app was installed to."""
+
+    def exchange(code: str) -> dict:
+        result = transport.oauth_exchange(code=code, redirect_uri=install.redirect_uri())
+        return {
+            "external_id": result.team_id,
+            "name": result.team_name,
+            "bot_user_id": result.bot_user_id,
+            "scopes": result.scopes,
+            "bot_token": result.bot_token,
+        }
+
+    return complete_install(request, provider=Provider.SLACK, exchange=exchange)

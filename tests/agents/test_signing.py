@@ -128,7 +128,8 @@ VARIANTS = {
     "duplicated v1": ("finish", lambda w, m, p, b: (m, p, b, _sig(w, m, p, b) + ",v1=" + "0" * 64)),
     "unknown extra field": ("finish", lambda w, m, p, b: (m, p, b, _sig(w, m, p, b) + ",v2=abc")),
     "stale timestamp": ("finish", lambda w, m, p, b: (m, p, b, _sig(w, m, p, b, ts=int(time.time()) - 301))),
-    "future timestamp": ("finish", lambda w, m, p, b: (m, p, b, _sig(w, m, p, b, ts=int(time.time()) + 301))),
+    # int() drops up to a second, so "+ 301" could land inside the 300 s window by check time.
+    "future timestamp": ("finish", lambda w, m, p, b: (m, p, b, _sig(w, m, p, b, ts=int(time.time()) + 305))),
     "non-numeric timestamp": ("finish", _with_field("ts", lambda f: f["ts"] + "x")),
     "ts changed after signing": ("finish", _with_field("ts", lambda f: str(int(f["ts"]) - 1))),
     "nonce changed after signing": ("finish", _with_field("nonce", lambda f: _flip_last_hex(f["nonce"]))),

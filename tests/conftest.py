@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 
 import pytest
@@ -85,6 +86,21 @@ class Api:
 @pytest.fixture
 def api() -> Api:
     return Api()
+
+
+@pytest.fixture
+def one_rate_limit_window(monkeypatch):
+    """The rate limiter counts in fixed windows aligned to the clock (orgs/ratelimit.py: the key holds
+    int(time.time() // window)). A test that makes N failed attempts and expects the next one refused
+    would see its count split in two, and the refusal never come, whenever its attempts straddle a
+    window boundary (a minute boundary, for 60 s windows). Pin the limiter's clock: every attempt of
+    the test counts in one window."""
+    from types import SimpleNamespace
+
+    from orgs import ratelimit
+
+    pinned = time.time()
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: pinned))
 
 
 @pytest.fixture

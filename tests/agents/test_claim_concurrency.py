@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import redis
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db import connection, connections
 from django.test import Client
 
+from agents import protocol, waiters
 from orgs.models import TokenScope
 from triggers.models import Job, JobStatus
 from triggers.services import job_claim_next
@@ -89,11 +91,40 @@ def _claim_in_thread(agent, wait: int, out: dict):
     return thread
 
 
+def _wait_for(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _start_waiting_claim(agent, wait: int, out: dict) -> threading.Thread:
+    """A claim in its own thread, returned once it waits for a wake-up: registered with the process's
+    subscription, its first look done and empty. (A fixed sleep raced a slow start: a job committed before
+    that first look is simply found by it, and no wake-up is involved.)"""
+    hub = waiters.hub()
+    assert _wait_for(lambda: hub.connected), "the claim wake-up subscription did not come up"
+    looks: list = []
+    real = protocol._claim_once
+
+    def counting(a):
+        payload = real(a)
+        looks.append(payload)
+        return payload
+
+    with mock.patch.object(protocol, "_claim_once", counting):
+        thread = _claim_in_thread(agent, wait, out)
+        assert _wait_for(lambda: looks and hub.waiting(agent.org_id) == 1), (looks, out)
+    assert looks == [None]
+    return thread
+
+
 def _run_trigger_and_time_the_claim(org, agent, trigger) -> float:
     _, raw = make_token(org, scope_type=TokenScope.TRIGGER, trigger_ids=[str(trigger.pk)])
     out: dict = {}
-    thread = _claim_in_thread(agent, 20, out)
-    time.sleep(1.0)  # the agent has made its first claim attempt and is now waiting
+    thread = _start_waiting_claim(agent, 20, out)  # the agent has made its first claim attempt and is now waiting
     assert "status" not in out
     client = Client()
     response = client.post(
@@ -148,8 +179,7 @@ def test_waiting_agent_gets_a_new_job_within_a_second_through_a_real_worker(cele
     agent = AgentFactory(org=org_a, labels=["prod"])
     trigger = TriggerFactory(org=org_a, agent_labels=["prod"])
     out: dict = {}
-    thread = _claim_in_thread(agent, 20, out)
-    time.sleep(1.0)  # the agent has made its first claim attempt and is now waiting
+    thread = _start_waiting_claim(agent, 20, out)  # the agent has made its first claim attempt and is now waiting
     assert "status" not in out
     job = JobFactory(org=org_a, trigger=trigger)
     job_enqueue_dispatch(job_id=job.pk)  # no org at hand: the worker's job_dispatch publishes

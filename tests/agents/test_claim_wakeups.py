@@ -189,6 +189,9 @@ def redis_down(settings):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    # Swap the process's hub now, not inside a timed claim: stopping the previous hub's listener
+    # waits out its blocking read of up to a second (agents.waiters: get_message(timeout=1.0)).
+    waiters.hub()
     yield
     hub = waiters.hub()  # the one listening to the dead Redis: stop its reconnect loop
     if hub is not None:

@@ -68,11 +68,13 @@ def test_a_transient_error_leaves_the_row_pending_for_the_sweeper_in_process(
     """Embedded default (tasks in-process): a 429 is not retried inline; the sweeper sends when due."""
     settings.DEPLITE_NOTIFY_SWEEP_GRACE_SECONDS = 0
     fake_slack.rate_limit["C0456"] = 1
+    fake_slack.retry_after = 60  # not due for the sweep below however slow this test runs
     job = run(slack_trigger(org_a))
+    attempted_after = timezone.now()
     _finish(job, "succeeded", django_capture_on_commit_callbacks)
     row = NotificationDelivery.objects.get(job=job)
     assert (row.status, row.last_error) == ("pending", "rate_limited")
-    assert row.next_attempt_at >= timezone.now() + timedelta(seconds=1)
+    assert row.next_attempt_at >= attempted_after + timedelta(seconds=60)
     with django_capture_on_commit_callbacks(execute=True):
         deliveries_sweep()  # not due yet: Retry-After is honoured
     assert fake_slack.in_channel("C0456") == []
@@ -91,10 +93,11 @@ def test_a_discord_429_waits_for_its_retry_after_and_a_403_is_permanent(
     limited = run(slack_trigger(org_a, team=GUILD_A, channel=CHANNEL_A, name="limited"))
     limited.notify_provider = "discord"
     limited.save()
+    attempted_after = timezone.now()  # the Retry-After counts from the attempt, not from this assertion
     _finish(limited, "succeeded", django_capture_on_commit_callbacks)
     row = NotificationDelivery.objects.get(job=limited)
     assert (row.status, row.last_error) == ("pending", "rate_limited")
-    assert row.next_attempt_at >= timezone.now() + timedelta(seconds=2)
+    assert row.next_attempt_at >= attempted_after + timedelta(seconds=2.5)
     fake_discord.refuse[CHANNEL_A] = 403
     refused = run(slack_trigger(org_a, team=GUILD_A, channel=CHANNEL_A, name="refused"))
     refused.notify_provider = "discord"

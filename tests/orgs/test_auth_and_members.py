@@ -23,7 +23,7 @@ def test_jwt_login_and_refresh(api, owner, org_a):
     assert refreshed.json()["access"]
 
 
-def test_bad_password_is_401_in_error_shape_and_rate_limited(api, owner, settings):
+def test_bad_password_is_401_in_error_shape_and_rate_limited(api, owner, settings, one_rate_limit_window):
     settings.DEPLITE_LOGIN_RATE = (3, 60)
     body = {"email": "owner@acme.test", "password": "wrong"}
     statuses = [api.post("/api/auth/token", body, format="json").status_code for _ in range(6)]

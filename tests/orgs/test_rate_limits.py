@@ -1,6 +1,7 @@
 """Rate limits count failures per credential/account and address, and never lock out
 everyone behind one address (issue 11 item 4)."""
 
+import pytest
 from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -9,6 +10,9 @@ from orgs.models import AuditEvent
 from tests.factories import MembershipFactory, UserFactory, make_token
 
 RIGHT = "correct-horse-battery"  # noqa: S105 (the factories' password)
+
+# Each test's attempts must count in one fixed window, whenever the test runs (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_rate_limit_window")
 
 
 def _token_login(api, email, password, **extra):

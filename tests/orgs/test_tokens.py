@@ -137,7 +137,7 @@ def test_member_cannot_manage_tokens(api, member, org_a):
     assert not ApiToken.objects.filter(org=org_a, name="x").exists()
 
 
-def test_failed_token_auth_is_rate_limited(api, org_a, settings):
+def test_failed_token_auth_is_rate_limited(api, org_a, settings, one_rate_limit_window):
     settings.DEPLITE_TOKEN_FAILURE_RATE = (5, 60)
     _, good = make_token(org_a)
     api.as_token(tokens.generate())

@@ -141,10 +141,12 @@ if env.str("DATABASE_URL", default=""):
         # persistent connections leak under ASGI (Django's docs say so).
         if env.bool("DATABASE_POOL", default=True):
             DATABASES["default"]["CONN_MAX_AGE"] = 0
-            # With a pool, Django passes `check=ConnectionPool.check_connection` when health checks are on: a
-            # pooled connection is checked (an empty query) when handed out, so after a PostgreSQL restart the
-            # dead ones are replaced instead of each failing one request.
-            DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+            # A pooled connection is checked when handed out (deplite/postgresql/base.py), so after a
+            # PostgreSQL restart the dead ones are replaced instead of each failing one request. Django's
+            # own check (CONN_HEALTH_CHECKS) is a round trip per request; ours asks PostgreSQL only when
+            # the idle socket shows the server has said or closed something.
+            DATABASES["default"]["ENGINE"] = "deplite.postgresql"
+            DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
             DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
                 "min_size": env.int("DATABASE_POOL_MIN", default=1),
                 "max_size": env.int("DATABASE_POOL_MAX", default=20),

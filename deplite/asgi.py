@@ -6,7 +6,8 @@
   handler would hop each such request between the event loop and a fresh thread several times
   (middleware, signals, the view): measured on 2 cores, a minimal run-like view did ~130 req/s
   that way and ~400 req/s through Django's WSGI handler. So those requests go to the WSGI
-  handler, run whole in one of `WEB_THREADS` threads (a2wsgi's pool), one hop per request.
+  handler, run whole in one of `WEB_THREADS` threads, one hop per request
+  (`deplite.wsgi_bridge`).
 
 The body limit (`deplite.asgi_body_limit`) stands in front of both.
 
@@ -25,15 +26,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deplite.settings")
 django_asgi = get_asgi_application()
 django_wsgi = get_wsgi_application()
 
-from a2wsgi import WSGIMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from deplite.asgi_body_limit import BodyLimit  # noqa: E402 (needs the settings configured above)
+from deplite.wsgi_bridge import ThreadedWSGI  # noqa: E402
 
 # Paths served by async views; they must not hold a thread while they wait.
 ASYNC_PATHS = frozenset({"/api/agent/jobs/claim"})
 
-threaded_wsgi = WSGIMiddleware(django_wsgi, workers=settings.WEB_THREADS)
+threaded_wsgi = ThreadedWSGI(django_wsgi, threads=settings.WEB_THREADS)
 
 
 async def route(scope, receive, send):

@@ -168,6 +168,9 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The run endpoint's statements are prepared once per connection (deplite/postgresql/prepared.py).
+# Turn off behind a transaction-mode pooler that cannot carry prepared statements.
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 
 # --- redis: cache, celery broker ------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -116,7 +116,6 @@ class ThreadedWSGI:
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
 
     async def __call__(self, scope, receive, send) -> None:
-        assert scope["type"] == "http"
         body = await _read_body(receive)
         if body is None:
             return  # nobody to answer

@@ -240,6 +240,39 @@ def test_run_endpoint_query_count_is_constant(api, org_a, trigger, org_token):
     assert len(ctx.captured_queries) <= 2
 
 
+def _prepared_statements() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return {row[0] for row in cursor.fetchall()}
+
+
+@pytest.mark.postgres
+def test_a_run_s_statements_are_prepared_once_per_connection_and_sent_as_values_after(api, trigger, org_token):
+    """deplite/postgresql/prepared.py: PostgreSQL parses and plans the token lookup and the run's
+    write once per connection; later runs send only their values."""
+    api.as_token(org_token[1])
+    before = _prepared_statements()
+    assert run(api, trigger, docs_body(), key="prep-1").status_code == 202
+    prepared = _prepared_statements() - before
+    assert any("token_hash = $" in s for s in prepared), prepared
+    assert any(s.startswith("WITH w0 AS (INSERT INTO") for s in prepared), prepared
+    with CaptureQueriesContext(connection) as ctx:
+        assert run(api, trigger, docs_body(), key="prep-2").status_code == 202
+    assert _prepared_statements() - before == prepared  # the same statements, reused
+    assert len(ctx.captured_queries) <= 5  # still counted by Django like any query
+
+
+@pytest.mark.postgres
+def test_prepared_statements_can_be_turned_off_for_poolers_that_cannot_carry_them(api, trigger, org_token, settings):
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    api.as_token(org_token[1])
+    before = _prepared_statements()
+    for key in ("unprepared-1", "unprepared-2"):
+        assert run(api, trigger, docs_body(), key=key).status_code == 202
+    assert _prepared_statements() == before
+    assert Job.objects.filter(trigger=trigger).count() == 2
+
+
 def ctx_sql(api, trigger) -> list[dict]:
     """The statements of one more run, to show in a failing count."""
     with CaptureQueriesContext(connection) as ctx:

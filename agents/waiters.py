@@ -42,6 +42,8 @@ TAKEN_TTL_SECONDS = 60
 # A wake-up passed between processes more often than this is left to the sweeper.
 MAX_HOPS = 3
 RECONNECT_SECONDS = 1.0
+# How long Redis may take to confirm the subscription before the listener reconnects.
+SUBSCRIBE_CONFIRM_SECONDS = 5.0
 # A claim waits this long for the process's subscription to come up before polling instead.
 CONNECT_WAIT_SECONDS = 2.0
 
@@ -225,13 +227,25 @@ class ClaimWaiters:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def _await_subscribed(self, pubsub) -> None:
+        """Until Redis confirms the subscription: before that a wake-up published is not ours to
+        receive, and a claim registering meanwhile would wait for one that never comes."""
+        deadline = time.monotonic() + SUBSCRIBE_CONFIRM_SECONDS
+        while not self._stopping.is_set():
+            message = pubsub.get_message(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+            if message is not None and message.get("type") == "subscribe":
+                return
+            if time.monotonic() >= deadline:
+                raise redis.TimeoutError("Redis did not confirm the wake-up subscription")
+
     def _listen(self) -> None:
         first = True
         while not self._stopping.is_set():
             client = redis.Redis.from_url(self.url, socket_connect_timeout=2, health_check_interval=15)
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            pubsub = client.pubsub()
             try:
                 pubsub.subscribe(wakeups.CHANNEL)
+                self._await_subscribed(pubsub)
                 self._connected.set()
                 if not first:
                     self._wake_all(hub_down=False)  # wake-ups sent while we were away are lost

@@ -18,6 +18,7 @@ from orgs.models import TokenScope
 from triggers import wakeups
 
 from ..factories import AgentFactory, TriggerFactory, make_token
+from ..ops.tcp_proxy import TcpProxy
 from .signed import SignedAgent
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -178,6 +179,29 @@ def test_only_one_process_acts_on_a_wake_up():
     finally:
         loop_one.close()
         loop_other.close()
+
+
+def test_the_hub_is_connected_only_once_redis_confirmed_its_subscription(org_a):
+    """A claim registers once the hub is connected and then relies on a wake-up: the subscription
+    must be live at Redis by then. The link here holds every client→Redis chunk back 0.3 s, so a
+    SUBSCRIBE merely sent is not yet in force."""
+    target = redis.Redis.from_url(settings.REDIS_URL).connection_pool.connection_kwargs
+    proxy = TcpProxy(target["host"], target["port"], upstream_delay=0.3).open()
+    hub = waiters.ClaimWaiters(f"redis://127.0.0.1:{proxy.port}/0")
+    loop, (waiter,) = _loop_waiters(hub, str(org_a.pk), 1)
+    try:
+        hub.start()
+        deadline = time.monotonic() + 10
+        while not hub.connected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert hub.connected
+        wakeups.publish_jobs_available(org_id=org_a.pk, labels=["prod"])  # straight to Redis
+        loop.run_until_complete(asyncio.wait_for(waiter.event.wait(), 5))
+        assert waiter.pending["org"] == str(org_a.pk)
+    finally:
+        hub.stop()
+        proxy.close()
+        loop.close()
 
 
 @pytest.fixture

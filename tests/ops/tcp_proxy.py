@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 from tests.s3_server import free_port
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int):
+    def __init__(self, target_host: str, target_port: int, *, upstream_delay: float = 0.0):
         self.target = (target_host, target_port)
+        self.upstream_delay = upstream_delay  # seconds each client→server chunk is held back
         self.port = free_port()
         self._listener: socket.socket | None = None
         self._sockets: list[socket.socket] = []
@@ -58,13 +60,15 @@ class TcpProxy:
                     upstream.close()
                     return
                 self._sockets += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(client, upstream, self.upstream_delay), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
 
     @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(source: socket.socket, sink: socket.socket, delay: float = 0.0) -> None:
         try:
             while data := source.recv(65536):
+                if delay:
+                    time.sleep(delay)
                 sink.sendall(data)
         except OSError:
             pass

@@ -153,10 +153,12 @@ class Job(ActorStamp):
     # Who asked to cancel (an actor label: a user's email, a token's name), shown on the job page.
     cancelled_by = models.CharField(max_length=255, blank=True, default="")
     # The job this one repeats ("Re-run"): same trigger, ref and params unless new ones were given.
-    rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+    rerun_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns", db_index=False
+    )
     # SHA-256 of the job's own credential (DEPLITE_JOB_TOKEN), issued to the agent with the claim; it reads the
     # job's input files while the job runs. Cleared when the job ends or goes back to the queue.
-    job_token_hash = models.CharField(max_length=64, blank=True, default="", db_index=True, editable=False)
+    job_token_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     # Agent events are idempotent by sequence number: anything at or below this is a resend.
     last_event_seq = models.PositiveIntegerField(default=0)
@@ -179,6 +181,10 @@ class Job(ActorStamp):
             # The trigger page's "N queued" count: only the trigger's queued jobs, whatever else the table holds.
             models.Index(fields=["trigger"], condition=models.Q(status="queued"), name="job_queued_by_trigger"),
             models.Index(fields=["status", "created_at"], name="job_status_created"),
+            # Indexed only where set (a running job's credential, a re-run's origin): a new job, written
+            # by every run request, adds no entry to them.
+            models.Index(fields=["job_token_hash"], condition=~models.Q(job_token_hash=""), name="job_token_live"),
+            models.Index(fields=["rerun_of"], condition=models.Q(rerun_of__isnull=False), name="job_rerun_of"),
         ]
 
     def __str__(self) -> str:

@@ -250,17 +250,19 @@ def table(report: dict) -> str:
     if "throughput" in report:
         t = report["throughput"]
         lines += [
-            f"| hot path ({CONNECTIONS} connections, {ROUNDS}×{SECONDS} s) | req/s per round | p50 ms | p99 ms "
-            "| × ceiling (median) | errors |",
-            "|---|---|---|---|---|---|",
+            f"| hot path ({CONNECTIONS} connections, {ROUNDS}×{SECONDS} s) | req/s per round | p50 ms (median) "
+            "| p99 ms per round | p99 ms, worst round | × ceiling (median) | errors |",
+            "|---|---|---|---|---|---|---|",
         ]
         ceiling = t["results"]["ceiling (bench/ceiling.py)"]
         for name, rounds in t["results"].items():
             ratios = [r["rps"] / c["rps"] for r, c in zip(rounds, ceiling, strict=True)]
             per_round = ", ".join(f"{r['rps']:.0f}" for r in rounds)
+            p99_per_round = ", ".join(f"{r['p99']:.0f}" for r in rounds)
             lines.append(
                 f"| {name} | {per_round} "
-                f"| {statistics.median(r['p50'] for r in rounds):.1f} | {max(r['p99'] for r in rounds):.1f} "
+                f"| {statistics.median(r['p50'] for r in rounds):.1f} | {p99_per_round} "
+                f"| {max(r['p99'] for r in rounds):.1f} "
                 f"| {statistics.median(ratios):.2f} | {sum(r['errors'] for r in rounds)} |"
             )
         lines.append(

@@ -324,10 +324,11 @@ SPECTACULAR_SETTINGS = {
 DEPLITE_MAX_API_BODY_BYTES = env.int("DEPLITE_MAX_API_BODY_BYTES", default=1024 * 1024)
 # Threads per web process serving sync requests (deplite/asgi.py); each holds at most one pooled
 # database connection, so keep it at or below DATABASE_POOL_MAX. More threads than this contend for
-# the interpreter lock: on 2 cores, 8 threads per process had a run p99 of 100-120 ms at 16
-# connections against 77-95 ms with 4, and 2 did best (70-80 ms) but leave little room for a
-# request waiting on a slow bucket endpoint.
-WEB_THREADS = env.int("WEB_THREADS", default=4)
+# the interpreter lock: on 2 cores, with the one-hop bridge (deplite/wsgi_bridge.py), the run's p99 at
+# 16 connections was 64 ms (median round) with 3 threads against 69-70 ms with 4, at the same
+# throughput; 8 did worse still. Fewer would leave too little room for a request waiting on a slow
+# bucket endpoint.
+WEB_THREADS = env.int("WEB_THREADS", default=3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = DEPLITE_MAX_API_BODY_BYTES
 
 # Rate limits: (failures, window seconds). See orgs/ratelimit.py.

@@ -159,9 +159,11 @@ def test_a_new_job_adds_no_entry_to_the_job_token_and_rerun_indexes_and_the_toke
         cursor.execute("SELECT count(*) FROM triggers_job WHERE NOT (job_token_hash = '') OR rerun_of_id IS NOT NULL")
         assert cursor.fetchone()[0] == 0  # so neither index holds an entry for them
 
-        cursor.execute("SET LOCAL enable_seqscan = off")  # a 3-row table: ask which index fits, not which is cheaper
+        Job.objects.bulk_create([JobFactory.build(org=org_a, trigger=None) for _ in range(300)])
+        cursor.execute("ANALYZE triggers_job")
+        cursor.execute("SET LOCAL enable_seqscan = off")
         queryset = Job.objects.filter(job_token_hash="a" * 64, status="running").exclude(job_token_hash="")
-        sql, params = queryset.query.sql_with_params()
+        sql, params = queryset.order_by().values("id").query.sql_with_params()
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "job_token_live" in plan, plan

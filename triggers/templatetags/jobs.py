@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, timedelta
+from html import escape as _esc
 
 from django import template
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
@@ -112,13 +113,15 @@ _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 @register.simple_tag
 def job_ref(job) -> str:
     """The ref; a commit SHA shortened to 7, linked to the commit when the trigger names its repository."""
-    if not _SHA_RE.match(job.ref or ""):
-        return format_html('<code title="{}">{}</code>', job.ref, Truncator(job.ref).chars(40))
+    ref = job.ref
+    if not _SHA_RE.match(ref or ""):
+        shown = ref if len(ref) <= 40 else Truncator(ref).chars(40)
+        return mark_safe(f'<code title="{_esc(ref)}">{_esc(shown)}</code>')  # noqa: S308  # nosec B308 B703
     repository = job.trigger.repository_url.rstrip("/") if job.trigger_id and job.trigger else ""
-    short = format_html('<code title="{}">{}</code>', job.ref, job.ref[:7])
+    short = f'<code title="{ref}">{ref[:7]}</code>'  # a hex SHA: nothing to escape
     if repository.startswith(("https://", "http://")):
-        return format_html('<a href="{}/commit/{}" rel="noopener">{}</a>', repository, job.ref, short)
-    return short
+        short = f'<a href="{_esc(repository)}/commit/{ref}" rel="noopener">{short}</a>'
+    return mark_safe(short)  # noqa: S308 (escaped above)  # nosec B308 B703
 
 
 @register.filter
@@ -145,37 +148,28 @@ def job_rows(page, org) -> str:
     lookups, filters and URL reversals were most of the page's time (~13 of 21 ms)."""
     detail = reverse("job-detail", args=[org.slug, _ANY_ID])
     now = timezone.now()
-    return format_html_join("\n", "{}", ((_job_row(job, detail, now),) for job in page))
+    rows = "\n".join(_job_row(job, detail, now) for job in page)
+    return mark_safe(rows)  # noqa: S308 (every value in a row is escaped)  # nosec B308 B703
 
 
 def _job_row(job, detail_url: str, now) -> str:
+    """One row as an f-string with every value escaped (stdlib `html.escape`, as Django's `escape`):
+    `format_html` per row and per cell was half of the rows' time."""
     error = (
-        format_html(
-            '<div class="row-error" data-testid="row-error" title="{}">{}</div>',
-            job.error,
-            Truncator(job.error).chars(120),
-        )
+        f'<div class="row-error" data-testid="row-error" title="{_esc(job.error)}">'
+        f"{_esc(Truncator(job.error).chars(120))}</div>"
         if job.error
         else ""
     )
     created = timezone.localtime(job.created_at, UTC)
-    return format_html(
-        '<tr data-job="{short}">'
-        '<td><span class="badge {status}" data-testid="row-status">{status_label}</span>{error}</td>'
-        '<td><a href="{url}" class="mono">#{short}</a></td>'
-        "<td>{trigger}</td><td>{ref}</td>"
-        '<td data-testid="row-who">{who}</td>'
-        '<td class="nowrap" title="{created_at} UTC">{ago} ago</td>'
-        '<td class="nowrap">{duration}</td></tr>',
-        short=job.short_id,
-        status=job.status,
-        status_label=job.get_status_display(),
-        error=error,
-        url=detail_url.replace(_ANY_ID, str(job.id)),
-        trigger=job.trigger_name,
-        ref=job_ref(job),
-        who=job_who(job),
-        created_at=created.strftime("%Y-%m-%d %H:%M:%S"),
-        ago=timesince(job.created_at, now),
-        duration=job_duration(job) or "—",
+    short = _esc(job.short_id)
+    status = _esc(job.status)
+    return (
+        f'<tr data-job="{short}">'
+        f'<td><span class="badge {status}" data-testid="row-status">{_esc(job.get_status_display())}</span>{error}</td>'
+        f'<td><a href="{_esc(detail_url.replace(_ANY_ID, str(job.id)))}" class="mono">#{short}</a></td>'
+        f"<td>{_esc(job.trigger_name)}</td><td>{job_ref(job)}</td>"
+        f'<td data-testid="row-who">{_esc(job_who(job))}</td>'
+        f'<td class="nowrap" title="{created.strftime("%Y-%m-%d %H:%M:%S")} UTC">{_esc(timesince(job.created_at, now))} ago</td>'
+        f'<td class="nowrap">{_esc(job_duration(job) or "—")}</td></tr>'
     )

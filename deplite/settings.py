@@ -326,8 +326,8 @@ DEPLITE_MAX_API_BODY_BYTES = env.int("DEPLITE_MAX_API_BODY_BYTES", default=1024 
 # database connection, so keep it at or below DATABASE_POOL_MAX. More threads than this contend for
 # the interpreter lock: on 2 cores, with the one-hop bridge (deplite/wsgi_bridge.py), the run's p99 at
 # 16 connections was 64 ms (median round) with 3 threads against 69-70 ms with 4, at the same
-# throughput; 8 did worse still. Fewer would leave too little room for a request waiting on a slow
-# bucket endpoint.
+# throughput (before the bridge, 8 did worse than 4). Fewer would leave too little room for a
+# request waiting on a slow bucket endpoint.
 WEB_THREADS = env.int("WEB_THREADS", default=3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = DEPLITE_MAX_API_BODY_BYTES
 

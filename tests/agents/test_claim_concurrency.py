@@ -22,6 +22,7 @@ from orgs.models import TokenScope
 from triggers.models import Job, JobStatus
 from triggers.services import job_claim_next
 
+from ..agent_program.harness import wait_until
 from ..e2e.stack import WorkerProcess, stack_env
 from ..factories import AgentFactory, JobFactory, TriggerFactory, make_token
 from .signed import SignedAgent
@@ -91,21 +92,12 @@ def _claim_in_thread(agent, wait: int, out: dict):
     return thread
 
 
-def _wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def _start_waiting_claim(agent, wait: int, out: dict) -> threading.Thread:
     """A claim in its own thread, returned once it waits for a wake-up: registered with the process's
     subscription, its first look done and empty. (A fixed sleep raced a slow start: a job committed before
     that first look is simply found by it, and no wake-up is involved.)"""
     hub = waiters.hub()
-    assert _wait_for(lambda: hub.connected), "the claim wake-up subscription did not come up"
+    wait_until(lambda: hub.connected, timeout=10, message="the claim wake-up subscription")
     looks: list = []
     real = protocol._claim_once
 
@@ -116,7 +108,7 @@ def _start_waiting_claim(agent, wait: int, out: dict) -> threading.Thread:
 
     with mock.patch.object(protocol, "_claim_once", counting):
         thread = _claim_in_thread(agent, wait, out)
-        assert _wait_for(lambda: looks and hub.waiting(agent.org_id) == 1), (looks, out)
+        wait_until(lambda: looks and hub.waiting(agent.org_id) == 1, timeout=10, message="the claim to wait")
     assert looks == [None]
     return thread
 

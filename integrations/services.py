@@ -63,23 +63,34 @@ class StateRefused(Exception):
 
 
 def oauth_state_consume(*, raw: str, provider: str, user: User | None) -> OAuthState:
-    """Use a state once. Raises StateRefused (missing, invalid, expired, reused, mismatched)."""
+    """Use a state once. Raises StateRefused (missing, invalid, reused, not logged in,
+    mismatched, expired, not an admin).
+
+    The callback must come from the browser session of the user who asked for the install
+    URL: otherwise an admin of one org could send the link to another workspace's admin and
+    have that workspace linked to their own org. Any refusal uses the state up, so a link
+    refused once (forwarded, planted) can never be completed later by anyone.
+    """
     if not raw:
         raise StateRefused("state_missing")
     state = OAuthState.objects.select_related("org", "user").filter(state_hash=_hash(raw), provider=provider).first()
     if state is None:
         raise StateRefused("state_invalid")
-    if user is not None and user.is_authenticated and user.pk != state.user_id:
+    now = timezone.now()
+    # The conditional update is the single use: of two concurrent callbacks one wins, and
+    # every check below refuses a state that is already spent.
+    if state.used_at is not None or not OAuthState.objects.filter(pk=state.pk, used_at__isnull=True).update(
+        used_at=now
+    ):
+        raise StateRefused("state_reused", state.org)
+    if user is None or not user.is_authenticated:
+        # No org in the answer: a browser without a session learns nothing about the org.
+        raise StateRefused("state_login_required")
+    if user.pk != state.user_id:
         # Started by someone else: a link forwarded to (or planted on) another user.
         raise StateRefused("state_mismatch", state.org)
-    now = timezone.now()
-    if state.used_at is not None:
-        raise StateRefused("state_reused", state.org)
     if state.expires_at <= now:
         raise StateRefused("state_expired", state.org)
-    # The conditional update is the single use: of two concurrent callbacks one wins.
-    if not OAuthState.objects.filter(pk=state.pk, used_at__isnull=True).update(used_at=now):
-        raise StateRefused("state_reused", state.org)
     if not state.org.memberships.filter(user_id=state.user_id, role__in=[Role.OWNER, Role.ADMIN]).exists():
         raise StateRefused("state_not_admin", state.org)
     return state

@@ -130,7 +130,9 @@ def test_install_stores_the_guild_for_the_right_org(api, admin_user, org_a, disc
             "guild": {"id": GUILD, "name": "Acme Guild"},
         }
     )
-    response = Client().get(
+    browser = Client()
+    browser.force_login(admin_user)
+    response = browser.get(
         "/integrations/discord/oauth/callback", {"code": "abc", "state": query["state"][0], "guild_id": GUILD}
     )
     assert response.status_code == 302
@@ -151,8 +153,24 @@ def test_install_stores_the_guild_for_the_right_org(api, admin_user, org_a, disc
 def test_install_with_a_reused_state_stores_nothing(api, admin_user, discord_api):
     url = api.as_user(admin_user).get("/api/orgs/acme/discord/install-url").json()["url"]
     state = parse_qs(urlparse(url).query)["state"][0]
-    Client().get("/integrations/discord/oauth/callback", {"error": "access_denied", "state": state})
-    response = Client().get("/integrations/discord/oauth/callback", {"code": "abc", "state": state})
+    browser = Client()
+    browser.force_login(admin_user)
+    browser.get("/integrations/discord/oauth/callback", {"error": "access_denied", "state": state})
+    response = browser.get("/integrations/discord/oauth/callback", {"code": "abc", "state": state})
+    assert response["Location"].endswith("result=state_reused&provider=discord")
+    assert not Installation.objects.exists()
+    assert discord_api.log == []
+
+
+def test_install_in_a_browser_not_logged_in_links_nothing_and_uses_the_state_up(api, admin_user, discord_api):
+    # The install link sent to someone else (here: a browser with no Deplite session).
+    url = api.as_user(admin_user).get("/api/orgs/acme/discord/install-url").json()["url"]
+    state = parse_qs(urlparse(url).query)["state"][0]
+    response = Client().get("/integrations/discord/oauth/callback", {"code": "abc", "state": state, "guild_id": GUILD})
+    assert response["Location"] == "/integrations/oauth/result?result=state_login_required&provider=discord"
+    browser = Client()
+    browser.force_login(admin_user)
+    response = browser.get("/integrations/discord/oauth/callback", {"code": "abc", "state": state})
     assert response["Location"].endswith("result=state_reused&provider=discord")
     assert not Installation.objects.exists()
     assert discord_api.log == []

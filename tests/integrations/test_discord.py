@@ -4,6 +4,7 @@ answer filled in by a task, and the command registration."""
 from __future__ import annotations
 
 import json
+import time
 from io import StringIO
 from urllib.parse import parse_qs, urlparse
 
@@ -201,6 +202,33 @@ def test_discord_connect_links_a_guild_like_oauth(org_a, discord_api):
         "Ops",
     )
     assert "Linked Discord server Ops" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        lambda: str(int(time.time()) - 365 * 24 * 3600),  # a year old
+        lambda: str(int(time.time()) - 310),  # just outside the 5-minute window
+        lambda: str(int(time.time()) + 3600),  # from the future
+        lambda: "yesterday",  # not a number at all
+        lambda: "1e9",
+        lambda: f" {int(time.time())}",
+    ],
+    ids=["year-old", "stale", "future", "words", "exponent", "space"],
+)
+def test_signed_interaction_outside_the_timestamp_window_is_401(client, discord_install, discord_trigger, ts):
+    # Correctly signed, but a captured request must not be replayable later (issue 18 item 8).
+    # Timestamps are taken when the test runs, not when it is collected.
+    response = post_interaction(client, deplite_interaction("deploy"), ts=ts())
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_signature"
+    assert "5 minutes" in response.json()["error"]["message"]
+    assert not Job.objects.exists() and not ChatCommand.objects.exists()
+
+
+def test_signed_interaction_a_few_seconds_old_is_answered(client, discord_install, discord_trigger):
+    response = post_interaction(client, {"type": 1}, ts=str(int(time.time()) - 10))
+    assert response.status_code == 200 and response.json() == {"type": 1}
 
 
 @pytest.mark.parametrize(

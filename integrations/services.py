@@ -29,6 +29,7 @@ from triggers.services import trigger_run
 
 from .commands import CommandError, parse_command
 from .models import ChatCommand, CommandKind, CommandOutcome, Installation, OAuthState, Provider, ReplyState
+from .slack import text as slack_text
 
 logger = logging.getLogger(__name__)
 
@@ -282,6 +283,9 @@ def chat_command_receive(
                 text=existing.reply_text if existing else "",
             )
         job, reply = _route(installation=installation, command=command)
+        if job is None and provider == Provider.SLACK:
+            # A refusal quotes the command back (keyword, ref, params): escaped for Slack.
+            reply = slack_text.escape(reply)
         command.job = job
         command.outcome = CommandOutcome.JOB_CREATED if job is not None else CommandOutcome.REFUSED
         command.reply_text = reply
@@ -349,7 +353,9 @@ def _route(*, installation: Installation, command: ChatCommand) -> tuple[Job | N
 
 def job_queued_text(job: Job, *, provider: str) -> str:
     params = " ".join(f"{k}={v}" for k, v in job.params.items())
-    details = f"ref `{job.ref}`" + (f" · {params}" if params else "")
+    text = f"Job #{job.short_id} queued — {job.trigger_name} (ref `{job.ref}`" + (f" · {params}" if params else "")
     if provider == Provider.SLACK:
-        return f"Job #{job.short_id} queued — {job.trigger_name} ({details}) · <{job.url}|View job>"
-    return f"Job #{job.short_id} queued — {job.trigger_name} ({details}) · {job.url}"
+        # Everything but the link is the user's text: escaped, so it cannot ping or link.
+        return f"{slack_text.escape(text)}) · <{job.url}|View job>"
+    # Discord messages are sent with `allowed_mentions: {"parse": []}`: nobody is pinged.
+    return f"{text}) · {job.url}"

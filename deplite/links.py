@@ -6,7 +6,7 @@ host is the one users reach.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.urls import reverse
@@ -22,3 +22,11 @@ def absolute_url(viewname: str, /, query: dict[str, str] | None = None, **kwargs
     if query:
         url += "?" + urlencode(query)
     return url
+
+
+def on_public_url(url: str) -> str:
+    """`url`'s path, query and fragment on DEPLITE_PUBLIC_URL: for links a library built from the
+    request's Host header, which the client chooses (a password-reset link must never point
+    to a host a stranger named)."""
+    parts = urlsplit(url)
+    return public_base_url() + urlunsplit(("", "", parts.path, parts.query, parts.fragment))

@@ -258,6 +258,9 @@ ACCOUNT_RATE_LIMITS = {"login": None, "login_failed": None}
 LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "/accounts/login/"
 
+# An invitation not accepted within this many seconds expires; an admin invites again.
+DEPLITE_INVITATION_EXPIRY_SECONDS = env.int("DEPLITE_INVITATION_EXPIRY_SECONDS", default=7 * 24 * 3600)
+
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Deplite <noreply@deplite.local>")
 

@@ -29,6 +29,10 @@ RESULT_MESSAGES = {
     "state_invalid": ("error", "This install link is not valid. Start again from the Integrations page."),
     "state_expired": ("error", "This install link expired (links are valid 10 minutes). Start again."),
     "state_reused": ("error", "This install link was already used. Start again from the Integrations page."),
+    "state_login_required": (
+        "error",
+        "Log in to Deplite as the person who started the install, then start again from the Integrations page.",
+    ),
     "state_mismatch": ("error", "This install link was started by another user. Start again from your own account."),
     "state_not_admin": ("error", "Only owners and admins can link a {provider} {team}."),
     "linked_elsewhere": (

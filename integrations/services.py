@@ -29,6 +29,7 @@ from triggers.services import trigger_run
 
 from .commands import CommandError, parse_command
 from .models import ChatCommand, CommandKind, CommandOutcome, Installation, OAuthState, Provider, ReplyState
+from .slack import text as slack_text
 
 logger = logging.getLogger(__name__)
 
@@ -63,23 +64,34 @@ class StateRefused(Exception):
 
 
 def oauth_state_consume(*, raw: str, provider: str, user: User | None) -> OAuthState:
-    """Use a state once. Raises StateRefused (missing, invalid, expired, reused, mismatched)."""
+    """Use a state once. Raises StateRefused (missing, invalid, reused, not logged in,
+    mismatched, expired, not an admin).
+
+    The callback must come from the browser session of the user who asked for the install
+    URL: otherwise an admin of one org could send the link to another workspace's admin and
+    have that workspace linked to their own org. Any refusal uses the state up, so a link
+    refused once (forwarded, planted) can never be completed later by anyone.
+    """
     if not raw:
         raise StateRefused("state_missing")
     state = OAuthState.objects.select_related("org", "user").filter(state_hash=_hash(raw), provider=provider).first()
     if state is None:
         raise StateRefused("state_invalid")
-    if user is not None and user.is_authenticated and user.pk != state.user_id:
+    now = timezone.now()
+    # The conditional update is the single use: of two concurrent callbacks one wins, and
+    # every check below refuses a state that is already spent.
+    if state.used_at is not None or not OAuthState.objects.filter(pk=state.pk, used_at__isnull=True).update(
+        used_at=now
+    ):
+        raise StateRefused("state_reused", state.org)
+    if user is None or not user.is_authenticated:
+        # No org in the answer: a browser without a session learns nothing about the org.
+        raise StateRefused("state_login_required")
+    if user.pk != state.user_id:
         # Started by someone else: a link forwarded to (or planted on) another user.
         raise StateRefused("state_mismatch", state.org)
-    now = timezone.now()
-    if state.used_at is not None:
-        raise StateRefused("state_reused", state.org)
     if state.expires_at <= now:
         raise StateRefused("state_expired", state.org)
-    # The conditional update is the single use: of two concurrent callbacks one wins.
-    if not OAuthState.objects.filter(pk=state.pk, used_at__isnull=True).update(used_at=now):
-        raise StateRefused("state_reused", state.org)
     if not state.org.memberships.filter(user_id=state.user_id, role__in=[Role.OWNER, Role.ADMIN]).exists():
         raise StateRefused("state_not_admin", state.org)
     return state
@@ -271,6 +283,9 @@ def chat_command_receive(
                 text=existing.reply_text if existing else "",
             )
         job, reply = _route(installation=installation, command=command)
+        if job is None and provider == Provider.SLACK:
+            # A refusal quotes the command back (keyword, ref, params): escaped for Slack.
+            reply = slack_text.escape(reply)
         command.job = job
         command.outcome = CommandOutcome.JOB_CREATED if job is not None else CommandOutcome.REFUSED
         command.reply_text = reply
@@ -338,7 +353,9 @@ def _route(*, installation: Installation, command: ChatCommand) -> tuple[Job | N
 
 def job_queued_text(job: Job, *, provider: str) -> str:
     params = " ".join(f"{k}={v}" for k, v in job.params.items())
-    details = f"ref `{job.ref}`" + (f" · {params}" if params else "")
+    text = f"Job #{job.short_id} queued — {job.trigger_name} (ref `{job.ref}`" + (f" · {params}" if params else "")
     if provider == Provider.SLACK:
-        return f"Job #{job.short_id} queued — {job.trigger_name} ({details}) · <{job.url}|View job>"
-    return f"Job #{job.short_id} queued — {job.trigger_name} ({details}) · {job.url}"
+        # Everything but the link is the user's text: escaped, so it cannot ping or link.
+        return f"{slack_text.escape(text)}) · <{job.url}|View job>"
+    # Discord messages are sent with `allowed_mentions: {"parse": []}`: nobody is pinged.
+    return f"{text}) · {job.url}"

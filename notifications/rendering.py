@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deplite.links import absolute_url
+from integrations.slack import text as slack_text
 from triggers.models import Job, JobStatus, JobStep, StepStatus
 from triggers.templatetags.jobs import format_duration
 
@@ -50,7 +51,8 @@ class Message:
     def slack(self) -> dict:
         """chat.postMessage / chat.update arguments: the text, and a coloured bar with the button."""
         return {
-            "text": self.text,
+            # Refs, params, step names and errors are the user's text: never Slack markup.
+            "text": slack_text.escape(self.text),
             "attachments": [
                 {
                     "color": self.colour,

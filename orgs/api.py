@@ -5,6 +5,8 @@ Thin views: an input serializer validates, a service writes, an output serialize
 
 from __future__ import annotations
 
+from typing import Literal
+
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
@@ -205,13 +207,14 @@ class MemberOutput(serializers.ModelSerializer):
 
 class InvitationOutput(serializers.ModelSerializer):
     status = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField(read_only=True)
 
     class Meta:
         model = Invitation
-        fields = ["id", "email", "role", "status", "created_at"]
+        fields = ["id", "email", "role", "status", "created_at", "expires_at"]
 
-    def get_status(self, obj) -> str:
-        return "invited"
+    def get_status(self, obj) -> Literal["invited", "expired"]:
+        return "expired" if obj.is_expired else "invited"
 
 
 class MemberCreateInput(serializers.Serializer):
@@ -265,15 +268,34 @@ class MemberViewSet(OrgScopedViewSet, mixins.ListModelMixin):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class InvitationViewSet(OrgScopedViewSet, mixins.ListModelMixin):
+    """`GET /api/orgs/<orgId>/invitations` (not accepted yet, expired ones too),
+    `DELETE …/invitations/<id>` (withdraw)."""
+
+    queryset = Invitation.objects.filter(accepted_at__isnull=True)
+    serializer_class = InvitationOutput
+    permission_map = {"list": Perm.MEMBERS_READ, "destroy": Perm.MEMBERS_MANAGE}
+
+    def safely_get_queryset(self, queryset):
+        return queryset.select_related("org").order_by("created_at")
+
+    def destroy(self, request, org_id, pk):
+        """Withdraw an invitation: it can no longer be accepted."""
+        services.invitation_withdraw(invitation=self.get_object(), actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class MyInvitationOutput(serializers.ModelSerializer):
     org_id = serializers.UUIDField(source="org.id")
     org_slug = StrictCharField(source="org.slug")
     org_name = StrictCharField(source="org.name")
     invited_by = serializers.EmailField(source="invited_by.email", default=None, allow_null=True)
+    expires_at = serializers.DateTimeField(read_only=True)
+    expired = serializers.BooleanField(source="is_expired", read_only=True)
 
     class Meta:
         model = Invitation
-        fields = ["id", "email", "role", "org_id", "org_slug", "org_name", "invited_by", "created_at"]
+        fields = ["id", "email", "role", "org_id", "org_slug", "org_name", "invited_by", "created_at", "expires_at", "expired"]
 
 
 class JoinedOutput(serializers.ModelSerializer):

@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Exists, OuterRef
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework_simplejwt import authentication as jwt_auth
@@ -84,7 +84,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         token = _token_by_hash(tokens.hash_token(raw), request)
         if token is None or token.revoked_at is not None:
             _refuse(request, "The API token is invalid or has been revoked.")
-        if token.created_by_id is not None and not (token.creator_is_active and token.creator_is_member):
+        if token.created_by_id is not None and not (token.creator_is_active and token.creator_role is not None):
             # Services revoke a leaver's tokens; this also covers a membership deleted by
             # a path that bypassed them (the admin, a shell).
             _refuse(request, "The API token is invalid or has been revoked.")
@@ -104,7 +104,9 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
 
 def _token_by_hash(token_hash: str, request) -> ApiToken | None:
-    """The token with its org and whether its creator is still an active member, in one query.
+    """The token with its org, whether its creator is still active and the creator's current
+    role in the org (None: no longer a member; `orgs.permissions.token_permissions` caps the
+    token by it), in one query.
 
     A view may have rows it needs ride along (the run endpoint's trigger, the presign's binding):
     `view.token_lookup_extras()` names them as constant SQL returning JSON text, set on the token.
@@ -115,7 +117,9 @@ def _token_by_hash(token_hash: str, request) -> ApiToken | None:
         token = (
             ApiToken.objects.select_related("org", "created_by")
             .annotate(
-                creator_is_member=Exists(Membership.objects.filter(org=OuterRef("org"), user=OuterRef("created_by")))
+                creator_role=Subquery(
+                    Membership.objects.filter(org=OuterRef("org"), user=OuterRef("created_by")).values("role")[:1]
+                )
             )
             .filter(token_hash=token_hash)
             .first()
@@ -132,12 +136,12 @@ def _token_by_hash(token_hash: str, request) -> ApiToken | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    token_row, org_row, creator_is_active, creator_is_member, *extra_values = row
+    token_row, org_row, creator_is_active, creator_role, *extra_values = row
     token = instance_from_json_row(
         ApiToken, json.loads(token_row), org=instance_from_json_row(Organization, json.loads(org_row))
     )
     token.creator_is_active = bool(creator_is_active)
-    token.creator_is_member = creator_is_member
+    token.creator_role = creator_role
     for name, value in zip(extras, extra_values, strict=True):
         setattr(token, name, json.loads(value) if value is not None else None)
     return token
@@ -150,7 +154,7 @@ def _token_sql() -> str:
     m, u = Membership._meta.db_table, get_user_model()._meta.db_table
     return (
         f'SELECT row_to_json("{t}")::text, row_to_json(o)::text, u.is_active, '  # noqa: S608  # nosec B608
-        f'EXISTS (SELECT 1 FROM "{m}" m WHERE m.org_id = "{t}".org_id AND m.user_id = "{t}".created_by_id){{extras}} '
+        f'(SELECT m.role FROM "{m}" m WHERE m.org_id = "{t}".org_id AND m.user_id = "{t}".created_by_id){{extras}} '
         f'FROM "{t}" JOIN "{o}" o ON o.id = "{t}".org_id LEFT JOIN "{u}" u ON u.id = "{t}".created_by_id '
         f'WHERE "{t}".token_hash = %s'
     )

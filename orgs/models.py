@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -125,6 +127,16 @@ class Invitation(models.Model):
             )
         ]
         ordering = ["created_at"]
+
+    # Derived from the setting rather than stored, so shortening DEPLITE_INVITATION_EXPIRY_SECONDS
+    # also ends the invitations already sent.
+    @property
+    def expires_at(self) -> datetime:
+        return self.created_at + timedelta(seconds=settings.DEPLITE_INVITATION_EXPIRY_SECONDS)
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
 
 
 class TokenScope(models.TextChoices):

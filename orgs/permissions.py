@@ -87,7 +87,7 @@ STORAGE_TOKEN_PERMISSIONS = {
 TRIGGER_TOKEN_PERMISSIONS = frozenset({Perm.TRIGGERS_RUN, Perm.JOBS_READ})
 
 
-def token_permissions(token) -> frozenset[str]:
+def _scope_permissions(token) -> frozenset[str]:
     if token.scope_type == TokenScope.ORG:
         return ORG_TOKEN_PERMISSIONS
     if token.scope_type == TokenScope.STORAGE:
@@ -97,3 +97,18 @@ def token_permissions(token) -> frozenset[str]:
     if token.scope_type == TokenScope.TRIGGER:
         return TRIGGER_TOKEN_PERMISSIONS
     return frozenset()
+
+
+def token_permissions(token) -> frozenset[str]:
+    """What a token may do: its scope, never more than its creator's *current* role allows.
+
+    A token is its creator's automation: an admin demoted to member keeps their tokens, but
+    they no longer manage triggers or storage, just as their own login no longer does.
+    `token.creator_role` is loaded with the token by `orgs.authentication` (None when the
+    creator is no member); a token with a creator but no known role may do nothing. A token
+    with no creator recorded (made outside the services) has its scope alone.
+    """
+    scope = _scope_permissions(token)
+    if token.created_by_id is None:
+        return scope
+    return scope & ROLE_PERMISSIONS.get(getattr(token, "creator_role", None), frozenset())

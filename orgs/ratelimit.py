@@ -1,4 +1,4 @@
-"""Fixed-window rate limits kept in the cache (Redis in production), and the client address.
+"""Sliding-window rate limits kept in the cache (Redis in production), and the client address.
 
 Failures are counted, never successes, and a limit never refuses a valid credential that
 cannot be guessed:
@@ -11,6 +11,10 @@ cannot be guessed:
   that address), plus a wider per-address cap against spraying many accounts. The limit
   is the number of failures tolerated: the attempt after the last tolerated one is still
   checked.
+
+A window is counted in slices (a sixth of it each): a failure counts for the whole window
+after it, give or take one slice, so no run of failures gets more than the limit through
+by straddling a window boundary, as fixed windows allow (twice the limit, back to back).
 
 When the cache is unreachable the limiter fails open (and says so in the log): an outage of
 Redis must not turn every authenticated API call into a 500.
@@ -76,33 +80,52 @@ def client_ip(request) -> str | None:
     return str(address)
 
 
-def _key(scope: str, ident: str, window: int) -> str:
-    return f"rl:{scope}:{ident}:{int(time.time() // window)}"
+# Slices per window. A failure is counted until its slice has fully left the window, so a
+# client waits out the window plus at most one slice.
+SLICES = 6
+
+
+def _slice(window: int) -> tuple[float, int]:
+    width = window / SLICES
+    return width, int(time.time() // width)
+
+
+def _key(scope: str, ident: str, window: int, n: int) -> str:
+    return f"rl:{scope}:{ident}:{window}:{n}"
+
+
+def count(scope: str, ident: str, window: int) -> int:
+    """Failures in the last `window` seconds: the current slice and the SLICES before it
+    (one cache round trip)."""
+    _width, now = _slice(window)
+    keys = [_key(scope, ident, window, n) for n in range(now - SLICES, now + 1)]
+    return sum(int(v) for v in cache.get_many(keys).values())
 
 
 def is_limited(scope: str, ident: str, rate: tuple[int, int]) -> bool:
     limit, window = rate
     try:
-        return (cache.get(_key(scope, ident, window)) or 0) >= limit
+        return count(scope, ident, window) >= limit
     except _CACHE_DOWN as exc:
         logger.warning("Rate limiter cannot reach the cache (%s); not limiting %s", type(exc).__name__, scope)
         return False
 
 
-def hit(scope: str, ident: str, rate: tuple[int, int]) -> int:
+def hit(scope: str, ident: str, rate: tuple[int, int]) -> None:
     _limit, window = rate
-    key = _key(scope, ident, window)
+    width, now = _slice(window)
+    key = _key(scope, ident, window, now)
+    # Kept until the slice has left the window.
+    timeout = int(window + width) + 1
     try:
-        if cache.add(key, 1, timeout=window + 1):
-            return 1
+        if cache.add(key, 1, timeout=timeout):
+            return
         try:
-            return cache.incr(key)
+            cache.incr(key)
         except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=window + 1)
-            return 1
+            cache.add(key, 1, timeout=timeout)
     except _CACHE_DOWN as exc:
         logger.warning("Rate limiter cannot reach the cache (%s); not counting %s", type(exc).__name__, scope)
-        return 0
 
 
 # --- password logins (API, site, admin) ----------------------------------------------------------

@@ -124,11 +124,15 @@ def member_add(*, org: Organization, email: str, role: str, actor: Actor, actor_
     with transaction.atomic():
         if Membership.objects.filter(org=org, user__email__iexact=email).exists():
             raise Conflict("This person is already a member.", code="already_member")
-        invitation, created = Invitation.objects.get_or_create(
+        invitation, created = Invitation.objects.select_for_update().get_or_create(
             org=org, email=email, accepted_at=None, defaults={"role": role, "invited_by": actor.user}
         )
-        if not created:
+        if not created and not invitation.is_expired:
             raise Conflict("This email has already been invited.", code="already_invited")
+        if not created:
+            # Inviting again after the invitation expired renews it (same row, a new term).
+            invitation.role, invitation.invited_by, invitation.created_at = role, actor.user, timezone.now()
+            invitation.save(update_fields=["role", "invited_by", "created_at"])
         audit_record(
             org=org, actor=actor, action="member.invited", target=invitation, data={"email": email, "role": role}
         )
@@ -158,6 +162,13 @@ def invitation_accept(*, invitation_id: uuid.UUID | str, user: User, ip: str | N
         addresses = EmailAddress.objects.filter(user=user, email__iexact=invitation.email) if invitation else None
         if invitation is None or not (addresses.exists() or user.email.lower() == invitation.email.lower()):
             raise NotFound("Invitation not found.")
+        if invitation.is_expired:
+            raise Conflict(
+                f"This invitation to {invitation.org.name} expired on {invitation.expires_at:%Y-%m-%d %H:%M} UTC. "
+                "Ask an owner or admin of the organization to invite you again.",
+                code="invitation_expired",
+                details={"expiresAt": invitation.expires_at.isoformat()},
+            )
         if not addresses.filter(verified=True).exists():
             raise Forbidden(
                 "Confirm your email address first: the invitation is accepted only from a verified address.",
@@ -177,6 +188,22 @@ def invitation_accept(*, invitation_id: uuid.UUID | str, user: User, ip: str | N
                 data={"email": invitation.email, "role": membership.role},
             )
     return membership
+
+
+def invitation_withdraw(*, invitation: Invitation, actor: Actor) -> None:
+    """Withdraw an invitation not accepted yet (expired or not): it can no longer be accepted,
+    and the address can be invited again."""
+    with transaction.atomic():
+        withdrawn = Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True).delete()[0]
+        if not withdrawn:
+            raise NotFound("Invitation not found.")
+        audit_record(
+            org=invitation.org,
+            actor=actor,
+            action="member.invitation_withdrawn",
+            target=invitation,
+            data={"email": invitation.email, "role": invitation.role},
+        )
 
 
 def member_update(*, membership: Membership, role: str, actor: Actor, actor_role: str | None) -> Membership:

@@ -37,7 +37,8 @@ def send_invitation_email(invitation_id: str) -> None:
         message=(
             f"You have been invited to join {invitation.org.name} on Deplite as {invitation.role}.\n\n"
             f"Log in (or sign up) with this email address, confirm it, and accept the invitation at:\n"
-            f"{absolute_url('dashboard')}\n"
+            f"{absolute_url('dashboard')}\n\n"
+            f"The invitation is valid until {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n"
         ),
         from_email=None,
         recipient_list=[invitation.email],

@@ -6,6 +6,7 @@ from . import api, views
 
 router = OrgRouter()
 router.register("members", api.MemberViewSet, basename="members")
+router.register("invitations", api.InvitationViewSet, basename="invitations")
 router.register("tokens", api.ApiTokenViewSet, basename="tokens")
 router.register("audit", api.AuditEventViewSet, basename="audit")
 

@@ -78,9 +78,15 @@ def org_home(request, org):
 @org_page(Perm.MEMBERS_READ)
 def members_page(request, org):
     form = MemberAddForm()
+    invitations = request.principal.restrict(Invitation.objects.filter(accepted_at__isnull=True))
     if request.method == "POST":
         if not request.principal.has(Perm.MEMBERS_MANAGE):
             return HttpResponseForbidden("Only admins can add members.")
+        if "withdraw" in request.POST:
+            invitation = page_object(invitations, request.POST["withdraw"])
+            services.invitation_withdraw(invitation=invitation, actor=request.principal.actor)
+            messages.success(request, f"Withdrew the invitation to {invitation.email}.")
+            return redirect("org-members", org_slug=org.slug)
         form = MemberAddForm(request.POST)
         if form.is_valid():
             added = call_service(
@@ -99,7 +105,9 @@ def members_page(request, org):
         "orgs/members.html",
         {
             "members": request.principal.restrict(Membership.objects.select_related("user")).order_by("created_at"),
-            "invitations": request.principal.restrict(Invitation.objects.filter(accepted_at__isnull=True)),
+            "invitations": invitations.order_by("created_at"),
+            "can_manage": request.principal.has(Perm.MEMBERS_MANAGE),
+            "invitation_days": f"{settings.DEPLITE_INVITATION_EXPIRY_SECONDS / 86400:g}",
             "form": form,
         },
     )

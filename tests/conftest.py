@@ -90,17 +90,17 @@ def api() -> Api:
 
 @pytest.fixture
 def one_rate_limit_window(monkeypatch):
-    """The rate limiter counts in fixed windows aligned to the clock (orgs/ratelimit.py: the key holds
-    int(time.time() // window)). A test that makes N failed attempts and expects the next one refused
-    would see its count split in two, and the refusal never come, whenever its attempts straddle a
-    window boundary (a minute boundary, for 60 s windows). Pin the limiter's clock: every attempt of
-    the test counts in one window."""
+    """Pin the rate limiter's clock (orgs/ratelimit.py counts failures in slices of its window,
+    keyed by the time): every attempt of the test counts at one instant, however slowly the test
+    runs, so "N failures, then refused" never depends on the machine's speed. Returns the clock;
+    a test moves it with `clock.now += seconds`."""
     from types import SimpleNamespace
 
     from orgs import ratelimit
 
-    pinned = time.time()
-    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: pinned))
+    clock = SimpleNamespace(now=time.time())
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: clock.now))
+    return clock
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from agents.models import Agent
 from integrations.models import Installation, Provider
 from notifications.models import DeliveryStatus, NotificationDelivery
 from orgs import tokens
-from orgs.models import ApiToken, Membership, Organization, Role, TokenScope, User
+from orgs.models import ApiToken, Invitation, Membership, Organization, Role, TokenScope, User
 from storage.models import StorageBinding, StoredFile
 from triggers.models import Job, Trigger
 
@@ -142,6 +142,7 @@ class NotificationDeliveryFactory(DjangoModelFactory):
 
 VICTIM_FACTORIES: dict = {
     Membership: lambda org: MembershipFactory(org=org),
+    Invitation: lambda org: Invitation.objects.create(org=org, email=f"invited-{org.slug}@example.test"),
     ApiToken: lambda org: make_token(org)[0],
     StorageBinding: lambda org: StorageBindingFactory(org=org),
     StoredFile: lambda org: StoredFileFactory(org=org),

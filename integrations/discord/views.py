@@ -9,6 +9,8 @@ at once: a refusal as an ephemeral message, a job as a deferred response that
 from __future__ import annotations
 
 import json
+import re
+import time
 
 from django.conf import settings
 from django.http import JsonResponse
@@ -28,6 +30,17 @@ from . import install, transport
 PING, APPLICATION_COMMAND = 1, 2
 PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE = 1, 4, 5
 EPHEMERAL = 64
+# A signed interaction is accepted this long around its timestamp (Slack's window): a
+# captured request cannot be replayed later.
+TIMESTAMP_WINDOW_SECONDS = 300
+_TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
+
+
+def timestamp_fresh(timestamp: str, *, now: float | None = None) -> bool:
+    """Whether `X-Signature-Timestamp` is Unix seconds within the window of now."""
+    if not _TIMESTAMP_RE.match(timestamp):
+        return False
+    return abs((time.time() if now is None else now) - int(timestamp)) <= TIMESTAMP_WINDOW_SECONDS
 
 
 def signature_valid(*, public_key_hex: str, signature_hex: str, timestamp: str, body: bytes) -> bool:
@@ -63,13 +76,19 @@ def interactions(request):
     if not status.configured:
         return JsonResponse(error_body("discord_not_configured", status.message), status=503)
     body = request.body
+    timestamp = request.headers.get("X-Signature-Timestamp", "")
     if not signature_valid(
         public_key_hex=settings.DISCORD_PUBLIC_KEY,
         signature_hex=request.headers.get("X-Signature-Ed25519", ""),
-        timestamp=request.headers.get("X-Signature-Timestamp", ""),
+        timestamp=timestamp,
         body=body,
     ):
         return JsonResponse(error_body("invalid_signature", "Invalid request signature."), status=401)
+    if not timestamp_fresh(timestamp):
+        return JsonResponse(
+            error_body("invalid_signature", "The request timestamp is not within 5 minutes of the server's time."),
+            status=401,
+        )
     try:
         interaction = json.loads(body)
     except ValueError:

@@ -4,6 +4,7 @@ answer filled in by a task, and the command registration."""
 from __future__ import annotations
 
 import json
+import time
 from io import StringIO
 from urllib.parse import parse_qs, urlparse
 
@@ -130,7 +131,9 @@ def test_install_stores_the_guild_for_the_right_org(api, admin_user, org_a, disc
             "guild": {"id": GUILD, "name": "Acme Guild"},
         }
     )
-    response = Client().get(
+    browser = Client()
+    browser.force_login(admin_user)
+    response = browser.get(
         "/integrations/discord/oauth/callback", {"code": "abc", "state": query["state"][0], "guild_id": GUILD}
     )
     assert response.status_code == 302
@@ -151,8 +154,24 @@ def test_install_stores_the_guild_for_the_right_org(api, admin_user, org_a, disc
 def test_install_with_a_reused_state_stores_nothing(api, admin_user, discord_api):
     url = api.as_user(admin_user).get("/api/orgs/acme/discord/install-url").json()["url"]
     state = parse_qs(urlparse(url).query)["state"][0]
-    Client().get("/integrations/discord/oauth/callback", {"error": "access_denied", "state": state})
-    response = Client().get("/integrations/discord/oauth/callback", {"code": "abc", "state": state})
+    browser = Client()
+    browser.force_login(admin_user)
+    browser.get("/integrations/discord/oauth/callback", {"error": "access_denied", "state": state})
+    response = browser.get("/integrations/discord/oauth/callback", {"code": "abc", "state": state})
+    assert response["Location"].endswith("result=state_reused&provider=discord")
+    assert not Installation.objects.exists()
+    assert discord_api.log == []
+
+
+def test_install_in_a_browser_not_logged_in_links_nothing_and_uses_the_state_up(api, admin_user, discord_api):
+    # The install link sent to someone else (here: a browser with no Deplite session).
+    url = api.as_user(admin_user).get("/api/orgs/acme/discord/install-url").json()["url"]
+    state = parse_qs(urlparse(url).query)["state"][0]
+    response = Client().get("/integrations/discord/oauth/callback", {"code": "abc", "state": state, "guild_id": GUILD})
+    assert response["Location"] == "/integrations/oauth/result?result=state_login_required&provider=discord"
+    browser = Client()
+    browser.force_login(admin_user)
+    response = browser.get("/integrations/discord/oauth/callback", {"code": "abc", "state": state})
     assert response["Location"].endswith("result=state_reused&provider=discord")
     assert not Installation.objects.exists()
     assert discord_api.log == []
@@ -183,6 +202,33 @@ def test_discord_connect_links_a_guild_like_oauth(org_a, discord_api):
         "Ops",
     )
     assert "Linked Discord server Ops" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        lambda: str(int(time.time()) - 365 * 24 * 3600),  # a year old
+        lambda: str(int(time.time()) - 310),  # just outside the 5-minute window
+        lambda: str(int(time.time()) + 3600),  # from the future
+        lambda: "yesterday",  # not a number at all
+        lambda: "1e9",
+        lambda: f" {int(time.time())}",
+    ],
+    ids=["year-old", "stale", "future", "words", "exponent", "space"],
+)
+def test_signed_interaction_outside_the_timestamp_window_is_401(client, discord_install, discord_trigger, ts):
+    # Correctly signed, but a captured request must not be replayable later (issue 18 item 8).
+    # Timestamps are taken when the test runs, not when it is collected.
+    response = post_interaction(client, deplite_interaction("deploy"), ts=ts())
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_signature"
+    assert "5 minutes" in response.json()["error"]["message"]
+    assert not Job.objects.exists() and not ChatCommand.objects.exists()
+
+
+def test_signed_interaction_a_few_seconds_old_is_answered(client, discord_install, discord_trigger):
+    response = post_interaction(client, {"type": 1}, ts=str(int(time.time()) - 10))
+    assert response.status_code == 200 and response.json() == {"type": 1}
 
 
 @pytest.mark.parametrize(

@@ -152,6 +152,27 @@ def test_mention_creates_one_job_and_the_task_replies_in_its_thread(
     )
 
 
+def test_params_echoed_in_a_slack_reply_are_escaped_and_ping_nobody(
+    client, slack_api, slack_install, slack_trigger, django_capture_on_commit_callbacks
+):
+    # `@channel` typed in Slack arrives as `<!channel>`: echoed as is, the bot would ping the channel.
+    expect_post_message(slack_api)
+    with django_capture_on_commit_callbacks(execute=True):
+        post_slack_event(client, mention_event("deploy X=<!channel> Y=a&b"))
+    job = Job.objects.get()
+    assert job.params == {"X": "<!channel>", "Y": "a&b"}
+    (call,) = slack_calls(slack_api, "chat.postMessage")
+    assert "X=&lt;!channel&gt; Y=a&amp;b" in call["text"]
+    assert "<!channel>" not in call["text"]
+    assert call["text"].endswith(f"<{job.url}|View job>")  # Deplite's own link stays a link
+
+
+def test_a_refusal_quoting_the_command_is_escaped_for_slack(client, slack_install, slack_trigger):
+    answer = post_slash_command(client, "<!here>").json()["text"]
+    assert "<!here>" not in answer
+    assert "&lt;!here&gt;" in answer
+
+
 def test_retried_event_creates_exactly_one_job(client, slack_install, slack_trigger):
     for retry in (None, 1, 2):
         response = post_slack_event(client, mention_event("deploy"), retry=retry)

@@ -47,6 +47,12 @@ def callback(client: Client, **query):
     return client.get("/integrations/slack/oauth/callback", query)
 
 
+def logged_in(user) -> Client:
+    browser = Client()
+    browser.force_login(user)
+    return browser
+
+
 def result_of(response) -> tuple[str, dict]:
     assert response.status_code == 302
     location = urlparse(response["Location"])
@@ -89,10 +95,23 @@ def test_whole_install_stores_the_workspace_for_the_right_org(api, admin_user, o
     assert "Acme Slack" in page.content.decode()
 
 
-def test_the_callback_works_without_a_browser_session(api, owner, org_a, slack_api):
-    # The docs' flow: curl the URL with a JWT, open it in any browser.
+def test_the_callback_needs_a_logged_in_browser_and_refusing_it_uses_the_state_up(api, owner, slack_api):
+    # An install link opened in a browser without a Deplite session (a link sent to another
+    # workspace's admin) links nothing, and the state cannot be completed afterwards.
+    state = state_of(install_url(api, owner))
+    path, result = result_of(callback(Client(), code="c", state=state))
+    assert (path, result["result"]) == ("/integrations/oauth/result", "state_login_required")
+    page = Client().get(f"{path}?result=state_login_required&provider=slack")
+    assert "Log in to Deplite as the person who started the install" in page.content.decode()
+    assert result_of(callback(logged_in(owner), code="c", state=state))[1]["result"] == "state_reused"
+    assert not Installation.objects.exists()
+    assert slack_api.log == []
+
+
+def test_the_user_who_asked_for_the_url_completes_it_in_their_browser(api, owner, org_a, slack_api):
+    # The docs' flow: get the URL with a JWT, open it in a browser logged in as the same user.
     slack_api.expect_oneshot_request("/api/oauth.v2.access", method="POST").respond_with_json(oauth_ok())
-    response = callback(Client(), code="c", state=state_of(install_url(api, owner)))
+    response = callback(logged_in(owner), code="c", state=state_of(install_url(api, owner)))
     assert result_of(response)[1]["result"] == "connected"
     assert Installation.objects.get().installed_by == owner
 
@@ -110,12 +129,12 @@ def test_missing_or_unknown_state_is_refused(api, admin_user, slack_api, state):
     assert "Start again from the Integrations page" in page.content.decode()
 
 
-def test_state_of_another_user_is_refused(api, admin_user, owner, slack_api):
+def test_state_of_another_user_is_refused_and_used_up(api, admin_user, owner, slack_api):
     url = install_url(api, admin_user)
-    browser = Client()
-    browser.force_login(owner)
-    path, result = result_of(callback(browser, code="c", state=state_of(url)))
+    path, result = result_of(callback(logged_in(owner), code="c", state=state_of(url)))
     assert (path, result["result"]) == ("/orgs/acme/integrations/", "state_mismatch")
+    # A refused link stays refused, even for the user who started it.
+    assert result_of(callback(logged_in(admin_user), code="c", state=state_of(url)))[1]["result"] == "state_reused"
     assert not Installation.objects.exists()
     assert slack_api.log == []
 
@@ -123,9 +142,9 @@ def test_state_of_another_user_is_refused(api, admin_user, owner, slack_api):
 def test_reused_state_is_refused(api, admin_user, slack_api):
     slack_api.expect_oneshot_request("/api/oauth.v2.access", method="POST").respond_with_json(oauth_ok())
     state = state_of(install_url(api, admin_user))
-    assert result_of(callback(Client(), code="c", state=state))[1]["result"] == "connected"
+    assert result_of(callback(logged_in(admin_user), code="c", state=state))[1]["result"] == "connected"
     Installation.objects.all().delete()
-    assert result_of(callback(Client(), code="c2", state=state))[1]["result"] == "state_reused"
+    assert result_of(callback(logged_in(admin_user), code="c2", state=state))[1]["result"] == "state_reused"
     assert not Installation.objects.exists()
     assert len(slack_api.log) == 1
 
@@ -133,7 +152,7 @@ def test_reused_state_is_refused(api, admin_user, slack_api):
 def test_expired_state_is_refused(api, admin_user, slack_api):
     state = state_of(install_url(api, admin_user))
     OAuthState.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
-    path, result = result_of(callback(Client(), code="c", state=state))
+    path, result = result_of(callback(logged_in(admin_user), code="c", state=state))
     assert (path, result["result"]) == ("/orgs/acme/integrations/", "state_expired")
     assert not Installation.objects.exists()
     assert slack_api.log == []
@@ -148,7 +167,7 @@ def test_state_lives_ten_minutes(api, admin_user, slack_api):
 
 def test_denied_in_slack_stores_nothing(api, admin_user, slack_api):
     state = state_of(install_url(api, admin_user))
-    path, result = result_of(callback(Client(), error="access_denied", state=state))
+    path, result = result_of(callback(logged_in(admin_user), error="access_denied", state=state))
     assert (path, result["result"]) == ("/orgs/acme/integrations/", "denied")
     assert not Installation.objects.exists()
     assert slack_api.log == []
@@ -159,7 +178,7 @@ def test_workspace_linked_to_another_org_is_refused_and_left_alone(api, admin_us
     slack_api.expect_oneshot_request("/api/oauth.v2.access", method="POST").respond_with_json(
         oauth_ok(token="xoxb-new-token")  # noqa: S106
     )
-    path, result = result_of(callback(Client(), code="c", state=state_of(install_url(api, admin_user))))
+    path, result = result_of(callback(logged_in(admin_user), code="c", state=state_of(install_url(api, admin_user))))
     assert (path, result["result"]) == ("/orgs/acme/integrations/", "linked_elsewhere")
     theirs.refresh_from_db()
     assert (theirs.org, theirs.name, theirs.bot_token) == (org_b, "Bravo", "xoxb-b")
@@ -172,7 +191,7 @@ def test_reinstall_into_the_same_org_refreshes_the_token(api, admin_user, org_a,
         oauth_ok(token="xoxb-new")  # noqa: S106
     )
     assert (
-        result_of(callback(Client(), code="c", state=state_of(install_url(api, admin_user))))[1]["result"] == "relinked"
+        result_of(callback(logged_in(admin_user), code="c", state=state_of(install_url(api, admin_user))))[1]["result"] == "relinked"
     )
     assert Installation.objects.get().bot_token == "xoxb-new"
 
@@ -181,7 +200,7 @@ def test_slack_refusing_the_code_stores_nothing(api, admin_user, slack_api):
     slack_api.expect_oneshot_request("/api/oauth.v2.access", method="POST").respond_with_json(
         {"ok": False, "error": "invalid_code"}
     )
-    result = result_of(callback(Client(), code="c", state=state_of(install_url(api, admin_user))))[1]
+    result = result_of(callback(logged_in(admin_user), code="c", state=state_of(install_url(api, admin_user))))[1]
     assert result["result"] == "exchange_failed"
     assert not Installation.objects.exists()
 

@@ -164,6 +164,24 @@ def test_the_link_is_on_the_public_url(org_a, settings):
     assert rendering.render(job).link == f"https://app.deplite.example/orgs/acme/jobs/{job.pk}"
 
 
+def test_user_text_in_a_slack_result_is_escaped_so_it_pings_nobody(
+    org_a, slack_a, fake_slack, django_capture_on_commit_callbacks
+):
+    # Trigger names and errors are users' text; Slack would read `<!channel>` as a mention.
+    job = _finished_job(
+        org_a, short_id="abc", ref="main", seconds=1, status="failed", exit_code=1, error="boom <!channel> & <@U1>"
+    )
+    job.trigger_name = "deploy <!here>"
+    job.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.deliveries_for_finished_job(job_id=job.pk)
+    [message] = fake_slack.in_channel("C0456")
+    assert message["text"] == (
+        "[FAILED] Job #abc — deploy &lt;!here&gt;\nRef: main · Duration: 1s · Exit Code: 1\n"
+        "Error: boom &lt;!channel&gt; &amp; &lt;@U1&gt;"
+    )
+
+
 # --- Discord -----------------------------------------------------------------------------------------
 
 
@@ -177,6 +195,9 @@ def test_discord_gets_the_same_text_and_a_coloured_embed(
         services.deliveries_for_finished_job(job_id=job.pk)
     [message] = fake_discord.in_channel(CHANNEL_A)
     assert message["content"] == SUCCESS_TEXT
+    # Discord shows the text as is (no Slack escaping) and pings nobody, whatever it says.
+    [post] = [c for c in fake_discord.calls if c.method == "post"]
+    assert post.body["allowed_mentions"] == {"parse": []}
     assert message["embeds"][0]["color"] == 0x2EB67D
     assert message["embeds"][0]["url"].endswith(f"/orgs/acme/jobs/{job.pk}")
     row = NotificationDelivery.objects.get(job=job)

@@ -217,3 +217,23 @@ def test_audit_lists_newest_first_for_admins(api, owner, org_a):
     assert [r["action"] for r in results][:2] == ["org.updated", "org.updated"]
     assert results[0]["data"] == {"name": "A2"}
     assert results[0]["actorLabel"] == "owner@acme.test"
+
+
+def test_password_reset_link_is_on_the_public_url_whatever_host_the_request_named(owner, settings):
+    # A server reachable under several names (or `*`): the Host is the client's choice, and a
+    # reset link on a stranger's host would hand them the key (issue 18 item 8).
+    from urllib.parse import urlsplit
+
+    from django.test import Client
+
+    settings.DEPLITE_PUBLIC_URL = "https://app.deplite.example"
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "evil.example"]
+    response = Client(HTTP_HOST="evil.example").post("/accounts/password/reset/", {"email": "owner@acme.test"})
+    assert response.status_code == 302
+    body = mail.outbox[-1].body
+    assert "evil.example" not in body
+    link = re.search(r"\S+/accounts/password/reset/key/\S+/", body).group(0)
+    assert link.startswith("https://app.deplite.example/accounts/password/reset/key/")
+    # The key in it works on this server.
+    opened = Client().get(urlsplit(link).path, follow=True)
+    assert opened.status_code == 200 and 'name="password1"' in opened.content.decode()

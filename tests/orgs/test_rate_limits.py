@@ -124,3 +124,29 @@ def test_many_people_behind_one_address_can_all_log_in_to_the_site(org_a, db):
         UserFactory(email=f"staff{n}@acme.test")
         response = Client().post("/accounts/login/", {"login": f"staff{n}@acme.test", "password": RIGHT})
         assert response.status_code == 302, n
+
+
+def test_failures_straddling_a_minute_boundary_are_still_limited(api, owner, one_rate_limit_window):
+    """Fixed minute windows let 10 failures at :59 and 10 more at :00 through; a sliding window
+    refuses past the limit in any minute (issue 18 item 8)."""
+    clock = one_rate_limit_window
+    clock.now = (clock.now // 60 + 1) * 60 - 1  # one second before a minute boundary
+    for _ in range(11):
+        assert _token_login(api, "owner@acme.test", "guess").status_code == 401
+    clock.now += 2  # the next minute
+    refused = _token_login(api, "owner@acme.test", RIGHT)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+    clock.now += 50
+    assert _token_login(api, "owner@acme.test", RIGHT).status_code == 429
+    # Once the failures have left the window (plus at most one slice), the right password works.
+    clock.now += 20
+    assert _token_login(api, "owner@acme.test", RIGHT).status_code == 200
+
+
+def test_bad_bearer_credentials_straddling_a_boundary_are_still_limited(api, org_a, one_rate_limit_window):
+    clock = one_rate_limit_window
+    clock.now = (clock.now // 60 + 1) * 60 - 1
+    for _ in range(30):
+        assert api.as_token(tokens.generate()).get("/api/orgs/acme").status_code == 401
+    clock.now += 2
+    assert api.as_token(tokens.generate()).get("/api/orgs/acme").status_code == 429

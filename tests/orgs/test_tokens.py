@@ -166,3 +166,29 @@ def test_the_docs_permissions_json_creates_a_token_with_a_generated_name(api, ow
     token = ApiToken.objects.get(pk=response.json()["id"])
     assert token.name.startswith("storage token ") and token.storage_permissions == ["read", "write"]
     assert response.json()["name"] == token.name
+
+
+def test_a_demoted_admins_token_can_do_no_more_than_their_new_role(api, owner, admin_user, org_a):
+    """A token never does more than its creator's current role allows (issue 18 item 7)."""
+    created = api.as_user(admin_user).post("/api/orgs/acme/tokens", {"name": "ci", "scopeType": "org"}, format="json")
+    raw = created.json()["token"]
+    trigger = {"name": "deploy-prod", "workflow": "deploy"}
+    assert api.as_token(raw).post("/api/orgs/acme/triggers", trigger, format="json").status_code == 201
+
+    membership = org_a.memberships.get(user=admin_user)
+    demoted = api.as_user(owner).patch(f"/api/orgs/acme/members/{membership.id}", {"role": "member"}, format="json")
+    assert demoted.status_code == 200
+
+    # The same 403 as the demoted admin's own login, for every write a member may not make.
+    for caller in (api.as_user(admin_user), api.as_token(raw)):
+        refused = caller.post("/api/orgs/acme/triggers", {**trigger, "name": "again"}, format="json")
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+        binding = caller.post("/api/orgs/acme/storage/bindings", {"name": "b"}, format="json")
+        assert binding.status_code == 403 and binding.json()["error"]["code"] == "forbidden"
+    # What a member may do, the token still does.
+    assert api.as_token(raw).get("/api/orgs/acme/triggers").status_code == 200
+    assert org_a.triggers.count() == 1
+
+    # Promoted back, the token has its power back: it follows the role, it is not revoked.
+    api.as_user(owner).patch(f"/api/orgs/acme/members/{membership.id}", {"role": "admin"}, format="json")
+    assert api.as_token(raw).post("/api/orgs/acme/triggers", {**trigger, "name": "again"}, format="json").status_code == 201

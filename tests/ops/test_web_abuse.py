@@ -28,7 +28,9 @@ PROBE_LIMIT_SECONDS = 2.0
 @pytest.fixture(scope="module")
 def server(django_db_setup, tmp_path_factory):
     port = free_port()
-    gunicorn = Gunicorn(port=port, env=_env(port), log_path=tmp_path_factory.mktemp("abuse") / "gunicorn.log", workers=1)
+    gunicorn = Gunicorn(
+        port=port, env=_env(port), log_path=tmp_path_factory.mktemp("abuse") / "gunicorn.log", workers=1
+    )
     gunicorn.start()
     gunicorn.port = port
     try:

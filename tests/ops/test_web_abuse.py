@@ -77,7 +77,7 @@ def _exchange(port: int, data: bytes, *, timeout: float = 10) -> bytes:
 
 
 def _read_answer(sock: socket.socket) -> tuple[bytes, dict[bytes, bytes], bytes]:
-    """One HTTP answer with a Content-Length from a kept-alive connection."""
+    """One HTTP answer from a kept-alive connection."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -87,6 +87,10 @@ def _read_answer(sock: socket.socket) -> tuple[bytes, dict[bytes, bytes], bytes]
     head, _, body = data.partition(b"\r\n\r\n")
     status, *lines = head.split(b"\r\n")
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(b":") for line in lines)}
+    if b"content-length" not in headers:  # chunked: read to the last chunk
+        while not body.endswith(b"0\r\n\r\n"):
+            body += sock.recv(65536)
+        return status, headers, body
     while len(body) < int(headers[b"content-length"]):
         body += sock.recv(65536)
     return status, headers, body

@@ -5,13 +5,14 @@ loopback, wrk as the load generator (no Python client competing for the cores). 
 throughput round runs the ceiling (bench/ceiling.py) and every hot path back to back, and
 each path is reported as a ratio to the ceiling of its own round. Then: list timings at
 100,000 jobs, the claim wake-up latency with 300 waiting agents on one web process (web
-RSS), and how long a 20 MB step's log takes to be stored after the step ends (agent CPU).
+RSS), how long a 20 MB step's log takes to be stored after the step ends (agent CPU), and a
+normal request's latency while 16 slow readers and 30,000-header requests abuse the server.
 
 Bounded: BENCH_ROUNDS (5) rounds of BENCH_SECONDS (6) s per path, fixed request and
 job counts elsewhere, a timeout on every wait. Uses its own database (deplite_bench) and
 Redis DB 9 (flushed at start).
 
-    make bench                       # or: .venv/bin/python bench/run.py [throughput lists claim logs]
+    make bench                       # or: .venv/bin/python bench/run.py [throughput lists claim logs abuse]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import claim_longpoll  # noqa: E402
 import lists  # noqa: E402
+import web_abuse  # noqa: E402
 from stack import (  # noqa: E402
     ROOT,
     Process,
@@ -231,6 +233,9 @@ def main(parts: list[str]) -> None:
         if "logs" in parts:
             print("log ingest:", flush=True)
             report["logs"] = log_ingest(env, base)
+        if "abuse" in parts:
+            print("a normal request under abuse (slow readers, 30,000-header requests):", flush=True)
+            report["abuse"] = web_abuse.measure(env, base)
     finally:
         web.stop()
     if "claim" in parts:
@@ -297,6 +302,8 @@ def table(report: dict) -> str:
         for name, (small, median, p95, answer) in li["timings"].items():
             lines.append(f"| {name} | {small:.1f} | {median:.1f} | {p95:.1f} | {answer:.1f} |")
         lines.append("\nserver time: Django's own time for the request, from its `Server-Timing: app;dur=` header.")
+    if "abuse" in report:
+        lines += web_abuse.table(report["abuse"])
     if "logs" in report:
         g = report["logs"]
         lines += [
@@ -326,4 +333,4 @@ def production_shape() -> str:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["throughput", "lists", "claim", "logs"])
+    main(sys.argv[1:] or ["throughput", "lists", "claim", "logs", "abuse"])

@@ -34,7 +34,7 @@ from deplite.wsgi_bridge import ThreadedWSGI  # noqa: E402
 # Paths served by async views; they must not hold a thread while they wait.
 ASYNC_PATHS = frozenset({"/api/agent/jobs/claim"})
 
-threaded_wsgi = ThreadedWSGI(django_wsgi, threads=settings.WEB_THREADS)
+threaded_wsgi = ThreadedWSGI(django_wsgi, threads=settings.WEB_THREADS, send_timeout=settings.WEB_SEND_TIMEOUT_SECONDS)
 
 
 async def route(scope, receive, send):

@@ -332,6 +332,9 @@ DEPLITE_MAX_API_BODY_BYTES = env.int("DEPLITE_MAX_API_BODY_BYTES", default=1024 
 # throughput (before the bridge, 8 did worse than 4). Fewer would leave too little room for a
 # request waiting on a slow bucket endpoint.
 WEB_THREADS = env.int("WEB_THREADS", default=3)
+# A streamed answer (a static file, a log download) whose client reads nothing for this long is
+# abandoned and its connection closed, as nginx's send_timeout; see deplite/wsgi_bridge.py.
+WEB_SEND_TIMEOUT_SECONDS = env.float("WEB_SEND_TIMEOUT_SECONDS", default=60.0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = DEPLITE_MAX_API_BODY_BYTES
 
 # Rate limits: (failures, window seconds). See orgs/ratelimit.py.

@@ -58,7 +58,7 @@ class Gunicorn(ServerProcess):
                 "python:deplite.gunicorn_conf",
                 "deplite.asgi:application",
                 "-k",
-                "uvicorn_worker.UvicornWorker",
+                "deplite.web_worker.Worker",
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",

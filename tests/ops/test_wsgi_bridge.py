@@ -51,7 +51,7 @@ def _seen_environ():
     return seen, app
 
 
-def test_a_whole_answer_goes_out_as_one_start_and_one_body():
+def test_a_whole_answer_goes_out_as_one_start_and_one_body_with_its_length():
     def app(environ, start_response):
         start_response("201 Created", [("Content-Type", "application/json"), ("X-Two", "2")])
         return [b'{"a":', b" 1}"]
@@ -61,7 +61,7 @@ def test_a_whole_answer_goes_out_as_one_start_and_one_body():
         {
             "type": "http.response.start",
             "status": 201,
-            "headers": [(b"content-type", b"application/json"), (b"x-two", b"2")],
+            "headers": [(b"content-type", b"application/json"), (b"x-two", b"2"), (b"content-length", b"8")],
         },
         {"type": "http.response.body", "body": b'{"a": 1}'},
     ]

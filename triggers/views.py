@@ -25,7 +25,7 @@ from storage.models import FileStatus, StoredFile
 from . import queue_diagnostics, services
 from .api import IDEMPOTENCY_KEY_RE, JobFilter, RunInput, TriggerInput
 from .api.jobs import RerunInput
-from .chat_links import chat_connection, linked_teams
+from .chat_links import chat_connection, linked_teams, notify_connection
 from .forms import RerunForm, RunForm, TriggerForm
 from .models import Job, JobLogChunk, JobSource, JobStatus, JobStep, Trigger
 
@@ -360,6 +360,7 @@ def _input_files(request) -> list[StoredFile]:
 
 
 def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int = 200):
+    linked = linked_teams(trigger.org_id)
     recent = request.principal.restrict(Job.objects.filter(trigger=trigger)).order_by("-created_at")[:10]
     return render_page(
         request,
@@ -374,7 +375,8 @@ def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int =
                 Job.objects.filter(trigger=trigger, status=JobStatus.QUEUED)
             ).count(),
             "run_url": absolute_url("trigger-run", trigger_id=trigger.pk),
-            "chat": chat_connection(trigger, linked_teams(trigger.org_id)),
+            "chat": chat_connection(trigger, linked),
+            "notify": notify_connection(trigger, linked),
         },
         status=status,
     )

@@ -185,9 +185,30 @@ def test_trigger_token_runs_only_the_triggers_it_lists(api, org_a, trigger):
     assert Job.objects.count() == 1
 
 
-def test_storage_token_cannot_run_triggers(api, org_a, trigger):
+@pytest.mark.parametrize("prefix", ["", "/api"])
+def test_a_storage_token_of_the_triggers_org_is_told_its_scope_cannot_run_triggers(api, org_a, trigger, prefix):
     _, raw = make_token(org_a, scope_type=TokenScope.STORAGE, binding_ids=[], storage_permissions=["read", "write"])
-    assert run(api.as_token(raw), trigger, docs_body()).status_code == 404
+    response = run(api.as_token(raw), trigger, docs_body(), prefix=prefix)
+    assert response.status_code == 403, response.content
+    error = response.json()["error"]
+    assert error["code"] == "token_scope_cannot_run_triggers"
+    assert "scoped to storage, which cannot run triggers" in error["message"]
+    assert Job.objects.count() == 0
+
+
+@pytest.mark.parametrize("caller", ["storage token", "org token", "owner"])
+def test_another_orgs_caller_gets_the_answer_of_an_unknown_trigger(api, org_b, outsider, trigger, caller):
+    if caller == "owner":
+        api.as_user(outsider)
+    else:
+        scope = {"scope_type": TokenScope.STORAGE, "binding_ids": [], "storage_permissions": ["read", "write"]}
+        api.as_token(make_token(org_b, **(scope if caller == "storage token" else {}))[1])
+    foreign, unknown = run(api, trigger, docs_body()), run(api, TriggerFactory.build(), docs_body())
+    assert (foreign.status_code, unknown.status_code) == (404, 404)
+    # The same answer whether the trigger exists in another org or nowhere (on every backend).
+    assert foreign.json() == unknown.json() == {
+        "error": {"code": "not_found", "message": "Trigger not found.", "details": {}}
+    }
     assert Job.objects.count() == 0
 
 

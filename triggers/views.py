@@ -225,11 +225,12 @@ def job_cancel(request, org, job_id: uuid.UUID):
 @org_page(Perm.TRIGGERS_RUN)
 @require_POST
 def job_rerun(request, org, job_id: uuid.UUID):
-    """The job page's Re-run: the job's trigger and ref, its params as edited in the form."""
+    """The job page's Re-run: the job's trigger, its ref and params as edited in the form."""
     job = _job(request, job_id)
     form = RerunForm(request.POST)
     if form.is_valid():
-        data = RerunInput(data={"params": form.cleaned_data["params"]})
+        # A ref left empty means the job's own, as in the API.
+        data = RerunInput(data={"ref": form.cleaned_data["ref"] or None, "params": form.cleaned_data["params"]})
         if not data.is_valid():
             add_api_errors(form, data.errors)
         else:
@@ -239,6 +240,7 @@ def job_rerun(request, org, job_id: uuid.UUID):
                 job=job,
                 actor=request.principal.actor,
                 source=JobSource.UI,
+                ref=data.validated_data.get("ref"),
                 params=data.validated_data.get("params") or {},
             )
             if result is not None:

@@ -27,7 +27,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import IsAuthenticated
@@ -425,11 +425,67 @@ async def _wait_and_claim(agent: Agent, wait: float) -> dict | None:
         stop.cancel()
 
 
+class ClaimInputFile(serializers.Serializer):
+    param = StrictCharField()
+    file_id = serializers.UUIDField()
+    file_name = StrictCharField()
+    size = serializers.IntegerField(allow_null=True)
+
+
+class ClaimTrigger(serializers.Serializer):
+    id = serializers.UUIDField(allow_null=True, help_text="Null once the trigger is deleted.")
+    name = StrictCharField()
+
+
+class ClaimOutput(serializers.Serializer):
+    """`triggers.payloads.job_claim_payload`: the claimed job, with the credential its steps get."""
+
+    id = serializers.UUIDField()
+    short_id = StrictCharField()
+    ref = StrictCharField()
+    params = serializers.DictField(child=StrictCharField())
+    workflow = StrictCharField()
+    trigger = ClaimTrigger()
+    input_files = ClaimInputFile(many=True)
+    created_at = serializers.DateTimeField()
+    job_token = StrictCharField(help_text="DEPLITE_JOB_TOKEN for the job's steps; only its hash is stored.")
+
+
+class ClaimSchema(AgentAPIView):
+    """The claim as the OpenAPI schema states it. `claim_view` is a plain async Django view (so a
+    waiting claim is a coroutine on the event loop, not a thread), and drf-spectacular reads only
+    DRF views: `agents.schema.document_claim` lists this class at the claim's path instead. Never
+    routed; the tests compare what it states with what `claim_view` answers."""
+
+    @extend_schema(
+        operation_id="api_agent_jobs_claim_create",
+        request=None,
+        parameters=[
+            OpenApiParameter(
+                "wait",
+                {"type": "integer", "minimum": 0, "maximum": settings.DEPLITE_AGENT_MAX_WAIT_SECONDS},
+                OpenApiParameter.QUERY,
+                required=False,
+                description="Seconds to wait for a job before answering 204 (a long poll); 0 or absent: answer now.",
+            )
+        ],
+        responses={
+            200: ClaimOutput,
+            204: OpenApiResponse(description="No job for this agent's labels within `wait` seconds."),
+        },
+        description="Claim the oldest queued job of this agent's org whose trigger labels it carries.",
+    )
+    def post(self, request):  # pragma: no cover - never routed
+        raise NotImplementedError("documentation only: the claim is served by claim_view")
+
+
 @csrf_exempt
 async def claim_view(request):
     """`POST /api/agent/jobs/claim?wait=<0..30>` → 200 job or 204 after up to `wait` seconds."""
     if request.method != "POST":
-        return error_response(405, "method_not_allowed", "Method not allowed.")
+        response = error_response(405, "method_not_allowed", "Method not allowed.")
+        response["Allow"] = "POST"  # RFC 9110: a 405 names the methods the resource takes
+        return response
     try:
         agent = await sync_to_async(_authenticate_and_release)(request)
         wait = _parse_wait(request.GET.get("wait"))

@@ -1,6 +1,17 @@
-"""OpenAPI description of the agent's request signature (drf-spectacular extension)."""
+"""OpenAPI description of the agent protocol: its request signature (drf-spectacular extension)
+and the long-poll claim, which is not a DRF view (a preprocessing hook)."""
 
+from django.urls import reverse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+def document_claim(endpoints: list) -> list:
+    """drf-spectacular PREPROCESSING_HOOKS entry: `POST /api/agent/jobs/claim`, described by
+    `agents.protocol.ClaimSchema` (the enumerator skips plain Django views such as `claim_view`)."""
+    from .protocol import ClaimSchema
+
+    path = reverse("agent-claim")
+    return [*endpoints, (path, f"^{path.lstrip('/')}$", "POST", ClaimSchema.as_view())]
 
 
 class AgentSignatureScheme(OpenApiAuthenticationExtension):

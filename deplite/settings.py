@@ -313,6 +313,8 @@ SPECTACULAR_SETTINGS = {
         "FileStatusEnum": "storage.models.FileStatus",
         "TriggerTypeEnum": "triggers.models.TriggerType",
     },
+    # The agent's long-poll claim is an async Django view, which drf-spectacular does not list by itself.
+    "PREPROCESSING_HOOKS": ["agents.schema.document_claim"],
     # Serializers are snake_case; the wire (and so the schema) is camelCase.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -82,6 +82,9 @@ class StorageBindingInput(serializers.Serializer):
     validate_prefix = rule(names.clean_prefix)
 
 
+# What Test connection depends on (besides the secret key, which is never read back to compare).
+CONNECTION_FIELDS = ("endpoint", "region", "bucket", "access_key", "path_style")
+
 # Check results that mean the binding's endpoint itself is wrong: a 400, not a 200 {ok: false}.
 ENDPOINT_MISCONFIGURED = frozenset({"endpoint_redirect"})
 
@@ -90,6 +93,27 @@ class CheckResultOutput(serializers.Serializer):
     ok = serializers.BooleanField()
     code = StrictCharField()
     message = StrictCharField()
+
+
+class StorageBindingCreated(StorageBindingOutput):
+    """The new binding with the answer of Test connection, run right after the save as the page does:
+    a client learns at once that the endpoint is unreachable or the bucket missing. A failed check
+    does not undo the save (the fix may be on the bucket's side); `POST …/bindings/<id>/test` asks again."""
+
+    check = CheckResultOutput(source="connection_check", read_only=True)
+
+    class Meta(StorageBindingOutput.Meta):
+        fields = [*StorageBindingOutput.Meta.fields, "check"]
+
+
+class StorageBindingUpdated(StorageBindingOutput):
+    """The binding with Test connection's answer when the change moved its key (endpoint, region,
+    bucket, access or secret key, path style); null when nothing the connection depends on changed."""
+
+    check = CheckResultOutput(source="connection_check", read_only=True, allow_null=True)
+
+    class Meta(StorageBindingOutput.Meta):
+        fields = [*StorageBindingOutput.Meta.fields, "check"]
 
 
 class StorageBindingViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -109,20 +133,27 @@ class StorageBindingViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.Retr
     def safely_get_queryset(self, queryset):
         return queryset.order_by("name")
 
-    @extend_schema(request=StorageBindingInput, responses={201: StorageBindingOutput})
+    @extend_schema(request=StorageBindingInput, responses={201: StorageBindingCreated})
     def create(self, request, org_id):
         data = StorageBindingInput(data=request.data)
         data.is_valid(raise_exception=True)
         binding = services.binding_create(org=self.org, actor=self.actor, **data.validated_data)
-        return Response(StorageBindingOutput(binding).data, status=status.HTTP_201_CREATED)
+        # Outside the save's transaction: a network call (short timeouts, no retries).
+        binding.connection_check = services.binding_check(binding=binding)
+        return Response(StorageBindingCreated(binding).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=StorageBindingInput(partial=True), responses={200: StorageBindingOutput})
+    @extend_schema(request=StorageBindingInput(partial=True), responses={200: StorageBindingUpdated})
     def partial_update(self, request, org_id, pk):
         binding = self.get_object()
         data = StorageBindingInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
+        before = {field: getattr(binding, field) for field in CONNECTION_FIELDS}
         binding = services.binding_update(binding=binding, actor=self.actor, **data.validated_data)
-        return Response(StorageBindingOutput(binding).data)
+        moved = "secret_key" in data.validated_data or any(
+            getattr(binding, field) != value for field, value in before.items()
+        )
+        binding.connection_check = services.binding_check(binding=binding) if moved else None
+        return Response(StorageBindingUpdated(binding).data)
 
     def destroy(self, request, org_id, pk):
         services.binding_delete(binding=self.get_object(), actor=self.actor)

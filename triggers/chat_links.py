@@ -1,8 +1,8 @@
-"""Whether a chat trigger's team (Slack workspace / Discord guild) is linked to its org.
+"""Whether a trigger's chat team and notify team (Slack workspace / Discord guild) are linked to its org.
 
 `triggers` never imports `integrations`: the app that owns installations registers a
 lookup here from its `AppConfig.ready()`, and the trigger API and pages ask through it.
-Without a registered lookup every chat trigger reads "not connected".
+Without a registered lookup every chat or notify team reads "not connected".
 """
 
 from __future__ import annotations
@@ -34,15 +34,29 @@ class ChatConnection:
 
 def chat_connection(trigger, linked: dict[tuple[str, str], str]) -> ChatConnection:
     """`linked` is `linked_teams(trigger.org_id)`, fetched once per request for a list."""
-    if not trigger.chat_provider or not trigger.chat_team_id:
+    return _team_connection(
+        trigger.chat_provider, trigger.chat_team_id, linked, "or the keyword never reaches this trigger."
+    )
+
+
+def notify_connection(trigger, linked: dict[tuple[str, str], str]) -> ChatConnection:
+    """Whether the trigger's result notifications can be sent: a team this org has not linked is
+    accepted when saved (it may be linked later), but each notification to it fails `not_connected`."""
+    return _team_connection(
+        trigger.notify_provider,
+        trigger.notify_team_id,
+        linked,
+        "or every result notification of this trigger fails (not_connected).",
+    )
+
+
+def _team_connection(provider: str, team_id: str, linked: dict[tuple[str, str], str], otherwise: str) -> ChatConnection:
+    if not provider or not team_id:
         return ChatConnection(connected=None)
-    if (trigger.chat_provider, trigger.chat_team_id) in linked:
+    if (provider, team_id) in linked:
         return ChatConnection(connected=True)
-    where = "Slack workspace" if trigger.chat_provider == "slack" else "Discord server"
+    where = "Slack workspace" if provider == "slack" else "Discord server"
     return ChatConnection(
         connected=False,
-        reason=(
-            f"The {where} {trigger.chat_team_id} is not linked to this organization: "
-            "add it on the Integrations page, or the keyword never reaches this trigger."
-        ),
+        reason=f"The {where} {team_id} is not linked to this organization: add it on the Integrations page, {otherwise}",
     )

@@ -171,8 +171,14 @@ def params_text(params: dict[str, str]) -> str:
 
 
 class RerunForm(forms.Form):
-    """The job page's Re-run: the job's params, editable first (the ref stays the job's)."""
+    """The job page's Re-run: the job's ref and params, editable first (the API's RerunInput checks them)."""
 
+    ref = forms.CharField(
+        label="Ref",
+        required=False,
+        strip=True,
+        help_text="Run at another ref (a branch, tag or commit), or keep the job's.",
+    )
     params = forms.CharField(
         label="Params",
         required=False,
@@ -183,7 +189,7 @@ class RerunForm(forms.Form):
 
     @classmethod
     def for_job(cls, job) -> RerunForm:
-        return cls(initial={"params": params_text(job.params or {})})
+        return cls(initial={"ref": job.ref, "params": params_text(job.params or {})})
 
     def clean_params(self) -> dict[str, str]:
         return parse_params_text(self.cleaned_data.get("params") or "")

@@ -25,7 +25,7 @@ from storage.models import FileStatus, StoredFile
 from . import queue_diagnostics, services
 from .api import IDEMPOTENCY_KEY_RE, JobFilter, RunInput, TriggerInput
 from .api.jobs import RerunInput
-from .chat_links import chat_connection, linked_teams
+from .chat_links import chat_connection, linked_teams, notify_connection
 from .forms import RerunForm, RunForm, TriggerForm
 from .models import Job, JobLogChunk, JobSource, JobStatus, JobStep, Trigger
 
@@ -225,11 +225,12 @@ def job_cancel(request, org, job_id: uuid.UUID):
 @org_page(Perm.TRIGGERS_RUN)
 @require_POST
 def job_rerun(request, org, job_id: uuid.UUID):
-    """The job page's Re-run: the job's trigger and ref, its params as edited in the form."""
+    """The job page's Re-run: the job's trigger, its ref and params as edited in the form."""
     job = _job(request, job_id)
     form = RerunForm(request.POST)
     if form.is_valid():
-        data = RerunInput(data={"params": form.cleaned_data["params"]})
+        # A ref left empty means the job's own, as in the API.
+        data = RerunInput(data={"ref": form.cleaned_data["ref"] or None, "params": form.cleaned_data["params"]})
         if not data.is_valid():
             add_api_errors(form, data.errors)
         else:
@@ -239,6 +240,7 @@ def job_rerun(request, org, job_id: uuid.UUID):
                 job=job,
                 actor=request.principal.actor,
                 source=JobSource.UI,
+                ref=data.validated_data.get("ref"),
                 params=data.validated_data.get("params") or {},
             )
             if result is not None:
@@ -360,6 +362,7 @@ def _input_files(request) -> list[StoredFile]:
 
 
 def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int = 200):
+    linked = linked_teams(trigger.org_id)
     recent = request.principal.restrict(Job.objects.filter(trigger=trigger)).order_by("-created_at")[:10]
     return render_page(
         request,
@@ -374,7 +377,8 @@ def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int =
                 Job.objects.filter(trigger=trigger, status=JobStatus.QUEUED)
             ).count(),
             "run_url": absolute_url("trigger-run", trigger_id=trigger.pk),
-            "chat": chat_connection(trigger, linked_teams(trigger.org_id)),
+            "chat": chat_connection(trigger, linked),
+            "notify": notify_connection(trigger, linked),
         },
         status=status,
     )

@@ -250,10 +250,11 @@ def test_agent_of_org_a_cannot_claim_see_report_on_or_download_anything_of_org_b
     assert agent_a.get(f"/api/agent/files/{some_file_of_b}/download-url").status_code == 404
 
 
-def test_get_on_claim_is_a_405_in_the_error_shape(client):
+def test_get_on_claim_is_a_405_in_the_error_shape_naming_the_allowed_method(client):
     response = client.get("/api/agent/jobs/claim")
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response["Allow"] == "POST"  # RFC 9110; found by the schema fuzz run once the claim was in the schema
 
 
 def test_an_empty_events_batch_is_the_silent_steps_cancel_poll(client, api, member, org_a):

@@ -175,6 +175,8 @@ def _operation_parameters(ids: dict) -> dict[str, dict[str, str]]:
         "api_triggers_run_create": {"trigger_id": i["trigger"]},
         "triggers_run_create": {"trigger_id": i["trigger"]},
         "api_invitations_accept_create": {"invitation_id": i["invitation"]},
+        # wait=0: a claim that finds no job answers at once instead of holding the run for up to 30 s.
+        "api_agent_jobs_claim_create": {"query.wait": "0"},
         "api_agent_jobs_events_create": {"job_id": i["running_job"]},
         "api_agent_jobs_finish_create": {"job_id": i["running_job"]},
         "api_agent_files_download_url_retrieve": {"file_id": i["file"]},

@@ -11,7 +11,7 @@ import pytest
 from storage import names
 from triggers import rules
 
-from ..factories import AgentFactory, StorageBindingFactory
+from ..factories import AgentFactory, JobFactory, StorageBindingFactory, TriggerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +117,50 @@ def test_agent_list_refuses_an_unusable_page_size(api, owner, org_a):
     api.as_user(owner)
     assert api.get("/api/orgs/acme/agents?pageSize=null").status_code == 400
     assert api.get("/api/orgs/acme/agents?pageSize=1").json()["count"] == 1
+
+
+def _validate(schema: dict, component: str, instance) -> None:
+    """`instance` against a component of the served schema, $refs resolved within it."""
+    from openapi_schema_validator import OAS30Validator
+
+    OAS30Validator({"$ref": f"#/components/schemas/{component}", "components": schema["components"]}).validate(
+        instance
+    )
+
+
+def test_the_agent_claim_is_in_the_schema_as_claim_view_answers_it(schema, org_a, settings):
+    """`POST /api/agent/jobs/claim` is a plain async view that drf-spectacular does not list by
+    itself (agents/schema.py adds it): what the schema states is what the real claim answers."""
+    from tests.agents.signed import SignedAgent
+
+    claim = schema["paths"]["/api/agent/jobs/claim"]["post"]
+    assert claim["security"] == [{"agentSignature": []}]
+    assert "requestBody" not in claim
+    (wait,) = claim["parameters"]
+    assert (wait["in"], wait["name"], wait["schema"]) == (
+        "query", "wait", {"type": "integer", "minimum": 0, "maximum": settings.DEPLITE_AGENT_MAX_WAIT_SECONDS}
+    )
+    assert {"200", "204", "400", "401"} <= set(claim["responses"])
+    assert "content" not in claim["responses"]["204"]
+
+    agent = AgentFactory(org=org_a, labels=["prod"])
+    trigger = TriggerFactory(org=org_a, agent_labels=["prod"])
+    file_id = "0b9a3c8e-6f0e-4f3b-9d0a-2a1b3c4d5e6f"
+    JobFactory(
+        org=org_a, trigger=trigger, params={"FILE": file_id},
+        input_files=[{"param": "FILE", "fileId": file_id, "fileName": "app.tar.gz", "size": 10}],
+    )
+    signed = SignedAgent(agent)
+    answer = signed.claim()
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    _validate(schema, "ClaimOutput", body)
+    # Every field the claim sends is stated, and every stated field is sent.
+    component = schema["components"]["schemas"]
+    assert set(body) == set(component["ClaimOutput"]["properties"])
+    assert set(body["trigger"]) == set(component["ClaimTrigger"]["properties"])
+    assert set(body["inputFiles"][0]) == set(component["ClaimInputFile"]["properties"])
+    none = signed.claim(wait=0)
+    assert (none.status_code, none.content) == (204, b"")
+    bad = signed.claim(wait=settings.DEPLITE_AGENT_MAX_WAIT_SECONDS + 1)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "validation_error"

@@ -94,6 +94,45 @@ def test_the_trigger_list_asks_for_linked_teams_once(api, admin_user, org_a, sla
     assert count() == one
 
 
+WEBHOOK_NOTIFYING = {
+    "name": "deploy-prod",
+    "workflow": "deploy",
+    "notifyProvider": "slack",
+    "notifyTeamId": TEAM,
+    "notifyChannelId": CHANNEL,
+}
+
+
+def test_a_trigger_notifying_an_unlinked_team_is_saved_but_says_it_is_not_connected(api, admin_user, org_a):
+    """Saved (the workspace may be linked later), but the answer says now what would otherwise
+    show only as each notification failing `not_connected`."""
+    response = api.as_user(admin_user).post("/api/orgs/acme/triggers", WEBHOOK_NOTIFYING, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["notifyConnected"] is False
+    assert "Slack workspace T0123 is not linked to this organization" in body["notifyConnectedReason"]
+    assert "not_connected" in body["notifyConnectedReason"]
+    assert body["chatConnected"] is None  # a webhook trigger: no chat team to judge
+    listed = api.get("/api/orgs/acme/triggers").json()["results"][0]
+    assert (listed["notifyConnected"], listed["notifyConnectedReason"]) == (False, body["notifyConnectedReason"])
+
+
+def test_a_trigger_notifying_a_linked_team_is_connected_and_one_without_notify_is_null(
+    api, admin_user, org_a, slack_install
+):
+    api.as_user(admin_user)
+    body = api.post("/api/orgs/acme/triggers", WEBHOOK_NOTIFYING, format="json").json()
+    assert (body["notifyConnected"], body["notifyConnectedReason"]) == (True, "")
+    plain = api.post("/api/orgs/acme/triggers", {"name": "plain", "workflow": "deploy"}, format="json").json()
+    assert (plain["notifyConnected"], plain["notifyConnectedReason"]) == (None, "")
+
+
+def test_a_notify_team_linked_to_another_org_does_not_connect_this_orgs_trigger(api, admin_user, org_a, org_b):
+    InstallationFactory(org=org_b, external_id=TEAM)
+    body = api.as_user(admin_user).post("/api/orgs/acme/triggers", WEBHOOK_NOTIFYING, format="json").json()
+    assert body["notifyConnected"] is False
+
+
 def test_same_keyword_and_channel_in_two_orgs_is_allowed(api, admin_user, admin_of_b, org_a, org_b):
     for user, slug in ((admin_user, "acme"), (admin_of_b, "bravo")):
         response = api.as_user(user).post(
@@ -193,6 +232,22 @@ def test_trigger_page_marks_an_unlinked_chat_trigger(admin_user, org_a):
     html = _page(admin_user, f"/orgs/acme/triggers/{trigger.pk}/").content.decode()
     assert "not connected" in html
     assert "T0NOPE is not linked to this organization" in html
+
+
+def test_trigger_page_warns_that_notifications_to_an_unlinked_team_cannot_be_sent(admin_user, org_a, slack_install):
+    unlinked = TriggerFactory(
+        org=org_a, name="unlinked", notify_provider="slack", notify_team_id="T0NOPE", notify_channel_id=CHANNEL
+    )
+    html = _page(admin_user, f"/orgs/acme/triggers/{unlinked.pk}/").content.decode()
+    assert 'data-testid="notify-warning"' in html
+    assert "Result notifications of this trigger cannot be sent" in html
+    assert "T0NOPE is not linked to this organization" in html
+    linked = TriggerFactory(
+        org=org_a, name="linked", notify_provider="slack", notify_team_id=TEAM, notify_channel_id=CHANNEL
+    )
+    html = _page(admin_user, f"/orgs/acme/triggers/{linked.pk}/").content.decode()
+    assert 'data-testid="notify-warning"' not in html
+    assert 'data-testid="notify-connected">connected<' in html
 
 
 def test_admin_masks_the_bot_token(owner, slack_install):

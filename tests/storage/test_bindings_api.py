@@ -189,6 +189,63 @@ def test_test_connection_reports_an_unreachable_endpoint(api, owner, org_a, allo
     assert (result["ok"], result["code"]) == (False, "endpoint_unreachable")
 
 
+def _authed_body(moto_auth, **changes) -> dict:
+    return {
+        "name": "artifacts",
+        "endpoint": moto_auth["url"],
+        "region": "us-east-1",
+        "bucket": moto_auth["bucket"],
+        "accessKey": moto_auth["access_key"],
+        "secretKey": moto_auth["secret_key"],
+        "pathStyle": True,
+        **changes,
+    }
+
+
+def test_creating_a_binding_answers_with_the_connection_check(api, owner, org_a, moto_auth, allow_private):
+    response = api.as_user(owner).post(bindings_url(org_a), _authed_body(moto_auth), format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["check"] == {"ok": True, "code": "ok", "message": "The bucket is reachable with this key."}
+
+
+def test_a_binding_to_a_missing_bucket_is_saved_and_its_answer_says_the_bucket_is_missing(
+    api, owner, org_a, moto_auth, allow_private
+):
+    body = _authed_body(moto_auth, bucket="no-such-bucket")
+    response = api.as_user(owner).post(bindings_url(org_a), body, format="json")
+    assert response.status_code == 201, response.content
+    check = response.json()["check"]
+    assert (check["ok"], check["code"]) == (False, "no_such_bucket")
+    assert check["message"] == "The bucket does not exist at this endpoint."
+    # Saved all the same, as on the page: the bucket may be created next.
+    assert StorageBinding.objects.get(pk=response.json()["id"]).bucket == "no-such-bucket"
+
+
+def test_a_binding_to_an_unreachable_endpoint_is_saved_and_its_answer_says_so(api, owner, org_a, allow_private):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed as soon as the block ends: nothing listens there
+    body = {"name": "nowhere", "endpoint": f"http://127.0.0.1:{port}", "bucket": "artifacts",
+            "accessKey": "AKIAEXAMPLE", "secretKey": "the-secret-value"}
+    response = api.as_user(owner).post(bindings_url(org_a), body, format="json")
+    assert response.status_code == 201, response.content
+    assert (response.json()["check"]["ok"], response.json()["check"]["code"]) == (False, "endpoint_unreachable")
+    assert "the-secret-value" not in response.content.decode()
+
+
+def test_a_patch_that_moves_the_key_answers_with_the_check_and_a_rename_with_null(
+    api, owner, org_a, moto_auth, allow_private
+):
+    api.as_user(owner)
+    created = api.post(bindings_url(org_a), _authed_body(moto_auth), format="json").json()
+    url = bindings_url(org_a, created["id"])
+    renamed = api.patch(url, {"name": "renamed"}, format="json")
+    assert renamed.status_code == 200 and renamed.json()["check"] is None
+    moved = api.patch(url, {"bucket": "gone-bucket", "secretKey": moto_auth["secret_key"]}, format="json")
+    assert moved.status_code == 200, moved.content
+    assert (moved.json()["check"]["ok"], moved.json()["check"]["code"]) == (False, "no_such_bucket")
+
+
 # --- one client per binding ---------------------------------------------------------------------------
 
 

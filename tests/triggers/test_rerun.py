@@ -1,7 +1,10 @@
 """Re-run: `POST /api/orgs/<orgId>/jobs/<id>/rerun` queues the same trigger, ref and params
-(or new params) through `trigger_run`, and the new job names the one it repeats."""
+(or a new ref and/or params) through `trigger_run`, and the new job names the one it repeats."""
 
 from __future__ import annotations
+
+import pytest
+from django.test import Client
 
 from orgs.models import AuditEvent, TokenScope
 from triggers.models import Job, JobSource, JobStatus
@@ -73,3 +76,34 @@ def test_a_trigger_token_reruns_only_its_triggers_jobs(api, org_a):
     api.as_token(raw)
     assert api.post(f"/api/orgs/acme/jobs/{JobFactory(org=org_a, trigger=mine).pk}/rerun").status_code == 202
     assert api.post(f"/api/orgs/acme/jobs/{JobFactory(org=org_a, trigger=other).pk}/rerun").status_code == 404
+
+
+def test_rerun_at_another_ref_keeps_the_params_and_links_back(api, member, org_a):
+    job = JobFactory(org=org_a, ref="v1.2.3", params={"ENV": "production"}, status=JobStatus.FAILED)
+    response = api.as_user(member).post(f"/api/orgs/acme/jobs/{job.pk}/rerun", {"ref": "v1.2.4"}, format="json")
+    assert response.status_code == 202, response.content
+    assert response.json()["ref"] == "v1.2.4"
+    new = Job.objects.get(pk=response.json()["jobId"])
+    assert (new.ref, new.params, new.rerun_of_id) == ("v1.2.4", {"ENV": "production"}, job.pk)
+    assert AuditEvent.objects.filter(action="job.created", data__rerunOf=job.short_id, data__ref="v1.2.4").exists()
+
+
+@pytest.mark.parametrize("ref", [None, "", "   "])
+def test_rerun_with_a_blank_or_null_ref_keeps_the_jobs_own(api, member, org_a, ref):
+    """Not the trigger's default ref: a re-run asks for the same thing unless told otherwise."""
+    job = JobFactory(org=org_a, trigger=TriggerFactory(org=org_a, default_ref="main"), ref="hotfix/7")
+    response = api.as_user(member).post(f"/api/orgs/acme/jobs/{job.pk}/rerun", {"ref": ref}, format="json")
+    assert response.status_code == 202, response.content
+    assert Job.objects.get(pk=response.json()["jobId"]).ref == "hotfix/7"
+
+
+def test_the_job_page_reruns_at_the_ref_typed_in_the_form(member, org_a):
+    job = JobFactory(org=org_a, ref="v1", params={"ENV": "staging"}, status=JobStatus.FAILED)
+    client = Client()
+    client.force_login(member)
+    page = client.get(f"/orgs/acme/jobs/{job.pk}").content.decode()
+    assert 'name="ref" value="v1"' in page  # the job's ref, to edit or keep
+    response = client.post(f"/orgs/acme/jobs/{job.pk}/rerun", {"ref": "v2", "params": "ENV=staging"})
+    new = Job.objects.exclude(pk=job.pk).get()
+    assert response.status_code == 302 and response["Location"] == f"/orgs/acme/jobs/{new.pk}"
+    assert (new.ref, new.params, new.rerun_of_id, new.source) == ("v2", {"ENV": "staging"}, job.pk, JobSource.UI)

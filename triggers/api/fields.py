@@ -15,12 +15,21 @@ from deplite.api.fields import NO_NUL_RE, RuleField, schema_pattern
 from .. import rules
 
 
-@extend_schema_field(
-    {"type": "string", "nullable": True, "maxLength": rules.MAX_REF,
-     "pattern": schema_pattern(re.compile(rf"^\s*(?:{rules.REF_BODY})?\Z")),
-     "description": "Blank or null: the trigger's default ref."}
-)
+def _ref_schema(description: str) -> dict:
+    return {
+        "type": "string", "nullable": True, "maxLength": rules.MAX_REF,
+        "pattern": schema_pattern(re.compile(rf"^\s*(?:{rules.REF_BODY})?\Z")),
+        "description": description,
+    }
+
+
+@extend_schema_field(_ref_schema("Blank or null: the trigger's default ref."))
 class RefField(RuleField):
+    pass
+
+
+@extend_schema_field(_ref_schema("Another ref to run at; absent, blank or null: the re-run job's own ref."))
+class RerunRefField(RuleField):
     pass
 
 

@@ -19,13 +19,15 @@ from orgs.scoping import OrgScopedViewSet
 
 from .. import extensions, rules, services
 from ..models import Job, JobLogChunk, JobSource, JobStatus
-from .fields import ParamsField
+from .fields import ParamsField, RerunRefField
 from .run import RunOutput
 
 
 class RerunInput(serializers.Serializer):
-    """`{"params": {…}}` replaces the job's params; without it the job's own are used again."""
+    """`{"ref": …, "params": {…}}`: each given one replaces the job's; without them the job's own are
+    used again. The ref is checked by the same rule as a run's (`rules.clean_ref`)."""
 
+    ref = RerunRefField(rules.clean_ref, required=False, allow_null=True)
     params = ParamsField(rules.clean_params, required=False, allow_null=True)
 
 
@@ -212,10 +214,10 @@ class JobViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
     @extend_schema(request=RerunInput, responses={202: RunOutput})
     @action(detail=True, methods=["post"])
     def rerun(self, request, org_id, pk):
-        """Run the job's trigger again with the same ref and params (or new `params`)."""
+        """Run the job's trigger again with the same ref and params, or a new `ref` and/or `params`."""
         job = self.get_object()
         data = RerunInput(data=request.data)
         data.is_valid(raise_exception=True)
-        params = data.validated_data.get("params")
-        result = services.job_rerun(job=job, actor=self.actor, source=JobSource.API, params=params)
+        ref, params = data.validated_data.get("ref"), data.validated_data.get("params")
+        result = services.job_rerun(job=job, actor=self.actor, source=JobSource.API, ref=ref, params=params)
         return Response(result.body, status=result.status, headers={"Location": result.body["url"]})

@@ -66,11 +66,24 @@ class TriggerRunView(APIView):
     def post(self, request, trigger_id: str):
         trigger = self._trigger(request, trigger_id)
         logs.bind(org=trigger.org.slug)
-        principal = principal_for_org(request, trigger.org)
-        if not principal.sees(trigger):
-            raise NotFound("Trigger not found.")
+        try:
+            principal = principal_for_org(request, trigger.org)
+        except NotFound:
+            # Another org's caller gets the very answer an unknown trigger gets, not "Organization
+            # not found", which would tell it that this trigger exists.
+            raise NotFound("Trigger not found.") from None
+        # The caller belongs to the trigger's org, so saying that its token's scope cannot run
+        # triggers leaks nothing; "Trigger not found" sent storage-token users hunting for a typo.
         if not principal.has(Perm.TRIGGERS_RUN):
+            if principal.token is not None:
+                raise Forbidden(
+                    f"This API token is scoped to {principal.token.scope_type}, which cannot run triggers; "
+                    "use an organization token or a trigger token that lists this trigger.",
+                    code="token_scope_cannot_run_triggers",
+                )
             raise Forbidden("This caller may not run triggers.")
+        if not principal.sees(trigger):  # a trigger token that does not list this trigger
+            raise NotFound("Trigger not found.")
         key = request.headers.get("Idempotency-Key")
         if key is not None and not IDEMPOTENCY_KEY_RE.match(key):
             raise ValidationFailed("Idempotency-Key: 1–255 visible ASCII characters.", code="invalid_idempotency_key")

@@ -13,7 +13,7 @@ from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
 
 from .. import rules, services
-from ..chat_links import ChatConnection, chat_connection, linked_teams
+from ..chat_links import ChatConnection, chat_connection, linked_teams, notify_connection
 from ..models import ChatProvider, NotifyOn, Trigger, TriggerType
 
 
@@ -119,6 +119,8 @@ class TriggerOutput(serializers.ModelSerializer):
     run_url = serializers.SerializerMethodField()
     chat_connected = serializers.SerializerMethodField()
     chat_connected_reason = serializers.SerializerMethodField()
+    notify_connected = serializers.SerializerMethodField()
+    notify_connected_reason = serializers.SerializerMethodField()
 
     class Meta:
         model = Trigger
@@ -128,6 +130,8 @@ class TriggerOutput(serializers.ModelSerializer):
             "run_url",
             "chat_connected",
             "chat_connected_reason",
+            "notify_connected",
+            "notify_connected_reason",
             "created_at",
             "updated_at",
         ]
@@ -135,12 +139,15 @@ class TriggerOutput(serializers.ModelSerializer):
     def get_run_url(self, obj) -> str:
         return absolute_url("trigger-run", trigger_id=obj.id)
 
-    def _chat_connection(self, obj) -> ChatConnection:
-        # One lookup per org per response: a list shares its serializer context.
+    def _linked(self, obj) -> dict[tuple[str, str], str]:
+        # One lookup per org per response: a list shares its serializer context, and so do both fields.
         cache = self.context.setdefault("_linked_teams", {}) if isinstance(self.context, dict) else {}
         if obj.org_id not in cache:
             cache[obj.org_id] = linked_teams(obj.org_id)
-        return chat_connection(obj, cache[obj.org_id])
+        return cache[obj.org_id]
+
+    def _chat_connection(self, obj) -> ChatConnection:
+        return chat_connection(obj, self._linked(obj))
 
     @extend_schema_field(serializers.BooleanField(allow_null=True))
     def get_chat_connected(self, obj) -> bool | None:
@@ -149,6 +156,15 @@ class TriggerOutput(serializers.ModelSerializer):
 
     def get_chat_connected_reason(self, obj) -> str:
         return self._chat_connection(obj).reason
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_notify_connected(self, obj) -> bool | None:
+        """Null without a notify target; false when the notify team is not linked to this org
+        (the trigger is saved, but its notifications fail `not_connected` until it is linked)."""
+        return notify_connection(obj, self._linked(obj)).connected
+
+    def get_notify_connected_reason(self, obj) -> str:
+        return notify_connection(obj, self._linked(obj)).reason
 
 
 class TriggerViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):

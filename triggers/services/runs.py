@@ -139,8 +139,11 @@ def trigger_run(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def job_rerun(*, job: Job, actor: Actor, source: str, params: dict[str, str] | None = None) -> RunResult:
-    """Run `job`'s trigger again with its ref and params (or `params`, replacing them all).
+def job_rerun(
+    *, job: Job, actor: Actor, source: str, ref: str | None = None, params: dict[str, str] | None = None
+) -> RunResult:
+    """Run `job`'s trigger again with its ref and params, or `ref` (already checked by
+    `rules.clean_ref`, as a run's) and `params` (replacing them all) in their place.
 
     The new job goes through `trigger_run` like any other (enabled check, input files,
     dispatch, audit) and links back to the job it repeats. It runs the trigger as it is
@@ -153,7 +156,7 @@ def job_rerun(*, job: Job, actor: Actor, source: str, params: dict[str, str] | N
         trigger=trigger,
         actor=actor,
         source=source,
-        ref=job.ref,
+        ref=job.ref if ref is None else ref,
         params=dict(job.params) if params is None else params,
         rerun_of=job,
     )

@@ -77,5 +77,7 @@ def test_the_browser_fixture_finds_a_serious_violation_on_a_loaded_page(browser_
     page.goto(f"{base}/low-contrast")
     page.wait_for_load_state()
 
+    with pytest.raises(AssertionError, match=r"/low-contrast: color-contrast \(serious\)"):
+        accessibility_check.assert_no_serious_violations()  # what fails a browser test after it ran
     found = accessibility_check.take()  # taken, so this test itself is not failed by the hook
     assert [v["id"] for _, v in found if v["impact"] in FAILING_IMPACTS] == ["color-contrast"]

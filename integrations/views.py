@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from deplite.links import absolute_url
 from orgs.pages import org_page, page_object, render_page
 from orgs.permissions import Perm
 
@@ -37,24 +38,37 @@ def integrations_page(request, org):
     if request.method == "POST":
         return _install(request, org, request.POST.get("install", ""))
     result = result_message(request.GET.get("result", ""), request.GET.get("provider", ""))
+    providers = all_provider_statuses()
+    endpoints = _endpoints()
     return render_page(
         request,
         "integrations/integrations.html",
         {
             "installations": _installations(request),
-            "providers": all_provider_statuses(),
+            "providers": providers,
+            "setups": [{"status": p, "endpoints": endpoints[p.provider]} for p in providers],
             "result": result,
-            "slack_events_url": _abs("slack-events"),
-            "discord_interactions_url": _abs("discord-interactions"),
             "sections": extensions.page_sections(),
         },
     )
 
 
-def _abs(name: str) -> str:
-    from deplite.links import absolute_url
-
-    return absolute_url(name)
+def _endpoints() -> dict[str, list[tuple[str, str, str]]]:
+    """The URLs to paste into the Slack app's and the Discord application's settings, per
+    provider: (what the setting is called there, a test id, the absolute URL). Shown whether
+    or not the provider is set up yet, since an app is configured (or fixed) after that too."""
+    slack_events = absolute_url("slack-events")
+    return {
+        Provider.SLACK: [
+            ("OAuth Redirect URL", "slack-redirect-url", slack_install.redirect_uri()),
+            ("Event Subscriptions Request URL", "slack-events-url", slack_events),
+            ("Slash command /deplite Request URL", "slack-command-url", slack_events),
+        ],
+        Provider.DISCORD: [
+            ("Interactions Endpoint URL", "discord-interactions-url", absolute_url("discord-interactions")),
+            ("OAuth2 Redirect", "discord-redirect-url", discord_install.redirect_uri()),
+        ],
+    }
 
 
 def _install(request, org, provider: str):

@@ -196,10 +196,18 @@ def bucket(s3_admin) -> str:
 CHROMIUM = "/usr/bin/chromium"
 
 
+ACCESSIBILITY_CHECK = pytest.StashKey["AccessibilityCheck"]()
+
+
 @pytest.fixture
-def browser_page(live_server):
-    """A headless Chromium page (Playwright driving Debian's chromium) and the live server."""
+def browser_page(live_server, request):
+    """A headless Chromium page (Playwright driving Debian's chromium) and the live server.
+
+    axe-core checks every page it loads; a serious or critical finding fails the test
+    (`pytest_runtest_call` below)."""
     import shutil
+
+    from .browser import AccessibilityCheck
 
     if not shutil.which(CHROMIUM):
         _missing_service("Chromium (apt-get install chromium)")
@@ -215,6 +223,7 @@ def browser_page(live_server):
         )
         page = browser.new_page()
         page.set_default_timeout(15000)
+        request.node.stash[ACCESSIBILITY_CHECK] = AccessibilityCheck(page)
         yield page, live_server.url
         browser.close()
         # ORM calls made while Playwright's loop ran used their own connection context;
@@ -223,6 +232,23 @@ def browser_page(live_server):
 
         connections.close_all()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def accessibility_check(browser_page, request):
+    """The axe-core check of `browser_page`, for a test that looks at its findings itself."""
+    return request.node.stash[ACCESSIBILITY_CHECK]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """A browser test fails, as itself, when a page it visited has a serious or critical
+    accessibility violation, whatever else it asserted."""
+    result = yield
+    check = item.stash.get(ACCESSIBILITY_CHECK, None)
+    if check is not None:
+        check.assert_no_serious_violations()
+    return result
 
 
 @pytest.fixture(scope="session", autouse=True)

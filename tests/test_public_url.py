@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from tests.browser import CHROMIUM_ARGS, screenshot
+from tests.browser import CHROMIUM_ARGS, AccessibilityCheck, screenshot
 from tests.conftest import CHROMIUM
 from tests.test_newcomer import ROOT, _free_port
 
@@ -85,6 +85,7 @@ def test_make_run_with_port_emits_links_to_that_port(tmp_path):
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page()
             page.set_default_timeout(15000)
+            accessibility = AccessibilityCheck(page)  # as browser_page has it (this page is not one)
             page.goto(f"{base}/accounts/login/")
             page.fill("input[name=login]", email)
             page.fill("input[name=password]", password)
@@ -104,6 +105,7 @@ def test_make_run_with_port_emits_links_to_that_port(tmp_path):
             assert f"curl -X POST {base}/triggers/" in gha
             assert ":8000" not in page.content()
             screenshot(page, "trigger")
+            accessibility.assert_no_serious_violations()
             browser.close()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.db import connection
@@ -199,6 +200,39 @@ def test_integrations_page_says_which_variables_to_set_when_unconfigured(admin_u
     assert "Slack is not configured on this server." in html
     assert "<code>SLACK_CLIENT_ID</code>, <code>SLACK_CLIENT_SECRET</code>, <code>SLACK_SIGNING_SECRET</code>" in html
     assert 'data-testid="add-discord"' in html and 'data-testid="add-slack"' not in html
+
+
+APP_SETTINGS_URLS = {
+    "slack-redirect-url": "https://deplite.example.com/integrations/slack/oauth/callback",
+    "slack-events-url": "https://deplite.example.com/integrations/slack/events",
+    "slack-command-url": "https://deplite.example.com/integrations/slack/events",
+    "discord-interactions-url": "https://deplite.example.com/integrations/discord/interactions",
+    "discord-redirect-url": "https://deplite.example.com/integrations/discord/oauth/callback",
+}
+
+
+def _app_settings_urls(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<code id="[^"]+" data-testid="([a-z-]+-url)">([^<]*)</code>', html))
+
+
+def test_integrations_page_shows_absolute_app_urls_once_slack_and_discord_are_set_up(
+    admin_user, slack_api, discord_api, slack_install, discord_install, settings
+):
+    """Slack's and Discord's settings take absolute URLs, and an app is fixed or moved after it
+    is linked too: the page keeps showing them, from DEPLITE_PUBLIC_URL (not the request's host)."""
+    settings.DEPLITE_PUBLIC_URL = "https://deplite.example.com"
+    html = _page(admin_user, "/orgs/acme/integrations/").content.decode()
+    assert 'data-testid="installation-T0123"' in html and 'data-testid="add-slack"' in html
+    assert _app_settings_urls(html) == APP_SETTINGS_URLS
+
+
+def test_integrations_page_shows_absolute_app_urls_before_anything_is_configured(admin_user, settings):
+    settings.DEPLITE_PUBLIC_URL = "https://deplite.example.com/"
+    settings.SLACK_CLIENT_ID = settings.SLACK_CLIENT_SECRET = settings.SLACK_SIGNING_SECRET = ""
+    settings.DISCORD_CLIENT_ID = settings.DISCORD_CLIENT_SECRET = ""
+    html = _page(admin_user, "/orgs/acme/integrations/").content.decode()
+    assert 'data-testid="unconfigured-slack"' in html and 'data-testid="unconfigured-discord"' in html
+    assert _app_settings_urls(html) == APP_SETTINGS_URLS
 
 
 def test_add_to_slack_redirects_to_slack_with_a_fresh_state(admin_user, slack_api):

@@ -12,7 +12,7 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
+import subprocess  # (pip builds the wheel at set-up, never while serving)  # nosec B404
 import sys
 import tempfile
 from dataclasses import dataclass

@@ -45,7 +45,7 @@ from triggers import services as job_services
 from triggers.models import Job, StepStatus
 from triggers.payloads import job_claim_payload
 
-from . import services, signing, waiters
+from . import services, signing, versions, waiters
 from .models import Agent
 
 logger = logging.getLogger(__name__)
@@ -149,6 +149,7 @@ class HeartbeatOutput(serializers.Serializer):
 class HeartbeatView(AgentAPIView):
     @extend_schema(request=HeartbeatInput, responses={200: HeartbeatOutput})
     def post(self, request):
+        versions.refuse_too_old(agent=self.agent, request=request._request)
         data = HeartbeatInput(data=request.data)
         data.is_valid(raise_exception=True)
         agent = services.agent_heartbeat(
@@ -326,7 +327,9 @@ def _claim_once(agent: Agent) -> dict | None:
 
 def _authenticate_and_release(request) -> Agent:
     try:
-        return signing.authenticate_request(request)
+        agent = signing.authenticate_request(request)
+        versions.refuse_too_old(agent=agent, request=request)
+        return agent
     finally:
         _release_connection()
 

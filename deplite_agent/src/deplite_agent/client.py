@@ -33,6 +33,15 @@ class ServerError(Exception):
         super().__init__(f"HTTP {status} {code}: {message}")
 
 
+class AgentTooOld(ServerError):
+    """The server no longer speaks this agent's protocol (`agent_too_old`): retrying cannot help, an upgrade
+    can. Its message says how to upgrade."""
+
+
+# The answer to an agent older than the oldest the server still speaks; the agent stops on it.
+AGENT_TOO_OLD = "agent_too_old"
+
+
 class RetryableError(Exception):
     """Worth retrying after a pause: the server is unreachable, overloaded (5xx, 429) or rejected the
     signature (401: a clock skew, a rotated secret, a revoked agent — retrying slowly never hurts)."""
@@ -195,6 +204,8 @@ class ServerClient:
             raise RetryableError(
                 f"{method} {path}: HTTP {response.status_code} {code}: {message}", response.status_code
             )
+        if code == AGENT_TOO_OLD:
+            raise AgentTooOld(response.status_code, code, message)
         raise ServerError(response.status_code, code, message)
 
     # -- the protocol -------------------------------------------------------------------------------------

@@ -149,9 +149,9 @@ class HeartbeatOutput(serializers.Serializer):
 class HeartbeatView(AgentAPIView):
     @extend_schema(request=HeartbeatInput, responses={200: HeartbeatOutput})
     def post(self, request):
-        versions.refuse_too_old(agent=self.agent, request=request._request)
         data = HeartbeatInput(data=request.data)
         data.is_valid(raise_exception=True)
+        versions.refuse_too_old(agent=self.agent, request=request._request, version=data.validated_data["version"])
         agent = services.agent_heartbeat(
             agent=self.agent, signed_at=signing.signed_at(request._request), **data.validated_data
         )

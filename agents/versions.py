@@ -1,7 +1,9 @@
 """Agent versions: the one this server serves, the oldest it still speaks to, and who should upgrade.
 
-Every agent names its version in its User-Agent (`deplite-agent/<version>`, on every request since the
-first release) and in its heartbeat. A client that names none (a script signing by hand) is not judged.
+Every agent sends its version in its heartbeat, which the server keeps (`Agent.version`); agents from
+0.2.0 on also name it in the User-Agent of every request (`deplite-agent/<version>`). A claim is judged by
+the User-Agent's version, else by the last heartbeat's (an agent heartbeats before it claims). A client
+that names no version (a script signing by hand) is not judged.
 """
 
 from __future__ import annotations
@@ -53,10 +55,11 @@ def update_available(version: str | None) -> bool:
     return parsed is not None and served is not None and parsed < served
 
 
-def refuse_too_old(*, agent: Agent, request) -> None:
-    """`426 agent_too_old` for an agent older than DEPLITE_AGENT_MIN_VERSION. Its message carries the
+def refuse_too_old(*, agent: Agent, request, version: str | None = None) -> None:
+    """`426 agent_too_old` for an agent older than DEPLITE_AGENT_MIN_VERSION: the version its request names
+    (User-Agent), else `version` (a heartbeat's), else the one it last reported. The message carries the
     upgrade command: agents from 0.2.0 on print it and stop, older ones log it with each retry."""
-    version = reported_version(request)
+    version = reported_version(request) or version or agent.version
     if not is_too_old(version):
         return
     # The Agents page then shows which version is being refused (its heartbeats are refused too).

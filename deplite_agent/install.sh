@@ -85,10 +85,14 @@ esac
 url=${url%/}
 plain_path --prefix "$prefix"
 prefix=${prefix%/}
-dir=${dir:-$prefix/home}
 env_file=${env_file:-$prefix/agent.env}
-plain_path --dir "$dir"
 plain_path --env-file "$env_file"
+if [ -z "$dir" ] && [ -f "$env_file" ]; then
+	# An upgrade keeps the agent's home (its workflows and logs) where it was.
+	dir=$(sed -n "s/^DEPLITE_AGENT_DIR='\(.*\)'\$/\1/p" "$env_file" | head -n 1)
+fi
+dir=${dir:-$prefix/home}
+plain_path --dir "$dir"
 venv=$prefix/venv
 launcher=$prefix/bin/deplite-agent
 
@@ -125,10 +129,11 @@ elif [ -z "$secret" ]; then
 	if ! (: </dev/tty) 2>/dev/null; then
 		die "no terminal to ask the secret on: pass --secret-file FILE (a file only you can read)"
 	fi
-	printf 'Secret of agent %s (shown once when it was created; typing is hidden): ' "$agent_id" >/dev/tty
 	saved_tty=$(stty -g </dev/tty)
 	trap 'stty "$saved_tty" </dev/tty 2>/dev/null; exit 130' INT TERM
+	# Echo off before the prompt shows: a secret pasted the moment it appears is not echoed either.
 	stty -echo </dev/tty
+	printf 'Secret of agent %s (shown once when it was created; typing is hidden): ' "$agent_id" >/dev/tty
 	IFS= read -r secret </dev/tty || true
 	stty "$saved_tty" </dev/tty
 	trap - INT TERM

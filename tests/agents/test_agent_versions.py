@@ -14,8 +14,8 @@ INSTALL = "curl -fsSL http://127.0.0.1:8000/agent/install.sh | sh -s -- --agent-
 
 
 def _as_version(agent, version: str) -> SignedAgent:
-    """Signed requests the way that agent version sends them: every request names it in its User-Agent."""
-    return SignedAgent(agent, client=Client(HTTP_USER_AGENT=f"deplite-agent/{version} python-requests/2.32"))
+    """Signed requests the way agents from 0.2.0 send them: every request names the version in its User-Agent."""
+    return SignedAgent(agent, client=Client(HTTP_USER_AGENT=f"deplite-agent/{version}"))
 
 
 def test_an_agent_older_than_the_minimum_is_refused_on_heartbeat_and_claim_and_told_how_to_upgrade(
@@ -23,9 +23,11 @@ def test_an_agent_older_than_the_minimum_is_refused_on_heartbeat_and_claim_and_t
 ):
     settings.DEPLITE_AGENT_MIN_VERSION = "0.2.0"
     JobFactory(org=org_a, trigger=TriggerFactory(org=org_a))
-    old = _as_version(agent, "0.1.0")
+    # An agent of the first release names its version only in its heartbeat (python-requests' User-Agent).
+    old = SignedAgent(agent, client=Client(HTTP_USER_AGENT="python-requests/2.32.3"))
 
-    for response in (old.heartbeat(hostname="web-9"), old.claim()):
+    # Its claim is judged by the version its (refused) heartbeat reported.
+    for response in (old.heartbeat(hostname="web-9", version="0.1.0"), old.claim()):
         assert response.status_code == 426, response.content
         error = response.json()["error"]
         assert error["code"] == "agent_too_old"
@@ -39,11 +41,20 @@ def test_an_agent_older_than_the_minimum_is_refused_on_heartbeat_and_claim_and_t
     assert not org_a.jobs.filter(agent_id=agent.pk).exists()
 
 
-def test_an_agent_at_the_minimum_and_a_client_naming_no_version_are_served(agent, settings):
+def test_the_user_agent_names_the_version_of_every_request(agent, settings):
     settings.DEPLITE_AGENT_MIN_VERSION = "0.2.0"
-    assert _as_version(agent, "0.2.0").heartbeat().status_code == 200
-    assert _as_version(agent, "0.10.0").claim().status_code == 204  # versions compare as versions, not text
-    assert SignedAgent(agent).claim().status_code == 204  # no User-Agent: not judged
+    # The heartbeat's body says 1.0.0, but this process is 0.1.5: refused.
+    assert _as_version(agent, "0.1.5").heartbeat(version="1.0.0").status_code == 426
+    assert _as_version(agent, "0.1.5").claim().status_code == 426
+    # The host upgraded: the new process is served at once, before its first heartbeat.
+    assert _as_version(agent, "0.2.0").claim().status_code == 204
+    assert _as_version(agent, "0.10.0").heartbeat().status_code == 200  # versions compare as versions, not text
+
+
+def test_a_client_naming_no_version_is_served(agent, settings):
+    settings.DEPLITE_AGENT_MIN_VERSION = "0.2.0"
+    assert SignedAgent(agent).heartbeat(version="").status_code == 200
+    assert SignedAgent(agent).claim().status_code == 204
 
 
 def test_a_refused_agent_still_delivers_the_report_of_a_job_it_holds(agent, org_a, settings):

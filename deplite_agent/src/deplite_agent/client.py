@@ -181,7 +181,9 @@ class ServerClient:
     ) -> requests.Response:
         url = self.config.url + path + (("?" + urlencode(query)) if query else "")
         raw = b"" if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        headers = {"Accept": "application/json"}
+        # The User-Agent names this agent's version on every request (the session's headers do not reach a
+        # request prepared on its own), so the server can refuse a version it no longer speaks.
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if body is not None:
             headers["Content-Type"] = "application/json"
         prepared = requests.Request(method, url, data=raw or None, headers=headers).prepare()

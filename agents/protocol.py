@@ -27,7 +27,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import IsAuthenticated
@@ -147,7 +147,16 @@ class HeartbeatOutput(serializers.Serializer):
 
 
 class HeartbeatView(AgentAPIView):
-    @extend_schema(request=HeartbeatInput, responses={200: HeartbeatOutput})
+    @extend_schema(
+        request=HeartbeatInput,
+        responses={
+            200: HeartbeatOutput,
+            426: OpenApiResponse(
+                description="`agent_too_old`: the agent is older than the oldest version the server speaks "
+                "(DEPLITE_AGENT_MIN_VERSION); the message is the command that upgrades it. Claims get the same."
+            ),
+        },
+    )
     def post(self, request):
         data = HeartbeatInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -60,7 +60,10 @@ def test_the_wheel_is_served_with_its_sha256_and_version_to_anyone(anonymous, se
 
     latest = anonymous.get("/agent/deplite_agent-latest-py3-none-any.whl")
     assert latest.status_code == 302 and latest["Location"] == f"/agent/{wheel_name}"
-    assert anonymous.get("/agent/deplite_agent-latest-py3-none-any.whl.sha256")["Location"] == f"/agent/{wheel_name}.sha256"
+    assert (
+        anonymous.get("/agent/deplite_agent-latest-py3-none-any.whl.sha256")["Location"]
+        == f"/agent/{wheel_name}.sha256"
+    )
 
     # A cache that holds the wheel asks again with its ETag and gets a 304.
     assert anonymous.get(f"/agent/{wheel_name}", HTTP_IF_NONE_MATCH=f'"{digest}"').status_code == 304
@@ -119,3 +122,30 @@ def test_two_builds_of_the_same_source_publish_the_same_sha256(agent_release, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [again.wheel, f"{again.wheel}.sha256", "install.sh", "version.json"]
     )
+
+
+def test_install_sh_refuses_a_python_older_than_3_9_before_asking_for_anything(anonymous, served_agent, tmp_path):
+    old_python = tmp_path / "python3.8"
+    old_python.write_text('#!/bin/sh\n[ "$1" = -V ] && echo "Python 3.8.18" && exit 0\nexit 1\n')
+    old_python.chmod(0o755)
+    script = anonymous.get("/agent/install.sh").content.decode()
+    done = subprocess.run(
+        [
+            "sh",
+            "-s",
+            "--",
+            "--agent-id",
+            "3f1c6a4e-0000-4000-8000-000000000001",
+            "--python",
+            str(old_python),
+            "--prefix",
+            str(tmp_path / "prefix"),
+        ],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "Python 3.9 or newer is needed; " + str(old_python) + " is Python 3.8.18" in done.stderr
+    assert not (tmp_path / "prefix").exists()

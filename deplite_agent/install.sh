@@ -95,6 +95,12 @@ dir=${dir:-$prefix/home}
 plain_path --dir "$dir"
 venv=$prefix/venv
 launcher=$prefix/bin/deplite-agent
+if [ "$systemd" = yes ]; then
+	plain_path --unit-file "$unit_file"
+	unit_dir=$(dirname "$unit_file")
+	mkdir -p "$unit_dir" 2>/dev/null && [ -w "$unit_dir" ] ||
+		die "cannot write $unit_file: --systemd needs root (| sudo sh -s -- …) or a --unit-file you can write"
+fi
 
 # --- Python ---------------------------------------------------------------------------------------------
 command -v "$python" >/dev/null 2>&1 || die "Python 3.9 or newer is needed, and there is no $python (--python PATH)"
@@ -214,7 +220,6 @@ if [ "$is_root" = yes ] && [ "$run_user" != root ]; then
 fi
 
 if [ "$systemd" = yes ]; then
-	mkdir -p "$(dirname "$unit_file")"
 	cat >"$unit_file" <<EOF
 # Written by the Deplite agent installer ($AGENT_VERSION).
 [Unit]

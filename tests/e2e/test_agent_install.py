@@ -1,8 +1,9 @@
 """The agent as a customer gets it: `curl -fsSL <server>/agent/install.sh | sh -s -- --agent-id <id>` on a
 host with no checkout of this repository, from the real server over loopback HTTP. The installed agent
 (the served wheel in its own virtualenv, its two dependencies from the package index as pip is
-configured on this machine) then claims and runs a job. A wheel whose sha256 is not the published one is
-refused; an agent older than the server accepts is refused with `agent_too_old`, and this agent stops."""
+configured on this machine) then claims and runs a job. A server serving a newer agent flags it, and the
+same command upgrades it in place. A wheel whose sha256 is not the published one is refused; an agent
+older than the server accepts is refused with `agent_too_old`, and this agent stops."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import hashlib
 import os
 import pty
 import select
+import shutil
 import stat
 import subprocess
 import sys
@@ -23,6 +25,7 @@ import pytest
 import requests
 
 from agents import signing
+from agents.distribution import AGENT_SOURCE, build_agent_release
 from tests.s3_server import free_port
 
 from .stack import ServerProcess
@@ -165,6 +168,88 @@ def test_one_command_installs_the_agent_on_a_fresh_host_and_the_installed_agent_
     assert f"ok: connected to {e2e.url} as web-installed" in again.stdout
     assert env_file.read_text() == settings_written
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+
+
+@pytest.fixture(scope="module")
+def newer_release(tmp_path_factory, agent_release):
+    """The same agent one version later (`<version>.post1`), built as `manage.py build_agent` builds it."""
+    source = tmp_path_factory.mktemp("newer-agent") / "deplite_agent"
+    shutil.copytree(AGENT_SOURCE, source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    init = source / "src" / "deplite_agent" / "__init__.py"
+    version = f"{agent_release.version}.post1"
+    init.write_text(init.read_text().replace(f'"{agent_release.version}"', f'"{version}"'))
+    release = build_agent_release(source=source, dest=tmp_path_factory.mktemp("newer-dist"))
+    assert release.version == version
+    return release
+
+
+def test_a_server_serving_a_newer_agent_flags_the_installed_one_and_the_same_command_upgrades_it_in_place(
+    e2e, tmp_path, agent_release, newer_release
+):
+    host, prefix = tmp_path / "host", tmp_path / "host" / "deplite-agent"
+    host.mkdir()
+    created = e2e.create_agent("web-upgraded")
+    (host / "secret").write_text(created["secret"])
+    env = host_env()
+    install = f"curl -fsSL {e2e.url}/agent/install.sh | sh -s -- --agent-id {created['agent_id']} --secret-file {host / 'secret'} --prefix {prefix}"
+    assert subprocess.run(["sh", "-c", install], cwd=host, env=env, capture_output=True, timeout=300).returncode == 0
+    settings_before = (prefix / "agent.env").read_text()
+
+    newer = ServerProcess(
+        port=free_port(),
+        env={**e2e.stack.server.env, "DEPLITE_AGENT_DIST_DIR": str(newer_release.directory)},
+        log_path=tmp_path / "newer-server.log",
+    ).start()
+    try:
+
+        def listed() -> dict:
+            response = requests.get(
+                f"{newer.url}/api/orgs/{e2e.org.slug}/agents/{created['agent_id']}",
+                headers={"Authorization": f"Bearer {e2e.jwt}"},
+                timeout=10,
+            )
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        before = listed()
+        command = f"curl -fsSL {newer.url}/agent/install.sh | sh -s -- --agent-id {created['agent_id']}"
+        assert (before["version"], before["updateAvailable"], before["updateCommand"]) == (
+            agent_release.version,
+            True,
+            command,
+        )
+
+        # The command the server shows, as is (no secret: the installed agent's is kept).
+        upgraded = subprocess.run(
+            ["bash", "-c", f"{command.replace('| sh ', '| bash ')} --prefix {prefix}"],
+            cwd=host,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+        assert (
+            f"Upgraded deplite-agent {agent_release.version} -> {newer_release.version} in {prefix}/venv"
+            in upgraded.stdout
+        )
+        assert f"ok: connected to {newer.url} as web-upgraded" in upgraded.stdout
+        installed = subprocess.run(
+            [str(prefix / "bin/deplite-agent"), "version"], env=env, capture_output=True, text=True, check=True
+        )
+        assert installed.stdout.strip() == newer_release.version
+        after = listed()
+        assert (after["version"], after["updateAvailable"], after["updateCommand"]) == (
+            newer_release.version,
+            False,
+            None,
+        )
+        # Same agent, secret and home; only the server it was installed from (this one) is named.
+        assert (prefix / "agent.env").read_text() == settings_before.replace(e2e.url, newer.url)
+        assert stat.S_IMODE((prefix / "agent.env").stat().st_mode) == 0o600
+    finally:
+        newer.stop()
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

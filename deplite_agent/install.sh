@@ -102,6 +102,12 @@ if [ "$systemd" = yes ]; then
 		die "cannot write $unit_file: --systemd needs root (| sudo sh -s -- …) or a --unit-file you can write"
 fi
 
+# Before anything is asked: can this user write the prefix (or create it)? Nothing is created yet.
+existing=$prefix
+while [ ! -e "$existing" ]; do existing=$(dirname "$existing"); done
+[ -d "$existing" ] && [ -w "$existing" ] ||
+	die "cannot write $prefix: run it as root (| sudo sh -s -- …) or choose a --prefix you can write, e.g. --prefix \"\$HOME/deplite-agent\""
+
 # --- Python ---------------------------------------------------------------------------------------------
 command -v "$python" >/dev/null 2>&1 || die "Python 3.9 or newer is needed, and there is no $python (--python PATH)"
 "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' ||
@@ -173,8 +179,7 @@ fi
 say "sha256 verified: $AGENT_SHA256"
 
 # --- install into its own virtualenv ----------------------------------------------------------------------
-mkdir -p "$prefix" 2>/dev/null && [ -w "$prefix" ] ||
-	die "cannot write $prefix: run it as root (| sudo sh -s -- …) or choose a --prefix you can write, e.g. --prefix \"\$HOME/deplite-agent\""
+mkdir -p "$prefix"
 before=
 if [ -x "$venv/bin/deplite-agent" ]; then
 	before=$("$venv/bin/deplite-agent" version 2>/dev/null || true)

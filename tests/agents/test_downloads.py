@@ -149,3 +149,26 @@ def test_install_sh_refuses_a_python_older_than_3_9_before_asking_for_anything(a
     assert done.returncode == 1
     assert "Python 3.9 or newer is needed; " + str(old_python) + " is Python 3.8.18" in done.stderr
     assert not (tmp_path / "prefix").exists()
+
+
+def test_install_sh_refuses_a_prefix_it_cannot_create_before_asking_for_the_secret(anonymous, served_agent, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    script = anonymous.get("/agent/install.sh").content.decode()
+    done = subprocess.run(
+        [
+            "sh",
+            "-s",
+            "--",
+            "--agent-id",
+            "3f1c6a4e-0000-4000-8000-000000000001",
+            "--prefix",
+            str(tmp_path / "a-file" / "agent"),
+        ],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"cannot write {tmp_path / 'a-file' / 'agent'}: run it as root" in done.stderr
+    assert "Secret of agent" not in done.stdout + done.stderr

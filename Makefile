@@ -12,11 +12,22 @@ $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	if [ -f deplite_agent/pyproject.toml ]; then $(BIN)/python -m pip install --quiet ./deplite_agent; fi
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-install: $(STAMP)
+# The agent the server hands out (/agent/…), built from deplite_agent/ into the directory the settings
+# serve it from (DEPLITE_AGENT_DIST_DIR, default $DEPLITE_VAR_DIR/agent): rebuilt whenever a file of the
+# agent changes, or the requirements (setuptools builds it), or the built release is gone. The same
+# wheel goes into .venv, so `.venv/bin/deplite-agent` is what customers get.
+AGENT_DIST := $(or $(DEPLITE_AGENT_DIST_DIR),$(or $(DEPLITE_VAR_DIR),var)/agent)
+AGENT_SOURCES := $(shell find deplite_agent -type f -not -path '*/build/*' -not -path '*.egg-info/*' \
+	-not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
+
+$(AGENT_DIST)/version.json: $(STAMP) $(AGENT_SOURCES)
+	$(BIN)/python manage.py build_agent
+	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall $(AGENT_DIST)/deplite_agent-*.whl
+
+install: $(STAMP) $(AGENT_DIST)/version.json
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput

@@ -13,12 +13,14 @@ from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
 from triggers import rules as trigger_rules
 
-from . import services
+from . import distribution, services, versions
 from .models import Agent
 
 
 class AgentOutput(serializers.ModelSerializer):
     status = StrictCharField()
+    update_available = serializers.SerializerMethodField()
+    update_command = serializers.SerializerMethodField()
 
     class Meta:
         model = Agent
@@ -29,11 +31,21 @@ class AgentOutput(serializers.ModelSerializer):
             "status",
             "hostname",
             "version",
+            "update_available",
+            "update_command",
             "workflows",
             "last_seen_at",
             "revoked_at",
             "created_at",
         ]
+
+    def get_update_available(self, obj) -> bool:
+        """The agent reported a version older than the one this server hands out (`GET /agent/version`)."""
+        return versions.update_available(obj.version)
+
+    def get_update_command(self, obj) -> str | None:
+        """When an update is available: the command that upgrades it in place, run on the agent's host."""
+        return distribution.install_command(agent_id=obj.pk) if versions.update_available(obj.version) else None
 
 
 class AgentWithSecretOutput(AgentOutput):

@@ -45,7 +45,7 @@ from triggers import services as job_services
 from triggers.models import Job, StepStatus
 from triggers.payloads import job_claim_payload
 
-from . import services, signing, waiters
+from . import services, signing, versions, waiters
 from .models import Agent
 
 logger = logging.getLogger(__name__)
@@ -147,10 +147,20 @@ class HeartbeatOutput(serializers.Serializer):
 
 
 class HeartbeatView(AgentAPIView):
-    @extend_schema(request=HeartbeatInput, responses={200: HeartbeatOutput})
+    @extend_schema(
+        request=HeartbeatInput,
+        responses={
+            200: HeartbeatOutput,
+            426: OpenApiResponse(
+                description="`agent_too_old`: the agent is older than the oldest version the server speaks "
+                "(DEPLITE_AGENT_MIN_VERSION); the message is the command that upgrades it. Claims get the same."
+            ),
+        },
+    )
     def post(self, request):
         data = HeartbeatInput(data=request.data)
         data.is_valid(raise_exception=True)
+        versions.refuse_too_old(agent=self.agent, request=request._request, version=data.validated_data["version"])
         agent = services.agent_heartbeat(
             agent=self.agent, signed_at=signing.signed_at(request._request), **data.validated_data
         )
@@ -326,7 +336,9 @@ def _claim_once(agent: Agent) -> dict | None:
 
 def _authenticate_and_release(request) -> Agent:
     try:
-        return signing.authenticate_request(request)
+        agent = signing.authenticate_request(request)
+        versions.refuse_too_old(agent=agent, request=request)
+        return agent
     finally:
         _release_connection()
 

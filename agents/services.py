@@ -86,3 +86,11 @@ def agent_heartbeat(
             signed_at=signed_at or now,
         )
     return agent
+
+
+def agent_record_version(*, agent: Agent, version: str) -> Agent:
+    """Record the version an agent's request names, when it changed (a refused agent sends no heartbeat)."""
+    if agent.version != version:
+        Agent.objects.filter(pk=agent.pk).update(version=version)
+        agent.version = version
+    return agent

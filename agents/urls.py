@@ -2,7 +2,7 @@ from django.urls import path, re_path
 
 from deplite.api.routers import OrgRouter
 
-from . import api, protocol, views
+from . import api, downloads, protocol, views
 
 router = OrgRouter()
 router.register("agents", api.AgentViewSet, basename="agents")
@@ -29,4 +29,11 @@ page_urlpatterns = [
     path("agents/", views.agents_list, name="agent-list"),
     path("agents/<uuid:agent_id>/rotate", views.agent_rotate, name="agent-rotate"),
     path("agents/<uuid:agent_id>/revoke", views.agent_revoke, name="agent-revoke"),
+]
+
+# The agent package and its installer, public (agents.downloads).
+download_urlpatterns = [
+    path("agent/install.sh", downloads.install_script_view, name="agent-install-script"),
+    path("agent/version", downloads.version_view, name="agent-version"),
+    re_path(r"^agent/(?P<filename>deplite_agent-[^/]+)$", downloads.download_view, name="agent-download"),
 ]

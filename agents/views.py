@@ -18,7 +18,7 @@ from deplite.links import public_base_url
 from orgs.pages import add_api_errors, org_page, page_object, pop_secret, render_page, stash_secret
 from orgs.permissions import Perm
 
-from . import services
+from . import distribution, services, versions
 from .api import AgentCreateInput
 from .forms import AgentForm
 from .models import Agent
@@ -56,15 +56,24 @@ def agents_list(request, org):
     stashed = pop_secret(request, _NEW_SECRET_SESSION_KEY, agents)
     if stashed is not None:
         agent, secret = stashed
-        shown = {"agent": agent, "secret": secret, "snippet": agent_env_snippet(agent, secret)}
+        shown = {
+            "agent": agent,
+            "secret": secret,
+            "snippet": agent_env_snippet(agent, secret),
+            "install": distribution.install_command(agent_id=agent.pk),
+            "install_systemd": distribution.install_command(agent_id=agent.pk, systemd=True),
+        }
     agents = list(agents)
     running = current_jobs(agents)
     for agent in agents:
         agent.current_job = running.get(agent.pk)
+        agent.too_old = versions.is_too_old(agent.version)
+        if agent.too_old or versions.update_available(agent.version):
+            agent.update_command = distribution.install_command(agent_id=agent.pk)
     return render_page(
         request,
         "agents/agents_list.html",
-        {"agents": agents, "form": form, "shown": shown},
+        {"agents": agents, "form": form, "shown": shown, "served_version": versions.served_version()},
         status=400 if form.is_bound else 200,
     )
 

@@ -63,6 +63,14 @@ class Unprocessable(DepliteError):
     message = "The request cannot be processed."
 
 
+class UpgradeRequired(DepliteError):
+    """The client (an agent) is older than the oldest the server still speaks: retrying cannot help, upgrading can."""
+
+    status = 426
+    code = "upgrade_required"
+    message = "This client is too old for this server; upgrade it."
+
+
 class RateLimited(DepliteError):
     status = 429
     code = "rate_limited"

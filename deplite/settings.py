@@ -379,6 +379,15 @@ DEPLITE_AGENT_SIGNATURE_WINDOW_SECONDS = 300
 # The longest long poll an agent may ask for (`claim?wait=`).
 DEPLITE_AGENT_MAX_WAIT_SECONDS = 30
 
+# --- the agent this server hands out (agents/distribution.py) ---------------------------------
+# `manage.py build_agent` (make install, the Procfile's release line) writes the agent's wheel, its
+# sha256, install.sh and version.json here; every web process serves /agent/… from it, so in production
+# it must be the same directory the web processes see (built into the image, or a shared volume).
+DEPLITE_AGENT_DIST_DIR = Path(env.str("DEPLITE_AGENT_DIST_DIR", default=str(VAR_DIR / "agent")))
+# The oldest agent version this server still speaks to: older agents get `426 agent_too_old` on heartbeat
+# and claim (their running jobs can still report). Raise it to make every host upgrade.
+DEPLITE_AGENT_MIN_VERSION = env.str("DEPLITE_AGENT_MIN_VERSION", default="0.1.0")
+
 # --- integrations --------------------------------------------------------------------------
 SLACK_CLIENT_ID = env.str("SLACK_CLIENT_ID", default="")
 SLACK_CLIENT_SECRET = env.str("SLACK_CLIENT_SECRET", default="")

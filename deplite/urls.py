@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from agents.urls import agent_urlpatterns
+from agents.urls import download_urlpatterns as agent_download_urls
 from agents.urls import org_urlpatterns as agents_org_urls
 from agents.urls import page_urlpatterns as agents_pages
 from deplite import health, metrics_endpoint
@@ -67,6 +68,7 @@ urlpatterns = [
     re_path(r"^api/orgs/(?P<org_id>[^/]+)/", include(org_api_urls)),
     *triggers_run_urls,
     *agent_urlpatterns,
+    *agent_download_urls,
     *integrations_public_urls,
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its init script as a file (?script): no inline script for the CSP to refuse.

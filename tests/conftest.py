@@ -7,11 +7,15 @@ skipping.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -167,6 +171,36 @@ def pytest_configure(config):
     pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
     if isinstance(pool, dict):
         pool["min_size"] = 0
+    # No agent is served under /agent/ unless a test asks for one (`served_agent`): what `make install`
+    # built into var/ must not change what a test sees.
+    settings.DEPLITE_AGENT_DIST_DIR = Path(tempfile.mkdtemp(prefix="deplite-no-agent-"))
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(settings.DEPLITE_AGENT_DIST_DIR, ignore_errors=True)
+
+
+# --- the agent this server hands out --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def agent_release(tmp_path_factory):
+    """The agent's wheel, sha256 and install.sh, built once per run from this checkout by the set-up
+    command (`manage.py build_agent`, as `make install` and the Procfile's release line run it)."""
+    from django.core.management import call_command
+
+    from agents.distribution import load_release
+
+    dest = tmp_path_factory.mktemp("agent-dist")
+    call_command("build_agent", dest=str(dest), stdout=io.StringIO())
+    return load_release(dest)
+
+
+@pytest.fixture
+def served_agent(settings, agent_release):
+    """This server hands out `agent_release` (the in-process server: test client, live_server)."""
+    settings.DEPLITE_AGENT_DIST_DIR = agent_release.directory
+    return agent_release
 
 
 # --- an S3-compatible server (moto over HTTP), for the storage and end-to-end tests ------------------

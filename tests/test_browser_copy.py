@@ -13,9 +13,12 @@ def test_copy_buttons_put_secrets_ids_and_snippets_on_the_clipboard(browser_page
     log_in(page, base, "admin@acme.test", then="/orgs/acme/agents/")
     page.fill("input[name=name]", "web-1")
     page.click("form.stacked button[type=submit]")
-    for target in ("agent-secret", "agent-id", "agent-env"):
+    page.click("text=Or configure an agent you installed yourself")
+    for target in ("agent-secret", "agent-id", "agent-install", "agent-install-systemd", "agent-env"):
         page.click(f"button[data-copy-from='#{target}']")
         assert page.evaluate("navigator.clipboard.readText()") == page.text_content(f"#{target}")
+        if target == "agent-install":
+            assert page.evaluate("navigator.clipboard.readText()").startswith("curl -fsSL ")
     assert page.evaluate("navigator.clipboard.readText()").startswith("export DEPLITE_URL=")
 
     page.goto(f"{base}/orgs/acme/tokens/")

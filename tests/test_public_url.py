@@ -1,6 +1,6 @@
 """`make run PORT=<port>` without DEPLITE_PUBLIC_URL: every link the product emits names that port.
 
-The banner, the agent's environment snippet, the trigger's run URL and GitHub Actions
+The banner, the agent's install command and environment snippet, the agent's install.sh, the trigger's run URL and GitHub Actions
 snippet, the run API's `url` and the invitation email are all read from the running
 server, as a newcomer would read them, and each must reach it.
 """
@@ -60,6 +60,12 @@ def test_make_run_with_port_emits_links_to_that_port(tmp_path):
             except requests.ConnectionError:
                 time.sleep(0.2)
 
+        # `make run` built the agent at set-up (into DEPLITE_VAR_DIR/agent) and serves it, naming this port.
+        script = requests.get(f"{base}/agent/install.sh", timeout=10)
+        assert script.status_code == 200 and f"\nDEPLITE_SERVER={base}\n" in script.text
+        wheel = re.search(r"\nAGENT_WHEEL=(\S+)\n", script.text).group(1)
+        assert requests.get(f"{base}/agent/{wheel}", timeout=10).status_code == 200
+
         jwt = requests.post(f"{base}/api/auth/token", json={"email": email, "password": password}, timeout=10).json()
         auth = {"Authorization": f"Bearer {jwt['access']}"}
         trigger = requests.post(
@@ -95,9 +101,12 @@ def test_make_run_with_port_emits_links_to_that_port(tmp_path):
             page.goto(f"{base}/orgs/demo/agents/")
             page.fill("input[name=name]", "web-1")
             page.click("form.stacked button[type=submit]")
+            install = page.get_by_test_id("agent-install").inner_text()
+            assert install.startswith(f"curl -fsSL {base}/agent/install.sh | sh -s -- --agent-id ")
+            screenshot(page, "agents-new-secret")
+            page.click("text=Or configure an agent you installed yourself")
             snippet = page.get_by_test_id("agent-env").inner_text()
             assert f"export DEPLITE_URL={base}\n" in snippet
-            screenshot(page, "agents-new-secret")
 
             page.goto(f"{base}/orgs/demo/triggers/{trigger['id']}/")
             assert page.text_content("#run-url") == f"{base}/triggers/{trigger['id']}/run"

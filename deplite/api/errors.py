@@ -26,6 +26,7 @@ from deplite.errors import (  # noqa: F401 (the HTTP layer imports the errors fr
     ServiceUnavailable,
     Unauthenticated,
     Unprocessable,
+    UpgradeRequired,
     ValidationFailed,
 )
 

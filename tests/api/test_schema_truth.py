@@ -64,6 +64,9 @@ def test_schema_documents_statuses_the_server_answers(schema):
     assert "401" in paths["/api/auth/token"]["post"]["responses"]
     revoke = paths["/api/orgs/{org_id}/tokens/{id}/"]["delete"]["responses"]
     assert "200" in revoke and "204" not in revoke
+    too_old = paths["/api/agent/heartbeat"]["post"]["responses"]["426"]
+    assert too_old["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert "agent_too_old" in too_old["description"]
     install = paths["/api/orgs/{org_id}/slack/install-url/"]["get"]["responses"]["409"]
     assert install["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
     assert schema["components"]["schemas"]["ApiTokenOutput"]["properties"]["createdBy"]["nullable"] is True

@@ -52,12 +52,13 @@ def _isolated_cache_and_eager_tasks():
 
 
 @pytest.fixture(scope="package")
-def deplite_stack(django_db_setup, tmp_path_factory):
+def deplite_stack(django_db_setup, tmp_path_factory, agent_release):
     """The server (and a worker when REDIS_URL is set), started once for the end-to-end tests and
-    stopped before the test database is dropped."""
+    stopped before the test database is dropped. It hands out the agent built from this checkout."""
     logs = tmp_path_factory.mktemp("stack")
     port = free_port()
     env = stack_env(public_url=f"http://127.0.0.1:{port}")
+    env["DEPLITE_AGENT_DIST_DIR"] = str(agent_release.directory)
     worker = WorkerProcess(env=env, log_path=logs / "worker.log").start() if settings.REDIS_URL else None
     server = ServerProcess(port=port, env=env, log_path=logs / "server.log")
     try:

@@ -1,3 +1,4 @@
 """The Deplite agent: runs workflow files that live on this host when the Deplite server asks."""
 
-__version__ = "0.1.0"
+# The one place the version is written: pyproject.toml reads it, and the server serves the wheel under it.
+__version__ = "0.2.0"

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from .client import Backoff, RetryableError, ServerClient, ServerError, abortable_session
+from .client import AgentTooOld, Backoff, RetryableError, ServerClient, ServerError, abortable_session
 from .config import ENV_AGENT_ID, ENV_DIR, ENV_URL, AgentConfig
 from .events import EventRecorder, EventSpool, JobDelivery
 from .process import keep_environment_private, stop_job_processes
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 30
 ON_STOP_FINISH, ON_STOP_CANCEL = "finish", "cancel"
+# `run` exits with this when the server refused the agent as too old: a restart cannot help, so the
+# systemd unit does not restart on it (RestartPreventExitStatus).
+EXIT_TOO_OLD = 3
 
 
 class AgentAlreadyRunning(Exception):
@@ -74,6 +77,7 @@ class Agent:
         self._slots = threading.Semaphore(self.concurrency)
         self._lock_file = None
         self.last_status: str | None = None
+        self.refused: AgentTooOld | None = None
         self.hostname = socket.gethostname()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -94,7 +98,8 @@ class Agent:
             claimer.start()
             while claimer.is_alive():
                 claimer.join(0.2)
-            return self._drain()
+            status = self._drain()
+            return EXIT_TOO_OLD if self.refused is not None else status
         finally:
             self._lock_file.close()
 
@@ -110,6 +115,14 @@ class Agent:
             with self._lock:
                 for running in self.jobs.values():
                     running.cancel.set()
+
+    def _refuse(self, exc: AgentTooOld) -> None:
+        """The server no longer speaks this agent's protocol: say so once and stop claiming. Jobs already
+        running finish and are reported (the server still takes their reports)."""
+        if self.refused is None:
+            self.refused = exc
+            log.error("the server refuses this agent version (%s): %s", exc.code, exc.message)
+        self.stop()
 
     def _on_signal(self, signum, frame) -> None:
         # A second signal while stopping means "now": cancel whatever still runs.
@@ -156,6 +169,9 @@ class Agent:
                 workflows=workflow_names(self.config.workflows_dir),
                 running_jobs=self._held_job_ids(),
             )
+        except AgentTooOld as exc:
+            self._refuse(exc)
+            return False
         except (RetryableError, ServerError) as exc:
             log.warning("heartbeat failed: %s", exc)
             return False
@@ -176,6 +192,10 @@ class Agent:
                 continue
             try:
                 data = self.claim_client.claim(wait=self.poll_wait)
+            except AgentTooOld as exc:
+                self._slots.release()
+                self._refuse(exc)
+                return
             except (RetryableError, ServerError) as exc:
                 self._slots.release()
                 if self.stopping.is_set():

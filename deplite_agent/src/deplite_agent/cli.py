@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .agent import HEARTBEAT_SECONDS, ON_STOP_CANCEL, ON_STOP_FINISH, Agent, AgentAlreadyRunning
-from .client import RetryableError, ServerClient, ServerError, fetch_url, job_file_download_url
+from .client import AgentTooOld, RetryableError, ServerClient, ServerError, fetch_url, job_file_download_url
 from .config import ENV_AGENT_ID, ENV_SECRET, ENV_URL, AgentConfig, ConfigError, load_config
 from .runner import KILL_GRACE_SECONDS, SUCCEEDED, JobRunner, JobSpec
 from .workflow import WORKFLOW_NAME_RE, WorkflowError, list_workflow_files, parse_workflow_file, workflow_names
@@ -150,6 +150,9 @@ def _check_connection(config: AgentConfig) -> int:
             )
         else:
             print(f"error: cannot reach {config.url}: {exc}")
+        return 1
+    except AgentTooOld as exc:
+        print(f"error: {config.url} refuses this agent version ({__version__}): {exc.message}")
         return 1
     except ServerError as exc:
         print(f"error: {config.url}: {exc}")

@@ -33,6 +33,15 @@ class ServerError(Exception):
         super().__init__(f"HTTP {status} {code}: {message}")
 
 
+class AgentTooOld(ServerError):
+    """The server no longer speaks this agent's protocol (`agent_too_old`): retrying cannot help, an upgrade
+    can. Its message says how to upgrade."""
+
+
+# The answer to an agent older than the oldest the server still speaks; the agent stops on it.
+AGENT_TOO_OLD = "agent_too_old"
+
+
 class RetryableError(Exception):
     """Worth retrying after a pause: the server is unreachable, overloaded (5xx, 429) or rejected the
     signature (401: a clock skew, a rotated secret, a revoked agent — retrying slowly never hurts)."""
@@ -172,7 +181,9 @@ class ServerClient:
     ) -> requests.Response:
         url = self.config.url + path + (("?" + urlencode(query)) if query else "")
         raw = b"" if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        headers = {"Accept": "application/json"}
+        # The User-Agent names this agent's version on every request (the session's headers do not reach a
+        # request prepared on its own), so the server can refuse a version it no longer speaks.
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if body is not None:
             headers["Content-Type"] = "application/json"
         prepared = requests.Request(method, url, data=raw or None, headers=headers).prepare()
@@ -195,6 +206,8 @@ class ServerClient:
             raise RetryableError(
                 f"{method} {path}: HTTP {response.status_code} {code}: {message}", response.status_code
             )
+        if code == AGENT_TOO_OLD:
+            raise AgentTooOld(response.status_code, code, message)
         raise ServerError(response.status_code, code, message)
 
     # -- the protocol -------------------------------------------------------------------------------------

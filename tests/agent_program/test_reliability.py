@@ -3,6 +3,7 @@ outage's retries. The real agent process against the fake protocol server."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -111,3 +112,39 @@ def test_retry_pauses_are_capped_at_a_few_seconds_with_jitter():
     saturated = delays[10:]
     assert min(saturated) >= 2.0  # "equal jitter": never below half the cap…
     assert len({round(d, 3) for d in saturated}) > 20  # …and spread, so a fleet does not come back in lockstep
+
+
+def test_a_repeated_parent_death_signal_does_not_restart_the_step_leaders_grace(tmp_path):
+    """A SIGKILLed agent is many threads, and the kernel sends the parent-death signal each time the
+    leader's parent thread exits (the leader passes from one dying thread to the next): SIGHUP can arrive
+    twice. The second one must not start a second grace period."""
+    import subprocess
+
+    from deplite_agent.process import step_command
+
+    script = tmp_path / "step.sh"
+    script.write_text("trap '' TERM\necho running\nsleep 300\n")  # a step that ignores SIGTERM: only SIGKILL ends it
+    grace = 2.0
+    leader = subprocess.Popen(
+        step_command(str(script), grace), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        assert leader.stdout.readline() == b"running\n"
+        started = time.monotonic()
+        leader.send_signal(signal.SIGHUP)
+        time.sleep(0.5)  # inside the grace, as a second dying thread of the agent would send it
+        leader.send_signal(signal.SIGHUP)
+        leader.wait(3 * grace)
+        elapsed = time.monotonic() - started
+        assert elapsed < grace + 1.0, f"the step's group lived {elapsed:.1f}s past its agent, grace {grace}s"
+        wait_until(lambda: not _group_alive(leader.pid), 2, message="the step's group to be gone")
+    finally:
+        if leader.poll() is None:
+            os.killpg(leader.pid, signal.SIGKILL)
+            leader.wait(5)
+
+
+def _group_alive(pgid: int) -> bool:
+    from deplite_agent.process import group_members
+
+    return bool(group_members(pgid))

@@ -11,6 +11,7 @@ from django.utils import timezone
 from triggers import services as job_services
 from triggers.models import Job, JobStatus
 
+from . import signing
 from .models import Agent
 
 
@@ -38,3 +39,9 @@ def agents_reap_lost() -> int:
             filters={"agent_id": agent_id},
         )
     return failed
+
+
+@shared_task(ignore_result=True)
+def agent_nonces_purge() -> int:
+    """Spent nonces outside the signature window are no longer needed to refuse a replay."""
+    return signing.nonces_purge()

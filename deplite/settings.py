@@ -227,6 +227,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "refresh-tokens-purge": {"task": "orgs.tasks.expired_refresh_tokens_purge", "schedule": 86400.0},
     # Fails the running jobs of agents gone silent.
     "agents-reap-lost": {"task": "agents.tasks.agents_reap_lost", "schedule": 30.0},
+    "agent-nonces-purge": {"task": "agents.tasks.agent_nonces_purge", "schedule": 300.0},
     # Chat replies whose task was lost (broker down when the command came in) are re-sent.
     "chat-replies-sweep": {"task": "integrations.tasks.chat_replies_sweep", "schedule": 30.0},
 }

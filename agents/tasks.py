@@ -34,7 +34,7 @@ def agents_reap_lost() -> int:
         # The agent filter makes this a no-op if the job changed hands or finished meanwhile.
         failed += job_services.job_fail(
             job_id=job_id,
-            error="agent lost",
+            error=job_services.AGENT_LOST,
             from_statuses=[JobStatus.RUNNING],
             filters={"agent_id": agent_id},
         )

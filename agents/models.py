@@ -68,3 +68,19 @@ class AgentNonce(models.Model):
 
     def __str__(self) -> str:
         return f"nonce of agent {self.agent_id}"
+
+
+class ServerPulse(models.Model):
+    """The web tier's own liveness mark, written by every web process on a timer (agents.pulse).
+
+    The lost-agent reaper judges an agent by its silence only while the server could hear it: from
+    `up_since`, the start of the web tier's current unbroken run of pulses. Written by the server
+    itself, not inferred from agent traffic, so a lone agent that died is still found lost.
+    """
+
+    name = models.CharField(max_length=32, primary_key=True)
+    up_since = models.DateTimeField()
+    last_pulse_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} up since {self.up_since:%Y-%m-%d %H:%M:%S}"

@@ -11,14 +11,22 @@ from django.utils import timezone
 from triggers import services as job_services
 from triggers.models import Job, JobStatus
 
-from . import signing
+from . import pulse, signing
 from .models import Agent
 
 
 @shared_task(ignore_result=True)
 def agents_reap_lost() -> int:
-    """A running job whose agent has not been heard from for DEPLITE_AGENT_LOST_AFTER_SECONDS fails with `agent lost`."""
-    cutoff = timezone.now() - timedelta(seconds=settings.DEPLITE_AGENT_LOST_AFTER_SECONDS)
+    """A running job whose agent has not been heard from for DEPLITE_AGENT_LOST_AFTER_SECONDS fails with `agent lost`.
+
+    Only silence while the server could hear counts (agents.pulse): while the web tier is down nobody
+    is judged, and after it is back an agent's silence counts from then, not from its last request.
+    """
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.DEPLITE_AGENT_LOST_AFTER_SECONDS)
+    counts_from = pulse.silence_counts_from(now)
+    if counts_from is None or counts_from >= cutoff:
+        return 0  # the server has not been reachable for a whole lost timeout: no silence is the agent's fault
     running = list(Job.objects.filter(status=JobStatus.RUNNING, claimed_at__lt=cutoff).values_list("id", "agent_id"))
     if not running:
         return 0

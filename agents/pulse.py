@@ -6,10 +6,11 @@ thread that every DEPLITE_SERVER_PULSE_SECONDS updates one row: `last_pulse_at` 
 one older than the gap, three intervals, starts a new run). Several processes share the row, so a
 rolling restart is no break; a web tier that was stopped, or could not reach the database, is one.
 
-The rule (agents.tasks.agents_reap_lost): an agent's silence counts only from when the server was
-reachable again — `max(agent.last_seen_at, up_since)` — and while there is no recent pulse (the web
-tier is down now) no agent is judged at all. The mark is the server's own, not other agents'
-traffic: with a single agent, "nobody else talked" would say nothing about the server.
+The rule (agents.tasks.agents_reap_lost): an agent's silence counts only while the server was
+demonstrably reachable — from `max(agent.last_seen_at, up_since)` to the latest pulse — so during a
+web outage the count stops, and after it starts again from when the web tier was back. The mark is
+the server's own, not other agents' traffic: with a single agent, "nobody else talked" would say
+nothing about the server.
 """
 
 from __future__ import annotations
@@ -56,16 +57,16 @@ def pulse_record(*, now: datetime, run_started: datetime) -> None:
             pass  # another process created it first; its run is as good as this one's
 
 
-def silence_counts_from(now: datetime | None = None) -> datetime | None:
-    """From when an agent's silence counts against it; None while the web tier is down."""
+def reachable_window(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The span over which an agent's silence counts against it: from when the web tier was last back
+    up to its latest pulse. Not up to now: a web tier that stopped a moment ago has not missed a pulse
+    yet, and the time since its last one is not known to have been reachable."""
     now = now or timezone.now()
     row = ServerPulse.objects.filter(pk=WEB).values_list("up_since", "last_pulse_at").first()
     if row is None:
-        return SINCE_EVER
+        return SINCE_EVER, now
     up_since, last_pulse_at = row
-    if last_pulse_at < now - pulse_gap():
-        return None
-    return up_since
+    return up_since, min(last_pulse_at, now)
 
 
 class _PulseThread(threading.Thread):

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.utils import timezone
 
 from triggers import services as job_services
 from triggers.models import Job, JobStatus
@@ -19,13 +18,12 @@ from .models import Agent
 def agents_reap_lost() -> int:
     """A running job whose agent has not been heard from for DEPLITE_AGENT_LOST_AFTER_SECONDS fails with `agent lost`.
 
-    Only silence while the server could hear counts (agents.pulse): while the web tier is down nobody
-    is judged, and after it is back an agent's silence counts from then, not from its last request.
+    Only silence while the server could hear counts (agents.pulse): up to the web tier's latest pulse,
+    and after an outage from when it was back, not from the agent's last request.
     """
-    now = timezone.now()
-    cutoff = now - timedelta(seconds=settings.DEPLITE_AGENT_LOST_AFTER_SECONDS)
-    counts_from = pulse.silence_counts_from(now)
-    if counts_from is None or counts_from >= cutoff:
+    reachable_from, reachable_until = pulse.reachable_window()
+    cutoff = reachable_until - timedelta(seconds=settings.DEPLITE_AGENT_LOST_AFTER_SECONDS)
+    if reachable_from >= cutoff:
         return 0  # the server has not been reachable for a whole lost timeout: no silence is the agent's fault
     running = list(Job.objects.filter(status=JobStatus.RUNNING, claimed_at__lt=cutoff).values_list("id", "agent_id"))
     if not running:

@@ -86,6 +86,9 @@ class _PulseThread(threading.Thread):
                 last_ok = now
             except DatabaseError as exc:
                 logger.warning("Server pulse not recorded (%s); agents' silence will count from the next one.", exc)
+            except Exception:
+                # Anything else must not end the thread: without pulses the lost-agent reaper judges nobody.
+                logger.exception("Server pulse failed; trying again in %ss.", settings.DEPLITE_SERVER_PULSE_SECONDS)
             finally:
                 # Hand the connection back (to the pool) between pulses.
                 connection.close()

@@ -48,3 +48,39 @@ class Agent(models.Model):
         if self.revoked_at is not None:
             return "revoked"
         return "online" if self.is_online else "offline"
+
+
+class AgentNonce(models.Model):
+    """A nonce an agent's signed request spent: the replay store (agents.signing).
+
+    In PostgreSQL rather than Redis so the agent protocol keeps working through a Redis outage. A
+    Redis store with a PostgreSQL fallback would not be sound: a nonce spent in one store could be
+    replayed against the other when the agent protocol switches between them.
+    """
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+", db_index=False)
+    nonce = models.CharField(max_length=128)
+    # Past this, a signature carrying the nonce is outside the timestamp window anyway; purged by beat.
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["agent", "nonce"], name="agentnonce_unique_agent_nonce")]
+
+    def __str__(self) -> str:
+        return f"nonce of agent {self.agent_id}"
+
+
+class ServerPulse(models.Model):
+    """The web tier's own liveness mark, written by every web process on a timer (agents.pulse).
+
+    The lost-agent reaper judges an agent by its silence only while the server could hear it: from
+    `up_since`, the start of the web tier's current unbroken run of pulses. Written by the server
+    itself, not inferred from agent traffic, so a lone agent that died is still found lost.
+    """
+
+    name = models.CharField(max_length=32, primary_key=True)
+    up_since = models.DateTimeField()
+    last_pulse_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} up since {self.up_since:%Y-%m-%d %H:%M:%S}"

@@ -7,7 +7,8 @@ The secret is the agent's secret string as UTF-8 bytes. A request is refused (40
 the header is malformed, the agent is unknown or revoked, |now − ts| exceeds the window,
 the nonce was seen before within the window, or any byte of method, path, query or body
 differs from what was signed. The signature is compared in constant time, and only a
-request whose signature verifies can spend a nonce.
+request whose signature verifies can spend a nonce. Spent nonces are kept in PostgreSQL
+(`AgentNonce`), so agents keep working while Redis is down.
 """
 
 from __future__ import annotations
@@ -20,15 +21,14 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import redis
 from django.conf import settings
-from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from deplite import logs
-from deplite.api.errors import ServiceUnavailable, Unauthenticated
+from deplite.api.errors import Unauthenticated
 
-from .models import Agent
+from .models import Agent, AgentNonce
 
 HEADER = "X-Agent-Signature"
 META_KEY = "HTTP_X_AGENT_SIGNATURE"
@@ -112,19 +112,45 @@ def authenticate(*, header: str | None, method: str, path: str, body: bytes) -> 
     if not hmac.compare_digest(expected, fields["v1"]):
         raise _refuse("The request signature does not match.")
     # Remembered for two windows: a ts up to `window` ahead stays acceptable that long.
-    try:
-        fresh = cache.add(f"agent-nonce:{agent.pk}:{fields['nonce'].lower()}", 1, timeout=2 * window)
-    except (redis.RedisError, OSError):
-        # Without the nonce store a replay cannot be told apart: refuse, but as a retryable
-        # outage (the agent keeps its reports and tries again), not as a bad signature.
-        raise ServiceUnavailable("The agent service is temporarily unavailable; retry shortly.") from None
-    if not fresh:
+    if not spend_nonce(agent_id=agent.pk, nonce=fields["nonce"].lower(), ttl_seconds=2 * window):
         raise _refuse("This nonce was already used.", "signature_replayed")
     now = timezone.now()
     if agent.last_seen_at is None or now - agent.last_seen_at >= TOUCH_EVERY:
         Agent.objects.filter(pk=agent.pk).update(last_seen_at=now)
         agent.last_seen_at = now
     return agent
+
+
+def spend_nonce(*, agent_id: uuid.UUID, nonce: str, ttl_seconds: int) -> bool:
+    """Record `nonce` as spent by the agent; False when it was spent already (a replay).
+
+    One statement, so two requests racing with the same nonce cannot both win. A row past its
+    expiry is taken over (its signature would be outside the window by now); beat purges the rest.
+    """
+    now = timezone.now()
+    table = connection.ops.quote_name(AgentNonce._meta.db_table)
+    agent_field = AgentNonce._meta.get_field("agent").target_field
+    expires_field = AgentNonce._meta.get_field("expires_at")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Constant SQL (the table name from the model); every value is a parameter.
+            f"INSERT INTO {table} (agent_id, nonce, expires_at) VALUES (%s, %s, %s) "  # noqa: S608  # nosec B608
+            f"ON CONFLICT (agent_id, nonce) DO UPDATE SET expires_at = EXCLUDED.expires_at "
+            f"WHERE {table}.expires_at < %s",
+            [
+                agent_field.get_db_prep_value(agent_id, connection),
+                nonce,
+                expires_field.get_db_prep_value(now + timedelta(seconds=ttl_seconds), connection),
+                expires_field.get_db_prep_value(now, connection),
+            ],
+        )
+        return cursor.rowcount == 1
+
+
+def nonces_purge() -> int:
+    """Delete the nonces whose signatures are outside the window by now."""
+    deleted, _ = AgentNonce.objects.filter(expires_at__lt=timezone.now()).delete()
+    return deleted
 
 
 def signed_at(request) -> datetime:

@@ -29,6 +29,7 @@ django_wsgi = get_wsgi_application()
 from django.conf import settings  # noqa: E402
 
 from deplite.asgi_body_limit import BodyLimit  # noqa: E402 (needs the settings configured above)
+from deplite.serving import web_process_started  # noqa: E402
 from deplite.wsgi_bridge import ThreadedWSGI  # noqa: E402
 
 # Paths served by async views; they must not hold a thread while they wait.
@@ -45,6 +46,8 @@ async def route(scope, receive, send):
 
 # Bodies over DEPLITE_MAX_API_BODY_BYTES are refused before Django reads them (chunked ones too).
 application = BodyLimit(route)
+
+web_process_started.send(sender=None)
 
 gc.collect()
 gc.freeze()

@@ -227,6 +227,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "refresh-tokens-purge": {"task": "orgs.tasks.expired_refresh_tokens_purge", "schedule": 86400.0},
     # Fails the running jobs of agents gone silent.
     "agents-reap-lost": {"task": "agents.tasks.agents_reap_lost", "schedule": 30.0},
+    "agent-nonces-purge": {"task": "agents.tasks.agent_nonces_purge", "schedule": 300.0},
     # Chat replies whose task was lost (broker down when the command came in) are re-sent.
     "chat-replies-sweep": {"task": "integrations.tasks.chat_replies_sweep", "schedule": 30.0},
 }
@@ -371,6 +372,9 @@ DEPLITE_QUEUED_JOB_MAX_AGE_SECONDS = env.int("DEPLITE_QUEUED_JOB_MAX_AGE_SECONDS
 DEPLITE_JOB_TIMEOUT_GRACE_SECONDS = env.int("DEPLITE_JOB_TIMEOUT_GRACE_SECONDS", default=120)
 DEPLITE_AGENT_OFFLINE_AFTER_SECONDS = env.int("DEPLITE_AGENT_OFFLINE_AFTER_SECONDS", default=60)
 DEPLITE_AGENT_LOST_AFTER_SECONDS = env.int("DEPLITE_AGENT_LOST_AFTER_SECONDS", default=300)
+# Every web process marks the web tier as up this often (agents.pulse); no mark for three times this
+# long means the web tier was down, and agents' silence does not count until it is back.
+DEPLITE_SERVER_PULSE_SECONDS = env.float("DEPLITE_SERVER_PULSE_SECONDS", default=10.0)
 # A running job claimed longer ago than this (before the heartbeat's signed time) that the agent's
 # heartbeat does not list in runningJobs is taken back: requeued if never started, else failed.
 DEPLITE_CLAIM_CONFIRM_GRACE_SECONDS = env.int("DEPLITE_CLAIM_CONFIRM_GRACE_SECONDS", default=60)

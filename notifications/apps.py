@@ -11,11 +11,14 @@ class NotificationsConfig(AppConfig):
         from integrations.signals import chat_reply_posted
         from triggers import extensions
         from triggers.models import JobStep
-        from triggers.signals import job_finished
+        from triggers.signals import job_finished, job_result_corrected
 
         from . import receivers, selectors
 
         job_finished.connect(receivers.on_job_finished, dispatch_uid="notifications.on_job_finished")
+        job_result_corrected.connect(
+            receivers.on_job_result_corrected, dispatch_uid="notifications.on_job_result_corrected"
+        )
         post_save.connect(receivers.on_job_step_saved, sender=JobStep, dispatch_uid="notifications.on_job_step_saved")
         chat_reply_posted.connect(receivers.on_chat_reply_posted, dispatch_uid="notifications.on_chat_reply_posted")
         extensions.register_job_detail_field("notifications", selectors.job_notifications)

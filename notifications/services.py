@@ -114,6 +114,25 @@ def deliveries_for_finished_job(*, job_id: uuid.UUID) -> list[NotificationDelive
     return created
 
 
+def deliveries_for_corrected_job(*, job_id: uuid.UUID) -> int:
+    """A finished job's result was corrected (its agent came back after the server failed it as
+    `agent lost`): every message already posted about it is edited in place to the new result, and
+    what the new result owes that the old one did not (notifyOn) is written. Returns the edits asked."""
+    from .tasks import delivery_send
+
+    with transaction.atomic():
+        posted = NotificationDelivery.objects.filter(job_id=job_id, status=DeliveryStatus.SENT).exclude(
+            provider_message_id=""
+        )
+        ids = list(posted.values_list("pk", flat=True))
+        # Back to pending, due now: the next attempt renders the job as it is now and edits the message.
+        posted.update(status=DeliveryStatus.PENDING, next_attempt_at=None, attempts=0, last_error="")
+        for row_id in ids:
+            transaction.on_commit(lambda row_id=str(row_id): _enqueue(delivery_send, row_id), robust=True)
+    deliveries_for_finished_job(job_id=job_id)
+    return len(ids)
+
+
 def _enqueue(task, delivery_id: str) -> None:
     from deplite.background import enqueue_now
 
@@ -415,7 +434,8 @@ def _send(row: NotificationDelivery, message: rendering.Message) -> str:
     delivery_id = str(row.pk)
     if row.provider == Provider.SLACK:
         token = row.installation.bot_token
-        if row.kind == DeliveryKind.CHAT_REPLY and row.provider_message_id:
+        if row.provider_message_id:
+            # A chat reply kept up to date, or a posted result whose job's result was corrected.
             return transports.slack_update(
                 token=token, channel=row.channel, ts=row.provider_message_id, body=message.slack()
             )
@@ -457,8 +477,8 @@ def _send(row: NotificationDelivery, message: rendering.Message) -> str:
             return transports.discord_edit_original(interaction_token=row.interaction_token, body=body) or (
                 row.provider_message_id
             )
-        if row.provider_message_id:
-            return transports.discord_edit(channel=row.channel, message_id=row.provider_message_id, body=body)
+    if row.provider_message_id:
+        return transports.discord_edit(channel=row.channel, message_id=row.provider_message_id, body=body)
     # Discord's enforced nonce makes a repeat within minutes return the first message.
     return transports.discord_post(channel=row.channel, body=body, nonce=row.pk.hex[:25])
 

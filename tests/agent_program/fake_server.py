@@ -92,6 +92,9 @@ class FakeDeplite:
         self.heartbeats: list[dict] = []
         self.drop_event_responses = 0  # process an events call, then hang up without answering
         self.finish_status_override: int | None = None
+        # The next N signed requests are answered 503 with this Retry-After (an overloaded or degraded server).
+        self.unavailable_answers = 0
+        self.unavailable_retry_after = "5"
         self.httpd: ThreadingHTTPServer | None = None
         self.port = 0
         self.connections: set = set()
@@ -210,6 +213,10 @@ class FakeDeplite:
         agent_id = self.authenticate(method, path, headers, body)
         if agent_id is None:
             return 401, {"error": {"code": "bad_signature", "message": "Invalid agent signature.", "details": {}}}
+        with self.lock:
+            if self.unavailable_answers > 0:
+                self.unavailable_answers -= 1
+                return 503, {"error": {"code": "service_unavailable", "message": "Try later.", "details": {}}}
         data = json.loads(body) if body else None
         if parts == ["api", "agent", "heartbeat"] and method == "POST":
             held = (data or {}).get("runningJobs", [])
@@ -317,7 +324,14 @@ class _Handler(BaseHTTPRequestHandler):
         status, payload = self.fake.handle(method, self.path, self.headers, body)
         with self.fake.lock:
             self.fake.requests.append(
-                {"method": method, "path": self.path, "status": status, "headers": dict(self.headers), "body": body}
+                {
+                    "method": method,
+                    "path": self.path,
+                    "status": status,
+                    "headers": dict(self.headers),
+                    "body": body,
+                    "at": time.monotonic(),
+                }
             )
             drop = self.path.endswith("/events") and status == 200 and self.fake.drop_event_responses > 0
             if drop:
@@ -332,6 +346,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "Content-Type", "application/octet-stream" if isinstance(payload, bytes) else "application/json"
             )
         self.send_header("Content-Length", str(len(raw)))
+        if status == 503:
+            self.send_header("Retry-After", self.fake.unavailable_retry_after)
         self.end_headers()
         self.wfile.write(raw)
 

@@ -3,9 +3,11 @@ outage's retries. The real agent process against the fake protocol server."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 
 from .harness import AGENT_SRC, pid_is_gone, wait_until
 
@@ -111,3 +113,71 @@ def test_retry_pauses_are_capped_at_a_few_seconds_with_jitter():
     saturated = delays[10:]
     assert min(saturated) >= 2.0  # "equal jitter": never below half the cap…
     assert len({round(d, 3) for d in saturated}) > 20  # …and spread, so a fleet does not come back in lockstep
+
+
+def test_the_agent_waits_as_long_as_the_servers_retry_after_asks_beyond_its_own_cap(
+    home, fake_server, agent_credentials
+):
+    agent = home.start_agent(*RUN, **agent_credentials)
+    claims = lambda: [r for r in fake_server.requests if r["path"].startswith("/api/agent/jobs/claim")]  # noqa: E731
+    fake_server.wait_for(lambda: len(claims()) >= 1, 15, "the agent to claim")
+    with fake_server.lock:
+        fake_server.unavailable_retry_after = "6"  # above the agent's own 4 s backoff cap
+        fake_server.unavailable_answers = 1
+    fake_server.wait_for(
+        lambda: any(r["status"] == 503 for r in claims()), 15, "a claim to be answered 503 with Retry-After"
+    )
+    refused = next(r for r in claims() if r["status"] == 503)
+    fake_server.wait_for(lambda: claims()[-1]["at"] > refused["at"], 15, "the next claim")
+    retried = next(r for r in claims() if r["at"] > refused["at"])
+    assert retried["at"] - refused["at"] >= 5.9
+    assert agent.stop(30) == 0, agent.output()
+
+
+def test_retry_after_is_read_in_seconds_or_as_a_date_and_capped_at_five_minutes():
+    from email.utils import format_datetime
+
+    from deplite_agent.client import MAX_RETRY_AFTER_SECONDS, retry_after_seconds
+
+    assert retry_after_seconds("12") == 12.0
+    assert retry_after_seconds("86400") == MAX_RETRY_AFTER_SECONDS == 300.0
+    in_a_minute = datetime.now(UTC) + timedelta(seconds=60)
+    assert 55 <= retry_after_seconds(format_datetime(in_a_minute, usegmt=True)) <= 60
+    assert retry_after_seconds(None) is None
+    assert retry_after_seconds("soon") is None
+
+
+def test_a_repeated_parent_death_signal_does_not_restart_the_step_leaders_grace(tmp_path):
+    """A SIGKILLed agent is many threads, and the kernel sends the parent-death signal each time the
+    leader's parent thread exits (the leader passes from one dying thread to the next): SIGHUP can arrive
+    twice. The second one must not start a second grace period."""
+    import subprocess
+
+    from deplite_agent.process import step_command
+
+    script = tmp_path / "step.sh"
+    script.write_text("trap '' TERM\necho running\nsleep 300\n")  # a step that ignores SIGTERM: only SIGKILL ends it
+    grace = 2.0
+    leader = subprocess.Popen(
+        step_command(str(script), grace), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        assert leader.stdout.readline() == b"running\n"
+        started = time.monotonic()
+        leader.send_signal(signal.SIGHUP)
+        time.sleep(0.5)  # inside the grace, as a second dying thread of the agent would send it
+        leader.send_signal(signal.SIGHUP)
+        leader.wait(3 * grace)
+        elapsed = time.monotonic() - started
+        assert elapsed < grace + 1.0, f"the step's group lived {elapsed:.1f}s past its agent, grace {grace}s"
+        wait_until(lambda: not _group_alive(leader.pid), 2, message="the step's group to be gone")
+    finally:
+        if leader.poll() is None:
+            os.killpg(leader.pid, signal.SIGKILL)
+            leader.wait(5)
+
+
+def _group_alive(pgid: int) -> bool:
+    from deplite_agent.process import group_members
+
+    return bool(group_members(pgid))

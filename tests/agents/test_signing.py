@@ -7,10 +7,12 @@ import hmac
 import json
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from agents import signing
 from agents.models import Agent
 from triggers.models import Job, JobLogChunk, JobStatus, JobStep
 
@@ -217,13 +219,15 @@ def test_rotated_secret_stops_the_old_one(world, api, owner, org_a):
     assert SignedAgent(agent, secret=new).heartbeat().status_code == 200
 
 
-def test_signed_requests_get_a_retryable_503_when_the_nonce_store_is_down(db, settings):
-    """Redis down: a replay could not be detected, so the request is refused — as a
-    temporary outage the agent retries, never as a 500 or a bad signature."""
+def test_the_agent_protocol_works_and_still_refuses_replays_while_redis_is_down(db, settings):
+    """Redis down: heartbeat, claim, events and finish are answered (the nonce store is PostgreSQL), and
+    a replayed request is still a 401 that changes nothing."""
     from ..factories import AgentFactory, OrganizationFactory
     from .signed import SignedAgent
 
-    agent = AgentFactory(org=OrganizationFactory())
+    org = OrganizationFactory()
+    agent = AgentFactory(org=org, labels=["prod"])
+    JobFactory(org=org, trigger__agent_labels=["prod"])
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -232,9 +236,31 @@ def test_signed_requests_get_a_retryable_503_when_the_nonce_store_is_down(db, se
         }
     }
     client = SignedAgent(agent)
-    for response in (client.heartbeat(), client.claim()):
-        assert response.status_code == 503, response.content
-        assert response.json()["error"]["code"] == "service_unavailable"
-        assert response["Retry-After"] == "5"
-    agent.refresh_from_db()
-    assert agent.hostname == ""  # nothing was recorded
+    assert client.heartbeat().status_code == 200
+    claimed = client.claim()
+    assert claimed.status_code == 200, claimed.content
+    job_id = claimed.json()["id"]
+    events = [{"seq": 1, "type": "log", "data": "hello\n"}]
+    assert client.events(job_id, events).json()["acceptedThrough"] == 1
+    assert client.finish(job_id).json()["status"] == "succeeded"
+
+    method, path, body = "POST", "/api/agent/heartbeat", b'{"hostname": "replayed"}'
+    header = client.header(method, path, body)
+    assert client.send(method, path, body, header).status_code == 200
+    Agent.objects.filter(pk=agent.pk).update(hostname="changed-since")
+    replay = client.send(method, path, body, header)
+    assert replay.status_code == 401 and replay.json()["error"]["code"] == "signature_replayed"
+    assert Agent.objects.get(pk=agent.pk).hostname == "changed-since"
+
+
+def test_a_spent_nonce_past_its_expiry_is_purged_and_a_fresh_one_is_kept(db):
+    from agents.models import AgentNonce
+    from agents.tasks import agent_nonces_purge
+
+    agent = AgentFactory(org=OrganizationFactory())
+    assert signing.spend_nonce(agent_id=agent.pk, nonce="a" * 32, ttl_seconds=600)
+    assert not signing.spend_nonce(agent_id=agent.pk, nonce="a" * 32, ttl_seconds=600)
+    assert signing.spend_nonce(agent_id=agent.pk, nonce="b" * 32, ttl_seconds=600)
+    AgentNonce.objects.filter(nonce="b" * 32).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert agent_nonces_purge() == 1
+    assert list(AgentNonce.objects.values_list("nonce", flat=True)) == ["a" * 32]

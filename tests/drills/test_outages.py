@@ -162,6 +162,39 @@ def test_redis_killed_during_100_runs_every_answer_is_a_202_and_every_job_runs_o
     assert " 500 " not in drill.server.output()
 
 
+def test_with_redis_down_agents_still_claim_report_and_finish_without_a_503(drill, tmp_path):
+    """The agent protocol needs no Redis: nonces are in PostgreSQL and a claim without wake-ups polls."""
+    drill.worker.start()
+    drill.server.start()
+    home = AgentHome(tmp_path / "agent")
+    home.write_workflow("drill", "steps:\n  - name: talk\n    run: for i in 1 2 3; do echo \"tick $i\"; done\n")
+    agent = home.start_agent(
+        "--concurrency", "2", "--poll-wait", "5", url=drill.url, agent_id=drill.seed["agentId"], secret=drill.seed["secret"]
+    )
+    try:
+        assert drill.run().status_code == 202  # with Redis up, for reference
+        drill.redis.kill()  # the broker, the cache and the agents' wake-ups are gone, and stay gone
+        try:
+            responses = [drill.run() for _ in range(10)]
+            assert [r.status_code for r in responses] == [202] * 10
+            job_ids = [r.json()["jobId"] for r in responses]
+
+            def all_finished():
+                statuses = [drill.api("GET", f"/jobs/{job_id}").json()["status"] for job_id in job_ids]
+                return all(s in ("succeeded", "failed", "cancelled") for s in statuses) and statuses
+
+            statuses = wait_until(all_finished, timeout=45, interval=0.5, message="10 jobs to finish without Redis")
+            assert statuses == ["succeeded"] * 10
+            assert "tick 3" in drill.api("GET", f"/jobs/{job_ids[-1]}/logs?after=0").text
+        finally:
+            drill.redis.start()
+    finally:
+        agent.__exit__(None, None, None)
+    refused = [line for line in drill.server.output().splitlines() if "/api/agent/" in line and " 503 " in line]
+    assert refused == [], refused[:5]
+    assert " 500 " not in drill.server.output()
+
+
 # --- worker SIGKILL mid-task ----------------------------------------------------------------------------
 
 WORKER_WITH_SHORT_LEASE = """

@@ -51,6 +51,8 @@ def stack_env(*, public_url: str) -> dict[str, str]:
         # The test S3 server listens on 127.0.0.1.
         DEPLITE_ALLOW_PRIVATE_STORAGE_ENDPOINTS="true",
         DEPLITE_PUBLIC_URL=public_url,
+        # The web tier's liveness pulse (agents.pulse) every second, so outage drills stay short.
+        DEPLITE_SERVER_PULSE_SECONDS="1",
         PYTHONUNBUFFERED="1",
     )
     if settings.REDIS_URL:
@@ -126,7 +128,7 @@ class ServerProcess(_Process):
                 # Any HTTP answer (a 401 here) means Django is loaded and serving.
                 requests.get(f"{self.url}/api/orgs", timeout=2)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still loading
                 time.sleep(0.1)
         self.kill()
         raise RuntimeError(f"the Deplite server did not answer within {timeout}s:\n{self.output()[-4000:]}")

@@ -1,6 +1,8 @@
 """Fault drill: the agent is frozen (SIGSTOP) mid-job past the lost timeout, the server fails the job as
-"agent lost", then the agent resumes. It must learn that the server ended the job: stop the step, report,
-clear its spool and take the next job — not loop on events the server no longer takes."""
+"agent lost", a user re-runs it, then the agent resumes. Another job has taken its place, so the agent must
+learn that the server ended the job: stop the step, report, clear its spool and take the next job — not loop
+on events. (Without a re-run, an agent that comes back gets its log and result taken: test_drill_web_outage.py
+and tests/notifications/test_late_result.py.)"""
 
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ def test_an_agent_frozen_past_the_lost_timeout_stops_the_step_and_finishes_clean
         time.sleep(3)  # silent past the lost timeout (the step keeps talking into the frozen agent's pipe)
         assert agents_reap_lost() == 1  # the beat task, run here on the same database
         assert e2e.job(job_id)["status"] == "failed"
+        rerun = e2e.api("POST", f"/jobs/{job_id}/rerun", {}, expect=202)["jobId"]
+        e2e.api("POST", f"/jobs/{rerun}/cancel", "")  # only its existence matters here
     finally:
         agent.signal(signal.SIGCONT)
 
@@ -51,7 +55,7 @@ def test_an_agent_frozen_past_the_lost_timeout_stops_the_step_and_finishes_clean
     job = e2e.job(job_id)
     assert (job["status"], job["error"]) == ("failed", "agent lost")  # the server's outcome stands
     assert not (e2e.home.root / "never.txt").exists()
-    assert "the server ended the job" in e2e.agent_output()
+    assert "already has a different final state" in e2e.agent_output()  # its report was answered 409
 
     # The agent is healthy and takes the next job.
     e2e.home.write_workflow("ping", "name: ping\nsteps:\n  - name: Ping\n    run: echo pong\n")

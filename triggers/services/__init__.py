@@ -12,10 +12,11 @@ Callers import the public names from here: `from triggers.services import trigge
 from .claims import JOB_TOKEN_PREFIX, job_claim_next, job_for_token
 from .crud import trigger_create, trigger_delete, trigger_update
 from .events import job_record_events
-from .lifecycle import AGENT_LOST_THE_JOB, job_cancel, job_fail, job_finish, job_recover_unheld
+from .lifecycle import AGENT_LOST, AGENT_LOST_THE_JOB, job_cancel, job_fail, job_finish, job_recover_unheld
 from .runs import IDEMPOTENCY_KEY_TTL, RunResult, job_enqueue_dispatch, job_rerun, trigger_run
 
 __all__ = [
+    "AGENT_LOST",
     "JOB_TOKEN_PREFIX",
     "job_for_token",
     "AGENT_LOST_THE_JOB",

@@ -13,6 +13,7 @@ from deplite import metrics
 
 from ..log_store import log_chunks_append
 from ..models import Job, JobLogChunk, JobStatus, JobStep, StepStatus
+from .lifecycle import job_lost_by_silence, job_replaced
 
 _LOG_MARKER = (
     "\n[deplite] Log truncated: the output of this job passed the limit of {limit} bytes; the rest was dropped.\n"
@@ -23,18 +24,24 @@ def job_record_events(*, job: Job, events: list[dict]) -> tuple[int, bool]:
     """Apply an agent's events to a running job it holds. Returns (acceptedThrough, cancelRequested).
 
     Idempotent by sequence number: events at or below the last accepted seq are resends
-    and ignored. A job that is already final answers "cancel" so the agent stops.
+    and ignored. A job that is already final answers "cancel" so the agent stops, except a
+    job failed as `agent lost` (its agent was only silent, maybe by the server's fault): its
+    events are still appended in order, and the agent is told to stop only if a re-run of
+    the job has taken its place.
     """
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)
+        stop = job.cancel_requested
         if job.status != JobStatus.RUNNING:
-            return job.last_event_seq, True
+            if not job_lost_by_silence(job):
+                return job.last_event_seq, True
+            stop = stop or job_replaced(job)
         fresh: dict[int, dict] = {}
         for event in events:
             if event["seq"] > job.last_event_seq:
                 fresh.setdefault(event["seq"], event)
         if not fresh:
-            return job.last_event_seq, job.cancel_requested
+            return job.last_event_seq, stop
         ordered = [fresh[s] for s in sorted(fresh)]
         log_bytes_before = job.log_bytes
         steps: dict[int, JobStep] | None = None
@@ -121,7 +128,7 @@ def job_record_events(*, job: Job, events: list[dict]) -> tuple[int, bool]:
                 "log_truncated",
             ]
         )
-        return job.last_event_seq, job.cancel_requested
+        return job.last_event_seq, stop
 
 
 def _stream(event: dict) -> str:

@@ -18,18 +18,39 @@ from django.utils import timezone
 from deplite.background import send_after_commit
 from deplite.errors import Conflict
 from orgs.actors import Actor
-from orgs.models import Organization
+from orgs.models import AuditEvent, Organization
 from orgs.services import audit_record
 
 from ..models import FINAL_STATUSES, Job, JobStatus, JobStep, StepStatus
-from ..signals import job_finished
+from ..signals import job_finished, job_result_corrected
 from . import runs
 
 logger = logging.getLogger(__name__)
 
 
+# The error of a running job the lost-agent reaper failed (agents.tasks.agents_reap_lost): the server
+# judged the agent gone by its silence. If the agent comes back with the job's log and result, they
+# are taken (job_record_events, job_finish), unless a re-run of the job has taken its place meanwhile.
+AGENT_LOST = "agent lost"
+
+
+def job_lost_by_silence(job: Job) -> bool:
+    """The job was failed only because its agent was not heard from (its report may still come)."""
+    return job.status == JobStatus.FAILED and job.error == AGENT_LOST
+
+
+def job_replaced(job: Job) -> bool:
+    """Another job has taken this one's place: a re-run of it was created."""
+    return Job.objects.filter(rerun_of_id=job.pk).exists()
+
+
 def job_finish(*, job: Job, status: str, exit_code: int | None, error: str | None) -> Job:
-    """The agent's final report. Repeating the same report is harmless; a different one is a 409."""
+    """The agent's final report. Repeating the same report is harmless; a different one is a 409.
+
+    A job failed as `agent lost` takes the report of its agent come back: its status is corrected
+    (audited, `job_result_corrected` sent), unless a re-run has taken its place; then the report is
+    kept in the audit log, the status stays and the answer is the 409.
+    """
     if status == JobStatus.FAILED and not error:
         error = f"exited with code {exit_code}" if exit_code is not None else "failed"
     elif status == JobStatus.CANCELLED and not error:
@@ -43,6 +64,8 @@ def job_finish(*, job: Job, status: str, exit_code: int | None, error: str | Non
             error=error or "",
             filters={"agent_id": job.agent_id},
         )
+        if not finished:
+            _take_late_result(job_id=job.pk, agent_id=job.agent_id, status=status, exit_code=exit_code, error=error)
     job.refresh_from_db()
     if not finished and (job.status != status or job.exit_code != exit_code):
         raise Conflict(
@@ -51,6 +74,43 @@ def job_finish(*, job: Job, status: str, exit_code: int | None, error: str | Non
             details={"status": job.status, "exitCode": job.exit_code},
         )
     return job
+
+
+def _take_late_result(
+    *, job_id: uuid.UUID, agent_id: uuid.UUID | None, status: str, exit_code: int | None, error: str | None
+) -> bool:
+    """The final report of a job failed as `agent lost`, from its agent come back; the caller holds a
+    transaction. Returns True when the job's status was corrected."""
+    job = Job.objects.select_for_update().select_related("org").filter(pk=job_id, agent_id=agent_id).first()
+    if job is None or not job_lost_by_silence(job):
+        return False
+    actor = Actor.for_agent(agent_id=agent_id, name=job.agent_name)
+    report = {"shortId": job.short_id, "status": status, "exitCode": exit_code, "error": error or ""}
+    if job_replaced(job):
+        # A re-run took its place: the report is kept (once), the job's outcome stays.
+        kept = AuditEvent.objects.filter(org_id=job.org_id, action="job.late_result_kept", target_id=str(job.pk))
+        if not kept.exists():
+            audit_record(
+                org=job.org,
+                actor=actor,
+                action="job.late_result_kept",
+                target=job,
+                data={**report, "reason": "a re-run of the job took its place"},
+            )
+        return False
+    Job.objects.filter(pk=job.pk, status=JobStatus.FAILED, error=AGENT_LOST).update(
+        status=status, exit_code=exit_code, error=(error or "")[:10000], finished_at=timezone.now()
+    )
+    audit_record(
+        org=job.org,
+        actor=actor,
+        action="job.result_corrected",
+        target=job,
+        data={**report, "was": {"status": JobStatus.FAILED, "error": AGENT_LOST}},
+    )
+    send_after_commit(job_result_corrected, sender=Job, job_id=job.pk, org_id=job.org_id, status=status)
+    logger.info("Job %s: its agent came back; result corrected from 'agent lost' to %s.", job.pk, status)
+    return True
 
 
 def job_cancel(*, job: Job, actor: Actor) -> Job:

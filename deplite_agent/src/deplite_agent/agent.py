@@ -200,7 +200,7 @@ class Agent:
                 self._slots.release()
                 if self.stopping.is_set():
                     return  # the stop cut the claim short
-                delay = backoff.next_delay()
+                delay = exc.pause(backoff) if isinstance(exc, RetryableError) else backoff.next_delay()
                 if getattr(exc, "status", None) == 401:
                     delay = max(delay, 5.0)
                     log.error(

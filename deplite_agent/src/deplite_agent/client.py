@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import random
 import socket
 import threading
 import weakref
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote, urlencode
@@ -46,14 +48,42 @@ class RetryableError(Exception):
     """Worth retrying after a pause: the server is unreachable, overloaded (5xx, 429) or rejected the
     signature (401: a clock skew, a rotated secret, a revoked agent — retrying slowly never hurts)."""
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
         self.status = status
+        # The server's own Retry-After (seconds, at most MAX_RETRY_AFTER_SECONDS), if it sent one.
+        self.retry_after = retry_after
         super().__init__(message)
+
+    def pause(self, backoff: Backoff) -> float:
+        """How long to wait before the next try: the backoff's step, or longer when the server asked."""
+        return max(backoff.next_delay(), self.retry_after or 0.0)
 
 
 # The longest pause between retries of a retryable answer (503, 5xx, 429, connection errors). Short, so an
 # agent is back within a few seconds of an outage ending; the jitter keeps a fleet from arriving in lockstep.
 BACKOFF_CAP_SECONDS = 4.0
+# A server's Retry-After is honoured beyond the cap (it knows its own load), but no longer than this: a
+# misconfigured proxy asking for hours must not park the agent's reports for hours.
+MAX_RETRY_AFTER_SECONDS = 300.0
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header (delta-seconds or an HTTP date) as seconds from now, capped; None if absent or
+    unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 class Backoff:
@@ -204,7 +234,9 @@ class ServerClient:
         code, message = _error_of(response)
         if response.status_code in (401, 429) or response.status_code >= 500:
             raise RetryableError(
-                f"{method} {path}: HTTP {response.status_code} {code}: {message}", response.status_code
+                f"{method} {path}: HTTP {response.status_code} {code}: {message}",
+                response.status_code,
+                retry_after_seconds(response.headers.get("Retry-After")),
             )
         if code == AGENT_TOO_OLD:
             raise AgentTooOld(response.status_code, code, message)

@@ -260,7 +260,7 @@ class JobDelivery(threading.Thread):
                         return
                 self.backoff.reset()
             except RetryableError as exc:
-                delay = self.backoff.next_delay()
+                delay = exc.pause(self.backoff)
                 if exc.status == 401:
                     delay = max(delay, 5.0)
                 log.warning("job %s: %s; retrying in %.1fs", self.job_id, exc, delay)

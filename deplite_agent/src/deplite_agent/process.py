@@ -17,8 +17,14 @@ from pathlib import Path
 # unsupervised. A plain `bash script` leader would die alone and leave its children running. The leader
 # ignores the agent's own SIGTERM to the group (the script gets it and ends; the leader then exits with the
 # script's status), so timeouts and cancels work as before. `$0` is the script, `$1` the grace in seconds.
+#
+# The HUP handler runs once: its first act ignores HUP. The kernel sends the parent-death signal each time the
+# leader's parent *thread* exits, and the leader is handed from one dying thread of the agent to the next
+# before it reaches init, so a SIGKILLed multi-threaded agent can deliver SIGHUP two or more times. bash runs
+# a trap again for a signal that arrived while the trap itself was running (after its foreground `sleep`),
+# so a second HUP during the grace used to start a second grace: the group lived on for twice the grace.
 STEP_LEADER = (
-    'trap "kill -TERM 0 2>/dev/null; sleep \"$1\"; kill -KILL 0" HUP; trap : TERM INT; '
+    "trap \"trap '' HUP; kill -TERM 0 2>/dev/null; sleep $1; kill -KILL 0\" HUP; trap : TERM INT; "
     'bash --noprofile --norc -eo pipefail "$0" & child=$!; '
     "while :; do wait $child; status=$?; kill -0 $child 2>/dev/null || exit $status; done"
 )

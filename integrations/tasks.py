@@ -62,7 +62,7 @@ def chat_reply_send(self, command_id: str) -> str:
     except TransportError as exc:
         retry = not exc.permanent and command.reply_attempts < MAX_ATTEMPTS and now - command.created_at < GIVE_UP_AFTER
         ChatCommand.objects.filter(pk=command.pk, reply_state=ReplyState.SENDING).update(
-            reply_state=ReplyState.PENDING if retry else ReplyState.FAILED, reply_error=exc.message[:255]
+            reply_state=ReplyState.PENDING if retry else ReplyState.FAILED, reply_error=exc.code
         )
         logger.warning("Chat reply %s failed (%s)%s", command.pk, exc.message, "; retrying" if retry else "")
         if retry and exc.retry_after:  # the provider said how long to wait (429)
@@ -93,18 +93,21 @@ def chat_reply_send(self, command_id: str) -> str:
 
 def _post(command: ChatCommand) -> str:
     if command.kind == CommandKind.DISCORD_SLASH:
-        return discord.edit_original_response(
-            application_id=command.application_id,
+        return discord.edit_original(
             interaction_token=command.interaction_token,
-            content=command.reply_text,
+            body={"content": command.reply_text, "allowed_mentions": {"parse": []}},
         )
     installation = command.installation
     if installation is None or not installation.bot_token:
-        raise TransportError("the Slack workspace is no longer linked", permanent=True)
+        raise TransportError("not_connected", "the Slack workspace is no longer linked", permanent=True)
     # A mention is answered in its thread; a slash command's job gets a channel message.
     thread = command.thread_ts if command.kind == CommandKind.SLACK_MENTION else ""
     return slack.post_message(
-        token=installation.bot_token, channel=command.channel_id, text=command.reply_text, thread_ts=thread
+        token=installation.bot_token,
+        channel=command.channel_id,
+        body={"text": command.reply_text},
+        outbox_id=str(command.pk),
+        thread_ts=thread,
     )
 
 

@@ -23,14 +23,16 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from deplite.errors import Conflict
+from integrations.discord import transport as discord
 from integrations.models import Installation, Provider
+from integrations.slack import transport as slack
+from integrations.transport import TransportError
 from orgs.actors import Actor
 from orgs.services import audit_record
 from triggers.models import Job, JobStatus, NotifyOn
 
-from . import rendering, transports
+from . import rendering
 from .models import DeliveryKind, DeliveryStatus, NotificationDelivery
-from .transports import DeliveryError
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +304,7 @@ def _mine(claim: Claim):
 
 
 def delivery_attempt(*, delivery_id) -> str:
-    """One attempt at one delivery. Raises DeliveryError (not permanent) when it should be tried again.
+    """One attempt at one delivery. Raises TransportError (not permanent) when it should be tried again.
 
     Permanent errors are recorded on the row and not raised: they are never retried.
     """
@@ -318,7 +320,7 @@ def delivery_attempt(*, delivery_id) -> str:
     try:
         _check_target(row, job)
         message_id = _send(row, message)
-    except DeliveryError as exc:
+    except TransportError as exc:
         if exc.permanent:
             _record_failure(claim, exc, permanent=True)
             return Outcome.FAILED
@@ -367,7 +369,7 @@ def _release_unchanged(claim: Claim, job: Job) -> None:
     )
 
 
-def _record_failure(claim: Claim, exc: DeliveryError, *, permanent: bool) -> bool:
+def _record_failure(claim: Claim, exc: TransportError, *, permanent: bool) -> bool:
     """Write the error on the row. Returns True when the row is now failed for good."""
     row = claim.row
     gave_up = permanent or row.attempts >= settings.DEPLITE_NOTIFY_MAX_ATTEMPTS
@@ -401,11 +403,11 @@ def _check_target(row: NotificationDelivery, job: Job) -> None:
     """Only an installation of the job's own org is ever used; a Discord channel must be in its guild."""
     installation = row.installation
     if installation is None or installation.org_id != job.org_id or installation.provider != row.provider:
-        raise DeliveryError(NOT_CONNECTED, "No installation of this organization for this workspace", permanent=True)
+        raise TransportError(NOT_CONNECTED, "No installation of this organization for this workspace", permanent=True)
     if row.provider == Provider.DISCORD and row.kind != DeliveryKind.CHAT_REPLY:
-        guild = transports.discord_channel_guild(channel=row.channel)
+        guild = discord.channel_guild(channel=row.channel)
         if guild != installation.external_id:
-            raise DeliveryError(
+            raise TransportError(
                 NOT_CONNECTED, "The channel is not in this organization's Discord server", permanent=True
             )
 
@@ -416,23 +418,23 @@ def _send(row: NotificationDelivery, message: rendering.Message) -> str:
     if row.provider == Provider.SLACK:
         token = row.installation.bot_token
         if row.kind == DeliveryKind.CHAT_REPLY and row.provider_message_id:
-            return transports.slack_update(
+            return slack.update_message(
                 token=token, channel=row.channel, ts=row.provider_message_id, body=message.slack()
             )
         if row.uncertain_since is not None:
             try:
-                found = transports.slack_find_posted(
+                found = slack.find_posted(
                     token=token,
                     channel=row.channel,
-                    delivery_id=delivery_id,
+                    outbox_id=delivery_id,
                     since=row.uncertain_since,
                     thread_ts=row.thread_ts if row.kind == DeliveryKind.CHAT_REPLY else "",
                 )
-            except DeliveryError as exc:
+            except TransportError as exc:
                 if not exc.permanent:
                     raise
                 # Without channels:history we cannot tell; posting blindly could post twice.
-                raise DeliveryError(
+                raise TransportError(
                     "outcome_unknown",
                     f"A worker stopped mid-call and Slack could not be asked whether the message "
                     f"was posted ({exc.code}); retry to post it anyway",
@@ -441,26 +443,26 @@ def _send(row: NotificationDelivery, message: rendering.Message) -> str:
             if found:
                 logger.info("Notification %s was posted before its worker stopped; not posting again.", row.pk)
                 if row.kind == DeliveryKind.CHAT_REPLY:
-                    return transports.slack_update(token=token, channel=row.channel, ts=found, body=message.slack())
+                    return slack.update_message(token=token, channel=row.channel, ts=found, body=message.slack())
                 return found
-        return transports.slack_post(
+        return slack.post_message(
             token=token,
             channel=row.channel,
             body=message.slack(),
-            delivery_id=delivery_id,
+            outbox_id=delivery_id,
             thread_ts=row.thread_ts if row.kind == DeliveryKind.CHAT_REPLY else "",
         )
     body = message.discord()
     if row.kind == DeliveryKind.CHAT_REPLY:
         fresh = row.interaction_at is not None and timezone.now() - row.interaction_at < INTERACTION_TOKEN_TTL
         if row.interaction_token and fresh:
-            return transports.discord_edit_original(interaction_token=row.interaction_token, body=body) or (
+            return discord.edit_original(interaction_token=row.interaction_token, body=body) or (
                 row.provider_message_id
             )
         if row.provider_message_id:
-            return transports.discord_edit(channel=row.channel, message_id=row.provider_message_id, body=body)
+            return discord.edit_message(channel=row.channel, message_id=row.provider_message_id, body=body)
     # Discord's enforced nonce makes a repeat within minutes return the first message.
-    return transports.discord_post(channel=row.channel, body=body, nonce=row.pk.hex[:25])
+    return discord.post_message(channel=row.channel, body=body, nonce=row.pk.hex[:25])
 
 
 # --- the sweeper -------------------------------------------------------------------------------------

@@ -13,15 +13,15 @@ from celery import shared_task
 from django.conf import settings
 
 from deplite import metrics
+from integrations.transport import TransportError
 
 from . import pace, services
 from .models import DeliveryStatus, NotificationDelivery
-from .transports import DeliveryError
 
 
 @shared_task(
     bind=True,
-    autoretry_for=(DeliveryError,),
+    autoretry_for=(TransportError,),
     retry_backoff=2,
     retry_backoff_max=60,
     retry_jitter=True,
@@ -49,7 +49,7 @@ def delivery_send(self, delivery_id: str, paced: bool = False) -> str:
         outcome = services.delivery_attempt(delivery_id=delivery_id)
         metrics.NOTIFICATION_DELIVERIES.labels(provider=target["provider"], outcome=outcome).inc()
         return outcome
-    except DeliveryError as exc:
+    except TransportError as exc:
         metrics.NOTIFICATION_DELIVERIES.labels(provider=target["provider"], outcome="retried").inc()
         if eager:
             # In-process (embedded default): never sleep in a request; the sweeper retries when due.

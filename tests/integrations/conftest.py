@@ -14,7 +14,7 @@ import pytest
 from django.test import Client
 from nacl.signing import SigningKey
 
-from integrations.models import Provider
+from integrations.models import MessageKind, OutboxMessage, Provider
 from orgs.models import Role
 from tests.factories import InstallationFactory, MembershipFactory, TriggerFactory
 from triggers.models import TriggerType
@@ -191,3 +191,8 @@ def discord_trigger(org_a):
 @pytest.fixture
 def admin_of_b(org_b):
     return MembershipFactory(org=org_b, role=Role.ADMIN, user__email="admin@bravo.test").user
+
+
+def reply_of(command) -> OutboxMessage:
+    """The outbox message that answers a chat command (its reply, edited as its job moves)."""
+    return OutboxMessage.objects.get(command=command, kind=MessageKind.CHAT_REPLY)

@@ -14,10 +14,10 @@ from django.test import Client
 from nacl.signing import SigningKey
 
 from integrations import tasks
-from integrations.models import ChatCommand, CommandKind, Installation, Provider, ReplyState
+from integrations.models import ChatCommand, CommandKind, Installation, Provider
 from triggers.models import Job, JobSource
 
-from .conftest import DISCORD_APP, GUILD, deplite_interaction, discord_headers, post_interaction
+from .conftest import DISCORD_APP, GUILD, deplite_interaction, discord_headers, post_interaction, reply_of
 
 pytestmark = pytest.mark.django_db
 
@@ -69,22 +69,21 @@ def test_command_creates_one_job_and_the_task_fills_in_the_deferred_answer(
     )
     assert "Bob" in job.actor_label
     command = ChatCommand.objects.get()
-    assert (command.kind, command.interaction_token, command.application_id, command.reply_state) == (
+    assert (command.kind, command.interaction_token, command.application_id, reply_of(command).status) == (
         CommandKind.DISCORD_SLASH,
         "interaction-token-abc",
         DISCORD_APP,
-        ReplyState.PENDING,
+        "pending",
     )
     assert discord_api.log == []  # nothing was called during the request
 
     discord_api.expect_request(
         f"/discord/api/v10/webhooks/{DISCORD_APP}/interaction-token-abc/messages/@original", method="PATCH"
     ).respond_with_json({"id": "555000111", "content": "x"})
-    assert tasks.chat_reply_send(str(command.pk)) == "sent"
+    assert tasks.outbox_send(str(reply_of(command).pk)) == "sent"
     ((request, _),) = discord_api.log
     assert f"Job #{job.short_id} queued" in request.get_json()["content"]
-    command.refresh_from_db()
-    assert (command.reply_state, command.reply_message_id) == (ReplyState.SENT, "555000111")
+    assert (reply_of(command).status, reply_of(command).provider_message_id) == ("sent", "555000111")
 
 
 def test_the_same_interaction_twice_makes_one_job(client, discord_install, discord_trigger):
@@ -268,6 +267,6 @@ def test_with_the_broker_down_the_command_is_still_answered_and_the_job_written(
     assert callbacks
     assert response.json() == {"type": 5}
     assert Job.objects.count() == 1
-    assert ChatCommand.objects.get().reply_state == ReplyState.PENDING
-    assert "Could not enqueue integrations.tasks.chat_reply_send" in dead_broker.text
+    assert reply_of(ChatCommand.objects.get()).status == "pending"
+    assert "Could not enqueue integrations.tasks.outbox_send" in dead_broker.text
     assert discord_api.log == []

@@ -14,8 +14,8 @@ from django.conf import settings
 from pytest_httpserver import HTTPServer
 
 from deplite.celery import app as celery_app
-from notifications.models import NotificationDelivery
-from notifications.tasks import deliveries_sweep
+from integrations.models import OutboxMessage
+from integrations.tasks import outbox_sweep
 from tests.e2e.stack import WorkerProcess, stack_env
 from tests.factories import InstallationFactory, MembershipFactory, OrganizationFactory
 
@@ -67,14 +67,14 @@ def org(transactional_db):
     return org
 
 
-def _row(job) -> NotificationDelivery:
-    return NotificationDelivery.objects.get(job=job)
+def _row(job) -> OutboxMessage:
+    return OutboxMessage.objects.get(job=job)
 
 
-def _wait_row(job, status: str, timeout: float = 30) -> NotificationDelivery:
+def _wait_row(job, status: str, timeout: float = 30) -> OutboxMessage:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        row = NotificationDelivery.objects.filter(job=job).first()
+        row = OutboxMessage.objects.filter(job=job).first()
         if row is not None and row.status == status:
             return row
         time.sleep(0.1)
@@ -108,7 +108,7 @@ def test_a_permanent_error_is_recorded_once_and_never_retried_by_the_worker(org,
     finish(job, "failed", exit_code=1, error="boom")
     row = _wait_row(job, "failed")
     assert (row.last_error, row.attempts) == ("channel_not_found", 1)
-    deliveries_sweep()
+    outbox_sweep()
     time.sleep(3)  # room for any (wrong) retry to show
     assert len(fake.posts("C0404")) == 1
     assert _row(job).attempts == 1
@@ -151,7 +151,7 @@ def test_a_worker_killed_mid_delivery_yields_exactly_one_message_after_restart(o
         # The beat sweeper re-enqueues the delivery once the dead worker's lease ran out.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and _row(job).status != "sent":
-            deliveries_sweep()
+            outbox_sweep()
             time.sleep(0.5)
         row = _row(job)
         assert row.status == "sent", second.output()[-3000:]

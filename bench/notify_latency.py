@@ -46,7 +46,7 @@ def start_fake():
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     from pytest_httpserver import HTTPServer
 
-    from tests.notifications.fakes import FakeSlack
+    from tests.chat_fakes import FakeSlack
 
     class LimitedSlack(FakeSlack):
         """Answers 429 (Retry-After: 1) to a post that comes too soon after the channel's last one."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from urllib.parse import parse_qs
 
 import pytest
 from django.test import Client
@@ -28,22 +27,12 @@ def client(slack_api):
 
 def slack_calls(server, method: str) -> list[dict]:
     """The arguments of each call to `method` the fake Slack received (JSON or form body)."""
-    calls = []
-    for req, _ in server.log:
-        if req.path != f"/api/{method}":
-            continue
-        if req.is_json:
-            args = req.get_json()
-        else:
-            args = {k: v[0] for k, v in parse_qs(req.get_data(as_text=True)).items()}
-        calls.append({**args, "_auth": req.headers.get("Authorization")})
-    return calls
+    return server.requests(method)
 
 
 def expect_post_message(server, ts="1503435956.000247"):
-    server.expect_request("/api/chat.postMessage", method="POST").respond_with_json(
-        {"ok": True, "channel": CHANNEL, "ts": ts, "message": {"text": "x"}}
-    )
+    """The ts Slack gives the next message posted."""
+    server.next_ts.append(ts)
 
 
 # --- signatures ------------------------------------------------------------------------------------------
@@ -127,7 +116,7 @@ def test_slash_command_creates_one_job_with_ref_and_params(client, slack_api, sl
     assert command.response_url == "https://hooks.slack.com/commands/1234/5678"
     assert AuditEvent.objects.filter(action="job.created", actor_label=job.actor_label).exists()
     # The answer went back before any Slack API call (db-wrapped test: on_commit never ran).
-    assert slack_api.log == []
+    assert slack_api.calls == []
 
 
 def test_mention_creates_one_job_and_the_task_replies_in_its_thread(
@@ -191,9 +180,7 @@ def test_the_reply_task_posts_once_even_when_run_twice(client, slack_api, slack_
 
 
 def test_a_permanent_slack_error_is_recorded_not_retried(client, slack_api, slack_install, slack_trigger):
-    slack_api.expect_request("/api/chat.postMessage", method="POST").respond_with_json(
-        {"ok": False, "error": "not_in_channel"}
-    )
+    slack_api.refuse[CHANNEL] = "not_in_channel"
     post_slack_event(client, mention_event("deploy"))
     command = ChatCommand.objects.get()
     assert tasks.outbox_send(str(reply_of(command).pk)) == "failed"
@@ -371,7 +358,7 @@ def test_with_redis_down_the_command_is_answered_the_job_written_and_the_reply_s
     assert job.ref == "hotfix"
     command = ChatCommand.objects.get()
     assert (command.job, reply_of(command).status) == (job, "pending")
-    assert slack_api.log == []  # no Slack call happened in the request
+    assert slack_api.calls == []  # no Slack call happened in the request
     # Later (the sweeper's or a retried task's turn), the reply goes out.
     expect_post_message(slack_api)
     assert tasks.outbox_send(str(reply_of(command).pk)) == "sent"
@@ -457,9 +444,6 @@ def test_a_mention_started_jobs_reply_is_edited_in_place_to_its_result(
     from triggers import services as job_services
 
     expect_post_message(slack_api, ts="1700000000.000200")
-    slack_api.expect_request("/api/chat.update", method="POST").respond_with_json(
-        {"ok": True, "channel": CHANNEL, "ts": "1700000000.000200"}
-    )
     with django_capture_on_commit_callbacks(execute=True):
         post_slack_event(client, mention_event("deploy"))
     job = Job.objects.get()

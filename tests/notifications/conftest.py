@@ -7,11 +7,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from orgs.actors import Actor
+from tests.chat_fakes import FakeDiscord, FakeSlack
 from tests.factories import InstallationFactory, TriggerFactory
 from triggers import services as trigger_services
 from triggers.models import Job, JobSource, JobStatus
-
-from .fakes import FakeDiscord, FakeSlack
 
 SLACK_TOKEN = "xoxb-acme-token"
 OTHER_SLACK_TOKEN = "xoxb-bravo-token"

@@ -16,11 +16,11 @@ from pytest_httpserver import HTTPServer
 from deplite.celery import app as celery_app
 from integrations.models import OutboxMessage
 from integrations.tasks import outbox_sweep
+from tests.chat_fakes import FakeSlack
 from tests.e2e.stack import WorkerProcess, stack_env
 from tests.factories import InstallationFactory, MembershipFactory, OrganizationFactory
 
 from .conftest import SLACK_TOKEN, finish, run, slack_trigger
-from .fakes import FakeSlack
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.real_worker]
 LEASE_SECONDS = 3

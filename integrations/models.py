@@ -196,6 +196,8 @@ class OutboxMessage(models.Model):
     # When the next attempt is scheduled (backoff, Retry-After, the channel's pace); the
     # sweeper takes a row still owed well past it as one whose task was lost.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When the sweeper last re-enqueued it (cleared by a claim).
+    swept_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

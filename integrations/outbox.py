@@ -26,19 +26,18 @@ from deplite.errors import Conflict
 from orgs.actors import Actor
 from orgs.services import audit_record
 
-from .discord import transport as discord
-from .models import Installation, MessageKind, MessageStatus, OutboxMessage, Provider
+from . import delivery
+from .delivery import NOT_CONNECTED
+from .models import Installation, MessageKind, MessageStatus, OutboxMessage
 from .selectors import installation_for_org
-from .slack import transport as slack
 from .transport import TransportError
 
 logger = logging.getLogger(__name__)
 
-NOT_CONNECTED = "not_connected"
-# A Discord interaction token is valid 15 minutes; past this, edit the message with the bot token.
-INTERACTION_TOKEN_TTL = timedelta(minutes=14)
 # Backoff of transient errors: 2, 4, 8 … seconds, at most this, with jitter.
 MAX_BACKOFF_SECONDS = 60
+# A row the sweeper took is taken again after this if still owed (its task was lost too).
+RESWEEP_AFTER = timedelta(seconds=60)
 
 
 def _enqueue(message_id) -> None:
@@ -227,8 +226,17 @@ def message_claim(*, message_id) -> Claim | None:
         row.lease_until = now + lease
         row.attempt_started_at = now
         row.attempts = F("attempts") + 1
+        row.swept_at = None
         row.save(
-            update_fields=["status", "lease_token", "lease_until", "attempt_started_at", "attempts", "uncertain_since"]
+            update_fields=[
+                "status",
+                "lease_token",
+                "lease_until",
+                "attempt_started_at",
+                "attempts",
+                "uncertain_since",
+                "swept_at",
+            ]
         )
     row.refresh_from_db()
     return Claim(row=row, token=token)
@@ -249,8 +257,8 @@ def message_attempt(*, message_id) -> Attempt:
         _mine(claim).update(status=MessageStatus.SENT, lease_token=None, lease_until=None, attempts=F("attempts") - 1)
         return Attempt(Outcome.UNCHANGED)
     try:
-        _check_target(row)
-        message_id_at_provider = _send(row)
+        delivery.check_target(row)
+        message_id_at_provider = delivery.send(row)
     except TransportError as exc:
         return _record_failure(claim, exc)
     # Sent: unless a later content arrived meanwhile, then it is owed again at once.
@@ -301,68 +309,6 @@ def _record_failure(claim: Claim, exc: TransportError) -> Attempt:
     return Attempt(Outcome.RETRY, retry_in=wait, retry_after=exc.retry_after)
 
 
-def _check_target(row: OutboxMessage) -> None:
-    """Only an installation of the row's own org is ever used; a Discord channel must be in its guild."""
-    installation = row.installation
-    if installation is None or installation.org_id != row.org_id or installation.provider != row.provider:
-        raise TransportError(NOT_CONNECTED, "No installation of this organization for this workspace", permanent=True)
-    if row.provider == Provider.SLACK and not installation.bot_token:
-        raise TransportError(NOT_CONNECTED, "The Slack workspace has no bot token", permanent=True)
-    if row.provider == Provider.DISCORD and row.kind != MessageKind.CHAT_REPLY:
-        if discord.channel_guild(channel=row.channel) != installation.external_id:
-            raise TransportError(
-                NOT_CONNECTED, "The channel is not in this organization's Discord server", permanent=True
-            )
-
-
-def _send(row: OutboxMessage) -> str:
-    """Post (or edit) the message; returns the provider's message id."""
-    body = row.content
-    if row.provider == Provider.SLACK:
-        return _send_slack(row, body)
-    if row.kind == MessageKind.CHAT_REPLY:
-        fresh = row.interaction_at is not None and timezone.now() - row.interaction_at < INTERACTION_TOKEN_TTL
-        if row.interaction_token and fresh:
-            return discord.edit_original(interaction_token=row.interaction_token, body=body) or row.provider_message_id
-        if row.provider_message_id:
-            return discord.edit_message(channel=row.channel, message_id=row.provider_message_id, body=body)
-    # Discord's enforced nonce makes a repeat within minutes return the first message.
-    return discord.post_message(channel=row.channel, body=body, nonce=row.pk.hex[:25])
-
-
-def _send_slack(row: OutboxMessage, body: dict) -> str:
-    token = row.installation.bot_token
-    if row.provider_message_id:
-        return slack.update_message(token=token, channel=row.channel, ts=row.provider_message_id, body=body)
-    if row.uncertain_since is not None:
-        try:
-            found = slack.find_posted(
-                token=token,
-                channel=row.channel,
-                outbox_id=str(row.pk),
-                since=row.uncertain_since,
-                thread_ts=row.thread_ts,
-            )
-        except TransportError as exc:
-            if not exc.permanent:
-                raise
-            # Without channels:history we cannot tell; posting blindly could post twice.
-            raise TransportError(
-                "outcome_unknown",
-                f"A worker stopped mid-call and Slack could not be asked whether the message "
-                f"was posted ({exc.code}); retry to post it anyway",
-                permanent=True,
-            ) from None
-        if found:
-            logger.info("Outbox message %s was posted before its worker stopped; not posting again.", row.pk)
-            if row.kind == MessageKind.CHAT_REPLY:
-                return slack.update_message(token=token, channel=row.channel, ts=found, body=body)
-            return found
-    return slack.post_message(
-        token=token, channel=row.channel, body=body, outbox_id=str(row.pk), thread_ts=row.thread_ts
-    )
-
-
 # --- pace and the sweeper ---------------------------------------------------------------------------
 
 
@@ -380,17 +326,21 @@ def messages_owed(*, grace: timedelta, limit: int = 500) -> list[str]:
 
     Every scheduled attempt sets `next_attempt_at`, so a short grace suffices: a killed
     worker's paced backlog (countdown tasks it held unacknowledged) moves again within
-    seconds, not when the broker's visibility timeout gives those tasks back. Each row
-    taken is stamped, so one still waiting in a busy queue is re-sent at most once per grace.
+    seconds, not when the broker's visibility timeout gives those tasks back. A row taken
+    is stamped `swept_at` and taken again only `RESWEEP_AFTER` later, so the queue does not
+    fill with copies while no worker runs.
     """
     now = timezone.now()
     late = Q(status=MessageStatus.PENDING) & (
         Q(next_attempt_at__isnull=True, updated_at__lt=now - grace) | Q(next_attempt_at__lt=now - grace)
     )
     lost_lease = Q(status=MessageStatus.SENDING, lease_until__lt=now)
+    not_just_swept = Q(swept_at__isnull=True) | Q(swept_at__lt=now - RESWEEP_AFTER)
     ids = list(
-        OutboxMessage.objects.filter(late | lost_lease).order_by("created_at").values_list("pk", flat=True)[:limit]
+        OutboxMessage.objects.filter((late | lost_lease) & not_just_swept)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
     )
     if ids:
-        OutboxMessage.objects.filter(pk__in=ids, status=MessageStatus.PENDING).update(next_attempt_at=now)
+        OutboxMessage.objects.filter(pk__in=ids).update(swept_at=now)
     return [str(pk) for pk in ids]

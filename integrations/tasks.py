@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from deplite import metrics
 from deplite.background import enqueue_now
@@ -20,6 +21,7 @@ from .models import MessageStatus, OutboxMessage
 
 # Below this, waiting for the channel's slot is not worth a countdown.
 PACE_THRESHOLD_SECONDS = 0.05
+SCHEDULE_SLACK = timedelta(seconds=0.5)
 
 
 @shared_task(bind=True, ignore_result=True)
@@ -35,10 +37,14 @@ def outbox_send(self, message_id: str, slotted: bool = False) -> str:
     eager = bool(self.request.is_eager)
     target = (
         OutboxMessage.objects.filter(pk=message_id, status__in=[MessageStatus.PENDING, MessageStatus.SENDING])
-        .values("provider", "channel")
+        .values("provider", "channel", "status", "next_attempt_at", "lease_until")
         .first()
     )
     if target is None:
+        return outbox.Outcome.NOT_OWED
+    if not slotted and _scheduled_or_held(target):
+        # A copy (a revision, the sweeper): the task already scheduled for this row sends its
+        # latest content; taking a slot here would only push the channel's schedule back.
         return outbox.Outcome.NOT_OWED
     if not slotted and not eager:
         wait = pace.reserve_slot(provider=target["provider"], channel=target["channel"])
@@ -62,6 +68,14 @@ def outbox_send(self, message_id: str, slotted: bool = False) -> str:
         # Backoff, then a slot like any other attempt.
         outbox_send.apply_async(args=[message_id], countdown=attempt.retry_in)
     return attempt.outcome
+
+
+def _scheduled_or_held(target: dict) -> bool:
+    now = timezone.now()
+    if target["status"] == MessageStatus.SENDING:
+        return target["lease_until"] is not None and target["lease_until"] >= now
+    # Some slack: a countdown may fire a little before the time stamped on its row.
+    return target["next_attempt_at"] is not None and target["next_attempt_at"] > now + SCHEDULE_SLACK
 
 
 @shared_task(ignore_result=True)

@@ -89,7 +89,7 @@ def test_package_imports_only_what_its_layer_allows(package):
 # of HTTP: no DRF, no API plumbing, no request-scoping. Its errors are deplite.errors, who acts
 # is orgs.actors.Actor.
 DOMAIN_MODULES = re.compile(
-    r"(^|/)(services|tasks|models|actors|rules|signals|selectors|input_files|payloads|token_scopes|outbox)(/|\.py$)"
+    r"(^|/)(services|tasks|models|actors|rules|signals|selectors|input_files|payloads|token_scopes|outbox|delivery)(/|\.py$)"
 )
 HTTP_MODULES = re.compile(
     r"^(rest_framework|drf_spectacular|django_filters|deplite\.api|deplite\.middleware)(\.|$)"

@@ -164,6 +164,11 @@ def test_a_worker_killed_mid_delivery_yields_exactly_one_message_after_restart(o
     assert [c.method for c in fake.calls].count("conversations.history") == 1
 
 
+# Slots are a full interval apart; a message a busy worker sends a little late shortens the
+# gap to the next one, hence the margin.
+PACE_MARGIN = 0.7
+
+
 def _gaps(times: list[float]) -> list[float]:
     ordered = sorted(times)
     return [round(b - a, 3) for a, b in zip(ordered, ordered[1:], strict=False)]
@@ -178,7 +183,7 @@ def test_retries_after_server_errors_keep_the_channels_pace(org, fake, worker):
     fake.wait_for(lambda: len(fake.in_channel("C0RETRY")) == 5, timeout=90)
     calls = [c.at for c in fake.posts("C0RETRY")]
     assert len(calls) == 10  # five 500s, five messages
-    assert min(_gaps(calls)) >= settings.DEPLITE_NOTIFY_CHANNEL_INTERVAL * 0.8, _gaps(calls)
+    assert min(_gaps(calls)) >= settings.DEPLITE_NOTIFY_CHANNEL_INTERVAL * PACE_MARGIN, _gaps(calls)
 
 
 def test_a_killed_workers_paced_backlog_moves_again_within_ten_seconds(org, fake, worker_env, tmp_path):
@@ -213,5 +218,5 @@ def test_a_killed_workers_paced_backlog_moves_again_within_ten_seconds(org, fake
     assert len(received) == count, (left, second.output()[-2000:])
     print(f"\n{left} held by the killed worker; the first moved {moved[0] - ready_at:.1f}s after a worker was up")  # noqa: T201
     assert moved and moved[0] - ready_at <= 10, moved[0] - ready_at
-    assert min(_gaps(received)) >= settings.DEPLITE_NOTIFY_CHANNEL_INTERVAL * 0.8, _gaps(received)
+    assert min(_gaps(received)) >= settings.DEPLITE_NOTIFY_CHANNEL_INTERVAL * PACE_MARGIN, _gaps(received)
     assert len(fake.posts("C0BACK")) == count  # each exactly once

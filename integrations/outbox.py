@@ -118,33 +118,30 @@ def message_enqueue(
 def message_revise(*, message_id, content: dict, rank: int) -> bool:
     """Replace a message's content with a later state (an edit). Content of a rank not above
     the current one is ignored, so the channel never goes back to an earlier state. A failed
-    message stays failed (an admin's retry sends its latest content)."""
+    message stays failed, its content kept current for an admin's retry."""
     now = timezone.now()
-    revised = (
-        OutboxMessage.objects.filter(pk=message_id, content_rank__lt=rank)
-        .exclude(status=MessageStatus.FAILED)
-        .update(
-            content=content,
-            content_rank=rank,
-            # A row waiting for its Retry-After keeps that wait; its retry sends this content.
-            next_attempt_at=Case(
-                When(status=MessageStatus.SENT, then=Value(None)),
-                default=F("next_attempt_at"),
-                output_field=DateTimeField(),
-            ),
-            # Counting starts again for a new content (a reply is edited many times).
-            attempts=Case(
-                When(status=MessageStatus.SENT, then=Value(0)), default=F("attempts"), output_field=IntegerField()
-            ),
-            status=Case(
-                When(status=MessageStatus.SENT, then=Value(MessageStatus.PENDING)),
-                default=F("status"),
-                output_field=CharField(),
-            ),
-            updated_at=now,
-        )
+    revised = OutboxMessage.objects.filter(pk=message_id, content_rank__lt=rank).update(
+        content=content,
+        content_rank=rank,
+        # A row waiting for its Retry-After keeps that wait; its retry sends this content.
+        next_attempt_at=Case(
+            When(status=MessageStatus.SENT, then=Value(None)),
+            default=F("next_attempt_at"),
+            output_field=DateTimeField(),
+        ),
+        # Counting starts again for a new content (a reply is edited many times).
+        attempts=Case(
+            When(status=MessageStatus.SENT, then=Value(0)), default=F("attempts"), output_field=IntegerField()
+        ),
+        status=Case(
+            When(status=MessageStatus.SENT, then=Value(MessageStatus.PENDING)),
+            default=F("status"),
+            output_field=CharField(),
+        ),
+        updated_at=now,
     )
     if revised:
+        # (A failed row's task finds nothing owed: cheaper than asking first in a request.)
         enqueue_after_commit(message_id)
     return bool(revised)
 
@@ -163,7 +160,6 @@ def message_retry(*, message: OutboxMessage, actor: Actor) -> OutboxMessage:
             # The workspace may have been linked (or relinked) since.
             row.installation = installation_for_org(org_id=row.org_id, provider=row.provider, external_id=row.team_id)
         row.status = MessageStatus.PENDING
-        row.attempts = 0
         row.last_error = row.last_error_message = ""
         row.next_attempt_at = row.lease_until = row.lease_token = None
         # An admin's retry accepts the risk of a duplicate when the last outcome was unknown.

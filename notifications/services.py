@@ -14,7 +14,7 @@ import uuid
 from django.db import transaction
 
 from integrations import outbox
-from integrations.models import MessageKind, MessageStatus, OutboxMessage
+from integrations.models import MessageKind, OutboxMessage
 from triggers.models import Job, JobStatus, NotifyOn
 
 from . import rendering
@@ -34,9 +34,7 @@ def notify_on_matches(notify_on: str, status: str) -> bool:
 
 
 def _replies(job_id: uuid.UUID) -> list[OutboxMessage]:
-    return list(
-        OutboxMessage.objects.filter(job_id=job_id, kind=MessageKind.CHAT_REPLY).exclude(status=MessageStatus.FAILED)
-    )
+    return list(OutboxMessage.objects.filter(job_id=job_id, kind=MessageKind.CHAT_REPLY))
 
 
 def deliveries_for_finished_job(*, job_id: uuid.UUID) -> list[OutboxMessage]:
@@ -61,7 +59,7 @@ def deliveries_for_finished_job(*, job_id: uuid.UUID) -> list[OutboxMessage]:
             if row is not None:
                 created.append(row)
         for reply in _replies(job.pk):
-            # The reply turns into the result, whatever notifyOn says.
+            # The reply turns into the result, whatever notifyOn says (a failed one keeps it for an admin's retry).
             outbox.message_revise(message_id=reply.pk, content=message.body(reply.provider), rank=message.rank)
             # In a thread only: a reply in the channel itself already shows the failure there.
             if job.status in FAILURE_STATUSES and reply.thread_ts:

@@ -418,3 +418,22 @@ def test_the_integrations_page_shows_recent_notification_failures(client, owner,
     html = client.get("/orgs/acme/integrations/").content.decode()
     assert 'data-testid="notification-failures"' in html
     assert "not_in_channel" in html and f"#{failed_delivery.job.short_id}" in html
+
+
+def test_an_admins_retry_of_a_failed_reply_sends_the_jobs_latest_state(
+    api, owner, org_a, slack_a, fake_slack, django_capture_on_commit_callbacks
+):
+    fake_slack.refuse["C0123"] = "not_in_channel"
+    job = run(slack_trigger(org_a, notify_on="none"), source="slack")
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = open_reply(job, installation=slack_a, channel="C0123", thread_ts="1700000000.000100")
+    reply.refresh_from_db()
+    assert (reply.status, reply.last_error) == ("failed", "not_in_channel")
+    job = _finish(job, "succeeded", django_capture_on_commit_callbacks)
+    del fake_slack.refuse["C0123"]  # the bot was invited meanwhile
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.as_user(owner).post(f"/api/orgs/acme/jobs/{job.pk}/notifications/{reply.pk}/retry")
+    assert response.status_code == 202
+    [message] = fake_slack.in_channel("C0123")
+    assert message["text"].startswith(f"[SUCCESS] Job #{job.short_id}")
+    assert message["thread_ts"] == "1700000000.000100"

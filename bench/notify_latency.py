@@ -46,7 +46,7 @@ def start_fake():
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     from pytest_httpserver import HTTPServer
 
-    from tests.notifications.fakes import FakeSlack
+    from tests.chat_fakes import FakeSlack
 
     class LimitedSlack(FakeSlack):
         """Answers 429 (Retry-After: 1) to a post that comes too soon after the channel's last one."""
@@ -84,8 +84,7 @@ def main() -> None:
     django.setup()
     from django.utils import timezone
 
-    from integrations.models import Installation
-    from notifications.models import NotificationDelivery
+    from integrations.models import Installation, OutboxMessage
     from orgs.models import Organization
     from orgs.scoping import Actor
     from triggers import services
@@ -154,8 +153,8 @@ def main() -> None:
         received = sorted(m["received_at"] for m in fake.in_channel("CBURST"))
         gaps = [b - a for a, b in zip(received, received[1:], strict=False)]
         calls = len(fake.posts("CBURST")) - calls_before
-        sent = NotificationDelivery.objects.filter(job__in=jobs, status="sent").count()
-        attempts = sum(NotificationDelivery.objects.filter(job__in=jobs).values_list("attempts", flat=True))
+        sent = OutboxMessage.objects.filter(job__in=jobs, status="sent").count()
+        attempts = sum(OutboxMessage.objects.filter(job__in=jobs).values_list("attempts", flat=True))
         print(
             f"burst of {BURST} results to one channel: finished in {finished_at - started:.1f} s; "
             f"all {len(received)} messages received {done - started:.1f} s after the first finish; "

@@ -228,8 +228,6 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Fails the running jobs of agents gone silent.
     "agents-reap-lost": {"task": "agents.tasks.agents_reap_lost", "schedule": 30.0},
     "agent-nonces-purge": {"task": "agents.tasks.agent_nonces_purge", "schedule": 300.0},
-    # Chat replies whose task was lost (broker down when the command came in) are re-sent.
-    "chat-replies-sweep": {"task": "integrations.tasks.chat_replies_sweep", "schedule": 30.0},
 }
 
 # --- auth -------------------------------------------------------------------------------
@@ -409,11 +407,14 @@ DISCORD_API_URL = env.str("DISCORD_API_URL", default="https://discord.com/api/v1
 DEPLITE_NOTIFY_LEASE_SECONDS = env.int("DEPLITE_NOTIFY_LEASE_SECONDS", default=60)
 # Attempts per delivery before it is recorded as failed (transient errors only).
 DEPLITE_NOTIFY_MAX_ATTEMPTS = env.int("DEPLITE_NOTIFY_MAX_ATTEMPTS", default=8)
-# The sweeper re-enqueues a pending delivery due this long ago (longer than any task backoff).
-DEPLITE_NOTIFY_SWEEP_GRACE_SECONDS = env.int("DEPLITE_NOTIFY_SWEEP_GRACE_SECONDS", default=120)
+# The sweeper re-enqueues a message still owed this long after its scheduled attempt (every
+# attempt, backoff and pace included, stamps that time on the row): short, so a killed
+# worker's paced backlog moves again within seconds.
+DEPLITE_NOTIFY_SWEEP_GRACE_SECONDS = env.int("DEPLITE_NOTIFY_SWEEP_GRACE_SECONDS", default=3)
 # Seconds between two messages to one channel (Slack allows about one a second).
 DEPLITE_NOTIFY_CHANNEL_INTERVAL = env.float("DEPLITE_NOTIFY_CHANNEL_INTERVAL", default=1.0)
-CELERY_BEAT_SCHEDULE["notifications-sweep"] = {"task": "notifications.tasks.deliveries_sweep", "schedule": 10.0}
+# The outbox's sweeper: messages whose task was lost (broker down, worker killed).
+CELERY_BEAT_SCHEDULE["outbox-sweep"] = {"task": "integrations.tasks.outbox_sweep", "schedule": 2.0}
 
 # --- i18n, static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

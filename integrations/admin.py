@@ -1,12 +1,12 @@
-"""Admin: operators see installations and chat commands; bot tokens, response URLs and
-interaction tokens are never rendered (not even as form fields)."""
+"""Admin: operators see installations, chat commands and the outbox; bot tokens, response URLs
+and interaction tokens are never rendered (not even as form fields)."""
 
 from django.contrib import admin
 
 from orgs.admin_console import OperatorConsole, age_filter, org_filter, service_action
 
-from . import services
-from .models import ChatCommand, Installation
+from . import outbox, services
+from .models import ChatCommand, Installation, OutboxMessage
 
 
 @admin.register(Installation)
@@ -52,8 +52,8 @@ class InstallationAdmin(OperatorConsole, admin.ModelAdmin):
 
 @admin.register(ChatCommand)
 class ChatCommandAdmin(admin.ModelAdmin):
-    list_display = ["kind", "org", "team_id", "channel_id", "user_name", "outcome", "reply_state", "created_at"]
-    list_filter = ["provider", "kind", "outcome", "reply_state"]
+    list_display = ["kind", "org", "team_id", "channel_id", "user_name", "outcome", "created_at"]
+    list_filter = ["provider", "kind", "outcome"]
     search_fields = ["external_id", "team_id", "channel_id", "user_id", "org__slug"]
     exclude = ["response_url", "interaction_token"]
     readonly_fields = [f.name for f in ChatCommand._meta.fields if f.name not in ("response_url", "interaction_token")]
@@ -66,3 +66,45 @@ class ChatCommandAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(OperatorConsole, admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "org",
+        "job",
+        "kind",
+        "provider",
+        "channel",
+        "status",
+        "attempts",
+        "last_error",
+        "sent_at",
+    )
+    list_filter = (org_filter(), "status", "provider", "kind", "last_error", age_filter())
+    search_fields = ("channel", "job__short_id", "job__trigger_name", "provider_message_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("org", "job")
+    # The interaction token is a credential: never shown.
+    exclude = ("interaction_token",)
+    readonly_fields = (
+        "org",
+        "job",
+        "command",
+        "installation",
+        "lease_token",
+        "lease_until",
+        "attempt_started_at",
+        "uncertain_since",
+        "created_at",
+        "updated_at",
+    )
+    raw_id_fields = ("job",)
+    actions = [
+        service_action(
+            "retry",
+            "Retry selected failed deliveries",
+            lambda message, actor: outbox.message_retry(message=message, actor=actor),
+        )
+    ]

@@ -75,24 +75,13 @@ class CommandOutcome(models.TextChoices):
     REFUSED = "refused", "Refused"
 
 
-class ReplyState(models.TextChoices):
-    # The answer travelled in the HTTP response itself (ephemeral refusal): nothing to post.
-    NONE = "none", "None needed"
-    PENDING = "pending", "Pending"
-    # Claimed by a task that is calling the provider now (since `reply_claimed_at`).
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
-
-
 class ChatCommand(models.Model):
     """One chat command received from an installation, whatever came of it.
 
     The provider's event / interaction id is unique: a retried delivery (`X-Slack-Retry-Num`)
-    finds this row and creates nothing. The row is where a chat-started job's conversation
-    lives (channel, thread, interaction token, the reply's message id), so that the
-    notifications app can edit that one message as the job moves; `triggers.Job` knows
-    nothing of chat.
+    finds this row and creates nothing. Its answer, when one must be posted, is an
+    `OutboxMessage` (kind `chat_reply`) written in the same transaction; that one message is
+    then edited as the job moves. `triggers.Job` knows nothing of chat.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -118,14 +107,8 @@ class ChatCommand(models.Model):
     application_id = models.CharField(max_length=64, blank=True, default="")
     job = models.ForeignKey("triggers.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     outcome = models.CharField(max_length=16, choices=CommandOutcome.choices)
+    # What the command was answered (a refusal, or the job's first message).
     reply_text = models.TextField(blank=True, default="")
-    reply_state = models.CharField(max_length=10, choices=ReplyState.choices, default=ReplyState.PENDING)
-    reply_attempts = models.PositiveIntegerField(default=0)
-    reply_error = models.CharField(max_length=255, blank=True, default="")
-    # Slack message ts / Discord message id of the reply, once posted (notifications edit it).
-    reply_message_id = models.CharField(max_length=64, blank=True, default="")
-    reply_claimed_at = models.DateTimeField(null=True, blank=True)
-    replied_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     token_trigger_field = "job__trigger_id"  # noqa: S105 (a lookup, not a secret)
@@ -135,9 +118,115 @@ class ChatCommand(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["provider", "external_id"], name="chatcommand_unique_external_id"),
         ]
-        indexes = [
-            models.Index(fields=["reply_state", "created_at"], name="chatcommand_reply_pending"),
-        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.external_id} ({self.outcome})"
+
+
+class MessageKind(models.TextChoices):
+    # The trigger's notify target (notifyProvider/TeamId/ChannelId), filtered by notifyOn.
+    RESULT = "result", "Result"
+    # The answer to a chat command: for a job, the one message edited in place as it moves
+    # (queued → running with its step → result), whatever notifyOn says.
+    CHAT_REPLY = "chat_reply", "Chat reply"
+    # A failed chat-started job whose reply sits in a thread is also posted to the channel.
+    CHAT_FAILURE = "chat_failure", "Chat failure"
+
+
+class MessageStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # owed: its content is not (yet) what the channel shows
+    SENDING = "sending", "Sending"  # claimed by a worker until lease_until
+    SENT = "sent", "Sent"  # the channel shows the latest content
+    FAILED = "failed", "Failed"  # a permanent error, or transient ones past the attempt cap
+
+
+class OutboxMessage(models.Model):
+    """One message Deplite owes a chat channel: the outbox every chat message goes through.
+
+    The row is written *before* anything is sent (healthchecks' Notification pattern), in
+    the transaction that makes the message owed, unique per job × kind × target. Its
+    `content` is the provider's message body, rendered by whoever owes it; a revision with
+    a higher `content_rank` replaces it, so an edited message only ever moves forward
+    (each state reads once, in order). Delivery claims the row with a lease before calling
+    the provider and records the provider's message id after: a worker that dies in between
+    leaves a row whose lease runs out, and the next attempt first asks the provider whether
+    the message already exists (Slack message metadata, Discord's message nonce).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=True)
+    # Null for the answer to a chat command that started no job (a refusal in a thread).
+    job = models.ForeignKey(
+        "triggers.Job", null=True, blank=True, on_delete=models.CASCADE, related_name="outbox_messages"
+    )
+    command = models.ForeignKey(
+        ChatCommand, null=True, blank=True, on_delete=models.SET_NULL, related_name="outbox_messages"
+    )
+    kind = models.CharField(max_length=16, choices=MessageKind.choices, default=MessageKind.RESULT)
+    provider = models.CharField(max_length=10, choices=Provider.choices)
+    # Only ever an installation of the row's own org; null when the target names none (not_connected).
+    installation = models.ForeignKey(
+        Installation, null=True, blank=True, on_delete=models.SET_NULL, related_name="outbox_messages"
+    )
+    team_id = models.CharField(max_length=64, blank=True, default="")
+    channel = models.CharField(max_length=64)
+    # Slack: the thread a reply goes in. Discord: the interaction whose original response it is.
+    thread_ts = models.CharField(max_length=32, blank=True, default="")
+    interaction_token = EncryptedTextField(blank=True, default="")
+    interaction_at = models.DateTimeField(null=True, blank=True)
+
+    content = models.JSONField(default=dict, blank=True)
+    content_rank = models.IntegerField(default=0)
+    # The rank of the content the channel shows (null: nothing delivered yet).
+    sent_rank = models.IntegerField(null=True, blank=True)
+
+    status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=64, blank=True, default="")
+    last_error_message = models.TextField(blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=64, blank=True, default="")
+
+    # The lease: a worker owns the row while lease_token is its own and lease_until is ahead.
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempt_started_at = models.DateTimeField(null=True, blank=True)
+    # Set when a lease ran out mid-call: the provider may hold the message already, look before sending.
+    uncertain_since = models.DateTimeField(null=True, blank=True)
+    # When the next attempt is scheduled (backoff, Retry-After, the channel's pace); the
+    # sweeper takes a row still owed well past it as one whose task was lost.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When the sweeper last re-enqueued it (cleared by a claim).
+    swept_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # A `trigger` API token sees the messages of its triggers' jobs.
+    token_trigger_field = "job__trigger_id"  # noqa: S105 (a lookup, not a secret)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "kind", "provider", "channel"], name="outboxmessage_unique_target"),
+        ]
+        indexes = [
+            # The sweeper's scan: rows still owed.
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                condition=models.Q(status__in=["pending", "sending"]),
+                name="outbox_owed",
+            ),
+            models.Index(fields=["org", "status", "-created_at"], name="outbox_org_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.provider}:{self.channel} ({self.status})"
+
+    @property
+    def error(self) -> str:
+        """The user-facing error: code and message in one line."""
+        if not self.last_error:
+            return ""
+        if self.last_error_message and self.last_error_message != self.last_error:
+            return f"{self.last_error}: {self.last_error_message}"
+        return self.last_error

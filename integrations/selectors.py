@@ -1,5 +1,5 @@
-"""Reads other apps (notifications) need from integrations: the installation a message
-may be posted with, and the chat conversation a job was started from."""
+"""Reads other apps (notifications) and the outbox need from integrations: the installation a
+message may be posted with, and the chat conversation a job was started from."""
 
 from __future__ import annotations
 
@@ -15,6 +15,6 @@ def installation_for_org(*, org_id: uuid.UUID, provider: str, external_id: str) 
 
 
 def chat_command_for_job(*, job_id: uuid.UUID) -> ChatCommand | None:
-    """The chat command that created a job (channel, thread or interaction token, and the
-    reply's message id to edit), or None for a job not started from chat."""
+    """The chat command that created a job (channel, thread or interaction token), or None for
+    a job not started from chat. Its reply is an outbox message (`command.outbox_messages`)."""
     return ChatCommand.objects.select_related("installation").filter(job_id=job_id).first()

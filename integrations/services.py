@@ -3,8 +3,8 @@ commands turned into jobs.
 
 A chat command is routed only through the installation's org: the trigger is looked up
 among that org's triggers by (provider, team, channel, keyword), and a refusal lists only
-that org's keywords. Nothing here calls Slack or Discord: replies are posted by
-`integrations.tasks` after commit, so the HTTP answer never waits on a provider.
+that org's keywords. Nothing here calls Slack or Discord: a reply is an outbox row written
+in the command's transaction and sent after commit, so the HTTP answer never waits on a provider.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deplite.background import enqueue_after_commit
 from deplite.errors import Conflict, DepliteError
 from orgs.actors import Actor, ActorKind
 from orgs.models import Organization, Role, User
@@ -27,8 +26,9 @@ from orgs.services import audit_record
 from triggers.models import Job, JobSource, Trigger
 from triggers.services import trigger_run
 
+from . import outbox
 from .commands import CommandError, parse_command
-from .models import ChatCommand, CommandKind, CommandOutcome, Installation, OAuthState, Provider, ReplyState
+from .models import ChatCommand, CommandKind, CommandOutcome, Installation, MessageKind, OAuthState, Provider
 from .slack import text as slack_text
 
 logger = logging.getLogger(__name__)
@@ -238,8 +238,8 @@ def chat_command_receive(
 
     The command row is inserted first: a retried delivery of the same event waits on its
     unique index and then finds it, so it creates nothing. A reply that needs a provider
-    call is enqueued after commit; with the broker down the row stays `pending` and the
-    sweeper sends it later.
+    call is an outbox message written in the same transaction and sent after commit; with
+    the broker down it stays `pending` and the sweeper sends it later.
     """
     installation = (
         Installation.objects.select_related("org")
@@ -289,17 +289,38 @@ def chat_command_receive(
         command.job = job
         command.outcome = CommandOutcome.JOB_CREATED if job is not None else CommandOutcome.REFUSED
         command.reply_text = reply
-        # A mention is answered in its thread, and a job's message is posted where the
-        # notifications can later edit it; a refused slash command was already answered
-        # in the HTTP response (ephemeral), so nothing is left to send.
-        needs_post = kind == CommandKind.SLACK_MENTION or job is not None
-        command.reply_state = ReplyState.PENDING if needs_post else ReplyState.NONE
-        command.save(update_fields=["job", "outcome", "reply_text", "reply_state"])
-        if needs_post:
-            from .tasks import chat_reply_send
-
-            enqueue_after_commit(chat_reply_send, str(command.id))
+        command.save(update_fields=["job", "outcome", "reply_text"])
+        # A mention is answered in its thread, and a job's message is posted where it can be
+        # edited as the job moves; a refused slash command was already answered in the HTTP
+        # response (ephemeral), so nothing is left to send.
+        if kind == CommandKind.SLACK_MENTION or job is not None:
+            _reply_enqueue(installation=installation, command=command)
     return ChatReceipt(command=command, duplicate=False, job=job, text=reply)
+
+
+def _reply_enqueue(*, installation: Installation, command: ChatCommand) -> None:
+    """The command's answer, as an outbox message: for a job, the message its progress and
+    result edit later (a Slack slash command's goes to the channel, a mention's in its
+    thread, a Discord command's fills the deferred interaction response)."""
+    if command.provider == Provider.SLACK:
+        content = {"text": command.reply_text}
+        thread_ts = command.thread_ts if command.kind == CommandKind.SLACK_MENTION else ""
+    else:
+        # Discord pings nobody, whatever the text says.
+        content = {"content": command.reply_text, "allowed_mentions": {"parse": []}}
+        thread_ts = ""
+    outbox.message_enqueue(
+        org_id=command.org_id,
+        kind=MessageKind.CHAT_REPLY,
+        provider=command.provider,
+        channel=command.channel_id,
+        content=content,
+        job_id=command.job_id,
+        installation=installation,
+        command_id=command.pk,
+        thread_ts=thread_ts,
+        interaction_token=command.interaction_token,
+    )
 
 
 def _actor(command: ChatCommand) -> Actor:

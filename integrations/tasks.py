@@ -1,127 +1,88 @@
-"""Celery tasks for chat: post the reply to a chat command, and the sweeper that re-sends
-replies whose task was lost (broker down when the command came in, worker killed).
+"""Celery tasks of the outbox: deliver one message (paced per channel, retried), and the sweeper.
 
-Each takes an id, re-reads the row and claims it with a conditional update, so a reply is
-posted once even if the task runs twice.
+Tasks take ids and re-read their row; the claim (a conditional update with a lease) makes
+running one twice harmless.
 """
 
 from __future__ import annotations
 
-import logging
+import random
 from datetime import timedelta
 
 from celery import shared_task
-from django.db.models import F
+from django.conf import settings
 from django.utils import timezone
 
-from deplite.background import enqueue_now, send_after_commit
+from deplite import metrics
+from deplite.background import enqueue_now
 
-from .discord import transport as discord
-from .models import ChatCommand, CommandKind, ReplyState
-from .signals import chat_reply_posted
-from .slack import transport as slack
-from .transport import TransportError
+from . import outbox, pace
+from .models import MessageStatus, OutboxMessage
 
-logger = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 5
-# A claim older than this is a worker that died mid-call: the reply goes back to pending.
-CLAIM_LEASE = timedelta(minutes=5)
-# A pending reply older than this had its task lost; younger ones may still be in the queue.
-SWEEP_AFTER = timedelta(seconds=30)
-# Slack response_urls and Discord interaction tokens expire (30 and 15 minutes): past this
-# a reply is not worth sending.
-GIVE_UP_AFTER = timedelta(minutes=14)
+# Below this, waiting for the channel's slot is not worth a countdown.
+PACE_THRESHOLD_SECONDS = 0.05
+SCHEDULE_SLACK = timedelta(seconds=0.5)
 
 
-class ReplyRetry(Exception):
-    pass
+@shared_task(bind=True, ignore_result=True)
+def outbox_send(self, message_id: str, slotted: bool = False) -> str:
+    """Deliver one outbox message.
+
+    Every attempt first takes the channel's next send slot (`slotted`: this task is the one
+    scheduled for the slot already taken), retries included, so a burst of retries after a
+    provider's 500s keeps the channel's pace. A transient error schedules the next attempt
+    itself (backoff with jitter, or the provider's Retry-After, which holds the channel's
+    other messages back too); the row carries that time for the sweeper.
+    """
+    eager = bool(self.request.is_eager)
+    target = (
+        OutboxMessage.objects.filter(pk=message_id, status__in=[MessageStatus.PENDING, MessageStatus.SENDING])
+        .values("provider", "channel", "status", "next_attempt_at", "lease_until")
+        .first()
+    )
+    if target is None:
+        return outbox.Outcome.NOT_OWED
+    if not slotted and _scheduled_or_held(target):
+        # A copy (a revision, the sweeper): the task already scheduled for this row sends its
+        # latest content; taking a slot here would only push the channel's schedule back.
+        return outbox.Outcome.NOT_OWED
+    if not slotted and not eager:
+        wait = pace.reserve_slot(provider=target["provider"], channel=target["channel"])
+        if wait > PACE_THRESHOLD_SECONDS:
+            outbox.message_pace(message_id=message_id, wait=wait)
+            outbox_send.apply_async(args=[message_id], kwargs={"slotted": True}, countdown=wait)
+            return "paced"
+    attempt = outbox.message_attempt(message_id=message_id)
+    metrics.NOTIFICATION_DELIVERIES.labels(provider=target["provider"], outcome=attempt.outcome).inc()
+    if attempt.outcome != outbox.Outcome.RETRY or eager:
+        # In-process (embedded default): never sleep in a request; the sweeper retries when due.
+        return attempt.outcome
+    if attempt.retry_after is not None:
+        # The provider's wait applies to the whole channel: its schedule moves back, and this
+        # retry takes the first slot after it.
+        wait = pace.reserve_slot(provider=target["provider"], channel=target["channel"], not_before=attempt.retry_after)
+        countdown = max(wait, attempt.retry_after) + random.uniform(0, 0.25)  # noqa: S311 (jitter)  # nosec B311
+        outbox.message_pace(message_id=message_id, wait=countdown)
+        outbox_send.apply_async(args=[message_id], kwargs={"slotted": True}, countdown=countdown)
+    else:
+        # Backoff, then a slot like any other attempt.
+        outbox_send.apply_async(args=[message_id], countdown=attempt.retry_in)
+    return attempt.outcome
 
 
-@shared_task(
-    bind=True,
-    autoretry_for=(ReplyRetry,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=MAX_ATTEMPTS,
-    ignore_result=True,
-)
-def chat_reply_send(self, command_id: str) -> str:
-    """Post the reply of one chat command (thread reply, channel message or the Discord
-    follow-up) and record the message id the notifications edit later."""
+def _scheduled_or_held(target: dict) -> bool:
     now = timezone.now()
-    claimed = ChatCommand.objects.filter(pk=command_id, reply_state=ReplyState.PENDING).update(
-        reply_state=ReplyState.SENDING, reply_claimed_at=now, reply_attempts=F("reply_attempts") + 1
-    )
-    if not claimed:
-        return "not pending"
-    command = ChatCommand.objects.select_related("installation").get(pk=command_id)
-    try:
-        message_id = _post(command)
-    except TransportError as exc:
-        retry = not exc.permanent and command.reply_attempts < MAX_ATTEMPTS and now - command.created_at < GIVE_UP_AFTER
-        ChatCommand.objects.filter(pk=command.pk, reply_state=ReplyState.SENDING).update(
-            reply_state=ReplyState.PENDING if retry else ReplyState.FAILED, reply_error=exc.message[:255]
-        )
-        logger.warning("Chat reply %s failed (%s)%s", command.pk, exc.message, "; retrying" if retry else "")
-        if retry and exc.retry_after:  # the provider said how long to wait (429)
-            raise self.retry(exc=ReplyRetry(exc.message), countdown=exc.retry_after)
-        if retry:
-            raise ReplyRetry(exc.message)
-        return "failed"
-    sent = ChatCommand.objects.filter(pk=command.pk, reply_state=ReplyState.SENDING).update(
-        reply_state=ReplyState.SENT, reply_message_id=message_id, reply_error="", replied_at=timezone.now()
-    )
-    if sent and command.job_id is not None and command.installation_id is not None:
-        # The job's progress and result edit this very message (notifications listens).
-        send_after_commit(
-            chat_reply_posted,
-            sender=ChatCommand,
-            command_id=command.pk,
-            job_id=command.job_id,
-            org_id=command.org_id,
-            installation_id=command.installation_id,
-            provider=command.provider,
-            channel_id=command.channel_id,
-            thread_ts=command.thread_ts,
-            interaction_token=command.interaction_token,
-            message_id=message_id,
-        )
-    return "sent"
-
-
-def _post(command: ChatCommand) -> str:
-    if command.kind == CommandKind.DISCORD_SLASH:
-        return discord.edit_original_response(
-            application_id=command.application_id,
-            interaction_token=command.interaction_token,
-            content=command.reply_text,
-        )
-    installation = command.installation
-    if installation is None or not installation.bot_token:
-        raise TransportError("the Slack workspace is no longer linked", permanent=True)
-    # A mention is answered in its thread; a slash command's job gets a channel message.
-    thread = command.thread_ts if command.kind == CommandKind.SLACK_MENTION else ""
-    return slack.post_message(
-        token=installation.bot_token, channel=command.channel_id, text=command.reply_text, thread_ts=thread
-    )
+    if target["status"] == MessageStatus.SENDING:
+        return target["lease_until"] is not None and target["lease_until"] >= now
+    # Some slack: a countdown may fire a little before the time stamped on its row.
+    return target["next_attempt_at"] is not None and target["next_attempt_at"] > now + SCHEDULE_SLACK
 
 
 @shared_task(ignore_result=True)
-def chat_replies_sweep() -> int:
-    """Beat: re-send pending replies whose task never ran, free claims of dead workers."""
-    now = timezone.now()
-    ChatCommand.objects.filter(reply_state=ReplyState.SENDING, reply_claimed_at__lt=now - CLAIM_LEASE).update(
-        reply_state=ReplyState.PENDING
-    )
-    stale = ChatCommand.objects.filter(reply_state=ReplyState.PENDING, created_at__lt=now - GIVE_UP_AFTER)
-    stale.update(reply_state=ReplyState.FAILED, reply_error="not sent in time")
-    ids = list(
-        ChatCommand.objects.filter(
-            reply_state=ReplyState.PENDING, created_at__lt=now - SWEEP_AFTER, created_at__gte=now - GIVE_UP_AFTER
-        ).values_list("id", flat=True)[:500]
-    )
-    for command_id in ids:
-        enqueue_now(chat_reply_send, str(command_id))
+def outbox_sweep() -> int:
+    """Beat: re-enqueue messages whose task was lost (broker down, worker killed)."""
+    grace = timedelta(seconds=settings.DEPLITE_NOTIFY_SWEEP_GRACE_SECONDS)
+    ids = outbox.messages_owed(grace=grace)
+    for message_id in ids:
+        enqueue_now(outbox_send, message_id)
     return len(ids)

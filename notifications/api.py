@@ -7,16 +7,17 @@ import uuid
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
+from integrations import outbox
+from integrations.models import OutboxMessage
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
 from triggers.api.jobs import JobNotificationOutput as DeliveryOutput  # one shape, the job detail's
 
-from . import selectors, services
-from .models import NotificationDelivery
+from . import selectors
 
 
 class DeliveryViewSet(OrgScopedViewSet):
-    queryset = NotificationDelivery.objects.all()
+    queryset = OutboxMessage.objects.all()
     permission_map = {"retry": Perm.INTEGRATIONS_MANAGE}
 
     def safely_get_queryset(self, queryset):
@@ -25,7 +26,7 @@ class DeliveryViewSet(OrgScopedViewSet):
 
     @extend_schema(request=None, responses={202: DeliveryOutput})
     def retry(self, request, org_id, job_id, pk):
-        row = services.delivery_retry(delivery=self.get_object(), actor=self.actor)
+        row = outbox.message_retry(message=self.get_object(), actor=self.actor)
         return Response(selectors.delivery_payload(row), status=202)
 
 

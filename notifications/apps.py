@@ -8,7 +8,6 @@ class NotificationsConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from integrations import extensions as integrations_extensions
-        from integrations.signals import chat_reply_posted
         from triggers import extensions
         from triggers.models import JobStep
         from triggers.signals import job_finished, job_result_corrected
@@ -20,7 +19,6 @@ class NotificationsConfig(AppConfig):
             receivers.on_job_result_corrected, dispatch_uid="notifications.on_job_result_corrected"
         )
         post_save.connect(receivers.on_job_step_saved, sender=JobStep, dispatch_uid="notifications.on_job_step_saved")
-        chat_reply_posted.connect(receivers.on_chat_reply_posted, dispatch_uid="notifications.on_chat_reply_posted")
         extensions.register_job_detail_field("notifications", selectors.job_notifications)
         extensions.register_job_page_section("notifications/_job_deliveries.html")
         integrations_extensions.register_page_section("notifications/_integrations_failures.html")

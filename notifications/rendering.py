@@ -45,8 +45,9 @@ class Message:
     colour: str
     link: str
     link_label: str
-    # What the message shows, compared to decide whether a chat reply needs an edit.
-    state: str
+    # How far along the job the message is: an edit only ever replaces a lower rank, so a
+    # chat reply reads each state once, in order (queued, starting, each step, the result).
+    rank: int
 
     def slack(self) -> dict:
         """chat.postMessage / chat.update arguments: the text, and a coloured bar with the button."""
@@ -73,6 +74,9 @@ class Message:
                 }
             ],
         }
+
+    def body(self, provider: str) -> dict:
+        return self.slack() if provider == "slack" else self.discord()
 
     def discord(self) -> dict:
         """A Discord message body: the text as content, an embed with the colour and the link."""
@@ -116,7 +120,14 @@ def progress_text(job: Job, step: JobStep | None) -> str:
 
 
 def current_step(job: Job) -> JobStep | None:
-    return job.steps.filter(status=StepStatus.RUNNING).order_by("-index").first()
+    """The step running, or else the last one started: between a step's end and the result
+    the reply keeps naming it instead of going back to "Starting"."""
+    running = job.steps.filter(status=StepStatus.RUNNING).order_by("-index").first()
+    return running or job.steps.filter(started_at__isnull=False).order_by("-index").first()
+
+
+# Ranks: queued 0, running before any step 1, step i 2 + i, the result above every step.
+FINAL_RANK = 1_000_000
 
 
 def render(job: Job) -> Message:
@@ -124,7 +135,9 @@ def render(job: Job) -> Message:
     link = job_link(job)
     label = f"View job #{job.short_id}"
     if job.is_final:
-        return Message(result_text(job), COLOURS[job.status], link, label, state=f"final:{job.status}")
-    step = current_step(job) if job.status == JobStatus.RUNNING else None
-    state = f"{job.status}:{step.index if step else ''}:{step.name if step else ''}"[:255]
-    return Message(progress_text(job, step), COLOURS[job.status], link, label, state=state)
+        return Message(result_text(job), COLOURS[job.status], link, label, rank=FINAL_RANK)
+    if job.status != JobStatus.RUNNING:
+        return Message(progress_text(job, None), COLOURS[job.status], link, label, rank=0)
+    step = current_step(job)
+    rank = 1 if step is None else 2 + min(step.index, FINAL_RANK - 3)
+    return Message(progress_text(job, step), COLOURS[job.status], link, label, rank=rank)

@@ -1,20 +1,19 @@
-"""Reads for notifications: a job's deliveries (API and page) and an org's recent failures."""
+"""Reads for notifications: a job's outbox messages (API and page) and an org's recent failures."""
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from integrations.models import MessageStatus, OutboxMessage
 from orgs.models import Organization
 from triggers.models import Job
 
-from .models import DeliveryStatus, NotificationDelivery
+
+def job_deliveries(*, job: Job) -> QuerySet[OutboxMessage]:
+    return OutboxMessage.objects.filter(org_id=job.org_id, job_id=job.pk).order_by("created_at", "id")
 
 
-def job_deliveries(*, job: Job) -> QuerySet[NotificationDelivery]:
-    return NotificationDelivery.objects.filter(org_id=job.org_id, job_id=job.pk).order_by("created_at", "id")
-
-
-def delivery_payload(row: NotificationDelivery) -> dict:
+def delivery_payload(row: OutboxMessage) -> dict:
     """One entry of the job API's `notifications` list (snake_case: the API renderer camelizes keys)."""
     return {
         "id": str(row.pk),
@@ -32,10 +31,10 @@ def job_notifications(job: Job, **context) -> list[dict]:
     return [delivery_payload(row) for row in job_deliveries(job=job)]
 
 
-def recent_failures(*, org: Organization, limit: int = 10) -> list[NotificationDelivery]:
+def recent_failures(*, org: Organization, limit: int = 10) -> list[OutboxMessage]:
     """The org's latest failed deliveries, newest first (the Integrations page shows them)."""
     return list(
-        NotificationDelivery.objects.filter(org=org, status=DeliveryStatus.FAILED)
+        OutboxMessage.objects.filter(org=org, status=MessageStatus.FAILED)
         .select_related("job")
         .order_by("-updated_at", "-id")[:limit]
     )

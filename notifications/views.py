@@ -9,19 +9,18 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from deplite.api.errors import DepliteError
+from integrations import outbox
+from integrations.models import OutboxMessage
 from orgs.pages import org_page, page_object
 from orgs.permissions import Perm
-
-from . import services
-from .models import NotificationDelivery
 
 
 @org_page(Perm.INTEGRATIONS_MANAGE)
 @require_POST
 def delivery_retry(request, org, job_id: uuid.UUID, delivery_id: uuid.UUID):
-    row = page_object(request.principal.restrict(NotificationDelivery.objects.filter(job_id=job_id)), delivery_id)
+    row = page_object(request.principal.restrict(OutboxMessage.objects.filter(job_id=job_id)), delivery_id)
     try:
-        services.delivery_retry(delivery=row, actor=request.principal.actor)
+        outbox.message_retry(message=row, actor=request.principal.actor)
     except DepliteError as exc:
         messages.error(request, exc.message)
     else:

@@ -2,8 +2,7 @@ import factory
 from factory.django import DjangoModelFactory
 
 from agents.models import Agent
-from integrations.models import Installation, Provider
-from notifications.models import DeliveryStatus, NotificationDelivery
+from integrations.models import Installation, MessageStatus, OutboxMessage, Provider
 from orgs import tokens
 from orgs.models import ApiToken, Invitation, Membership, Organization, Role, TokenScope, User
 from storage.models import StorageBinding, StoredFile
@@ -128,15 +127,15 @@ class AgentFactory(DjangoModelFactory):
 # Model → callable(org) that makes one row of that model in `org`. The isolation matrix
 # (tests/orgs/test_isolation.py) uses it to put a victim object behind every detail URL
 # under /api/orgs/<orgId>/; every app registers its org-scoped models here.
-class NotificationDeliveryFactory(DjangoModelFactory):
+class OutboxMessageFactory(DjangoModelFactory):
     class Meta:
-        model = NotificationDelivery
+        model = OutboxMessage
 
     org = factory.SubFactory(OrganizationFactory)
     job = factory.SubFactory(JobFactory, org=factory.SelfAttribute("..org"))
     provider = "slack"
     channel = "C0456"
-    status = DeliveryStatus.FAILED
+    status = MessageStatus.FAILED
     last_error = "channel_not_found"
 
 
@@ -150,5 +149,5 @@ VICTIM_FACTORIES: dict = {
     Job: lambda org: JobFactory(org=org),
     Agent: lambda org: AgentFactory(org=org),
     Installation: lambda org: InstallationFactory(org=org),
-    NotificationDelivery: lambda org: NotificationDeliveryFactory(org=org),
+    OutboxMessage: lambda org: OutboxMessageFactory(org=org),
 }

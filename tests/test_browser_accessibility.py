@@ -11,7 +11,7 @@ from tests.factories import (
     AgentFactory,
     InstallationFactory,
     JobFactory,
-    NotificationDeliveryFactory,
+    OutboxMessageFactory,
     StorageBindingFactory,
     StoredFileFactory,
     TriggerFactory,
@@ -29,7 +29,7 @@ def test_every_page_after_login_has_no_serious_violation_and_no_empty_table_head
     StoredFileFactory(org=org_a, binding=binding)
     trigger = TriggerFactory(org=org_a, name="deploy-prod")
     job = JobFactory(org=org_a, trigger=trigger)
-    NotificationDeliveryFactory(org=org_a, job=job)
+    OutboxMessageFactory(org=org_a, job=job)
     page, base = browser_page
     log_in(page, base, "admin@acme.test", then="/")
     paths = [

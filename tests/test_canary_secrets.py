@@ -18,8 +18,7 @@ from django.contrib import admin
 from django.test import Client
 
 from agents.models import Agent
-from integrations.models import Installation
-from notifications.models import NotificationDelivery
+from integrations.models import Installation, OutboxMessage
 from orgs import tokens
 from orgs.models import ApiToken, Membership
 from storage.models import StorageBinding, StoredFile
@@ -129,7 +128,7 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
         Installation: installation,
         Job: Job.objects.get(pk=job_id),
         Membership: Membership.objects.get(org=org_a, user=owner),
-        NotificationDelivery: NotificationDelivery.objects.filter(job_id=job_id).first(),
+        OutboxMessage: OutboxMessage.objects.filter(job_id=job_id).first(),
         StorageBinding: binding,
         StoredFile: stored,
         Trigger: trigger,

@@ -5,6 +5,7 @@
     storage         bindings and files: never triggers (triggers listen to its signal)
     triggers        triggers and jobs: never agents, integrations or notifications
                     (they listen to `job_finished`; chat calls trigger services)
+    integrations    chat and the outbox: never notifications (which hands it messages) or agents
 
 Every import counts: top-level, inside a function, relative, and `apps.get_model("app.Model")`
 strings. Migrations are left out (Django writes their cross-app dependencies).
@@ -26,6 +27,7 @@ CONTRACTS = {
     "orgs": {"storage", "triggers", "agents", "integrations", "notifications"},
     "storage": {"triggers", "agents", "integrations", "notifications"},
     "triggers": {"agents", "integrations", "notifications"},
+    "integrations": {"agents", "notifications"},
 }
 
 
@@ -87,7 +89,7 @@ def test_package_imports_only_what_its_layer_allows(package):
 # of HTTP: no DRF, no API plumbing, no request-scoping. Its errors are deplite.errors, who acts
 # is orgs.actors.Actor.
 DOMAIN_MODULES = re.compile(
-    r"(^|/)(services|tasks|models|actors|rules|signals|selectors|input_files|payloads|token_scopes)(/|\.py$)"
+    r"(^|/)(services|tasks|models|actors|rules|signals|selectors|input_files|payloads|token_scopes|outbox|delivery)(/|\.py$)"
 )
 HTTP_MODULES = re.compile(
     r"^(rest_framework|drf_spectacular|django_filters|deplite\.api|deplite\.middleware)(\.|$)"

@@ -1,7 +1,9 @@
-"""Discord HTTP API calls with `requests`, against `DISCORD_API_URL`.
+"""Discord HTTP API calls with `requests`, against `DISCORD_API_URL`: the one Discord client
+(OAuth, command registration, outbox).
 
-Only tasks, the OAuth callback and management commands call these; the interactions
-endpoint never does (Discord wants its answer within 3 seconds).
+Every failure becomes a `TransportError`; nothing retries here (the outbox does, counted
+and paced). Only tasks, the OAuth callback and management commands call these; the
+interactions endpoint never does (Discord wants its answer within 3 seconds).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 
-from ..transport import TransportError
+from ..transport import TransportError, seconds
 
 TIMEOUT_SECONDS = 10
 USER_AGENT = "DiscordBot (https://github.com/deplite, 1.0) Deplite"
@@ -28,40 +30,51 @@ COMMAND = {
 }
 # View Channels + Send Messages: enough for the bot to post results.
 BOT_PERMISSIONS = "3072"
+# Refusals a retry cannot change, by HTTP status.
+_PERMANENT_CODES = {401: "invalid_auth", 403: "missing_access", 404: "unknown_channel"}
 
 
 def _url(path: str) -> str:
     return settings.DISCORD_API_URL.rstrip("/") + path
 
 
-def _request(method: str, path: str, *, bot: bool = False, **kwargs) -> dict:
-    headers = {"User-Agent": USER_AGENT, **kwargs.pop("headers", {})}
-    if bot:
-        headers["Authorization"] = f"Bot {settings.DISCORD_BOT_TOKEN}"
+def _bot_headers() -> dict:
+    if not settings.DISCORD_BOT_TOKEN:
+        raise TransportError("discord_not_configured", "DISCORD_BOT_TOKEN is not set on this server", permanent=True)
+    return {"Authorization": f"Bot {settings.DISCORD_BOT_TOKEN}"}
+
+
+def _request(method: str, path: str, *, bot: bool = False, **kwargs) -> dict | list:
+    headers = {"User-Agent": USER_AGENT, **(_bot_headers() if bot else {})}
     try:
         response = requests.request(method, _url(path), headers=headers, timeout=TIMEOUT_SECONDS, **kwargs)
     except requests.RequestException as exc:
-        raise TransportError(f"{type(exc).__name__}", permanent=False) from None
-    if response.status_code == 429:
+        raise TransportError(
+            "connection_error", f"Discord could not be reached: {type(exc).__name__}", permanent=False
+        ) from None
+    status = response.status_code
+    if status < 300:
+        if status == 204 or not response.content:
+            return {}
         try:
-            retry_after = float(response.json().get("retry_after", 1))
+            return response.json()
         except ValueError:
-            retry_after = 1.0
-        raise TransportError("rate limited", permanent=False, retry_after=retry_after)
-    if response.status_code >= 500:
-        raise TransportError(f"HTTP {response.status_code}", permanent=False)
-    if response.status_code >= 400:
-        try:
-            detail = response.json().get("message") or response.json().get("error") or ""
-        except ValueError:
-            detail = ""
-        raise TransportError(f"HTTP {response.status_code} {detail}".strip()[:200], permanent=True)
-    if response.status_code == 204 or not response.content:
-        return {}
+            raise TransportError("bad_answer", "Discord's answer is not JSON", permanent=False) from None
     try:
-        return response.json()
+        data = response.json()
     except ValueError:
-        raise TransportError("the answer is not JSON", permanent=False) from None
+        data = {}
+    data = data if isinstance(data, dict) else {}
+    if status == 429:
+        retry_after = seconds(data.get("retry_after")) or seconds(response.headers.get("Retry-After"))
+        raise TransportError(
+            "rate_limited", "Discord asked us to slow down", permanent=False, retry_after=retry_after or 1.0
+        )
+    if status >= 500:
+        raise TransportError(f"http_{status}", f"Discord answered {status}", permanent=False)
+    detail = str(data.get("message") or data.get("error") or response.reason or "")[:500]
+    code = _PERMANENT_CODES.get(status, f"http_{status}")
+    raise TransportError(code, f"Discord refused the request ({status} {detail})".strip(), permanent=True)
 
 
 @dataclass(frozen=True)
@@ -81,22 +94,12 @@ def oauth_exchange(*, code: str, redirect_uri: str) -> DiscordInstall:
     )
     guild = data.get("guild") or {}
     if not guild.get("id"):
-        raise TransportError("the token answer names no guild (was the bot scope granted?)", permanent=True)
+        raise TransportError("no_guild", "the token answer names no guild (was the bot scope granted?)", permanent=True)
     return DiscordInstall(
         guild_id=str(guild["id"]),
         guild_name=guild.get("name") or "",
         scopes=[s for s in (data.get("scope") or "").split() if s],
     )
-
-
-def edit_original_response(*, application_id: str, interaction_token: str, content: str) -> str:
-    """Fill in a deferred interaction response; returns the message id."""
-    data = _request(
-        "PATCH",
-        f"/webhooks/{application_id}/{interaction_token}/messages/@original",
-        json={"content": content, "allowed_mentions": {"parse": []}},
-    )
-    return str(data.get("id") or "")
 
 
 def register_commands(*, guild_id: str | None = None) -> list[dict]:
@@ -105,3 +108,30 @@ def register_commands(*, guild_id: str | None = None) -> list[dict]:
     path = f"/applications/{app_id}/guilds/{guild_id}/commands" if guild_id else f"/applications/{app_id}/commands"
     data = _request("PUT", path, bot=True, json=[COMMAND])
     return data if isinstance(data, list) else []
+
+
+def channel_guild(*, channel: str) -> str:
+    """The guild a channel belongs to: a target must name a channel of the installation's own guild."""
+    return str(_request("GET", f"/channels/{channel}", bot=True).get("guild_id") or "")
+
+
+def post_message(*, channel: str, body: dict, nonce: str) -> str:
+    """POST /channels/{id}/messages with an enforced nonce: a repeat within minutes returns the first message."""
+    data = _request(
+        "POST", f"/channels/{channel}/messages", bot=True, json={**body, "nonce": nonce, "enforce_nonce": True}
+    )
+    return str(data.get("id") or "")
+
+
+def edit_message(*, channel: str, message_id: str, body: dict) -> str:
+    data = _request("PATCH", f"/channels/{channel}/messages/{message_id}", bot=True, json=body)
+    return str(data.get("id") or message_id)
+
+
+def edit_original(*, interaction_token: str, body: dict) -> str:
+    """Fill in or edit an interaction's original response (valid 15 minutes; no bot token needed)."""
+    app_id = settings.DISCORD_CLIENT_ID
+    if not app_id:
+        raise TransportError("discord_not_configured", "DISCORD_CLIENT_ID is not set on this server", permanent=True)
+    data = _request("PATCH", f"/webhooks/{app_id}/{interaction_token}/messages/@original", json=body)
+    return str(data.get("id") or "")

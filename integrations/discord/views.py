@@ -2,8 +2,8 @@
 
 Interactions are verified with the app's Ed25519 public key (PyNaCl) over
 timestamp + raw body; anything else is a 401, as Discord requires. A command is answered
-at once: a refusal as an ephemeral message, a job as a deferred response that
-`integrations.tasks` fills in (Discord allows 3 seconds for the first answer).
+at once: a refusal as an ephemeral message, a job as a deferred response that the
+outbox (`integrations.outbox`) fills in (Discord allows 3 seconds for the first answer).
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def interactions(request):
         application_id=str(interaction.get("application_id") or ""),
     )
     if receipt.job_created:
-        # "Deplite is thinking…" until the follow-up task writes the job's message.
+        # "Deplite is thinking…" until the outbox writes the job's message.
         return JsonResponse({"type": DEFERRED_CHANNEL_MESSAGE})
     return _reply(receipt.text or "Received.")
 

@@ -1,7 +1,7 @@
 """Slack events and slash commands, through slack-bolt (signature v0 on the raw body with
 the 5-minute window, url_verification, ssl_check), in the request thread
 (`process_before_response`) so the command's rows are committed before Slack gets its
-answer. No listener calls Slack: replies go through `integrations.tasks`."""
+answer. No listener calls Slack: replies go through the outbox (`integrations.outbox`)."""
 
 from __future__ import annotations
 

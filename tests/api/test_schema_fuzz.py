@@ -40,8 +40,8 @@ from tests.factories import (
     InstallationFactory,
     JobFactory,
     MembershipFactory,
-    NotificationDeliveryFactory,
     OrganizationFactory,
+    OutboxMessageFactory,
     StorageBindingFactory,
     StoredFileFactory,
     TriggerFactory,
@@ -118,7 +118,7 @@ def _seed(s3_admin, moto_url: str) -> dict:
     JobStep.objects.create(org=org, job=running, index=0, name="build", status=StepStatus.RUNNING, started_at=now)
     JobFactory(org=org, trigger=trigger)  # queued: never claimed, no agent yet
     installation = InstallationFactory(org=org, provider="slack", external_id="T0FUZZ")
-    delivery = NotificationDeliveryFactory(org=org, job=finished, channel="C0FUZZ")
+    delivery = OutboxMessageFactory(org=org, job=finished, channel="C0FUZZ")
     token, _ = make_token(org, name="ci")
     spare_token, _ = make_token(org, name="old-ci")
     make_token(org, name="expiring", expires_at=now + timedelta(days=30))

@@ -1,4 +1,4 @@
-"""Fakes of Slack's and Discord's APIs (pytest-httpserver, on loopback) that the real
+"""The suite's one fake Slack and Discord APIs (tests/chat_fakes.py, on loopback) that the real
 slack_sdk / requests clients talk to, and inbound requests signed exactly as Slack (HMAC
 v0) and Discord (Ed25519, a key pair generated for the test run) sign them."""
 
@@ -13,9 +13,11 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client
 from nacl.signing import SigningKey
+from pytest_httpserver import HTTPServer
 
-from integrations.models import Provider
+from integrations.models import MessageKind, OutboxMessage, Provider
 from orgs.models import Role
+from tests.chat_fakes import FakeDiscord, FakeSlack
 from tests.factories import InstallationFactory, MembershipFactory, TriggerFactory
 from triggers.models import TriggerType
 
@@ -28,29 +30,37 @@ DISCORD_CHANNEL = "41771983423143937"
 DISCORD_APP = "11111111111111111"
 
 
-@pytest.fixture(scope="session")
-def httpserver_listen_address():
-    return ("127.0.0.1", 0)
+@pytest.fixture
+def _fake_server():
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
 
 
 @pytest.fixture
-def slack_api(httpserver, settings):
-    """The fake Slack Web API; SLACK_* settings point at it."""
-    settings.SLACK_API_URL = httpserver.url_for("/api/")
+def slack_api(_fake_server, settings) -> FakeSlack:
+    """The fake Slack Web API (any bot token is accepted); SLACK_* settings point at it."""
+    fake = FakeSlack(_fake_server, tokens=None)
+    settings.SLACK_API_URL = fake.url
     settings.SLACK_CLIENT_ID = "1111.2222"
     settings.SLACK_CLIENT_SECRET = "slack-client-secret"  # noqa: S105
     settings.SLACK_SIGNING_SECRET = SIGNING_SECRET
-    return httpserver
+    return fake
 
 
 @pytest.fixture
-def discord_api(httpserver, settings):
-    settings.DISCORD_API_URL = httpserver.url_for("/discord/api/v10")
+def discord_api(_fake_server, settings) -> FakeDiscord:
+    fake = FakeDiscord(
+        _fake_server, bot_token="discord-bot-token", app_id=DISCORD_APP, channel_guilds={DISCORD_CHANNEL: GUILD}
+    )
+    settings.DISCORD_API_URL = fake.url
     settings.DISCORD_CLIENT_ID = DISCORD_APP
     settings.DISCORD_CLIENT_SECRET = "discord-client-secret"  # noqa: S105
     settings.DISCORD_PUBLIC_KEY = DISCORD_KEY.verify_key.encode().hex()
     settings.DISCORD_BOT_TOKEN = "discord-bot-token"  # noqa: S105
-    return httpserver
+    return fake
 
 
 def slack_headers(body: str, *, ts: int | str | None = None, secret: str = SIGNING_SECRET, retry: int | None = None):
@@ -191,3 +201,8 @@ def discord_trigger(org_a):
 @pytest.fixture
 def admin_of_b(org_b):
     return MembershipFactory(org=org_b, role=Role.ADMIN, user__email="admin@bravo.test").user
+
+
+def reply_of(command) -> OutboxMessage:
+    """The outbox message that answers a chat command (its reply, edited as its job moves)."""
+    return OutboxMessage.objects.get(command=command, kind=MessageKind.CHAT_REPLY)

@@ -14,10 +14,10 @@ from django.test import Client
 from nacl.signing import SigningKey
 
 from integrations import tasks
-from integrations.models import ChatCommand, CommandKind, Installation, Provider, ReplyState
+from integrations.models import ChatCommand, CommandKind, Installation, Provider
 from triggers.models import Job, JobSource
 
-from .conftest import DISCORD_APP, GUILD, deplite_interaction, discord_headers, post_interaction
+from .conftest import DISCORD_APP, GUILD, deplite_interaction, discord_headers, post_interaction, reply_of
 
 pytestmark = pytest.mark.django_db
 
@@ -69,22 +69,21 @@ def test_command_creates_one_job_and_the_task_fills_in_the_deferred_answer(
     )
     assert "Bob" in job.actor_label
     command = ChatCommand.objects.get()
-    assert (command.kind, command.interaction_token, command.application_id, command.reply_state) == (
+    assert (command.kind, command.interaction_token, command.application_id, reply_of(command).status) == (
         CommandKind.DISCORD_SLASH,
         "interaction-token-abc",
         DISCORD_APP,
-        ReplyState.PENDING,
+        "pending",
     )
-    assert discord_api.log == []  # nothing was called during the request
+    assert discord_api.calls == []  # nothing was called during the request
 
-    discord_api.expect_request(
-        f"/discord/api/v10/webhooks/{DISCORD_APP}/interaction-token-abc/messages/@original", method="PATCH"
-    ).respond_with_json({"id": "555000111", "content": "x"})
-    assert tasks.chat_reply_send(str(command.pk)) == "sent"
-    ((request, _),) = discord_api.log
-    assert f"Job #{job.short_id} queued" in request.get_json()["content"]
-    command.refresh_from_db()
-    assert (command.reply_state, command.reply_message_id) == (ReplyState.SENT, "555000111")
+    # The deferred response Discord shows until the task fills it in.
+    discord_api.interactions["interaction-token-abc"] = {"id": "555000111", "content": None, "edits": []}
+    assert tasks.outbox_send(str(reply_of(command).pk)) == "sent"
+    (call,) = discord_api.calls
+    assert call.path == f"/webhooks/{DISCORD_APP}/interaction-token-abc/messages/@original"
+    assert f"Job #{job.short_id} queued" in call.json["content"]
+    assert (reply_of(command).status, reply_of(command).provider_message_id) == ("sent", "555000111")
 
 
 def test_the_same_interaction_twice_makes_one_job(client, discord_install, discord_trigger):
@@ -122,14 +121,15 @@ def test_install_stores_the_guild_for_the_right_org(api, admin_user, org_a, disc
     assert query["scope"] == ["bot applications.commands"]
     assert query["response_type"] == ["code"]
     assert query["client_id"] == [DISCORD_APP]
-    discord_api.expect_oneshot_request("/discord/api/v10/oauth2/token", method="POST").respond_with_json(
+    discord_api.answer(
+        "/oauth2/token",
         {
             "access_token": "user-access",
             "token_type": "Bearer",
             "expires_in": 604800,
             "scope": "bot applications.commands",
             "guild": {"id": GUILD, "name": "Acme Guild"},
-        }
+        },
     )
     browser = Client()
     browser.force_login(admin_user)
@@ -145,10 +145,10 @@ def test_install_stores_the_guild_for_the_right_org(api, admin_user, org_a, disc
         GUILD,
         "Acme Guild",
     )
-    ((request, _),) = discord_api.log
-    form = parse_qs(request.get_data(as_text=True))
+    (call,) = discord_api.calls
+    form = parse_qs(call.raw)
     assert form["code"] == ["abc"] and form["grant_type"] == ["authorization_code"]
-    assert request.authorization.username == DISCORD_APP
+    assert call.auth_user == DISCORD_APP
 
 
 def test_install_with_a_reused_state_stores_nothing(api, admin_user, discord_api):
@@ -160,7 +160,7 @@ def test_install_with_a_reused_state_stores_nothing(api, admin_user, discord_api
     response = browser.get("/integrations/discord/oauth/callback", {"code": "abc", "state": state})
     assert response["Location"].endswith("result=state_reused&provider=discord")
     assert not Installation.objects.exists()
-    assert discord_api.log == []
+    assert discord_api.calls == []
 
 
 def test_install_in_a_browser_not_logged_in_links_nothing_and_uses_the_state_up(api, admin_user, discord_api):
@@ -174,18 +174,16 @@ def test_install_in_a_browser_not_logged_in_links_nothing_and_uses_the_state_up(
     response = browser.get("/integrations/discord/oauth/callback", {"code": "abc", "state": state})
     assert response["Location"].endswith("result=state_reused&provider=discord")
     assert not Installation.objects.exists()
-    assert discord_api.log == []
+    assert discord_api.calls == []
 
 
 def test_register_commands_puts_the_deplite_command(discord_api):
-    discord_api.expect_oneshot_request(
-        f"/discord/api/v10/applications/{DISCORD_APP}/commands", method="PUT"
-    ).respond_with_json([{"id": "1", "name": "deplite"}])
+    discord_api.answer(f"/applications/{DISCORD_APP}/commands", [{"id": "1", "name": "deplite"}])
     out = StringIO()
     call_command("discord_register_commands", stdout=out)
-    ((request, _),) = discord_api.log
-    assert request.headers["Authorization"] == "Bot discord-bot-token"
-    (command,) = request.get_json()
+    (call,) = discord_api.calls
+    assert (call.method, call.headers["Authorization"]) == ("PUT", "Bot discord-bot-token")
+    (command,) = call.json
     assert command["name"] == "deplite"
     assert [o["name"] for o in command["options"]] == ["keyword", "args"]
     assert "Registered /deplite" in out.getvalue()
@@ -268,6 +266,6 @@ def test_with_the_broker_down_the_command_is_still_answered_and_the_job_written(
     assert callbacks
     assert response.json() == {"type": 5}
     assert Job.objects.count() == 1
-    assert ChatCommand.objects.get().reply_state == ReplyState.PENDING
-    assert "Could not enqueue integrations.tasks.chat_reply_send" in dead_broker.text
-    assert discord_api.log == []
+    assert reply_of(ChatCommand.objects.get()).status == "pending"
+    assert "Could not enqueue integrations.tasks.outbox_send" in dead_broker.text
+    assert discord_api.calls == []

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import json
 import time
-from urllib.parse import parse_qs
 
 import pytest
 from django.test import Client
 
 from integrations import tasks
-from integrations.models import ChatCommand, CommandKind, CommandOutcome, Installation, ReplyState
+from integrations.models import ChatCommand, CommandKind, CommandOutcome, Installation, OutboxMessage
 from orgs.models import AuditEvent
 from tests.factories import InstallationFactory, TriggerFactory
 from triggers.models import Job, JobSource, TriggerType
 
-from .conftest import CHANNEL, TEAM, mention_event, post_slack_event, post_slash_command
+from .conftest import CHANNEL, TEAM, mention_event, post_slack_event, post_slash_command, reply_of
 
 pytestmark = pytest.mark.django_db
 
@@ -28,22 +27,12 @@ def client(slack_api):
 
 def slack_calls(server, method: str) -> list[dict]:
     """The arguments of each call to `method` the fake Slack received (JSON or form body)."""
-    calls = []
-    for req, _ in server.log:
-        if req.path != f"/api/{method}":
-            continue
-        if req.is_json:
-            args = req.get_json()
-        else:
-            args = {k: v[0] for k, v in parse_qs(req.get_data(as_text=True)).items()}
-        calls.append({**args, "_auth": req.headers.get("Authorization")})
-    return calls
+    return server.requests(method)
 
 
 def expect_post_message(server, ts="1503435956.000247"):
-    server.expect_request("/api/chat.postMessage", method="POST").respond_with_json(
-        {"ok": True, "channel": CHANNEL, "ts": ts, "message": {"text": "x"}}
-    )
+    """The ts Slack gives the next message posted."""
+    server.next_ts.append(ts)
 
 
 # --- signatures ------------------------------------------------------------------------------------------
@@ -127,7 +116,7 @@ def test_slash_command_creates_one_job_with_ref_and_params(client, slack_api, sl
     assert command.response_url == "https://hooks.slack.com/commands/1234/5678"
     assert AuditEvent.objects.filter(action="job.created", actor_label=job.actor_label).exists()
     # The answer went back before any Slack API call (db-wrapped test: on_commit never ran).
-    assert slack_api.log == []
+    assert slack_api.calls == []
 
 
 def test_mention_creates_one_job_and_the_task_replies_in_its_thread(
@@ -145,8 +134,8 @@ def test_mention_creates_one_job_and_the_task_replies_in_its_thread(
     assert f"Job #{job.short_id} queued" in call["text"] and job.url in call["text"]
     assert call["_auth"] == f"Bearer {slack_install.bot_token}"
     command = ChatCommand.objects.get()
-    assert (command.reply_state, command.reply_message_id, command.thread_ts) == (
-        ReplyState.SENT,
+    assert (reply_of(command).status, reply_of(command).provider_message_id, command.thread_ts) == (
+        "sent",
         "1700000000.000100",
         "1355517523.000005",
     )
@@ -185,20 +174,17 @@ def test_the_reply_task_posts_once_even_when_run_twice(client, slack_api, slack_
     expect_post_message(slack_api)
     post_slack_event(client, mention_event("deploy"))
     command = ChatCommand.objects.get()
-    assert tasks.chat_reply_send(str(command.pk)) == "sent"
-    assert tasks.chat_reply_send(str(command.pk)) == "not pending"
+    assert tasks.outbox_send(str(reply_of(command).pk)) == "sent"
+    assert tasks.outbox_send(str(reply_of(command).pk)) == "not_owed"
     assert len(slack_calls(slack_api, "chat.postMessage")) == 1
 
 
 def test_a_permanent_slack_error_is_recorded_not_retried(client, slack_api, slack_install, slack_trigger):
-    slack_api.expect_request("/api/chat.postMessage", method="POST").respond_with_json(
-        {"ok": False, "error": "not_in_channel"}
-    )
+    slack_api.refuse[CHANNEL] = "not_in_channel"
     post_slack_event(client, mention_event("deploy"))
     command = ChatCommand.objects.get()
-    assert tasks.chat_reply_send(str(command.pk)) == "failed"
-    command.refresh_from_db()
-    assert (command.reply_state, command.reply_error) == (ReplyState.FAILED, "not_in_channel")
+    assert tasks.outbox_send(str(reply_of(command).pk)) == "failed"
+    assert (reply_of(command).status, reply_of(command).last_error) == ("failed", "not_in_channel")
 
 
 def test_slash_command_job_message_is_posted_to_the_channel(
@@ -209,7 +195,7 @@ def test_slash_command_job_message_is_posted_to_the_channel(
         post_slash_command(client, "deploy")
     (call,) = slack_calls(slack_api, "chat.postMessage")
     assert call["channel"] == CHANNEL and "thread_ts" not in call
-    assert ChatCommand.objects.get().reply_message_id == "1700000000.000200"
+    assert reply_of(ChatCommand.objects.get()).provider_message_id == "1700000000.000200"
 
 
 # --- org isolation ---------------------------------------------------------------------------------------
@@ -273,7 +259,8 @@ def test_refusal_lists_only_this_orgs_keywords(client, org_a, org_b, slack_insta
     assert "elsewhere" not in text and "secret-b" not in text
     assert not Job.objects.exists()
     command = ChatCommand.objects.get()
-    assert (command.outcome, command.reply_state) == (CommandOutcome.REFUSED, ReplyState.NONE)
+    assert command.outcome == CommandOutcome.REFUSED
+    assert not OutboxMessage.objects.filter(command=command).exists()  # answered in the HTTP response
 
 
 def test_unknown_team_gets_a_helpful_answer_and_no_job(client, slack_trigger):
@@ -366,15 +353,15 @@ def test_with_redis_down_the_command_is_answered_the_job_written_and_the_reply_s
     print(f"\nmention answered in {elapsed:.3f}s with the broker down")  # noqa: T201 (measured, not asserted)
     assert response.status_code == 200
     assert callbacks  # the reply enqueue (and the job dispatch) were attempted after commit…
-    assert "Could not enqueue integrations.tasks.chat_reply_send" in caplog.text  # …and failed softly
+    assert "Could not enqueue integrations.tasks.outbox_send" in caplog.text  # …and failed softly
     job = Job.objects.get()
     assert job.ref == "hotfix"
     command = ChatCommand.objects.get()
-    assert (command.job, command.reply_state) == (job, ReplyState.PENDING)
-    assert slack_api.log == []  # no Slack call happened in the request
+    assert (command.job, reply_of(command).status) == (job, "pending")
+    assert slack_api.calls == []  # no Slack call happened in the request
     # Later (the sweeper's or a retried task's turn), the reply goes out.
     expect_post_message(slack_api)
-    assert tasks.chat_reply_send(str(command.pk)) == "sent"
+    assert tasks.outbox_send(str(reply_of(command).pk)) == "sent"
     assert len(slack_calls(slack_api, "chat.postMessage")) == 1
 
 
@@ -386,11 +373,11 @@ def test_the_sweeper_resends_replies_whose_task_was_lost(
     from django.utils import timezone
 
     post_slack_event(client, mention_event("deploy"))
-    ChatCommand.objects.update(created_at=timezone.now() - timedelta(minutes=1))
+    OutboxMessage.objects.update(updated_at=timezone.now() - timedelta(minutes=1))
     sent = []
     monkeypatch.setattr(tasks, "enqueue_now", lambda task, *args: sent.append((task.name, args)) or True)
-    assert tasks.chat_replies_sweep() == 1
-    assert sent == [("integrations.tasks.chat_reply_send", (str(ChatCommand.objects.get().pk),))]
+    assert tasks.outbox_sweep() == 1
+    assert sent == [("integrations.tasks.outbox_send", (str(reply_of(ChatCommand.objects.get()).pk),))]
 
 
 def test_org_b_installation_cannot_be_used_for_org_a_team(client, org_b, slack_trigger):
@@ -452,18 +439,15 @@ def test_the_chat_command_of_a_job_is_found_by_its_id(client, slack_install, sla
 def test_a_mention_started_jobs_reply_is_edited_in_place_to_its_result(
     client, slack_api, slack_install, slack_trigger, django_capture_on_commit_callbacks
 ):
-    from notifications.models import DeliveryKind, NotificationDelivery
+    from integrations.models import MessageKind, OutboxMessage
     from orgs.actors import Actor
     from triggers import services as job_services
 
     expect_post_message(slack_api, ts="1700000000.000200")
-    slack_api.expect_request("/api/chat.update", method="POST").respond_with_json(
-        {"ok": True, "channel": CHANNEL, "ts": "1700000000.000200"}
-    )
     with django_capture_on_commit_callbacks(execute=True):
         post_slack_event(client, mention_event("deploy"))
     job = Job.objects.get()
-    reply = NotificationDelivery.objects.get(job=job, kind=DeliveryKind.CHAT_REPLY)
+    reply = OutboxMessage.objects.get(job=job, kind=MessageKind.CHAT_REPLY)
     # The reply the chat side posted is the message notifications keep up to date.
     assert (reply.provider_message_id, reply.channel, reply.installation_id) == (
         "1700000000.000200",

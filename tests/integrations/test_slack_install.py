@@ -60,7 +60,7 @@ def result_of(response) -> tuple[str, dict]:
 
 
 def test_whole_install_stores_the_workspace_for_the_right_org(api, admin_user, org_a, org_b, slack_api):
-    slack_api.expect_oneshot_request("/api/oauth.v2.access", method="POST").respond_with_json(oauth_ok())
+    slack_api.answer("oauth.v2.access", oauth_ok())
     url = install_url(api, admin_user)
     parsed = urlparse(url)
     query = parse_qs(parsed.query)
@@ -83,12 +83,11 @@ def test_whole_install_stores_the_workspace_for_the_right_org(api, admin_user, o
     assert installation.installed_by == admin_user
     assert "chat:write" in installation.scopes
     # oauth.v2.access was called with the app's credentials, the code and the same redirect.
-    ((request, _),) = slack_api.log
-    sent = parse_qs(request.get_data(as_text=True))
-    auth = request.authorization
+    (call,) = slack_api.calls
+    sent = parse_qs(call.raw)
     assert sent["code"] == ["1234.5678"]
     assert sent["redirect_uri"] == ["http://127.0.0.1:8000/integrations/slack/oauth/callback"]
-    assert (sent.get("client_id") or [auth.username]) == ["1111.2222"]
+    assert (sent.get("client_id") or [call.auth_user]) == ["1111.2222"]
     assert AuditEvent.objects.filter(org=org_a, action="integration.linked").count() == 1
     page = browser.get(response["Location"])
     assert "Slack workspace linked to this organization." in page.content.decode()
@@ -105,12 +104,12 @@ def test_the_callback_needs_a_logged_in_browser_and_refusing_it_uses_the_state_u
     assert "Log in to Deplite as the person who started the install" in page.content.decode()
     assert result_of(callback(logged_in(owner), code="c", state=state))[1]["result"] == "state_reused"
     assert not Installation.objects.exists()
-    assert slack_api.log == []
+    assert slack_api.calls == []
 
 
 def test_the_user_who_asked_for_the_url_completes_it_in_their_browser(api, owner, org_a, slack_api):
     # The docs' flow: get the URL with a JWT, open it in a browser logged in as the same user.
-    slack_api.expect_oneshot_request("/api/oauth.v2.access", method="POST").respond_with_json(oauth_ok())
+    slack_api.answer("oauth.v2.access", oauth_ok())
     response = callback(logged_in(owner), code="c", state=state_of(install_url(api, owner)))
     assert result_of(response)[1]["result"] == "connected"
     assert Installation.objects.get().installed_by == owner
@@ -124,7 +123,7 @@ def test_missing_or_unknown_state_is_refused(api, admin_user, slack_api, state):
     assert path == "/integrations/oauth/result"
     assert result["result"] == ("state_missing" if not state else "state_invalid")
     assert not Installation.objects.exists()
-    assert slack_api.log == []
+    assert slack_api.calls == []
     page = Client().get(f"{path}?result={result['result']}&provider=slack")
     assert "Start again from the Integrations page" in page.content.decode()
 
@@ -136,17 +135,17 @@ def test_state_of_another_user_is_refused_and_used_up(api, admin_user, owner, sl
     # A refused link stays refused, even for the user who started it.
     assert result_of(callback(logged_in(admin_user), code="c", state=state_of(url)))[1]["result"] == "state_reused"
     assert not Installation.objects.exists()
-    assert slack_api.log == []
+    assert slack_api.calls == []
 
 
 def test_reused_state_is_refused(api, admin_user, slack_api):
-    slack_api.expect_oneshot_request("/api/oauth.v2.access", method="POST").respond_with_json(oauth_ok())
+    slack_api.answer("oauth.v2.access", oauth_ok())
     state = state_of(install_url(api, admin_user))
     assert result_of(callback(logged_in(admin_user), code="c", state=state))[1]["result"] == "connected"
     Installation.objects.all().delete()
     assert result_of(callback(logged_in(admin_user), code="c2", state=state))[1]["result"] == "state_reused"
     assert not Installation.objects.exists()
-    assert len(slack_api.log) == 1
+    assert len(slack_api.calls) == 1
 
 
 def test_expired_state_is_refused(api, admin_user, slack_api):
@@ -155,7 +154,7 @@ def test_expired_state_is_refused(api, admin_user, slack_api):
     path, result = result_of(callback(logged_in(admin_user), code="c", state=state))
     assert (path, result["result"]) == ("/orgs/acme/integrations/", "state_expired")
     assert not Installation.objects.exists()
-    assert slack_api.log == []
+    assert slack_api.calls == []
 
 
 def test_state_lives_ten_minutes(api, admin_user, slack_api):
@@ -170,14 +169,12 @@ def test_denied_in_slack_stores_nothing(api, admin_user, slack_api):
     path, result = result_of(callback(logged_in(admin_user), error="access_denied", state=state))
     assert (path, result["result"]) == ("/orgs/acme/integrations/", "denied")
     assert not Installation.objects.exists()
-    assert slack_api.log == []
+    assert slack_api.calls == []
 
 
 def test_workspace_linked_to_another_org_is_refused_and_left_alone(api, admin_user, org_b, slack_api):
     theirs = InstallationFactory(org=org_b, provider=Provider.SLACK, external_id=TEAM, name="Bravo", bot_token="xoxb-b")
-    slack_api.expect_oneshot_request("/api/oauth.v2.access", method="POST").respond_with_json(
-        oauth_ok(token="xoxb-new-token")  # noqa: S106
-    )
+    slack_api.answer("oauth.v2.access", oauth_ok(token="xoxb-new-token"))  # noqa: S106
     path, result = result_of(callback(logged_in(admin_user), code="c", state=state_of(install_url(api, admin_user))))
     assert (path, result["result"]) == ("/orgs/acme/integrations/", "linked_elsewhere")
     theirs.refresh_from_db()
@@ -187,19 +184,16 @@ def test_workspace_linked_to_another_org_is_refused_and_left_alone(api, admin_us
 
 def test_reinstall_into_the_same_org_refreshes_the_token(api, admin_user, org_a, slack_api):
     InstallationFactory(org=org_a, provider=Provider.SLACK, external_id=TEAM, bot_token="xoxb-old")
-    slack_api.expect_oneshot_request("/api/oauth.v2.access", method="POST").respond_with_json(
-        oauth_ok(token="xoxb-new")  # noqa: S106
-    )
+    slack_api.answer("oauth.v2.access", oauth_ok(token="xoxb-new"))  # noqa: S106
     assert (
-        result_of(callback(logged_in(admin_user), code="c", state=state_of(install_url(api, admin_user))))[1]["result"] == "relinked"
+        result_of(callback(logged_in(admin_user), code="c", state=state_of(install_url(api, admin_user))))[1]["result"]
+        == "relinked"
     )
     assert Installation.objects.get().bot_token == "xoxb-new"
 
 
 def test_slack_refusing_the_code_stores_nothing(api, admin_user, slack_api):
-    slack_api.expect_oneshot_request("/api/oauth.v2.access", method="POST").respond_with_json(
-        {"ok": False, "error": "invalid_code"}
-    )
+    slack_api.answer("oauth.v2.access", {"ok": False, "error": "invalid_code"})
     result = result_of(callback(logged_in(admin_user), code="c", state=state_of(install_url(api, admin_user))))[1]
     assert result["result"] == "exchange_failed"
     assert not Installation.objects.exists()

@@ -7,11 +7,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from orgs.actors import Actor
+from tests.chat_fakes import FakeDiscord, FakeSlack
 from tests.factories import InstallationFactory, TriggerFactory
 from triggers import services as trigger_services
 from triggers.models import Job, JobSource, JobStatus
-
-from .fakes import FakeDiscord, FakeSlack
 
 SLACK_TOKEN = "xoxb-acme-token"
 OTHER_SLACK_TOKEN = "xoxb-bravo-token"
@@ -113,3 +112,32 @@ def finish(job: Job, status: str, *, exit_code: int | None = 0, error: str | Non
     if job.status == JobStatus.QUEUED:
         job = start(job)
     return trigger_services.job_finish(job=job, status=status, exit_code=exit_code, error=error)
+
+
+def open_reply(
+    job: Job, *, installation, channel: str, thread_ts: str = "", interaction_token: str = "", message_id=""
+):
+    """A chat-started job's reply as the chat side writes it: an outbox row, here with the job's
+    queued state as its first content. `message_id`: the reply is already in the channel."""
+    from integrations import outbox
+    from integrations.models import MessageKind, MessageStatus, OutboxMessage
+    from notifications import rendering
+
+    message = rendering.render(job)
+    row = outbox.message_enqueue(
+        org_id=job.org_id,
+        job_id=job.pk,
+        kind=MessageKind.CHAT_REPLY,
+        provider=installation.provider,
+        installation=installation,
+        channel=channel,
+        content=message.body(installation.provider),
+        rank=message.rank,
+        thread_ts=thread_ts,
+        interaction_token=interaction_token,
+    )
+    if message_id:
+        OutboxMessage.objects.filter(pk=row.pk).update(
+            status=MessageStatus.SENT, provider_message_id=message_id, sent_rank=message.rank
+        )
+    return row

@@ -2,7 +2,7 @@
 
 import pytest
 
-from notifications.models import NotificationDelivery
+from integrations.models import OutboxMessage
 from tests.browser import log_in
 
 from .conftest import finish, run, slack_trigger
@@ -12,7 +12,7 @@ from .conftest import finish, run, slack_trigger
 def test_admin_retries_a_failed_notification_from_the_job_page(browser_page, admin_user, org_a, slack_a, fake_slack):
     fake_slack.refuse["C0456"] = "not_in_channel"
     job = finish(run(slack_trigger(org_a, notify_on="failure")), "failed", exit_code=1, error="boom")
-    row = NotificationDelivery.objects.get(job=job)
+    row = OutboxMessage.objects.get(job=job)
     assert (row.status, row.last_error) == ("failed", "not_in_channel")
 
     page, base = browser_page

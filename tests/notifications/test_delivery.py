@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from integrations.models import MessageKind, MessageStatus, OutboxMessage
+from integrations.tasks import outbox_sweep
 from notifications import services
-from notifications.models import DeliveryKind, DeliveryStatus, NotificationDelivery
-from notifications.tasks import deliveries_sweep
 from orgs.models import AuditEvent
 from triggers.models import JobStep, StepStatus
 
-from .conftest import CHANNEL_A, DISCORD_APP, GUILD_A, finish, run, slack_trigger, start
+from .conftest import CHANNEL_A, DISCORD_APP, GUILD_A, finish, open_reply, run, slack_trigger, start
 
 
 def _finish(job, status, capture, **kw):
@@ -28,10 +28,10 @@ def test_a_target_naming_another_orgs_workspace_is_recorded_not_connected_and_ne
     # T0999 is linked, but to org B: org A's trigger cannot borrow it.
     job = run(slack_trigger(org_a, team="T0999", notify_on="always"))
     _finish(job, "succeeded", django_capture_on_commit_callbacks)
-    row = NotificationDelivery.objects.get(job=job)
+    row = OutboxMessage.objects.get(job=job)
     assert (row.status, row.last_error, row.installation) == ("failed", "not_connected", None)
     with django_capture_on_commit_callbacks(execute=True):
-        deliveries_sweep()
+        outbox_sweep()
     assert fake_slack.calls == []
 
 
@@ -42,11 +42,11 @@ def test_a_permanent_error_is_recorded_once_and_never_retried(
     fake_slack.refuse["C0456"] = "channel_not_found"
     job = run(slack_trigger(org_a))
     _finish(job, "failed", django_capture_on_commit_callbacks, exit_code=1, error="boom")
-    row = NotificationDelivery.objects.get(job=job)
+    row = OutboxMessage.objects.get(job=job)
     assert (row.status, row.last_error, row.attempts) == ("failed", "channel_not_found", 1)
-    NotificationDelivery.objects.filter(pk=row.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    OutboxMessage.objects.filter(pk=row.pk).update(updated_at=timezone.now() - timedelta(hours=1))
     with django_capture_on_commit_callbacks(execute=True):
-        assert deliveries_sweep() == 0
+        assert outbox_sweep() == 0
     assert len(fake_slack.posts()) == 1
     row.refresh_from_db()
     assert row.attempts == 1
@@ -57,7 +57,7 @@ def test_a_revoked_token_is_permanent(org_a, slack_a, fake_slack, django_capture
     slack_a.save()
     job = run(slack_trigger(org_a))
     _finish(job, "succeeded", django_capture_on_commit_callbacks)
-    row = NotificationDelivery.objects.get(job=job)
+    row = OutboxMessage.objects.get(job=job)
     assert (row.status, row.last_error) == ("failed", "invalid_auth")
     assert fake_slack.in_channel("C0456") == []
 
@@ -72,15 +72,15 @@ def test_a_transient_error_leaves_the_row_pending_for_the_sweeper_in_process(
     job = run(slack_trigger(org_a))
     attempted_after = timezone.now()
     _finish(job, "succeeded", django_capture_on_commit_callbacks)
-    row = NotificationDelivery.objects.get(job=job)
+    row = OutboxMessage.objects.get(job=job)
     assert (row.status, row.last_error) == ("pending", "rate_limited")
     assert row.next_attempt_at >= attempted_after + timedelta(seconds=60)
     with django_capture_on_commit_callbacks(execute=True):
-        deliveries_sweep()  # not due yet: Retry-After is honoured
+        outbox_sweep()  # not due yet: Retry-After is honoured
     assert fake_slack.in_channel("C0456") == []
-    NotificationDelivery.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    OutboxMessage.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     with django_capture_on_commit_callbacks(execute=True):
-        deliveries_sweep()
+        outbox_sweep()
     row.refresh_from_db()
     assert (row.status, row.attempts, len(fake_slack.in_channel("C0456"))) == ("sent", 2, 1)
 
@@ -95,7 +95,7 @@ def test_a_discord_429_waits_for_its_retry_after_and_a_403_is_permanent(
     limited.save()
     attempted_after = timezone.now()  # the Retry-After counts from the attempt, not from this assertion
     _finish(limited, "succeeded", django_capture_on_commit_callbacks)
-    row = NotificationDelivery.objects.get(job=limited)
+    row = OutboxMessage.objects.get(job=limited)
     assert (row.status, row.last_error) == ("pending", "rate_limited")
     assert row.next_attempt_at >= attempted_after + timedelta(seconds=2.5)
     fake_discord.refuse[CHANNEL_A] = 403
@@ -103,7 +103,7 @@ def test_a_discord_429_waits_for_its_retry_after_and_a_403_is_permanent(
     refused.notify_provider = "discord"
     refused.save()
     _finish(refused, "succeeded", django_capture_on_commit_callbacks)
-    row = NotificationDelivery.objects.get(job=refused)
+    row = OutboxMessage.objects.get(job=refused)
     assert (row.status, row.last_error, row.attempts) == ("failed", "missing_access", 1)
     assert fake_discord.messages == []
 
@@ -117,23 +117,23 @@ def test_the_sweeper_sends_a_delivery_whose_task_was_lost(
         finish(job, "succeeded")
     with django_capture_on_commit_callbacks(execute=False):
         services.deliveries_for_finished_job(job_id=job.pk)  # the row is written; its task is lost
-    row = NotificationDelivery.objects.get(job=job)
+    row = OutboxMessage.objects.get(job=job)
     assert (row.status, fake_slack.calls) == ("pending", [])
     with django_capture_on_commit_callbacks(execute=True):
-        assert deliveries_sweep() == 0  # within the grace: its task may still come
-    NotificationDelivery.objects.filter(pk=row.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+        assert outbox_sweep() == 0  # within the grace: its task may still come
+    OutboxMessage.objects.filter(pk=row.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
     with django_capture_on_commit_callbacks(execute=True):
-        assert deliveries_sweep() == 1
+        assert outbox_sweep() == 1
     row.refresh_from_db()
     assert (row.status, len(fake_slack.in_channel("C0456"))) == ("sent", 1)
 
 
 def _lost_mid_call(job):
     """The row as a worker SIGKILLed mid-call leaves it: claimed, its lease run out."""
-    row = NotificationDelivery.objects.get(job=job)
+    row = OutboxMessage.objects.get(job=job)
     past = timezone.now() - timedelta(minutes=2)
-    NotificationDelivery.objects.filter(pk=row.pk).update(
-        status=DeliveryStatus.SENDING, attempts=1, attempt_started_at=past, lease_until=past + timedelta(seconds=60)
+    OutboxMessage.objects.filter(pk=row.pk).update(
+        status=MessageStatus.SENDING, attempts=1, attempt_started_at=past, lease_until=past + timedelta(seconds=60)
     )
     return row
 
@@ -167,7 +167,7 @@ def test_after_a_lost_lease_slack_is_asked_before_posting_again(
             }
         )
     with django_capture_on_commit_callbacks(execute=True):
-        assert deliveries_sweep() == 1
+        assert outbox_sweep() == 1
     row.refresh_from_db()
     assert (row.status, row.attempts, row.uncertain_since) == ("sent", 2, None)
     assert len(fake_slack.in_channel("C0456")) == 1
@@ -183,7 +183,7 @@ def test_without_history_access_an_unknown_outcome_is_failed_not_posted_twice_un
     _finished_but_unsent(job, django_capture_on_commit_callbacks)
     row = _lost_mid_call(job)
     with django_capture_on_commit_callbacks(execute=True):
-        deliveries_sweep()
+        outbox_sweep()
     row.refresh_from_db()
     assert (row.status, row.last_error) == ("failed", "outcome_unknown")
     assert fake_slack.posts() == []
@@ -202,7 +202,7 @@ def failed_delivery(org_a, slack_a, fake_slack, django_capture_on_commit_callbac
     fake_slack.refuse["C0456"] = "not_in_channel"
     job = run(slack_trigger(org_a))
     _finish(job, "failed", django_capture_on_commit_callbacks, exit_code=1, error="boom")
-    return NotificationDelivery.objects.get(job=job)
+    return OutboxMessage.objects.get(job=job)
 
 
 def test_the_job_api_lists_its_notifications(api, member, failed_delivery):
@@ -288,15 +288,15 @@ def test_recent_failures_render_as_a_section_for_the_integrations_page(failed_de
 def test_the_admin_lists_deliveries_with_filters_and_never_the_interaction_token(client, owner, failed_delivery):
     owner.is_staff = owner.is_superuser = True
     owner.save()
-    NotificationDelivery.objects.filter(pk=failed_delivery.pk).update(interaction_token="")
+    OutboxMessage.objects.filter(pk=failed_delivery.pk).update(interaction_token="")
     failed_delivery.interaction_token = "interaction-secret-token"
     failed_delivery.save()
     client.force_login(owner)
-    listing = client.get("/admin/notifications/notificationdelivery/?status__exact=failed&provider__exact=slack")
+    listing = client.get("/admin/integrations/outboxmessage/?status__exact=failed&provider__exact=slack")
     assert listing.status_code == 200 and "C0456" in listing.content.decode()
-    empty = client.get("/admin/notifications/notificationdelivery/?status__exact=sent")
+    empty = client.get("/admin/integrations/outboxmessage/?status__exact=sent")
     assert "C0456" not in empty.content.decode()
-    change = client.get(f"/admin/notifications/notificationdelivery/{failed_delivery.pk}/change/")
+    change = client.get(f"/admin/integrations/outboxmessage/{failed_delivery.pk}/change/")
     assert change.status_code == 200
     assert "interaction-secret-token" not in change.content.decode()
 
@@ -310,9 +310,7 @@ def test_a_slack_chat_job_keeps_one_thread_reply_up_to_date_and_posts_a_failure_
     trigger = slack_trigger(org_a, notify_on="none")
     job = run(trigger, source="slack")
     with django_capture_on_commit_callbacks(execute=True):
-        services.chat_reply_register(
-            job_id=job.pk, provider="slack", installation=slack_a, channel="C0123", thread_ts="1700000000.000100"
-        )
+        open_reply(job, installation=slack_a, channel="C0123", thread_ts="1700000000.000100")
     [reply] = fake_slack.in_channel("C0123")
     assert reply["thread_ts"] == "1700000000.000100"
     assert reply["text"] == f"[QUEUED] Job #{job.short_id} — deploy-prod\nRef: main"
@@ -327,8 +325,8 @@ def test_a_slack_chat_job_keeps_one_thread_reply_up_to_date_and_posts_a_failure_
     assert len(messages) == 2  # the reply (edited) and the failure in the channel itself
     assert messages[0]["text"].startswith(f"[FAILED] Job #{job.short_id}") and len(messages[0]["edits"]) == 2
     assert messages[1]["thread_ts"] is None and messages[1]["text"] == messages[0]["text"]
-    kinds = dict(NotificationDelivery.objects.filter(job=job).values_list("kind", "status"))
-    assert kinds == {DeliveryKind.CHAT_REPLY: "sent", DeliveryKind.CHAT_FAILURE: "sent"}
+    kinds = dict(OutboxMessage.objects.filter(job=job).values_list("kind", "status"))
+    assert kinds == {MessageKind.CHAT_REPLY: "sent", MessageKind.CHAT_FAILURE: "sent"}
     # notifyOn none: no result delivery.
     assert fake_slack.in_channel("C0456") == []
 
@@ -352,9 +350,8 @@ def test_a_slack_chat_job_already_answered_is_edited_not_posted_again(
         }
     )
     with django_capture_on_commit_callbacks(execute=True):
-        services.chat_reply_register(
-            job_id=job.pk,
-            provider="slack",
+        open_reply(
+            job,
             installation=slack_a,
             channel="C0123",
             thread_ts="1700000000.000100",
@@ -374,26 +371,25 @@ def test_a_discord_chat_job_edits_the_interactions_original_response(
     job = run(slack_trigger(org_a, notify_on="none"), source="discord")
     fake_discord.interactions["itoken"] = {"id": "555", "content": "thinking", "edits": []}
     with django_capture_on_commit_callbacks(execute=True):
-        services.chat_reply_register(
-            job_id=job.pk, provider="discord", installation=discord_a, channel=CHANNEL_A, interaction_token="itoken"
-        )
+        open_reply(job, installation=discord_a, channel=CHANNEL_A, interaction_token="itoken")
     original = fake_discord.interactions["itoken"]
     assert original["content"].startswith(f"[QUEUED] Job #{job.short_id}")
     job = _finish(job, "cancelled", django_capture_on_commit_callbacks)
     assert original["content"].startswith(f"[CANCELLED] Job #{job.short_id}")
-    # A cancelled job counts as a failure: posted to the channel too.
-    [channel_post] = fake_discord.in_channel(CHANNEL_A)
-    assert channel_post["content"] == original["content"]
+    # The original response is a message of the channel itself: the failure shows there once,
+    # not a second time as a channel post (issue 18 item 11).
+    assert fake_discord.in_channel(CHANNEL_A) == []
+    assert [c.method for c in fake_discord.calls].count("post") == 0
     assert all(DISCORD_APP in c.path for c in fake_discord.calls if c.method == "update")
     assert GUILD_A == discord_a.external_id
 
 
-def test_chat_reply_register_refuses_another_orgs_installation(org_a, slack_b):
+def test_a_chat_reply_refuses_another_orgs_installation(org_a, slack_b):
     job = run(slack_trigger(org_a))
     with pytest.raises(ValueError):
-        services.chat_reply_register(job_id=job.pk, provider="slack", installation=slack_b, channel="C1")
-    assert NotificationDelivery.objects.count() == 0
-    assert DeliveryStatus.PENDING == "pending"
+        open_reply(job, installation=slack_b, channel="C1")
+    assert OutboxMessage.objects.count() == 0
+    assert MessageStatus.PENDING == "pending"
 
 
 def test_an_operator_retries_a_failed_delivery_from_the_admin_through_the_service(
@@ -405,7 +401,7 @@ def test_an_operator_retries_a_failed_delivery_from_the_admin_through_the_servic
     del fake_slack.refuse["C0456"]
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            "/admin/notifications/notificationdelivery/",
+            "/admin/integrations/outboxmessage/",
             {"action": "retry", "_selected_action": [str(failed_delivery.pk)]},
             follow=True,
         )
@@ -422,3 +418,22 @@ def test_the_integrations_page_shows_recent_notification_failures(client, owner,
     html = client.get("/orgs/acme/integrations/").content.decode()
     assert 'data-testid="notification-failures"' in html
     assert "not_in_channel" in html and f"#{failed_delivery.job.short_id}" in html
+
+
+def test_an_admins_retry_of_a_failed_reply_sends_the_jobs_latest_state(
+    api, owner, org_a, slack_a, fake_slack, django_capture_on_commit_callbacks
+):
+    fake_slack.refuse["C0123"] = "not_in_channel"
+    job = run(slack_trigger(org_a, notify_on="none"), source="slack")
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = open_reply(job, installation=slack_a, channel="C0123", thread_ts="1700000000.000100")
+    reply.refresh_from_db()
+    assert (reply.status, reply.last_error) == ("failed", "not_in_channel")
+    job = _finish(job, "succeeded", django_capture_on_commit_callbacks)
+    del fake_slack.refuse["C0123"]  # the bot was invited meanwhile
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.as_user(owner).post(f"/api/orgs/acme/jobs/{job.pk}/notifications/{reply.pk}/retry")
+    assert response.status_code == 202
+    [message] = fake_slack.in_channel("C0123")
+    assert message["text"].startswith(f"[SUCCESS] Job #{job.short_id}")
+    assert message["thread_ts"] == "1700000000.000100"

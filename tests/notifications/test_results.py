@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from integrations.models import MessageKind, MessageStatus, OutboxMessage
 from notifications import rendering, services
-from notifications.models import DeliveryKind, DeliveryStatus, NotificationDelivery
 from orgs.actors import Actor
 from tests.factories import JobFactory
 from triggers import services as trigger_services
@@ -38,13 +38,13 @@ def test_notify_on_matrix_gives_exactly_the_expected_deliveries(
     with django_capture_on_commit_callbacks(execute=True):
         job = finish(job, final, exit_code=0 if final == "succeeded" else 1)
     expected = final in EXPECTED[notify_on]
-    rows = NotificationDelivery.objects.filter(job=job)
+    rows = OutboxMessage.objects.filter(job=job)
     messages = fake_slack.in_channel("C0456")
     if not expected:
         assert rows.count() == 0
         assert messages == []
         return
-    assert [(r.status, r.provider_message_id) for r in rows] == [(DeliveryStatus.SENT, messages[0]["ts"])]
+    assert [(r.status, r.provider_message_id) for r in rows] == [(MessageStatus.SENT, messages[0]["ts"])]
     assert len(messages) == 1
     assert messages[0]["text"].startswith(f"{HEAD[final]} Job #{job.short_id} — deploy-prod\n")
     assert messages[0]["token"] == "xoxb-acme-token"
@@ -59,7 +59,7 @@ def test_a_result_is_announced_once_however_often_the_signal_fires(
     with django_capture_on_commit_callbacks(execute=True):
         assert services.deliveries_for_finished_job(job_id=job.pk) == []
         job_finished.send(sender=Job, job_id=job.pk, org_id=job.org_id, status="succeeded")
-    assert NotificationDelivery.objects.filter(job=job).count() == 1
+    assert OutboxMessage.objects.filter(job=job).count() == 1
     assert len(fake_slack.posts()) == 1
 
 
@@ -91,7 +91,7 @@ def test_a_trigger_without_a_notify_target_sends_nothing(
     with django_capture_on_commit_callbacks(execute=True):
         finish(job, "failed", exit_code=1)
     assert job.notify_on == "none"
-    assert NotificationDelivery.objects.count() == 0
+    assert OutboxMessage.objects.count() == 0
     assert fake_slack.calls == []
 
 
@@ -200,7 +200,7 @@ def test_discord_gets_the_same_text_and_a_coloured_embed(
     assert post.body["allowed_mentions"] == {"parse": []}
     assert message["embeds"][0]["color"] == 0x2EB67D
     assert message["embeds"][0]["url"].endswith(f"/orgs/acme/jobs/{job.pk}")
-    row = NotificationDelivery.objects.get(job=job)
+    row = OutboxMessage.objects.get(job=job)
     assert (row.status, row.provider_message_id) == ("sent", message["id"])
 
 
@@ -213,7 +213,7 @@ def test_a_discord_channel_of_another_guild_is_never_posted_to(
     job.save()
     with django_capture_on_commit_callbacks(execute=True):
         services.deliveries_for_finished_job(job_id=job.pk)
-    row = NotificationDelivery.objects.get(job=job)
+    row = OutboxMessage.objects.get(job=job)
     assert (row.status, row.last_error) == ("failed", "not_connected")
     assert fake_discord.messages == []
     assert [c.method for c in fake_discord.calls] == ["get"]
@@ -223,5 +223,5 @@ def test_kind_of_a_plain_result_is_result(org_a, slack_a, fake_slack, django_cap
     job = run(slack_trigger(org_a))
     with django_capture_on_commit_callbacks(execute=True):
         finish(job, "succeeded")
-    assert NotificationDelivery.objects.get(job=job).kind == DeliveryKind.RESULT
+    assert OutboxMessage.objects.get(job=job).kind == MessageKind.RESULT
     assert JobStatus.SUCCEEDED == job.__class__.objects.get(pk=job.pk).status

@@ -14,13 +14,13 @@ from django.conf import settings
 from pytest_httpserver import HTTPServer
 
 from deplite.celery import app as celery_app
-from notifications.models import NotificationDelivery
-from notifications.tasks import deliveries_sweep
+from integrations.models import OutboxMessage
+from integrations.tasks import outbox_sweep
+from tests.chat_fakes import FakeSlack
 from tests.e2e.stack import WorkerProcess, stack_env
 from tests.factories import InstallationFactory, MembershipFactory, OrganizationFactory
 
 from .conftest import SLACK_TOKEN, finish, run, slack_trigger
-from .fakes import FakeSlack
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.real_worker]
 LEASE_SECONDS = 3
@@ -67,14 +67,14 @@ def org(transactional_db):
     return org
 
 
-def _row(job) -> NotificationDelivery:
-    return NotificationDelivery.objects.get(job=job)
+def _row(job) -> OutboxMessage:
+    return OutboxMessage.objects.get(job=job)
 
 
-def _wait_row(job, status: str, timeout: float = 30) -> NotificationDelivery:
+def _wait_row(job, status: str, timeout: float = 30) -> OutboxMessage:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        row = NotificationDelivery.objects.filter(job=job).first()
+        row = OutboxMessage.objects.filter(job=job).first()
         if row is not None and row.status == status:
             return row
         time.sleep(0.1)
@@ -108,7 +108,7 @@ def test_a_permanent_error_is_recorded_once_and_never_retried_by_the_worker(org,
     finish(job, "failed", exit_code=1, error="boom")
     row = _wait_row(job, "failed")
     assert (row.last_error, row.attempts) == ("channel_not_found", 1)
-    deliveries_sweep()
+    outbox_sweep()
     time.sleep(3)  # room for any (wrong) retry to show
     assert len(fake.posts("C0404")) == 1
     assert _row(job).attempts == 1
@@ -151,7 +151,7 @@ def test_a_worker_killed_mid_delivery_yields_exactly_one_message_after_restart(o
         # The beat sweeper re-enqueues the delivery once the dead worker's lease ran out.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and _row(job).status != "sent":
-            deliveries_sweep()
+            outbox_sweep()
             time.sleep(0.5)
         row = _row(job)
         assert row.status == "sent", second.output()[-3000:]
@@ -162,3 +162,61 @@ def test_a_worker_killed_mid_delivery_yields_exactly_one_message_after_restart(o
     assert row.provider_message_id == message["ts"]
     assert row.attempts == 2
     assert [c.method for c in fake.calls].count("conversations.history") == 1
+
+
+# Slots are a full interval apart; a message a busy worker sends a little late shortens the
+# gap to the next one, hence the margin.
+PACE_MARGIN = 0.7
+
+
+def _gaps(times: list[float]) -> list[float]:
+    ordered = sorted(times)
+    return [round(b - a, 3) for a, b in zip(ordered, ordered[1:], strict=False)]
+
+
+def test_retries_after_server_errors_keep_the_channels_pace(org, fake, worker):
+    """Issue 18 item 11: a retry after a 500 takes a slot of the channel's pace like any attempt."""
+    fake.server_errors["C0RETRY"] = 5
+    jobs = [run(slack_trigger(org, channel="C0RETRY", name=f"deploy-{i}")) for i in range(5)]
+    for job in jobs:
+        finish(job, "succeeded")
+    fake.wait_for(lambda: len(fake.in_channel("C0RETRY")) == 5, timeout=90)
+    calls = [c.at for c in fake.posts("C0RETRY")]
+    assert len(calls) == 10  # five 500s, five messages
+    assert min(_gaps(calls)) >= settings.DEPLITE_NOTIFY_CHANNEL_INTERVAL * PACE_MARGIN, _gaps(calls)
+
+
+def test_a_killed_workers_paced_backlog_moves_again_within_ten_seconds(org, fake, worker_env, tmp_path):
+    """Issue 18 item 11: the paced messages a killed worker held (countdown tasks, unacknowledged
+    until the broker's visibility timeout) are taken over by the sweeper within seconds."""
+    count = 8
+    first = WorkerProcess(env=worker_env, log_path=tmp_path / "first.log").start()
+    second = None
+    try:
+        jobs = [run(slack_trigger(org, channel="C0BACK", name=f"deploy-{i}")) for i in range(count)]
+        for job in jobs:
+            finish(job, "succeeded")
+        # Every message but the first waits for its slot, as a countdown task the first worker holds.
+        paced = OutboxMessage.objects.filter(job__in=jobs, status="pending", next_attempt_at__isnull=False)
+        fake.wait_for(lambda: paced.count() >= count - 2, timeout=30)
+        first.kill()
+        left = count - len(fake.in_channel("C0BACK"))
+        assert left >= 2, "the backlog was sent before the kill: nothing left to prove"
+        # A worker is up again (others keep running in production; its start-up is not measured).
+        second = WorkerProcess(env=worker_env, log_path=tmp_path / "second.log").start()
+        ready_at = time.time()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(fake.in_channel("C0BACK")) < count:
+            outbox_sweep()  # what beat runs every 2 s
+            time.sleep(2)
+    finally:
+        first.kill()
+        if second is not None:
+            second.stop()
+    received = [m["received_at"] for m in fake.in_channel("C0BACK")]
+    moved = sorted(t for t in received if t > ready_at)
+    assert len(received) == count, (left, second.output()[-2000:])
+    print(f"\n{left} held by the killed worker; the first moved {moved[0] - ready_at:.1f}s after a worker was up")  # noqa: T201
+    assert moved and moved[0] - ready_at <= 10, moved[0] - ready_at
+    assert min(_gaps(received)) >= settings.DEPLITE_NOTIFY_CHANNEL_INTERVAL * PACE_MARGIN, _gaps(received)
+    assert len(fake.posts("C0BACK")) == count  # each exactly once

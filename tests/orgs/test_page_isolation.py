@@ -15,8 +15,7 @@ from django.apps import apps
 from django.test import Client
 
 from agents.models import Agent
-from integrations.models import Installation
-from notifications.models import NotificationDelivery
+from integrations.models import Installation, OutboxMessage
 from storage.models import StorageBinding, StoredFile
 from tests.factories import VICTIM_FACTORIES
 from tests.urlconf import walk
@@ -31,7 +30,7 @@ PAGE_OBJECTS = {
     "file_id": StoredFile,
     "agent_id": Agent,
     "installation_id": Installation,
-    "delivery_id": NotificationDelivery,
+    "delivery_id": OutboxMessage,
 }
 
 

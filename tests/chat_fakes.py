@@ -1,15 +1,19 @@
-"""Local stand-ins for Slack's Web API and Discord's REST API (pytest-httpserver), spoken to by the
-real slack_sdk WebClient and requests. They keep what they received so tests assert on what a
-channel would show, and can be told to refuse, rate-limit or hold a message."""
+"""The one set of local stand-ins for Slack's Web API and Discord's REST API (pytest-httpserver),
+for every test of integrations and notifications, spoken to by the real slack_sdk WebClient and
+requests. They keep what they received so tests assert on what a channel would show, can be
+told to refuse, rate-limit or hold a message, and give canned answers to the other calls
+(OAuth exchanges, auth.test, command registration) with `answer()`."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
 import threading
 import time
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -23,10 +27,32 @@ def _json(data: dict, status: int = 200, headers: dict | None = None) -> Respons
 
 @dataclass
 class Call:
-    method: str
+    method: str  # "post", "update", "get", or the API method / HTTP verb for other calls
     path: str
-    body: dict
+    body: dict  # the JSON or form fields, plus "_token" (Slack) / "_auth" (Discord)
     at: float  # time.time() when received
+    headers: dict = field(default_factory=dict)
+    raw: str = ""  # the body as sent (form-encoded OAuth exchanges are checked from it)
+    json: object = None  # the JSON body as sent (a list for Discord's command registration)
+
+    @property
+    def auth_user(self) -> str:
+        """The HTTP Basic user (OAuth client id), if the call used Basic auth."""
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return ""
+        return base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")[0]
+
+
+def _record(request: Request) -> tuple[str, dict, object]:
+    raw = request.get_data(cache=True, as_text=True)
+    data = request.get_json(silent=True)
+    body = data if isinstance(data, dict) else {**request.args.to_dict(), **parse_form(raw)}
+    return raw, body, data
+
+
+def parse_form(raw: str) -> dict:
+    return {k: v[0] for k, v in parse_qs(raw).items()}
 
 
 @dataclass
@@ -43,7 +69,22 @@ class Fake:
     server_errors: dict = field(default_factory=dict)
     # called with the message body before a post is answered (may block: a slow provider)
     hold: object = None
+    # API method (Slack) / path (Discord) → canned answers, each used once: see `answer()`
+    answers: dict = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, what: str, data, status: int = 200) -> None:
+        """Answer the next call of `what` (Slack: an API method such as "oauth.v2.access";
+        Discord: a path such as "/oauth2/token") with `data`, once."""
+        self.answers.setdefault(what, []).append((data, status))
+
+    def _canned(self, what: str) -> Response | None:
+        with self.lock:
+            queue = self.answers.get(what)
+            if not queue:
+                return None
+            data, status = queue.pop(0)
+        return Response(json.dumps(data), status=status, content_type="application/json")
 
     def posts(self, channel: str | None = None) -> list[Call]:
         return [c for c in self.calls if c.method == "post" and (channel is None or c.body.get("channel") == channel)]
@@ -63,14 +104,24 @@ class Fake:
 
 
 class FakeSlack(Fake):
-    """Slack's Web API at `url` (SLACK_API_URL): chat.postMessage, chat.update, conversations.history/replies."""
+    """Slack's Web API at `url` (SLACK_API_URL): chat.postMessage, chat.update, conversations.history/replies,
+    and canned answers (`answer()`) for the rest. `tokens`: the bot tokens it accepts (None: any)."""
 
-    def __init__(self, server: HTTPServer, *, tokens: set[str]):
+    def __init__(self, server: HTTPServer, *, tokens: set[str] | None):
         super().__init__(server=server)
         self.tokens = tokens
         self.history_error = ""  # e.g. "missing_scope": a bot installed without channels:history
+        self.next_ts: list[str] = []  # the ts of the next posts, when a test needs to know them
         self._ts = itertools.count(1)
         server.expect_request(ANY).respond_with_handler(self.handle)
+
+    def requests(self, api_method: str) -> list[dict]:
+        """The fields of each call of a Web API method, with "_auth" (the Authorization header)."""
+        return [
+            {**{k: v for k, v in c.body.items() if k != "_token"}, "_auth": c.headers.get("Authorization", "")}
+            for c in self.calls
+            if c.path.rsplit("/", 1)[-1] == api_method
+        ]
 
     @property
     def url(self) -> str:
@@ -78,12 +129,16 @@ class FakeSlack(Fake):
 
     def handle(self, request: Request) -> Response:
         method = request.path.rsplit("/", 1)[-1]
-        body = request.get_json(silent=True) or {**request.args.to_dict(), **request.form.to_dict()}
+        raw, body, data = _record(request)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         kind = {"chat.postMessage": "post", "chat.update": "update"}.get(method, method)
+        call = Call(kind, request.path, {**body, "_token": token}, time.time(), dict(request.headers), raw, data)
         with self.lock:
-            self.calls.append(Call(kind, request.path, {**body, "_token": token}, time.time()))
-        if token not in self.tokens:
+            self.calls.append(call)
+        canned = self._canned(method)
+        if canned is not None:
+            return canned
+        if self.tokens is not None and token not in self.tokens:
             return _json({"ok": False, "error": "invalid_auth"})
         channel = body.get("channel", "")
         if method == "chat.postMessage":
@@ -101,7 +156,7 @@ class FakeSlack(Fake):
             if callable(self.hold):
                 self.hold(body)
             with self.lock:
-                ts = f"{int(time.time())}.{next(self._ts):06d}"
+                ts = self.next_ts.pop(0) if self.next_ts else f"{int(time.time())}.{next(self._ts):06d}"
                 message = {
                     "ts": ts,
                     "channel": channel,
@@ -158,11 +213,15 @@ class FakeDiscord(Fake):
 
     def handle(self, request: Request) -> Response:
         path = request.path.removeprefix("/api/v10")
-        body = request.get_json(silent=True) or {}
+        raw, body, data = _record(request)
         auth = request.headers.get("Authorization", "")
         kind = {"POST": "post", "PATCH": "update", "GET": "get"}.get(request.method, request.method)
+        call = Call(kind, path, {**body, "_auth": auth}, time.time(), dict(request.headers), raw, data)
         with self.lock:
-            self.calls.append(Call(kind, path, {**body, "_auth": auth}, time.time()))
+            self.calls.append(call)
+        canned = self._canned(path)
+        if canned is not None:
+            return canned
         hook = re.fullmatch(r"/webhooks/(\w+)/([\w.-]+)/messages/@original", path)
         if hook and request.method == "PATCH":
             if hook.group(1) != self.app_id or hook.group(2) not in self.interactions:

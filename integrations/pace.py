@@ -1,7 +1,9 @@
 """About one message per second per channel, across every worker: a slot schedule in Redis.
 
 Each send reserves the channel's next free slot (max(now, last slot + interval)) in one
-atomic script, and the delivery waits for its slot (a Celery countdown, not a retry).
+atomic script, and the message waits for its slot: a Celery countdown, with the row stamped
+with its slot so that the sweeper takes over if that task is lost. Every attempt takes a
+slot, retries included.
 A burst of 100 results to one channel thus leaves at the channel's pace instead of
 hitting Slack's limit and bouncing off 429s; a 429 pushes the channel's schedule back
 by its Retry-After so the other deliveries to that channel wait too.
@@ -18,7 +20,7 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "deplite:notify-pace:"
+KEY_PREFIX = "deplite:outbox-pace:"
 
 # KEYS[1]: the channel's last reserved slot (seconds, float). ARGV[1]: interval, ARGV[2]: minimum start offset.
 _RESERVE = """

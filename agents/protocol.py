@@ -146,15 +146,18 @@ class HeartbeatOutput(serializers.Serializer):
     server_time = serializers.DateTimeField()
 
 
+AGENT_TOO_OLD_RESPONSE = OpenApiResponse(
+    description="`agent_too_old`: the agent is older than the oldest version the server speaks "
+    "(DEPLITE_AGENT_MIN_VERSION); the message is the command that upgrades it."
+)
+
+
 class HeartbeatView(AgentAPIView):
     @extend_schema(
         request=HeartbeatInput,
         responses={
             200: HeartbeatOutput,
-            426: OpenApiResponse(
-                description="`agent_too_old`: the agent is older than the oldest version the server speaks "
-                "(DEPLITE_AGENT_MIN_VERSION); the message is the command that upgrades it. Claims get the same."
-            ),
+            426: AGENT_TOO_OLD_RESPONSE,
         },
     )
     def post(self, request):
@@ -484,6 +487,7 @@ class ClaimSchema(AgentAPIView):
         responses={
             200: ClaimOutput,
             204: OpenApiResponse(description="No job for this agent's labels within `wait` seconds."),
+            426: AGENT_TOO_OLD_RESPONSE,
         },
         description="Claim the oldest queued job of this agent's org whose trigger labels it carries.",
     )

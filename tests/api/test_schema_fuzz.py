@@ -247,6 +247,9 @@ SCHEMA_CANNOT_SAY: dict[str, tuple[list[str], str]] = {
     "triggers_run_create": (["400", "422"], "as api_triggers_run_create"),
     "api_orgs_jobs_rerun_create": (["400"], "param names (OpenAPI 3.0 has no propertyNames)"),
     "api_orgs_jobs_list": (["400"], "a cursor must be one this list gave out (it is opaque)"),
+    "api_agent_heartbeat_create": (["426"], "a version older than DEPLITE_AGENT_MIN_VERSION is well-formed and "
+                                   "refused (agent_too_old)"),
+    "api_agent_jobs_claim_create": (["426"], "as the heartbeat: the agent's last reported version is too old"),
     "api_agent_jobs_events_create": (["400"], "an event's fields depend on its type (a step event needs a step "
                                      "index, a log line its data)"),
 }

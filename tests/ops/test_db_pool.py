@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 from deplite.postgresql.base import check_pooled_connection
 
 # Marked postgres: the conftest fails it in CI when PostgreSQL is missing, and the SQLite run deselects it.
-pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("django_db_setup")]  # the test database exists
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("db")]  # the test database exists
 
 
 def _conninfo() -> str:

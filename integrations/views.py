@@ -14,7 +14,7 @@ from deplite.links import absolute_url
 from orgs.pages import org_page, page_object, render_page
 from orgs.permissions import Perm
 
-from . import extensions, services
+from . import selectors, services
 from .discord import install as discord_install
 from .models import Installation, Provider
 from .oauth import result_message
@@ -48,7 +48,7 @@ def integrations_page(request, org):
             "providers": providers,
             "setups": [{"status": p, "endpoints": endpoints[p.provider]} for p in providers],
             "result": result,
-            "sections": extensions.page_sections(),
+            "failures": selectors.recent_failures(org=org),
         },
     )
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .models import ChatProvider
+
 
 @dataclass(frozen=True)
 class ChatConnection:
@@ -38,8 +40,7 @@ def _team_connection(provider: str, team_id: str, linked: dict[tuple[str, str], 
         return ChatConnection(connected=None)
     if (provider, team_id) in linked:
         return ChatConnection(connected=True)
-    where = "Slack workspace" if provider == "slack" else "Discord server"
     return ChatConnection(
         connected=False,
-        reason=f"The {where} {team_id} is not linked to this organization: add it on the Integrations page, {otherwise}",
+        reason=f"The {ChatProvider(provider).team_word} {team_id} is not linked to this organization: add it on the Integrations page, {otherwise}",
     )

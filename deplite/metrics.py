@@ -6,7 +6,8 @@ it), every process writes its numbers there and a scrape of any web worker adds 
 (prometheus_client's multiprocess mode). Without it (the embedded default, a single process) the
 numbers live in the process. The gauges that describe state (queued jobs, their age, agents
 online) are read from the database at scrape time — it is the source of truth, and no process has
-to keep them up to date — by readers each app registers in its ready() (`register_state`).
+to keep them up to date — by readers each app registers in its ready()
+(`deplite.extensions.register_metrics_state`).
 
 Labels are bounded sets (a source, a result, a task name): never an org, a job or a trigger.
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 
 from django.db import DatabaseError
 from prometheus_client import (
@@ -29,6 +29,8 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
+
+from deplite import extensions
 
 logger = logging.getLogger(__name__)
 
@@ -80,40 +82,21 @@ CELERY_TASK_FAILURES = Counter(
 )
 
 
-# Gauges of state read from the database at scrape time, registered by the app that owns the rows
-# (in its AppConfig.ready): name → help, and readers that return {name: value} in one query.
-_STATE_HELP: dict[str, str] = {}
-_STATE_READERS: list[Callable[[], dict[str, float]]] = []
-
-
-def register_state(read: Callable[[], dict[str, float]], helps: dict[str, str]) -> None:
-    """Add gauges `deplite_<name>` whose values `read()` returns at scrape time."""
-    if read not in _STATE_READERS:
-        _STATE_READERS.append(read)
-    _STATE_HELP.update(helps)
-
-
-def state_values() -> dict[str, float]:
-    """Every registered state value (DatabaseError if the database cannot be read)."""
-    values: dict[str, float] = {}
-    for read in _STATE_READERS:
-        values.update(read())
-    return values
-
-
 class StateCollector:
+    """The gauges of state the apps register (deplite.extensions), read from the database at scrape time."""
+
     def describe(self):
         return []  # nothing to declare up front; registering must not query the database
 
     def collect(self):
         try:
-            values = state_values()
+            values = extensions.metrics_state()
         except DatabaseError as exc:
             # The process's own counters are still worth a scrape; /readyz reports the outage.
             logger.warning("Metrics: database state unavailable (%s)", type(exc).__name__)
             return
         for name, value in values.items():
-            yield GaugeMetricFamily(f"deplite_{name}", _STATE_HELP.get(name, name), value=value)
+            yield GaugeMetricFamily(f"deplite_{name}", extensions.metrics_state_help(name), value=value)
 
 
 _STATE = StateCollector()

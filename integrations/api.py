@@ -13,10 +13,11 @@ from rest_framework.response import Response
 from deplite.api.errors import Conflict, Forbidden
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
+from triggers.models import ChatProvider
 
 from . import services
 from .discord import install as discord_install
-from .models import Installation, Provider
+from .models import Installation
 from .providers import provider_status
 from .slack import install as slack_install
 
@@ -80,7 +81,7 @@ class _InstallUrlViewSet(OrgScopedViewSet):
 class SlackInstallUrlViewSet(_InstallUrlViewSet):
     """`GET /api/orgs/<orgId>/slack/install-url` → `{url}` (valid 10 minutes, once)."""
 
-    provider = Provider.SLACK
+    provider = ChatProvider.SLACK
 
     def authorize_url(self, state: str) -> str:
         return slack_install.authorize_url(state=state)
@@ -89,7 +90,7 @@ class SlackInstallUrlViewSet(_InstallUrlViewSet):
 class DiscordInstallUrlViewSet(_InstallUrlViewSet):
     """`GET /api/orgs/<orgId>/discord/install-url` → `{url}` (valid 10 minutes, once)."""
 
-    provider = Provider.DISCORD
+    provider = ChatProvider.DISCORD
 
     def authorize_url(self, state: str) -> str:
         return discord_install.authorize_url(state=state)

@@ -9,8 +9,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from triggers.models import ChatProvider
+
 from .discord import transport as discord
-from .models import MessageKind, OutboxMessage, Provider
+from .models import MessageKind, OutboxMessage
 from .slack import transport as slack
 from .transport import TransportError
 
@@ -26,9 +28,9 @@ def check_target(row: OutboxMessage) -> None:
     installation = row.installation
     if installation is None or installation.org_id != row.org_id or installation.provider != row.provider:
         raise TransportError(NOT_CONNECTED, "No installation of this organization for this workspace", permanent=True)
-    if row.provider == Provider.SLACK and not installation.bot_token:
+    if row.provider == ChatProvider.SLACK and not installation.bot_token:
         raise TransportError(NOT_CONNECTED, "The Slack workspace has no bot token", permanent=True)
-    if row.provider == Provider.DISCORD and row.kind != MessageKind.CHAT_REPLY:
+    if row.provider == ChatProvider.DISCORD and row.kind != MessageKind.CHAT_REPLY:
         if discord.channel_guild(channel=row.channel) != installation.external_id:
             raise TransportError(
                 NOT_CONNECTED, "The channel is not in this organization's Discord server", permanent=True
@@ -38,7 +40,7 @@ def check_target(row: OutboxMessage) -> None:
 def send(row: OutboxMessage) -> str:
     """Post (or edit) the message; returns the provider's message id."""
     body = row.content
-    if row.provider == Provider.SLACK:
+    if row.provider == ChatProvider.SLACK:
         return _send_slack(row, body)
     if row.kind == MessageKind.CHAT_REPLY:
         fresh = row.interaction_at is not None and timezone.now() - row.interaction_at < INTERACTION_TOKEN_TTL

@@ -16,17 +16,13 @@ from django.utils import timezone
 
 from deplite.crypto import EncryptedTextField
 from orgs.models import Organization
-
-
-class Provider(models.TextChoices):
-    SLACK = "slack", "Slack"
-    DISCORD = "discord", "Discord"
+from triggers.models import ChatProvider
 
 
 class Installation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="installations", db_index=True)
-    provider = models.CharField(max_length=16, choices=Provider.choices)
+    provider = models.CharField(max_length=16, choices=ChatProvider.choices)
     # Slack team id (T…) or Discord guild id: one org per workspace/guild, across all orgs.
     external_id = models.CharField(max_length=64)
     name = models.CharField(max_length=255, blank=True, default="")
@@ -56,7 +52,7 @@ class OAuthState(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=True)
-    provider = models.CharField(max_length=16, choices=Provider.choices)
+    provider = models.CharField(max_length=16, choices=ChatProvider.choices)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     state_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -89,7 +85,7 @@ class ChatCommand(models.Model):
     installation = models.ForeignKey(
         Installation, null=True, blank=True, on_delete=models.SET_NULL, related_name="commands"
     )
-    provider = models.CharField(max_length=16, choices=Provider.choices)
+    provider = models.CharField(max_length=16, choices=ChatProvider.choices)
     kind = models.CharField(max_length=16, choices=CommandKind.choices)
     # Slack event_id (mentions), trigger_id (slash commands); Discord interaction id.
     external_id = models.CharField(max_length=128)
@@ -163,7 +159,7 @@ class OutboxMessage(models.Model):
         ChatCommand, null=True, blank=True, on_delete=models.SET_NULL, related_name="outbox_messages"
     )
     kind = models.CharField(max_length=16, choices=MessageKind.choices, default=MessageKind.RESULT)
-    provider = models.CharField(max_length=10, choices=Provider.choices)
+    provider = models.CharField(max_length=10, choices=ChatProvider.choices)
     # Only ever an installation of the row's own org; null when the target names none (not_connected).
     installation = models.ForeignKey(
         Installation, null=True, blank=True, on_delete=models.SET_NULL, related_name="outbox_messages"

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from orgs.actors import Actor
 from orgs.models import Organization
+from triggers.models import ChatProvider
 
 from . import services
 from .providers import provider_status
@@ -43,15 +44,14 @@ RESULT_MESSAGES = {
     "exchange_failed": ("error", "{provider} did not complete the install. Try again in a moment."),
     "not_configured": ("error", "{provider} is not configured on this server."),
 }
-TEAM_WORDS = {"slack": ("Slack", "workspace"), "discord": ("Discord", "server")}
 
 
 def result_message(code: str, provider: str) -> tuple[str, str] | None:
-    if code not in RESULT_MESSAGES or provider not in TEAM_WORDS:
+    if code not in RESULT_MESSAGES or provider not in ChatProvider.values:
         return None
     level, template = RESULT_MESSAGES[code]
-    label, team = TEAM_WORDS[provider]
-    return level, template.format(provider=label, team=team, what=f"{label} {team}")
+    chat = ChatProvider(provider)
+    return level, template.format(provider=chat.label, team=chat.team_noun, what=chat.team_word)
 
 
 def redirect_result(*, org: Organization | None, provider: str, code: str):

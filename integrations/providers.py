@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from .models import Provider
+from triggers.models import ChatProvider
 
 # Variables each provider needs, in the order the README lists them.
 REQUIRED_SETTINGS = {
-    Provider.SLACK: ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_SIGNING_SECRET"),
-    Provider.DISCORD: ("DISCORD_CLIENT_ID", "DISCORD_CLIENT_SECRET", "DISCORD_PUBLIC_KEY", "DISCORD_BOT_TOKEN"),
+    ChatProvider.SLACK: ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_SIGNING_SECRET"),
+    ChatProvider.DISCORD: ("DISCORD_CLIENT_ID", "DISCORD_CLIENT_SECRET", "DISCORD_PUBLIC_KEY", "DISCORD_BOT_TOKEN"),
 }
 
 
@@ -38,8 +38,8 @@ class ProviderStatus:
 
 def provider_status(provider: str) -> ProviderStatus:
     missing = tuple(name for name in REQUIRED_SETTINGS[provider] if not getattr(settings, name, ""))
-    return ProviderStatus(provider=provider, label=Provider(provider).label, missing=missing)
+    return ProviderStatus(provider=provider, label=ChatProvider(provider).label, missing=missing)
 
 
 def all_provider_statuses() -> list[ProviderStatus]:
-    return [provider_status(p) for p in (Provider.SLACK, Provider.DISCORD)]
+    return [provider_status(p) for p in (ChatProvider.SLACK, ChatProvider.DISCORD)]

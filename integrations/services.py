@@ -23,12 +23,12 @@ from deplite.errors import Conflict, DepliteError
 from orgs.actors import Actor, ActorKind
 from orgs.models import Organization, Role, User
 from orgs.services import audit_record
-from triggers.models import Job, JobSource, Trigger
+from triggers.models import ChatProvider, Job, JobSource, Trigger
 from triggers.services import trigger_run
 
 from . import outbox
 from .commands import CommandError, parse_command
-from .models import ChatCommand, CommandKind, CommandOutcome, Installation, MessageKind, OAuthState, Provider
+from .models import ChatCommand, CommandKind, CommandOutcome, Installation, MessageKind, OAuthState
 from .slack import text as slack_text
 
 logger = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def oauth_state_consume(*, raw: str, provider: str, user: User | None) -> OAuthS
 
 class LinkedElsewhere(Conflict):
     def __init__(self, provider: str):
-        where = "Slack workspace" if provider == Provider.SLACK else "Discord server"
+        where = ChatProvider(provider).team_word
         super().__init__(
             f"This {where} is already linked to another Deplite organization.", code="installation_linked_elsewhere"
         )
@@ -186,15 +186,12 @@ def installation_remove_for_team(*, provider: str, external_id: str, reason: str
 
 
 def linked_teams(org_id: uuid.UUID) -> dict[tuple[str, str], str]:
-    """{(provider, team id): name} of the teams linked to an org (for `triggers.chat_links`)."""
+    """{(provider, team id): name} of the teams linked to an org (`triggers.extensions.linked_teams`)."""
     rows = Installation.objects.filter(org_id=org_id).values_list("provider", "external_id", "name")
     return {(provider, external_id): name for provider, external_id, name in rows}
 
 
 # --- chat commands ----------------------------------------------------------------------------------
-
-PROVIDER_LABEL = {Provider.SLACK: "Slack", Provider.DISCORD: "Discord"}
-TEAM_WORD = {Provider.SLACK: "Slack workspace", Provider.DISCORD: "Discord server"}
 
 
 @dataclass(frozen=True)
@@ -214,7 +211,7 @@ class ChatReceipt:
 
 def unknown_team_text(provider: str) -> str:
     return (
-        f"This {TEAM_WORD[provider]} is not linked to a Deplite organization yet. An owner or admin "
+        f"This {ChatProvider(provider).team_word} is not linked to a Deplite organization yet. An owner or admin "
         "can link it from the organization's Integrations page in Deplite."
     )
 
@@ -283,7 +280,7 @@ def chat_command_receive(
                 text=existing.reply_text if existing else "",
             )
         job, reply = _route(installation=installation, command=command)
-        if job is None and provider == Provider.SLACK:
+        if job is None and provider == ChatProvider.SLACK:
             # A refusal quotes the command back (keyword, ref, params): escaped for Slack.
             reply = slack_text.escape(reply)
         command.job = job
@@ -302,7 +299,7 @@ def _reply_enqueue(*, installation: Installation, command: ChatCommand) -> None:
     """The command's answer, as an outbox message: for a job, the message its progress and
     result edit later (a Slack slash command's goes to the channel, a mention's in its
     thread, a Discord command's fills the deferred interaction response)."""
-    if command.provider == Provider.SLACK:
+    if command.provider == ChatProvider.SLACK:
         content = {"text": command.reply_text}
         thread_ts = command.thread_ts if command.kind == CommandKind.SLACK_MENTION else ""
     else:
@@ -329,7 +326,7 @@ def _actor(command: ChatCommand) -> Actor:
     return Actor(
         kind=ActorKind.SYSTEM,
         id=f"{command.provider}:{command.user_id}"[:64],
-        label=f"{PROVIDER_LABEL[command.provider]} user {who} ({command.user_id}) in {command.team_id}",
+        label=f"{ChatProvider(command.provider).label} user {who} ({command.user_id}) in {command.team_id}",
     )
 
 
@@ -361,7 +358,7 @@ def _route(*, installation: Installation, command: ChatCommand) -> tuple[Job | N
         return None, f"No trigger for `{parsed.keyword}` in this channel. {_available(here)}"
     if not trigger.enabled:
         return None, f"The trigger {trigger.name} (`{trigger.chat_keyword}`) is disabled. {_available(here)}"
-    source = JobSource.SLACK if command.provider == Provider.SLACK else JobSource.DISCORD
+    source = JobSource.SLACK if command.provider == ChatProvider.SLACK else JobSource.DISCORD
     try:
         result = trigger_run(
             trigger=trigger, actor=_actor(command), source=source, ref=parsed.ref, params=parsed.params
@@ -375,7 +372,7 @@ def _route(*, installation: Installation, command: ChatCommand) -> tuple[Job | N
 def job_queued_text(job: Job, *, provider: str) -> str:
     params = " ".join(f"{k}={v}" for k, v in job.params.items())
     text = f"Job #{job.short_id} queued — {job.trigger_name} (ref `{job.ref}`" + (f" · {params}" if params else "")
-    if provider == Provider.SLACK:
+    if provider == ChatProvider.SLACK:
         # Everything but the link is the user's text: escaped, so it cannot ping or link.
         return f"{slack_text.escape(text)}) · <{job.url}|View job>"
     # Discord messages are sent with `allowed_mentions: {"parse": []}`: nobody is pinged.

@@ -13,15 +13,16 @@ from django.views.decorators.http import require_GET, require_POST
 from deplite.links import absolute_url
 from orgs.pages import org_page, page_object, render_page
 from orgs.permissions import Perm
+from triggers.models import ChatProvider
 
-from . import extensions, services
+from . import selectors, services
 from .discord import install as discord_install
-from .models import Installation, Provider
+from .models import Installation
 from .oauth import result_message
 from .providers import all_provider_statuses, provider_status
 from .slack import install as slack_install
 
-_AUTHORIZE = {Provider.SLACK: slack_install.authorize_url, Provider.DISCORD: discord_install.authorize_url}
+_AUTHORIZE = {ChatProvider.SLACK: slack_install.authorize_url, ChatProvider.DISCORD: discord_install.authorize_url}
 
 
 def _installations(request):
@@ -48,7 +49,7 @@ def integrations_page(request, org):
             "providers": providers,
             "setups": [{"status": p, "endpoints": endpoints[p.provider]} for p in providers],
             "result": result,
-            "sections": extensions.page_sections(),
+            "failures": selectors.recent_failures(org=org),
         },
     )
 
@@ -59,12 +60,12 @@ def _endpoints() -> dict[str, list[tuple[str, str, str]]]:
     or not the provider is set up yet, since an app is configured (or fixed) after that too."""
     slack_events = absolute_url("slack-events")
     return {
-        Provider.SLACK: [
+        ChatProvider.SLACK: [
             ("OAuth Redirect URL", "slack-redirect-url", slack_install.redirect_uri()),
             ("Event Subscriptions Request URL", "slack-events-url", slack_events),
             ("Slash command /deplite Request URL", "slack-command-url", slack_events),
         ],
-        Provider.DISCORD: [
+        ChatProvider.DISCORD: [
             ("Interactions Endpoint URL", "discord-interactions-url", absolute_url("discord-interactions")),
             ("OAuth2 Redirect", "discord-redirect-url", discord_install.redirect_uri()),
         ],

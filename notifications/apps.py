@@ -7,8 +7,7 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
-        from integrations import extensions as integrations_extensions
-        from triggers import extensions
+        from triggers import extensions as triggers_extensions
         from triggers.models import JobStep
         from triggers.signals import job_finished, job_result_corrected
 
@@ -19,6 +18,5 @@ class NotificationsConfig(AppConfig):
             receivers.on_job_result_corrected, dispatch_uid="notifications.on_job_result_corrected"
         )
         post_save.connect(receivers.on_job_step_saved, sender=JobStep, dispatch_uid="notifications.on_job_step_saved")
-        extensions.register_job_detail_field("notifications", selectors.job_notifications)
-        extensions.register_job_page_section("notifications/_job_deliveries.html")
-        integrations_extensions.register_page_section("notifications/_integrations_failures.html")
+        triggers_extensions.register_job_detail_field("notifications", selectors.job_notifications)
+        triggers_extensions.register_job_page_section("notifications/_job_deliveries.html")

@@ -1,11 +1,10 @@
-"""Reads for notifications: a job's outbox messages (API and page) and an org's recent failures."""
+"""Reads for notifications: a job's outbox messages (the job API and page)."""
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from integrations.models import MessageStatus, OutboxMessage
-from orgs.models import Organization
+from integrations.models import OutboxMessage
 from triggers.models import Job
 
 
@@ -29,12 +28,3 @@ def delivery_payload(row: OutboxMessage) -> dict:
 
 def job_notifications(job: Job, **context) -> list[dict]:
     return [delivery_payload(row) for row in job_deliveries(job=job)]
-
-
-def recent_failures(*, org: Organization, limit: int = 10) -> list[OutboxMessage]:
-    """The org's latest failed deliveries, newest first (the Integrations page shows them)."""
-    return list(
-        OutboxMessage.objects.filter(org=org, status=MessageStatus.FAILED)
-        .select_related("job")
-        .order_by("-updated_at", "-id")[:limit]
-    )

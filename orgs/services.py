@@ -17,7 +17,7 @@ from django.utils.text import slugify
 from deplite.background import enqueue_after_commit
 from deplite.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
-from . import rules, token_scopes, tokens
+from . import extensions, rules, tokens
 from .actors import Actor
 from .models import ApiToken, AuditEvent, Invitation, Membership, Organization, Role, TokenScope, User
 from .tasks import send_invitation_email
@@ -355,7 +355,7 @@ def _assert_org_owns(org: Organization, scope_type: str, ids) -> None:
     wanted = {str(i) for i in ids or ()}
     if not wanted:
         return
-    scope = token_scopes.target(scope_type)
+    scope = extensions.token_scope_target(scope_type)
     field = scope.field if scope else f"{scope_type}Ids"
     found = set()
     if scope is not None:

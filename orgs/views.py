@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from deplite.api.errors import DepliteError, NotFound
 
-from . import overview, ratelimit, selectors, services
+from . import extensions, ratelimit, selectors, services
 from .api import ApiTokenCreateInput
 from .forms import ApiTokenForm, MemberAddForm
 from .models import ApiToken, AuditEvent, Invitation, Membership
@@ -62,7 +62,7 @@ def invitation_accept(request, invitation_id):
 
 @org_page(Perm.ORG_READ)
 def org_home(request, org):
-    steps, panels = overview.overview_for(request, org)
+    steps, panels = extensions.overview_for(request, org)
     return render_page(
         request,
         "orgs/home.html",

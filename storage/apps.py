@@ -5,12 +5,12 @@ class StorageConfig(AppConfig):
     name = "storage"
 
     def ready(self):
-        from orgs import overview, token_scopes
+        from orgs import extensions as orgs_extensions
         from orgs.models import TokenScope
 
         from .models import StorageBinding
         from .overview import storage_overview
 
         # A storage token lists bindings (orgs knows no storage model).
-        token_scopes.register(TokenScope.STORAGE, StorageBinding, field="bindingIds")
-        overview.register(storage_overview)
+        orgs_extensions.register_token_scope(TokenScope.STORAGE, StorageBinding, field="bindingIds")
+        orgs_extensions.register_overview(storage_overview)

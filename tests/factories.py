@@ -2,11 +2,11 @@ import factory
 from factory.django import DjangoModelFactory
 
 from agents.models import Agent
-from integrations.models import Installation, MessageStatus, OutboxMessage, Provider
+from integrations.models import Installation, MessageStatus, OutboxMessage
 from orgs import tokens
 from orgs.models import ApiToken, Invitation, Membership, Organization, Role, TokenScope, User
 from storage.models import StorageBinding, StoredFile
-from triggers.models import Job, Trigger
+from triggers.models import ChatProvider, Job, Trigger
 
 
 class UserFactory(DjangoModelFactory):
@@ -98,13 +98,13 @@ class JobFactory(DjangoModelFactory):
 
 
 class InstallationFactory(DjangoModelFactory):
-    """A linked Slack workspace (pass provider=Provider.DISCORD for a guild)."""
+    """A linked Slack workspace (pass provider=ChatProvider.DISCORD for a guild)."""
 
     class Meta:
         model = Installation
 
     org = factory.SubFactory(OrganizationFactory)
-    provider = Provider.SLACK
+    provider = ChatProvider.SLACK
     external_id = factory.Sequence(lambda n: f"T{n:05d}")
     name = factory.Sequence(lambda n: f"workspace-{n}")
     bot_user_id = "U0BOT"

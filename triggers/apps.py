@@ -6,8 +6,8 @@ class TriggersConfig(AppConfig):
 
     def ready(self):
 
-        from deplite import metrics
-        from orgs import overview, token_scopes
+        from deplite import extensions as deplite_extensions
+        from orgs import extensions as orgs_extensions
         from orgs.models import TokenScope
         from storage.signals import file_status_changed
 
@@ -18,8 +18,8 @@ class TriggersConfig(AppConfig):
 
         file_status_changed.connect(input_files.on_file_status_changed, dispatch_uid="triggers.input_files")
         # A trigger token lists triggers (orgs knows no trigger model).
-        token_scopes.register(TokenScope.TRIGGER, Trigger, field="triggerIds")
-        overview.register(triggers_overview)
+        orgs_extensions.register_token_scope(TokenScope.TRIGGER, Trigger, field="triggerIds")
+        orgs_extensions.register_overview(triggers_overview)
         # Metrics of jobs: created and finished counters, queued-job gauges read at scrape time.
         job_finished.connect(receivers.count_job_finished, dispatch_uid="triggers.metrics.job_finished")
-        metrics.register_state(receivers.queued_jobs_state, receivers.QUEUED_HELP)
+        deplite_extensions.register_metrics_state(receivers.queued_jobs_state, receivers.QUEUED_HELP)

@@ -1,29 +1,14 @@
 """Whether a trigger's chat team and notify team (Slack workspace / Discord guild) are linked to its org.
 
-`triggers` never imports `integrations`: the app that owns installations registers a
-lookup here from its `AppConfig.ready()`, and the trigger API and pages ask through it.
-Without a registered lookup every chat or notify team reads "not connected".
+The linked teams come from `extensions.linked_teams` (`integrations` fills it: `triggers` never
+imports it); the trigger API and pages fetch them once per request and ask here.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
-# org id → {(provider, team id): team name} of the teams linked to that org.
-LinkedTeamsLookup = Callable[[uuid.UUID], dict[tuple[str, str], str]]
-
-_lookup: LinkedTeamsLookup | None = None
-
-
-def register_linked_teams_lookup(lookup: LinkedTeamsLookup) -> None:
-    global _lookup
-    _lookup = lookup
-
-
-def linked_teams(org_id: uuid.UUID) -> dict[tuple[str, str], str]:
-    return _lookup(org_id) if _lookup is not None else {}
+from .models import ChatProvider
 
 
 @dataclass(frozen=True)
@@ -55,8 +40,7 @@ def _team_connection(provider: str, team_id: str, linked: dict[tuple[str, str], 
         return ChatConnection(connected=None)
     if (provider, team_id) in linked:
         return ChatConnection(connected=True)
-    where = "Slack workspace" if provider == "slack" else "Discord server"
     return ChatConnection(
         connected=False,
-        reason=f"The {where} {team_id} is not linked to this organization: add it on the Integrations page, {otherwise}",
+        reason=f"The {ChatProvider(provider).team_word} {team_id} is not linked to this organization: add it on the Integrations page, {otherwise}",
     )

@@ -24,8 +24,21 @@ class TriggerType(models.TextChoices):
 
 
 class ChatProvider(models.TextChoices):
+    """The one list of chat providers: a trigger's chat and notify targets here, and in integrations
+    (which imports it: triggers never imports integrations) installations, commands and the outbox."""
+
     SLACK = "slack", "Slack"
     DISCORD = "discord", "Discord"
+
+    @property
+    def team_noun(self) -> str:
+        """What the provider calls the group a bot is installed in."""
+        return "workspace" if self == ChatProvider.SLACK else "server"
+
+    @property
+    def team_word(self) -> str:
+        """ "Slack workspace", "Discord server"."""
+        return f"{self.label} {self.team_noun}"
 
 
 class NotifyOn(models.TextChoices):

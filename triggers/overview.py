@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from orgs.overview import Panel, Step
+from orgs.extensions import Panel, Step
 from orgs.permissions import Perm
 
 from .models import Job, Trigger

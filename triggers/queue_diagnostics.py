@@ -1,32 +1,23 @@
 """Why a queued job waits, in the user's words ("No online agent has the labels [staging]").
 
-`triggers` never imports `agents` (agents depend on triggers): the agents app registers, in
-its AppConfig.ready(), the function that lists the labels of an org's online agents.
+Who is online comes from `extensions.online_agent_labels` (`agents` fills it: agents depend on
+triggers, never the reverse).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
+from .extensions import online_agent_labels
 from .models import Job, JobStatus
-
-# org id → the label set of each online agent of that org.
-OnlineAgentLabels = Callable[[uuid.UUID], list[set[str]]]
-
-_online_agent_labels: OnlineAgentLabels | None = None
-
-
-def register_online_agents(provider: OnlineAgentLabels) -> None:
-    global _online_agent_labels
-    _online_agent_labels = provider
 
 
 def labels_diagnosis(*, org_id: uuid.UUID, labels: Iterable[str]) -> str | None:
     """What keeps a job needing `labels` from being taken, or None when an online agent could take it."""
-    if _online_agent_labels is None:
+    online = online_agent_labels(org_id)
+    if online is None:
         return None
-    online = _online_agent_labels(org_id)
     wanted = sorted(set(labels))
     if not online:
         return "No agent is online: start `deplite-agent run` on your server (Agents page)."

@@ -25,7 +25,8 @@ from storage.models import FileStatus, StoredFile
 from . import queue_diagnostics, services
 from .api import IDEMPOTENCY_KEY_RE, JobFilter, RunInput, TriggerInput
 from .api.jobs import RerunInput
-from .chat_links import chat_connection, linked_teams, notify_connection
+from .chat_links import chat_connection, notify_connection
+from .extensions import linked_teams
 from .forms import RerunForm, RunForm, TriggerForm
 from .models import Job, JobLogChunk, JobSource, JobStatus, JobStep, Trigger
 

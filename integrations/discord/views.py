@@ -20,9 +20,10 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from deplite.api.errors import error_body
+from triggers.models import ChatProvider
 
 from .. import services
-from ..models import CommandKind, Provider
+from ..models import CommandKind
 from ..oauth import complete_install
 from ..providers import provider_status
 from . import install, transport
@@ -72,7 +73,7 @@ def _command_text(data: dict) -> str:
 @require_POST
 def interactions(request):
     """`POST /integrations/discord/interactions`."""
-    status = provider_status(Provider.DISCORD)
+    status = provider_status(ChatProvider.DISCORD)
     if not status.configured:
         return JsonResponse(error_body("discord_not_configured", status.message), status=503)
     body = request.body
@@ -105,7 +106,7 @@ def interactions(request):
         return _reply("Use /deplite in a server channel, not in a direct message.")
     user = _obj(_obj(interaction.get("member")).get("user")) or _obj(interaction.get("user"))
     receipt = services.chat_command_receive(
-        provider=Provider.DISCORD,
+        provider=ChatProvider.DISCORD,
         kind=CommandKind.DISCORD_SLASH,
         external_id=str(interaction.get("id") or ""),
         team_id=guild_id,
@@ -135,4 +136,4 @@ def oauth_callback(request):
             "scopes": result.scopes,
         }
 
-    return complete_install(request, provider=Provider.DISCORD, exchange=exchange)
+    return complete_install(request, provider=ChatProvider.DISCORD, exchange=exchange)

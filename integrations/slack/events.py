@@ -13,8 +13,10 @@ from slack_bolt import App
 from slack_bolt.adapter.django import SlackRequestHandler
 from slack_bolt.authorization import AuthorizeResult
 
+from triggers.models import ChatProvider
+
 from .. import services
-from ..models import CommandKind, Installation, Provider
+from ..models import CommandKind, Installation
 from . import transport
 
 logger = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ def _authorize(enterprise_id, team_id, user_id, **_kwargs) -> AuthorizeResult:
     # itself by calling the response_url inside the request. The listeners tell the user;
     # the token is not needed here (nothing calls Slack in the request).
     bot_user_id = (
-        Installation.objects.filter(provider=Provider.SLACK, external_id=team_id or "")
+        Installation.objects.filter(provider=ChatProvider.SLACK, external_id=team_id or "")
         .values_list("bot_user_id", flat=True)
         .first()
     )
@@ -35,7 +37,7 @@ def _authorize(enterprise_id, team_id, user_id, **_kwargs) -> AuthorizeResult:
 def _on_mention(body: dict, event: dict, ack) -> None:
     ack()
     services.chat_command_receive(
-        provider=Provider.SLACK,
+        provider=ChatProvider.SLACK,
         kind=CommandKind.SLACK_MENTION,
         external_id=body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}",
         team_id=body.get("team_id") or event.get("team") or "",
@@ -50,7 +52,7 @@ def _on_mention(body: dict, event: dict, ack) -> None:
 
 def _on_slash_command(body: dict, ack) -> None:
     receipt = services.chat_command_receive(
-        provider=Provider.SLACK,
+        provider=ChatProvider.SLACK,
         kind=CommandKind.SLACK_SLASH,
         external_id=body.get("trigger_id") or "",
         team_id=body.get("team_id") or "",
@@ -67,7 +69,7 @@ def _on_slash_command(body: dict, ack) -> None:
 def _on_uninstalled(body: dict, ack) -> None:
     ack()
     services.installation_remove_for_team(
-        provider=Provider.SLACK, external_id=body.get("team_id") or "", reason="app_uninstalled"
+        provider=ChatProvider.SLACK, external_id=body.get("team_id") or "", reason="app_uninstalled"
     )
 
 
@@ -75,7 +77,7 @@ def _on_tokens_revoked(body: dict, event: dict, ack) -> None:
     ack()
     if (event.get("tokens") or {}).get("bot"):
         services.installation_remove_for_team(
-            provider=Provider.SLACK, external_id=body.get("team_id") or "", reason="tokens_revoked"
+            provider=ChatProvider.SLACK, external_id=body.get("team_id") or "", reason="tokens_revoked"
         )
 
 

@@ -17,8 +17,8 @@ from slack_bolt.adapter.django.handler import to_bolt_request
 from slack_sdk.signature import SignatureVerifier
 
 from deplite.api.errors import error_body
+from triggers.models import ChatProvider
 
-from ..models import Provider
 from ..oauth import complete_install
 from ..providers import provider_status
 from . import install, transport
@@ -37,7 +37,7 @@ def _unauthorized():
 @require_POST
 def events(request):
     """`POST /integrations/slack/events`: Events API callbacks and slash commands."""
-    status = provider_status(Provider.SLACK)
+    status = provider_status(ChatProvider.SLACK)
     if not status.configured:
         return JsonResponse(error_body("slack_not_configured", status.message), status=503)
     # Bolt checks the same v0 signature and 5-minute window; checking first here means an
@@ -77,4 +77,4 @@ def oauth_callback(request):
             "bot_token": result.bot_token,
         }
 
-    return complete_install(request, provider=Provider.SLACK, exchange=exchange)
+    return complete_install(request, provider=ChatProvider.SLACK, exchange=exchange)

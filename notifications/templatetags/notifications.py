@@ -1,4 +1,4 @@
-"""Template tags: a job's deliveries (job page) and an org's recent failures (Integrations page)."""
+"""Template tags: a job's deliveries (job page)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,3 @@ register = template.Library()
 @register.simple_tag
 def job_deliveries(job) -> list:
     return list(selectors.job_deliveries(job=job))
-
-
-@register.inclusion_tag("notifications/_recent_failures.html")
-def notification_failures(org, limit: int = 10) -> dict:
-    return {"org": org, "failures": selectors.recent_failures(org=org, limit=limit)}

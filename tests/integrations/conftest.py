@@ -15,11 +15,11 @@ from django.test import Client
 from nacl.signing import SigningKey
 from pytest_httpserver import HTTPServer
 
-from integrations.models import MessageKind, OutboxMessage, Provider
+from integrations.models import MessageKind, OutboxMessage
 from orgs.models import Role
 from tests.chat_fakes import FakeDiscord, FakeSlack
 from tests.factories import InstallationFactory, MembershipFactory, TriggerFactory
-from triggers.models import TriggerType
+from triggers.models import ChatProvider, TriggerType
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # noqa: S105 (a test value)
 DISCORD_KEY = SigningKey.generate()
@@ -161,13 +161,13 @@ def deplite_interaction(keyword: str, args: str = "", *, guild=GUILD, interactio
 
 @pytest.fixture
 def slack_install(org_a):
-    return InstallationFactory(org=org_a, provider=Provider.SLACK, external_id=TEAM, name="Acme Slack")
+    return InstallationFactory(org=org_a, provider=ChatProvider.SLACK, external_id=TEAM, name="Acme Slack")
 
 
 @pytest.fixture
 def discord_install(org_a):
     return InstallationFactory(
-        org=org_a, provider=Provider.DISCORD, external_id=GUILD, name="Acme Discord", bot_token=""
+        org=org_a, provider=ChatProvider.DISCORD, external_id=GUILD, name="Acme Discord", bot_token=""
     )
 
 

@@ -11,9 +11,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from integrations.models import Installation, Provider
+from integrations.models import Installation
 from orgs.models import AuditEvent
 from tests.factories import InstallationFactory, TriggerFactory
+from triggers.models import ChatProvider
 
 from .conftest import CHANNEL, TEAM
 
@@ -294,7 +295,7 @@ def test_admin_masks_the_bot_token(owner, slack_install):
     html = page.content.decode()
     assert "•••••••• (set)" in html
     assert slack_install.bot_token not in html
-    assert Provider.SLACK.label in html
+    assert ChatProvider.SLACK.label in html
 
 
 def test_selectors_never_hand_out_another_orgs_installation(org_a, org_b, slack_install):

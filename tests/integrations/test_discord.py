@@ -14,8 +14,8 @@ from django.test import Client
 from nacl.signing import SigningKey
 
 from integrations import tasks
-from integrations.models import ChatCommand, CommandKind, Installation, Provider
-from triggers.models import Job, JobSource
+from integrations.models import ChatCommand, CommandKind, Installation
+from triggers.models import ChatProvider, Job, JobSource
 
 from .conftest import DISCORD_APP, GUILD, deplite_interaction, discord_headers, post_interaction, reply_of
 
@@ -141,7 +141,7 @@ def test_install_stores_the_guild_for_the_right_org(api, admin_user, org_a, disc
     installation = Installation.objects.get()
     assert (installation.org, installation.provider, installation.external_id, installation.name) == (
         org_a,
-        Provider.DISCORD,
+        ChatProvider.DISCORD,
         GUILD,
         "Acme Guild",
     )
@@ -195,7 +195,7 @@ def test_discord_connect_links_a_guild_like_oauth(org_a, discord_api):
     installation = Installation.objects.get()
     assert (installation.org, installation.provider, installation.external_id, installation.name) == (
         org_a,
-        Provider.DISCORD,
+        ChatProvider.DISCORD,
         GUILD,
         "Ops",
     )

@@ -7,8 +7,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from integrations.models import Installation, Provider
+from integrations.models import Installation
 from tests.factories import InstallationFactory
+from triggers.models import ChatProvider
 
 from .conftest import TEAM
 
@@ -31,7 +32,7 @@ def test_slack_connect_checks_the_token_and_stores_the_workspace(org_a, slack_ap
     out = StringIO()
     call_command("slack_connect", "--org", "acme", "--team-id", TEAM, "--bot-token", "xoxb-1-2-abc", stdout=out)
     installation = Installation.objects.get()
-    assert (installation.org, installation.provider, installation.external_id) == (org_a, Provider.SLACK, TEAM)
+    assert (installation.org, installation.provider, installation.external_id) == (org_a, ChatProvider.SLACK, TEAM)
     assert (installation.name, installation.bot_user_id, installation.bot_token) == ("Acme", "U0BOT", "xoxb-1-2-abc")
     (call,) = slack_api.calls
     assert call.headers["Authorization"] == "Bearer xoxb-1-2-abc"

@@ -10,9 +10,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from integrations.models import Installation, OAuthState, Provider
+from integrations.models import Installation, OAuthState
 from orgs.models import AuditEvent
 from tests.factories import InstallationFactory
+from triggers.models import ChatProvider
 
 from .conftest import TEAM
 
@@ -76,7 +77,7 @@ def test_whole_install_stores_the_workspace_for_the_right_org(api, admin_user, o
 
     assert result_of(response) == ("/orgs/acme/integrations/", {"result": "connected", "provider": "slack"})
     installation = Installation.objects.get()
-    assert (installation.org, installation.provider, installation.external_id) == (org_a, Provider.SLACK, TEAM)
+    assert (installation.org, installation.provider, installation.external_id) == (org_a, ChatProvider.SLACK, TEAM)
     assert installation.name == "Acme Slack"
     assert installation.bot_user_id == "U0KRQLJ9H"
     assert installation.bot_token.startswith("xoxb-17653672481")
@@ -173,7 +174,7 @@ def test_denied_in_slack_stores_nothing(api, admin_user, slack_api):
 
 
 def test_workspace_linked_to_another_org_is_refused_and_left_alone(api, admin_user, org_b, slack_api):
-    theirs = InstallationFactory(org=org_b, provider=Provider.SLACK, external_id=TEAM, name="Bravo", bot_token="xoxb-b")
+    theirs = InstallationFactory(org=org_b, provider=ChatProvider.SLACK, external_id=TEAM, name="Bravo", bot_token="xoxb-b")
     slack_api.answer("oauth.v2.access", oauth_ok(token="xoxb-new-token"))  # noqa: S106
     path, result = result_of(callback(logged_in(admin_user), code="c", state=state_of(install_url(api, admin_user))))
     assert (path, result["result"]) == ("/orgs/acme/integrations/", "linked_elsewhere")
@@ -183,7 +184,7 @@ def test_workspace_linked_to_another_org_is_refused_and_left_alone(api, admin_us
 
 
 def test_reinstall_into_the_same_org_refreshes_the_token(api, admin_user, org_a, slack_api):
-    InstallationFactory(org=org_a, provider=Provider.SLACK, external_id=TEAM, bot_token="xoxb-old")
+    InstallationFactory(org=org_a, provider=ChatProvider.SLACK, external_id=TEAM, bot_token="xoxb-old")
     slack_api.answer("oauth.v2.access", oauth_ok(token="xoxb-new"))  # noqa: S106
     assert (
         result_of(callback(logged_in(admin_user), code="c", state=state_of(install_url(api, admin_user))))[1]["result"]

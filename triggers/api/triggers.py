@@ -13,7 +13,8 @@ from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
 
 from .. import rules, services
-from ..chat_links import ChatConnection, chat_connection, linked_teams, notify_connection
+from ..chat_links import ChatConnection, chat_connection, notify_connection
+from ..extensions import linked_teams
 from ..models import ChatProvider, NotifyOn, Trigger, TriggerType
 
 

@@ -10,7 +10,7 @@ import json
 import redis
 from django.core.management.base import BaseCommand, CommandError
 
-from deplite import health, metrics
+from deplite import extensions, health
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         checks = health.readiness_checks()
         ok = all(c.ok for c in checks)
-        state = metrics.state_values() if checks and checks[0].ok else None
+        state = extensions.metrics_state() if checks and checks[0].ok else None
         try:
             broker = health.broker_queue_depth()
         except (redis.RedisError, OSError):

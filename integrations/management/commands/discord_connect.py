@@ -5,9 +5,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations import services
-from integrations.models import Provider
 from orgs.actors import Actor
 from orgs.models import Organization
+from triggers.models import ChatProvider
 from triggers.rules import CHAT_ID_RE
 
 
@@ -29,7 +29,7 @@ class Command(BaseCommand):
             installation, created = services.installation_link(
                 org=organization,
                 actor=Actor.system("manage.py discord_connect"),
-                provider=Provider.DISCORD,
+                provider=ChatProvider.DISCORD,
                 external_id=guild_id,
                 name=name,
                 bot_user_id=settings.DISCORD_CLIENT_ID,

@@ -4,9 +4,9 @@ up at once while global commands can take a while)."""
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.discord import transport
-from integrations.models import Provider
 from integrations.providers import provider_status
 from integrations.transport import TransportError
+from triggers.models import ChatProvider
 
 
 class Command(BaseCommand):
@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--guild-id", default=None, help="register for this guild only")
 
     def handle(self, *args, guild_id: str | None, **options):
-        status = provider_status(Provider.DISCORD)
+        status = provider_status(ChatProvider.DISCORD)
         if not status.configured:
             raise CommandError(status.message)
         try:

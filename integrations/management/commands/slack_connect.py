@@ -4,11 +4,11 @@ with `auth.test` against SLACK_API_URL and stored exactly like an OAuth install.
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations import services
-from integrations.models import Provider
 from integrations.slack import transport
 from integrations.transport import TransportError
 from orgs.actors import Actor
 from orgs.models import Organization
+from triggers.models import ChatProvider
 
 
 class Command(BaseCommand):
@@ -35,7 +35,7 @@ class Command(BaseCommand):
             installation, created = services.installation_link(
                 org=organization,
                 actor=Actor.system("manage.py slack_connect"),
-                provider=Provider.SLACK,
+                provider=ChatProvider.SLACK,
                 external_id=team_id,
                 name=info.get("team") or "",
                 bot_user_id=info.get("user_id") or "",

@@ -123,8 +123,20 @@ def seed():
     start = timezone.now() - timedelta(days=3)
     kinds = [
         {"status": "succeeded", "ref": "main", "source": "ui", "actor_label": "dev@example.com"},
-        {"status": "succeeded", "ref": SHA, "source": "webhook", "actor_label": "github-ci", "params": {"actor": "octocat"}},
-        {"status": "failed", "ref": "v1.2.3", "source": "api", "actor_label": "ci", "error": 'step "migrate" exited with code 2 ' * 8},
+        {
+            "status": "succeeded",
+            "ref": SHA,
+            "source": "webhook",
+            "actor_label": "github-ci",
+            "params": {"actor": "octocat"},
+        },
+        {
+            "status": "failed",
+            "ref": "v1.2.3",
+            "source": "api",
+            "actor_label": "ci",
+            "error": 'step "migrate" exited with code 2 ' * 8,
+        },
         {"status": "running", "ref": "release/" + "x" * 60, "source": "slack", "actor_label": "U123 (ann)"},
         {"status": "queued", "ref": "main", "source": "discord", "actor_label": "ann#0001"},
         {"status": "cancelled", "ref": SHA, "source": "api", "actor_label": "token deploy"},
@@ -181,7 +193,8 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT))
     os.environ.update(production_env())
-    warnings.filterwarnings("ignore", message="No directory at", module="django.core.handlers.base")  # no collectstatic here
+    # WhiteNoise's warning that collectstatic never ran: no static file is asked for here.
+    warnings.filterwarnings("ignore", message="No directory at", module="django.core.handlers.base")
     import django
 
     django.setup()
@@ -200,7 +213,10 @@ def main() -> None:
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(user)
     urls = {"page": f"/orgs/{org.slug}/jobs/", "poll": f"/orgs/{org.slug}/jobs/rows"}
-    variants = {"f-strings (before)": override_settings(TEMPLATES=fstring_templates(settings)), "template": override_settings()}
+    variants = {
+        "f-strings (before)": override_settings(TEMPLATES=fstring_templates(settings)),
+        "template": override_settings(),
+    }
 
     def get(url: str) -> str:
         response = client.get(url)
@@ -236,7 +252,9 @@ def main() -> None:
                             cpu.setdefault((what, size, name), []).append((time.thread_time() - started_cpu) * 1000)
                             wall.setdefault((what, size, name), []).append((time.perf_counter() - started) * 1000)
     print(f"jobs list rows, in-process, ms per answer, median of {rounds}×{REQUESTS} (the same HTML from both):")
-    print("| answer | rows | f-strings (before) | template | template ÷ f-strings | CPU ms, f-strings | CPU ms, template | CPU ÷ |")
+    print(
+        "| answer | rows | f-strings (before) | template | template ÷ f-strings | CPU ms, f-strings | CPU ms, template | CPU ÷ |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for what in urls:
         for size in PAGE_SIZES:
@@ -248,6 +266,7 @@ def main() -> None:
             )
     print("CPU ms: this process's own CPU time for the answer (PostgreSQL's share not counted), steadier than")
     print("the wall clock when other processes share the cores.")
+
 
 if __name__ == "__main__":
     main()

@@ -7,15 +7,15 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 def document_claim(endpoints: list) -> list:
     """drf-spectacular PREPROCESSING_HOOKS entry: `POST /api/agent/jobs/claim`, described by
-    `agents.protocol.ClaimSchema` (the enumerator skips plain Django views such as `claim_view`)."""
-    from .protocol import ClaimSchema
+    `agents.protocol.claim.ClaimSchema` (the enumerator skips plain Django views such as `claim_view`)."""
+    from .protocol.claim import ClaimSchema
 
     path = reverse("agent-claim")
     return [*endpoints, (path, f"^{path.lstrip('/')}$", "POST", ClaimSchema.as_view())]
 
 
 class AgentSignatureScheme(OpenApiAuthenticationExtension):
-    target_class = "agents.protocol.AgentSignatureAuthentication"
+    target_class = "agents.protocol.authentication.AgentSignatureAuthentication"
     name = "agentSignature"
 
     def get_security_definition(self, auto_schema):
@@ -31,7 +31,7 @@ class AgentSignatureScheme(OpenApiAuthenticationExtension):
 
 
 class JobTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "agents.protocol.JobTokenAuthentication"
+    target_class = "agents.protocol.authentication.JobTokenAuthentication"
     name = "jobToken"
 
     def get_security_definition(self, auto_schema):

@@ -32,7 +32,7 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
 # Whose X-Forwarded-For / X-Forwarded-Proto the uvicorn workers apply to the client address and
 # scheme: the proxies Deplite trusts (DEPLITE_TRUSTED_PROXIES, as its own middleware does), and no
 # one without it; gunicorn's default, FORWARDED_ALLOW_IPS or 127.0.0.1, would let any client on the
-# host choose the address its rate limits are counted under. Normalised the way settings.py reads it
+# host choose the address its rate limits are counted under. Normalised the way the settings read it
 # (uvicorn takes a CIDR only in its strict form).
 forwarded_allow_ips = ",".join(
     str(ipaddress.ip_network(cidr.strip(), strict=False))

@@ -1,4 +1,4 @@
-"""Project-wide checks CI would otherwise miss: deploy settings, migrations, the OpenAPI schema."""
+"""Project-wide checks CI would otherwise miss: deploy settings, migrations, the OpenAPI schema, module sizes."""
 
 import json
 import os
@@ -82,3 +82,29 @@ def test_bandit_finds_nothing_in_the_product_code():
     assert findings == [], "\n".join(findings)
     assert result.returncode == 0, result.stderr
     assert report["metrics"]["_totals"]["loc"] > 5000  # it really scanned the product
+
+
+# Issue 19: a module past this many lines has been mixing concerns; split it along its seams the way
+# agents/protocol/, orgs/api/ and storage/s3/ were (a package whose __init__ keeps the import paths).
+MAX_MODULE_LINES = 400
+
+
+def _product_modules() -> list[Path]:
+    """Every module of the product: each Django app (a folder with apps.py, `deplite` included) and
+    the agent's source; not tests, bench or migrations."""
+    roots = sorted(path.parent for path in ROOT.glob("*/apps.py")) + [ROOT / "deplite_agent" / "src"]
+    return [path for root in roots for path in sorted(root.rglob("*.py")) if "migrations" not in path.parts]
+
+
+def test_no_product_module_is_longer_than_400_lines():
+    modules = _product_modules()
+    scanned = {str(path.relative_to(ROOT)) for path in modules}
+    # A guard against a walk that silently finds nothing: the apps, deplite/ and the agent are all in it.
+    assert {"deplite/urls.py", "agents/models.py", "deplite_agent/src/deplite_agent/runner.py"} <= scanned
+    assert len(modules) > 150
+    too_long = {
+        str(path.relative_to(ROOT)): lines
+        for path in modules
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert too_long == {}, "over 400 lines: " + ", ".join(f"{name} ({n})" for name, n in sorted(too_long.items()))

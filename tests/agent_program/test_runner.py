@@ -6,7 +6,8 @@ import threading
 import time
 from pathlib import Path
 
-from deplite_agent.runner import InputFile, JobRunner, JobSpec
+from deplite_agent.job import InputFile, JobSpec
+from deplite_agent.runner import JobRunner
 
 from .harness import pid_is_gone, wait_until
 

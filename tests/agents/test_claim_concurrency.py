@@ -17,7 +17,8 @@ from django.conf import settings
 from django.db import connection, connections
 from django.test import Client
 
-from agents import protocol, waiters
+from agents import waiters
+from agents.protocol import claim as protocol_claim
 from orgs.models import TokenScope
 from triggers.models import Job, JobStatus
 from triggers.services import job_claim_next
@@ -99,14 +100,14 @@ def _start_waiting_claim(agent, wait: int, out: dict) -> threading.Thread:
     hub = waiters.hub()
     wait_until(lambda: hub.connected, timeout=10, message="the claim wake-up subscription")
     looks: list = []
-    real = protocol._claim_once
+    real = protocol_claim._claim_once
 
     def counting(a):
         payload = real(a)
         looks.append(payload)
         return payload
 
-    with mock.patch.object(protocol, "_claim_once", counting):
+    with mock.patch.object(protocol_claim, "_claim_once", counting):
         thread = _claim_in_thread(agent, wait, out)
         wait_until(lambda: looks and hub.waiting(agent.org_id) == 1, timeout=10, message="the claim to wait")
     assert looks == [None]

@@ -13,7 +13,8 @@ from django.conf import settings
 from django.db import connections
 from django.test import Client
 
-from agents import protocol, waiters
+from agents import waiters
+from agents.protocol import claim as protocol_claim
 from orgs.models import TokenScope
 from triggers import wakeups
 
@@ -37,13 +38,13 @@ def _wait_for(predicate, timeout=10.0):
 def claim_attempts(monkeypatch):
     """Every claim query a waiting claim makes, by agent id."""
     seen: list = []
-    real = protocol._claim_once
+    real = protocol_claim._claim_once
 
     def counting(agent):
         seen.append(agent.pk)
         return real(agent)
 
-    monkeypatch.setattr(protocol, "_claim_once", counting)
+    monkeypatch.setattr(protocol_claim, "_claim_once", counting)
     return seen
 
 

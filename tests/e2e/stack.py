@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection
 
 BASE_DIR = Path(settings.BASE_DIR)
-SQLITE_NAME = "deplite.sqlite3"  # the embedded default's file name under DEPLITE_VAR_DIR (deplite/settings.py)
+SQLITE_NAME = "deplite.sqlite3"  # the embedded default's file name under DEPLITE_VAR_DIR (deplite/settings/database.py)
 
 
 def test_database_env() -> dict[str, str]:

@@ -14,8 +14,9 @@ from pathlib import Path
 from .client import AgentTooOld, Backoff, RetryableError, ServerClient, ServerError, abortable_session
 from .config import ENV_AGENT_ID, ENV_DIR, ENV_URL, AgentConfig
 from .events import EventRecorder, EventSpool, JobDelivery
+from .job import CANCELLED, FAILED, JOB_ID_RE, InputFile, JobSpec
 from .process import keep_environment_private, stop_job_processes
-from .runner import CANCELLED, FAILED, JOB_ID_RE, KILL_GRACE_SECONDS, InputFile, JobRunner, JobSpec
+from .runner import KILL_GRACE_SECONDS, JobRunner
 from .workflow import workflow_names
 
 log = logging.getLogger(__name__)

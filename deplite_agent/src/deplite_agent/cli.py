@@ -14,7 +14,8 @@ from . import __version__
 from .agent import HEARTBEAT_SECONDS, ON_STOP_CANCEL, ON_STOP_FINISH, Agent, AgentAlreadyRunning
 from .client import AgentTooOld, RetryableError, ServerClient, ServerError, fetch_url, job_file_download_url
 from .config import ENV_AGENT_ID, ENV_SECRET, ENV_URL, AgentConfig, ConfigError, load_config
-from .runner import KILL_GRACE_SECONDS, SUCCEEDED, JobRunner, JobSpec
+from .job import SUCCEEDED, JobSpec
+from .runner import KILL_GRACE_SECONDS, JobRunner
 from .workflow import WORKFLOW_NAME_RE, WorkflowError, list_workflow_files, parse_workflow_file, workflow_names
 
 

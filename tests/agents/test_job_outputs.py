@@ -92,7 +92,13 @@ def test_a_step_uploads_an_output_straight_to_the_bucket_and_the_server_checks_i
 
     status, done = complete(token, job.pk, body["fileId"])
     assert status == 200, done
-    assert done == {"fileId": body["fileId"], "name": "report.html", "size": len(CONTENT), "sha256": SHA, "status": "available"}
+    assert done == {
+        "fileId": body["fileId"],
+        "name": "report.html",
+        "size": len(CONTENT),
+        "sha256": SHA,
+        "status": "available",
+    }
 
     stored = StoredFile.objects.get(pk=body["fileId"])
     assert (stored.status, stored.sha256, stored.job_id, stored.binding_id) == ("available", SHA, job.pk, binding.pk)
@@ -243,7 +249,9 @@ def test_an_output_is_an_ordinary_file_another_run_takes_as_its_input(api, org_a
 
     trigger = TriggerFactory(org=org_a, workflow="publish")
     run = api.as_token(org_token[1]).post(
-        f"/triggers/{trigger.pk}/run", json.dumps({"params": {"REPORT": body["fileId"]}}), content_type="application/json"
+        f"/triggers/{trigger.pk}/run",
+        json.dumps({"params": {"REPORT": body["fileId"]}}),
+        content_type="application/json",
     )
     assert run.status_code == 202, run.content
     claimed = SignedAgent(agent).claim().json()
@@ -253,9 +261,11 @@ def test_an_output_is_an_ordinary_file_another_run_takes_as_its_input(api, org_a
     second = Job.objects.get(pk=claimed["id"])
     assert JobFile.objects.get(job=second).direction == "input"
     # The second job's token reads it (the step's `deplite-agent files download`), and gets the same bytes.
-    url = Client().get(
-        f"/api/agent/files/{body['fileId']}/download-url", HTTP_AUTHORIZATION=f"Bearer {claimed['jobToken']}"
-    ).json()["downloadUrl"]
+    url = (
+        Client()
+        .get(f"/api/agent/files/{body['fileId']}/download-url", HTTP_AUTHORIZATION=f"Bearer {claimed['jobToken']}")
+        .json()["downloadUrl"]
+    )
     assert hashlib.sha256(requests.get(url, timeout=10).content).hexdigest() == SHA
 
 
@@ -305,3 +315,39 @@ def test_the_job_page_lists_its_files_and_the_files_page_filters_by_job(owner, o
 
     files = client.get(f"/orgs/{org_a.slug}/storage/files/?job={job.pk}").content.decode()
     assert body["fileId"] in files and str(other.pk) not in files
+
+
+def test_retention_expires_old_outputs_and_removes_their_objects_only(
+    running, binding, s3_admin, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from storage.tasks import expire_outputs
+
+    job, token = running
+    _, body = declare(token, job.pk)
+    requests.put(body["uploadUrl"], data=CONTENT, headers=body["headers"], timeout=10).raise_for_status()
+    complete(token, job.pk, body["fileId"])
+    output = StoredFile.objects.get(pk=body["fileId"])
+    s3_admin.put_object(Bucket=binding.bucket, Key="deplite/input.bin", Body=b"input")
+    old_input = StoredFileFactory(
+        org=job.org, binding=binding, status=FileStatus.AVAILABLE, object_key="deplite/input.bin", size=5
+    )
+    StoredFile.objects.filter(pk__in=[output.pk, old_input.pk]).update(created_at=timezone.now() - timedelta(days=8))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert expire_outputs() == 0  # no retention set: kept
+    binding.output_retention_days = 7
+    binding.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert expire_outputs() == 1
+    output.refresh_from_db()
+    assert output.status == FileStatus.EXPIRED and output.object_removed_at is not None
+    assert s3_admin.list_objects_v2(Bucket=binding.bucket, Prefix=output.object_key).get("KeyCount") == 0
+    assert AuditEvent.objects.filter(action="file.expired", target_id=str(output.pk)).exists()
+    # An input file of the same age stays, object and all; a second run changes nothing.
+    assert StoredFile.objects.get(pk=old_input.pk).status == FileStatus.AVAILABLE
+    assert s3_admin.get_object(Bucket=binding.bucket, Key="deplite/input.bin")["Body"].read() == b"input"
+    assert expire_outputs() == 0

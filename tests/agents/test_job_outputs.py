@@ -351,3 +351,32 @@ def test_retention_expires_old_outputs_and_removes_their_objects_only(
     assert StoredFile.objects.get(pk=old_input.pk).status == FileStatus.AVAILABLE
     assert s3_admin.get_object(Bucket=binding.bucket, Key="deplite/input.bin")["Body"].read() == b"input"
     assert expire_outputs() == 0
+
+
+def test_the_rerun_form_offers_an_output_of_the_job_for_its_input_file_param(owner, org_a, agent, binding):
+    source = StoredFileFactory(org=org_a, binding=binding, status=FileStatus.AVAILABLE, size=1, file_name="in.tar.gz")
+    trigger = TriggerFactory(org=org_a, workflow="build")
+    job = JobFactory(
+        org=org_a,
+        trigger=trigger,
+        params={"FILE": str(source.pk), "ENV": "prod"},
+        input_files=[{"param": "FILE", "fileId": str(source.pk), "fileName": "in.tar.gz", "size": 1}],
+    )
+    token = claim(agent, job)
+    _, body = declare(token, job.pk)
+    requests.put(body["uploadUrl"], data=CONTENT, headers=body["headers"], timeout=10).raise_for_status()
+    complete(token, job.pk, body["fileId"])
+    SignedAgent(agent).finish(job.pk)
+
+    web = Client()
+    web.force_login(owner)
+    page = web.get(f"/orgs/{org_a.slug}/jobs/{job.pk}").content.decode()
+    assert "Use an output of this job as FILE" in page and body["fileId"] in page
+    response = web.post(
+        f"/orgs/{org_a.slug}/jobs/{job.pk}/rerun",
+        {"ref": "", "params": f"FILE={source.pk}\nENV=prod", "output_for_FILE": body["fileId"]},
+    )
+    assert response.status_code == 302, response.content[:3000]
+    rerun = Job.objects.get(rerun_of=job)
+    assert rerun.params == {"FILE": body["fileId"], "ENV": "prod"}
+    assert [f["fileId"] for f in rerun.input_files] == [body["fileId"]]

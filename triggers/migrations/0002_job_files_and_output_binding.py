@@ -28,7 +28,9 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('orgs', '0001_initial'),
-        ('storage', '0002_job_outputs'),
+        # The JobFile and output-binding FKs need only the tables (0001): hanging on storage's latest would tie
+        # every triggers migration to it (tests/test_migration_history.py swaps storage's migrations for its own).
+        ('storage', '0001_initial'),
         ('triggers', '0001_initial'),
     ]
 

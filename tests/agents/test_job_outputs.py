@@ -315,6 +315,14 @@ def test_the_job_page_lists_its_files_and_the_files_page_filters_by_job(owner, o
 
     files = client.get(f"/orgs/{org_a.slug}/storage/files/?job={job.pk}").content.decode()
     assert body["fileId"] in files and str(other.pk) not in files
+    assert f"/orgs/{org_a.slug}/jobs/{job.pk}" in files  # "uploaded by" links the job
+
+    # The files API says the same: ?job= and the file's sha256, job and uploader.
+    api = Client()
+    api.force_login(owner)
+    listed = api.get(f"/api/orgs/{org_a.slug}/files?job={job.pk}").json()["results"]
+    assert [(f["id"], f["sha256"], f["jobId"]) for f in listed] == [(body["fileId"], SHA, str(job.pk))]
+    assert listed[0]["createdBy"]["kind"] == "agent"
 
 
 def test_retention_expires_old_outputs_and_removes_their_objects_only(

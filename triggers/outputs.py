@@ -33,16 +33,18 @@ def output_binding_for(job: Job) -> StorageBinding:
         binding = StorageBinding.objects.filter(pk=trigger.output_binding_id, org_id=job.org_id).first()
         if binding is not None:
             return binding
-    input_ids = [f["fileId"] for f in job.input_files or [] if f.get("fileId")]
+    input_ids = [str(f["fileId"]) for f in job.input_files or [] if f.get("fileId")]
     if input_ids:
-        stored = (
-            StoredFile.objects.select_related("binding")
-            .filter(org_id=job.org_id, pk__in=input_ids)
-            .order_by("pk")
-            .first()
-        )
-        if stored is not None:
-            return stored.binding
+        bindings = {
+            str(pk): binding_id
+            for pk, binding_id in StoredFile.objects.filter(org_id=job.org_id, pk__in=input_ids).values_list(
+                "pk", "binding_id"
+            )
+        }
+        # The first input file (in the job's order) that still exists.
+        first = next((bindings[i] for i in input_ids if i in bindings), None)
+        if first is not None:
+            return StorageBinding.objects.get(pk=first)
     only = list(StorageBinding.objects.filter(org_id=job.org_id)[:2])
     if len(only) == 1:
         return only[0]

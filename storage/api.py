@@ -43,6 +43,7 @@ class StorageBindingOutput(serializers.ModelSerializer):
             "access_key",
             "path_style",
             "prefix",
+            "output_retention_days",
             "created_at",
             "updated_at",
         ]
@@ -73,6 +74,11 @@ class StorageBindingInput(serializers.Serializer):
     path_style = StrictBooleanField(required=False, default=False)
     prefix = StrictCharField(
         max_length=200, required=False, allow_blank=True, default="", validators=[DocumentedPattern(names.PREFIX_RE)]
+    )
+
+    # Job outputs stored through the binding are removed this many days after upload; null keeps them.
+    output_retention_days = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=36500
     )
 
     validate_region = rule(names.clean_region)
@@ -175,6 +181,7 @@ class StorageBindingViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.Retr
 class StoredFileOutput(serializers.ModelSerializer):
     binding_id = serializers.UUIDField()
     created_by = serializers.SerializerMethodField()
+    job_id = serializers.UUIDField(allow_null=True, help_text="The job that uploaded it (an output file), or null.")
 
     class Meta:
         model = StoredFile
@@ -186,6 +193,8 @@ class StoredFileOutput(serializers.ModelSerializer):
             "declared_size",
             "size",
             "etag",
+            "sha256",
+            "job_id",
             "status",
             "failure_reason",
             "created_by",
@@ -202,6 +211,8 @@ class StoredFileOutput(serializers.ModelSerializer):
         if obj.created_by_token_id:
             token = obj.created_by_token
             return {"kind": "token", "id": str(token.pk), "label": f"{token.name} ({token.prefix}…)"}
+        if obj.actor_kind == "agent":  # a job's output, uploaded from its step
+            return {"kind": "agent", "id": obj.actor_id, "label": obj.actor_label}
         return None
 
 
@@ -241,6 +252,8 @@ class DownloadUrlOutput(serializers.Serializer):
 class StoredFileFilter(django_filters.FilterSet):
     bindingId = django_filters.UUIDFilter(field_name="binding_id")
     status = django_filters.ChoiceFilter(choices=FileStatus.choices)
+    # The files a job uploaded (its outputs; storage keeps the job as a plain id).
+    job = django_filters.UUIDFilter(field_name="job_id", label="The files this job uploaded")
 
     class Meta:
         model = StoredFile

@@ -119,7 +119,7 @@ def test_jobs_page_with_a_made_up_cursor_shows_the_newest_jobs(member, org_a):
 )
 def test_the_jobs_search_has_indexes_on_the_expressions_it_filters_by(org_a, q, indexes):
     """A search must not read every job of the org: each expression the search filters by is the
-    expression of one of its indexes (migration triggers/0010), operator class included, so the
+    expression of one of its indexes (triggers/migrations/0001_initial.py), operator class included, so the
     planner can answer from them once an org has many jobs (bench/lists.py: a search no job
     matches, 53 ms at 100,000 jobs before, 4.5 ms with them)."""
     from triggers.api.jobs import JobFilter

@@ -146,7 +146,7 @@ class JobFilter(filters.FilterSet):
                 return queryset.filter(params__contains={key: wanted})
             if "__" not in key:  # a param name, never an ORM lookup path
                 return queryset.filter(**{f"params__{key}": wanted})
-        # Trigram indexes on these two expressions (migration triggers/0010).
+        # Trigram indexes on these two expressions (triggers/migrations/0001_initial.py).
         return queryset.filter(Q(ref__icontains=value) | Q(params__icontains=value))
 
 

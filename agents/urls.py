@@ -16,6 +16,12 @@ agent_urlpatterns = [
     path("api/agent/jobs/claim", protocol.claim_view, name="agent-claim"),
     re_path(r"^api/agent/jobs/(?P<job_id>[^/]+)/events$", protocol.JobEventsView.as_view(), name="agent-job-events"),
     re_path(r"^api/agent/jobs/(?P<job_id>[^/]+)/finish$", protocol.JobFinishView.as_view(), name="agent-job-finish"),
+    re_path(r"^api/agent/jobs/(?P<job_id>[^/]+)/outputs$", protocol.JobOutputsView.as_view(), name="agent-job-outputs"),
+    re_path(
+        r"^api/agent/jobs/(?P<job_id>[^/]+)/outputs/(?P<file_id>[^/]+)/complete$",
+        protocol.JobOutputCompleteView.as_view(),
+        name="agent-job-output-complete",
+    ),
     re_path(
         r"^api/agent/files/(?P<file_id>[^/]+)/download-url$",
         protocol.FileDownloadUrlView.as_view(),

@@ -43,6 +43,7 @@ class StorageBindingOutput(serializers.ModelSerializer):
             "access_key",
             "path_style",
             "prefix",
+            "output_retention_days",
             "created_at",
             "updated_at",
         ]
@@ -73,6 +74,11 @@ class StorageBindingInput(serializers.Serializer):
     path_style = StrictBooleanField(required=False, default=False)
     prefix = StrictCharField(
         max_length=200, required=False, allow_blank=True, default="", validators=[DocumentedPattern(names.PREFIX_RE)]
+    )
+
+    # Job outputs stored through the binding are removed this many days after upload; null keeps them.
+    output_retention_days = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=36500
     )
 
     validate_region = rule(names.clean_region)

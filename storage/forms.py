@@ -34,6 +34,13 @@ class StorageBindingForm(forms.Form):
         label="Path-style addressing", required=False, help_text="For MinIO and most self-hosted servers."
     )
     prefix = _text("Key prefix", "builds/", "Optional: files go under this prefix in the bucket.")
+    output_retention_days = forms.IntegerField(
+        label="Keep job outputs (days)",
+        required=False,
+        min_value=1,
+        max_value=36500,
+        help_text="Optional: files jobs upload here are removed this many days later. Empty keeps them.",
+    )
 
     def __init__(self, *args, binding: StorageBinding | None = None, **kwargs):
         if binding is not None and "data" not in kwargs and not args:

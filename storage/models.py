@@ -28,6 +28,9 @@ class StorageBinding(models.Model):
     secret_key = EncryptedTextField()
     path_style = models.BooleanField(default=False)
     prefix = models.CharField(max_length=200, blank=True, default="")
+    # Job outputs stored through this binding are removed this many days after their upload
+    # (storage.services.retention); null keeps them. Input files are never expired by it.
+    output_retention_days = models.PositiveIntegerField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -80,6 +83,12 @@ class StoredFile(ActorStamp):
     size = models.BigIntegerField(null=True, blank=True)
     etag = models.CharField(max_length=128, blank=True, default="")
     stored_content_type = models.CharField(max_length=255, blank=True, default="")
+    # Hex SHA-256 of the content, when the uploader declared it and it was checked (job outputs);
+    # blank for files uploaded before, or without one.
+    sha256 = models.CharField(max_length=64, blank=True, default="")
+    # The job that produced this file (an output), as a plain id: storage never imports triggers.
+    # The link itself (input or output) is triggers.JobFile.
+    job_id = models.UUIDField(null=True, blank=True, db_index=True)
     created_by_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

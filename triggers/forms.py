@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 
 from django import forms
 
@@ -71,14 +72,29 @@ class TriggerForm(forms.Form):
     notify_channel_id = _text("Channel id", placeholder="C0456")
     notify_on = forms.ChoiceField(label="Notify on", choices=NotifyOn.choices, initial=NotifyOn.ALWAYS)
 
-    GENERAL = ("name", "type", "workflow", "agent_labels", "default_ref", "repository_url", "enabled")
+    output_binding_id = forms.ChoiceField(
+        label="Output binding",
+        choices=[("", "— the input file's binding, or the only one")],
+        required=False,
+        help_text="Where the files its jobs upload (deplite-agent files upload, workflow outputs) go.",
+    )
+
+    GENERAL = (
+        "name", "type", "workflow", "agent_labels", "default_ref", "repository_url", "output_binding_id", "enabled",
+    )
     CHAT = ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword")
     NOTIFY = ("notify_provider", "notify_team_id", "notify_channel_id", "notify_on")
+
+    def __init__(self, *args, bindings: Iterable[tuple[uuid.UUID, str]] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["output_binding_id"]
+        field.choices = [*field.choices, *((str(pk), name) for pk, name in bindings)]
 
     @classmethod
     def initial_for(cls, trigger: Trigger) -> dict:
         initial = {field: getattr(trigger, field) for field in TRIGGER_FIELDS}
         initial["agent_labels"] = ", ".join(trigger.agent_labels or [])
+        initial["output_binding_id"] = str(trigger.output_binding_id or "")
         return initial
 
     def wire_data(self) -> dict:
@@ -87,6 +103,7 @@ class TriggerForm(forms.Form):
         data["agent_labels"] = split_labels(data.get("agent_labels") or "")
         # The field shows "main" as its placeholder: left empty, it means what it shows (the rule's default).
         data["default_ref"] = data.get("default_ref") or rules.DEFAULT_REF
+        data["output_binding_id"] = data.get("output_binding_id") or None
         return data
 
     def fieldsets(self):

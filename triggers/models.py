@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from deplite.links import absolute_url
 from orgs.models import ActorStamp, Organization
+from storage.models import StorageBinding, StoredFile
 
 
 class TriggerType(models.TextChoices):
@@ -81,6 +82,12 @@ class Trigger(ActorStamp):
     # only deleting jobs (rare: an org going away) looks it up.
     last_job = models.ForeignKey(
         "Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+
+    # Where the files its jobs upload go (a binding of the same org); without it, the binding of
+    # the job's input file, or the org's only binding (triggers.outputs.output_binding_for).
+    output_binding = models.ForeignKey(
+        StorageBinding, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     # A `trigger` API token sees the triggers it lists (orgs.scoping.Principal.restrict).
@@ -269,6 +276,29 @@ class JobLogChunk(models.Model):
     class Meta:
         ordering = ["job", "seq"]
         constraints = [models.UniqueConstraint(fields=["job", "seq"], name="joblogchunk_unique_job_seq")]
+
+
+class JobFileDirection(models.TextChoices):
+    INPUT = "input", "Input"
+    OUTPUT = "output", "Output"
+
+
+class JobFile(models.Model):
+    """A stored file a job used (an input-file param) or produced (an upload from a step)."""
+
+    id = models.BigAutoField(primary_key=True)
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=True)
+    # Indexed by the unique (job, file) constraint, which starts with it.
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="files", db_index=False)
+    file = models.ForeignKey(StoredFile, on_delete=models.CASCADE, related_name="+")
+    direction = models.CharField(max_length=6, choices=JobFileDirection.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    token_trigger_field = "job__trigger_id"  # noqa: S105 (a lookup, not a secret)
+
+    class Meta:
+        ordering = ["job", "direction", "created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["job", "file"], name="jobfile_unique_job_file")]
 
 
 class IdempotencyKey(models.Model):

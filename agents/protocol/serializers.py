@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import re
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
-from deplite.api.fields import StrictBooleanField, StrictCharField
+from deplite.api.fields import DocumentedPattern, StrictBooleanField, StrictCharField, StrictRegexField, rule
+from storage import names
 from triggers.models import StepStatus
+
+SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}\Z")
 
 AGENT_TOO_OLD_RESPONSE = OpenApiResponse(
     description="`agent_too_old`: the agent is older than the oldest version the server speaks "
@@ -127,6 +132,42 @@ class AgentDownloadUrlOutput(serializers.Serializer):
     expires_in_seconds = serializers.IntegerField()
     file_name = StrictCharField()
     size = serializers.IntegerField()
+
+
+# --- output files (a running job's own uploads) ----------------------------------------------------------
+
+
+class OutputInput(serializers.Serializer):
+    name = StrictCharField(max_length=255, trim_whitespace=False, validators=[DocumentedPattern(names.FILE_NAME_RE)])
+    size = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
+    sha256 = StrictRegexField(SHA256_RE, help_text="Hex SHA-256 of the content (64 hex digits).")
+    content_type = StrictCharField(
+        max_length=255, required=False, default="application/octet-stream",
+        validators=[DocumentedPattern(names.CONTENT_TYPE_RE)],
+    )
+
+    validate_name = rule(names.clean_file_name)
+    validate_content_type = rule(names.clean_content_type)
+
+    def validate_sha256(self, value: str) -> str:
+        return value.lower()
+
+
+class OutputOutput(serializers.Serializer):
+    file_id = serializers.UUIDField()
+    upload_url = serializers.URLField()
+    method = serializers.ChoiceField(choices=["PUT"])
+    headers = serializers.DictField(
+        child=StrictCharField(), help_text="Every header the PUT must send, exactly (some are signed)."
+    )
+
+
+class OutputCompleteOutput(serializers.Serializer):
+    file_id = serializers.UUIDField()
+    name = StrictCharField()
+    size = serializers.IntegerField()
+    sha256 = StrictCharField()
+    status = StrictCharField()
 
 
 # --- claim -----------------------------------------------------------------------------------------------

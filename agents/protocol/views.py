@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from deplite import logs
 from deplite.api.camel import camelize
 from deplite.api.errors import NotFound
+from triggers import outputs as job_outputs
 from triggers import services as job_services
 from triggers.models import Job
 
@@ -29,6 +30,9 @@ from .serializers import (
     FinishOutput,
     HeartbeatInput,
     HeartbeatOutput,
+    OutputCompleteOutput,
+    OutputInput,
+    OutputOutput,
 )
 
 
@@ -108,3 +112,55 @@ class FileDownloadUrlView(AgentAPIView):
         if isinstance(request.auth, Job):
             return Response(selectors.job_file_download_url(job=request.auth, file_id=file_id))
         return Response(selectors.agent_file_download_url(agent=self.agent, file_id=file_id))
+
+
+class JobTokenAPIView(APIView):
+    """Called from inside a step with `Authorization: Bearer $DEPLITE_JOB_TOKEN`: only that running job.
+    A token whose job ended is a 401 (`invalid_job_token`); another job's id in the path is a 404."""
+
+    authentication_classes = [JobTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def token_job(self, job_id: str) -> Job:
+        job = self.request.auth
+        if str(job.pk) != str(job_id).lower():
+            raise NotFound("Job not found.")
+        logs.bind(job_id=job.pk)
+        return job
+
+
+class JobOutputsView(JobTokenAPIView):
+    @extend_schema(
+        request=OutputInput,
+        responses={
+            201: OutputOutput,
+            413: OpenApiResponse(description="`file_too_large`: over the upload size limit (DEPLITE_MAX_UPLOAD_BYTES)."),
+        },
+        description="Register a file the job will upload as its output and get its presigned PUT. 409 "
+        "`no_output_binding` (set the trigger's outputBindingId), 409 `too_many_outputs` "
+        "(DEPLITE_MAX_OUTPUTS_PER_JOB), 413 `file_too_large`.",
+    )
+    def post(self, request, job_id):
+        job = self.token_job(job_id)
+        data = OutputInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        file, url, headers = job_outputs.job_output_register(
+            job=job, file_name=v["name"], size=v["size"], sha256=v["sha256"], content_type=v["content_type"]
+        )
+        return Response({"file_id": str(file.pk), "upload_url": url, "method": "PUT", "headers": headers}, status=201)
+
+
+class JobOutputCompleteView(JobTokenAPIView):
+    @extend_schema(
+        request=None,
+        responses={200: OutputCompleteOutput},
+        description="The PUT is done: the server checks the object (size, SHA-256) at once. 409 "
+        "`upload_incomplete` if it is missing or differs (the file is then failed; the message says why).",
+    )
+    def post(self, request, job_id, file_id):
+        job = self.token_job(job_id)
+        file = job_outputs.job_output_complete(job=job, file_id=file_id)
+        return Response(
+            {"file_id": str(file.pk), "name": file.file_name, "size": file.size, "sha256": file.sha256, "status": file.status}
+        )

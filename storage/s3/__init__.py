@@ -32,7 +32,16 @@ check), `operations.py` (what Deplite does with a bucket), `errors.py` (StorageE
 
 from .clients import client_for, forget, storage_for
 from .errors import StorageError
-from .operations import CheckResult, ObjectInfo, check_binding, delete_object, head_object, presign_get, presign_put
+from .operations import (
+    CheckResult,
+    ObjectInfo,
+    check_binding,
+    delete_object,
+    head_object,
+    object_sha256,
+    presign_get,
+    presign_put,
+)
 
 __all__ = [
     "CheckResult",
@@ -43,6 +52,7 @@ __all__ = [
     "delete_object",
     "forget",
     "head_object",
+    "object_sha256",
     "presign_get",
     "presign_put",
     "storage_for",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +16,19 @@ from .errors import classify, error_code, http_status
 from .guard import EndpointRefused
 
 
-def presign_put(*, binding: StorageBinding, key: str, size: int | None, expires_in: int) -> str:
+def presign_put(
+    *, binding: StorageBinding, key: str, size: int | None, expires_in: int, sha256_b64: str | None = None
+) -> str:
     """A presigned PUT URL, signed locally (no network). Content-Length is signed when the
-    size is known; Content-Type is not signed, so uploads with or without it succeed."""
+    size is known; Content-Type is not signed, so uploads with or without it succeed.
+
+    With `sha256_b64` (base64 of the content's SHA-256) the `x-amz-checksum-sha256` header is
+    signed too: S3 refuses a body that does not match it and keeps it with the object."""
     params: dict[str, Any] = {"Bucket": binding.bucket, "Key": key}
     if size is not None:
         params["ContentLength"] = size
+    if sha256_b64 is not None:
+        params["ChecksumSHA256"] = sha256_b64
     return client_for(binding).generate_presigned_url(
         "put_object", Params=params, ExpiresIn=expires_in, HttpMethod="PUT"
     )
@@ -40,12 +48,17 @@ class ObjectInfo:
     size: int
     etag: str
     content_type: str
+    # Base64 SHA-256 the store kept with the object, when asked for (checksums=True) and it has one.
+    sha256_b64: str = ""
 
 
-def head_object(*, binding: StorageBinding, key: str) -> ObjectInfo | None:
-    """What the bucket holds under `key`, or None if nothing. Raises StorageError."""
+def head_object(*, binding: StorageBinding, key: str, checksums: bool = False) -> ObjectInfo | None:
+    """What the bucket holds under `key`, or None if nothing. Raises StorageError.
+
+    `checksums`: ask for the stored checksums too (ChecksumMode=ENABLED)."""
+    extra = {"ChecksumMode": "ENABLED"} if checksums else {}
     try:
-        head = client_for(binding).head_object(Bucket=binding.bucket, Key=key)
+        head = client_for(binding).head_object(Bucket=binding.bucket, Key=key, **extra)
     except ClientError as exc:
         if http_status(exc) == 404 and error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             return None
@@ -56,7 +69,30 @@ def head_object(*, binding: StorageBinding, key: str) -> ObjectInfo | None:
         size=int(head.get("ContentLength", 0)),
         etag=str(head.get("ETag", "")).strip('"')[:128],
         content_type=str(head.get("ContentType", ""))[:255],
+        sha256_b64=str(head.get("ChecksumSHA256", "") or ""),
     )
+
+
+def object_sha256(*, binding: StorageBinding, key: str) -> str | None:
+    """Hex SHA-256 of the object's content, read once in chunks (memory flat), or None if missing.
+
+    For stores that keep no checksum with an object (some S3-compatibles): the one way left
+    to know the bytes are the ones declared. Raises StorageError."""
+    digest = hashlib.sha256()
+    try:
+        body = client_for(binding).get_object(Bucket=binding.bucket, Key=key)["Body"]
+        try:
+            for chunk in body.iter_chunks(chunk_size=1024 * 1024):
+                digest.update(chunk)
+        finally:
+            body.close()
+    except ClientError as exc:
+        if http_status(exc) == 404:
+            return None
+        raise classify(exc) from None
+    except (BotoCoreError, EndpointRefused) as exc:
+        raise classify(exc) from None
+    return digest.hexdigest()
 
 
 def delete_object(*, binding: StorageBinding, key: str) -> None:

@@ -16,7 +16,9 @@ from .. import endpoints, s3
 from ..models import LIVE_STATUSES, StorageBinding, StoredFile
 
 CREDENTIAL_FIELDS = ("endpoint", "region", "bucket", "access_key")
-BINDING_FIELDS = ("name", "endpoint", "region", "bucket", "access_key", "secret_key", "path_style", "prefix")
+BINDING_FIELDS = (
+    "name", "endpoint", "region", "bucket", "access_key", "secret_key", "path_style", "prefix", "output_retention_days",
+)
 
 
 def binding_create(
@@ -31,6 +33,7 @@ def binding_create(
     region: str = "",
     path_style: bool = False,
     prefix: str = "",
+    output_retention_days: int | None = None,
 ) -> StorageBinding:
     """Create a binding. The endpoint must be one the server may connect to (storage.endpoints)."""
     endpoint = endpoints.validate_endpoint(endpoint)
@@ -46,6 +49,7 @@ def binding_create(
                 secret_key=secret_key,
                 path_style=path_style,
                 prefix=prefix,
+                output_retention_days=output_retention_days,
                 created_by=actor.user,
             )
             audit_record(

@@ -124,3 +124,16 @@ def test_params_with_many_file_ids_cost_one_storage_query(api, org_a, org_token,
         return len(ctx.captured_queries)
 
     assert count({"F0": str(files[0].pk)}) == count({f"F{i}": str(f.pk) for i, f in enumerate(files)})
+
+
+def test_a_run_links_each_input_file_to_its_job_once(api, org_a, org_token, trigger):
+    from triggers.models import JobFile
+
+    stored = StoredFileFactory(org=org_a, status="available", size=10)
+    body = json.dumps({"params": {"FILEID": str(stored.pk), "AGAIN": str(stored.pk)}})
+    response = api.as_token(org_token[1]).post(f"/triggers/{trigger.pk}/run", body, content_type="application/json")
+    assert response.status_code == 202, response.content
+    job = Job.objects.get()
+    assert list(JobFile.objects.filter(job=job).values_list("file_id", "direction", "org_id")) == [
+        (stored.pk, "input", org_a.pk)
+    ]

@@ -58,6 +58,8 @@ class TriggerInput(serializers.Serializer):
     notify_team_id = _chat_id()
     notify_channel_id = _chat_id()
     notify_on = serializers.ChoiceField(choices=NotifyOn.choices, required=False, default=NotifyOn.ALWAYS)
+    # Where its jobs' output files go: a storage binding of the same org (checked by the service), or null.
+    output_binding_id = serializers.UUIDField(required=False, allow_null=True, default=None)
 
     def validate_workflow(self, value: str) -> str:
         if not value:  # blank: the chat keyword, or "required" (see validate)
@@ -117,6 +119,7 @@ TRIGGER_FIELDS = tuple(TriggerInput().fields)
 
 class TriggerOutput(serializers.ModelSerializer):
     agent_labels = serializers.ListField(child=StrictCharField())
+    output_binding_id = serializers.UUIDField(allow_null=True, read_only=True)
     run_url = serializers.SerializerMethodField()
     chat_connected = serializers.SerializerMethodField()
     chat_connected_reason = serializers.SerializerMethodField()

@@ -7,12 +7,16 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from deplite.errors import Conflict
+from deplite.errors import Conflict, ValidationFailed
 from orgs.actors import Actor
 from orgs.models import Organization
 from orgs.services import audit_record
+from storage.models import StorageBinding
 
 from ..models import NotifyOn, Trigger, TriggerType
+
+# `trigger_update(output_binding_id=KEEP)`: leave the output binding as it is (None clears it).
+KEEP = object()
 
 
 def trigger_create(
@@ -34,8 +38,10 @@ def trigger_create(
     notify_team_id: str = "",
     notify_channel_id: str = "",
     notify_on: str = NotifyOn.ALWAYS,
+    output_binding_id: uuid.UUID | None = None,
 ) -> Trigger:
     """Create a trigger from validated values (triggers.rules / the API's TriggerInput)."""
+    _check_output_binding(org=org, binding_id=output_binding_id)
     try:
         with transaction.atomic():
             trigger = Trigger.objects.create(
@@ -57,6 +63,7 @@ def trigger_create(
                 notify_team_id=notify_team_id,
                 notify_channel_id=notify_channel_id,
                 notify_on=notify_on,
+                output_binding_id=output_binding_id,
             )
             audit_record(
                 org=org,
@@ -97,8 +104,10 @@ def trigger_update(
     notify_team_id: str | None = None,
     notify_channel_id: str | None = None,
     notify_on: str | None = None,
+    output_binding_id: uuid.UUID | None | object = KEEP,
 ) -> Trigger:
-    """Change the given fields (None: leave as is). Nothing changed, nothing written."""
+    """Change the given fields (None: leave as is; for `output_binding_id`, None clears it and KEEP
+    leaves it). Nothing changed, nothing written."""
     given = {
         "name": name,
         "type": type,
@@ -117,6 +126,9 @@ def trigger_update(
         "notify_on": notify_on,
     }
     changed = {k: v for k, v in given.items() if v is not None and getattr(trigger, k) != v}
+    if output_binding_id is not KEEP and output_binding_id != trigger.output_binding_id:
+        _check_output_binding(org=trigger.org, binding_id=output_binding_id)
+        changed["output_binding_id"] = output_binding_id
     if not changed:
         return trigger
     try:
@@ -141,6 +153,15 @@ def trigger_delete(*, trigger: Trigger, actor: Actor) -> None:
             org=trigger.org, actor=actor, action="trigger.deleted", target=trigger, data={"name": trigger.name}
         )
         trigger.delete()
+
+
+def _check_output_binding(*, org: Organization, binding_id: uuid.UUID | None) -> None:
+    """An output binding must be one of the org's own (another org's is as unknown as a made-up id)."""
+    if binding_id is not None and not StorageBinding.objects.filter(pk=binding_id, org=org).exists():
+        message = "No storage binding of this organization has this id."
+        raise ValidationFailed(
+            f"outputBindingId: {message}", details={"fields": {"outputBindingId": [message]}}
+        )
 
 
 _CHAT_FIELDS = ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword")

@@ -20,7 +20,7 @@ from deplite.errors import Conflict, Unprocessable
 from orgs.actors import Actor
 from orgs.services import audit_event
 
-from .. import input_files, wakeups
+from .. import input_files, outputs, wakeups
 from ..models import IdempotencyKey, Job, NotifyOn, Trigger
 from ..payloads import job_run_answer
 
@@ -112,10 +112,11 @@ def trigger_run(
                 },
             )
             # All or none, as one statement: the job, its key, the trigger's last-job pointer
-            # (lists join it instead of looking through every job) and the audit row.
+            # (lists join it instead of looking through every job), its input files' links and the audit row.
             one_statement.execute(
                 one_statement.insert(job),
                 one_statement.insert(key_row) if key_row is not None else None,
+                *(one_statement.insert(link) for link in outputs.job_input_links(job)),
                 one_statement.update(Trigger.objects.filter(pk=trigger.pk), last_job=job),
                 one_statement.insert(audit),
             )

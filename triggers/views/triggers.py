@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from deplite.links import absolute_url
 from orgs.pages import add_api_errors, call_service, org_page, page_object, render_page
 from orgs.permissions import Perm
-from storage.models import FileStatus, StoredFile
+from storage.models import FileStatus, StorageBinding, StoredFile
 
 from .. import queue_diagnostics, services
 from ..api import IDEMPOTENCY_KEY_RE, RunInput, TriggerInput
@@ -50,6 +50,11 @@ def _save_trigger(request, form: TriggerForm, trigger: Trigger | None) -> Trigge
     return call_service(form, services.trigger_update, trigger=trigger, actor=actor, **data.validated_data)
 
 
+def _bindings(org) -> list[tuple[uuid.UUID, str]]:
+    """The org's storage bindings, for the trigger form's output binding."""
+    return list(StorageBinding.objects.filter(org=org).order_by("name").values_list("pk", "name"))
+
+
 def _form_context(org, form: TriggerForm, trigger: Trigger | None) -> dict:
     # The workspaces/guilds linked to this org, offered for the team id fields.
     linked = [
@@ -61,9 +66,9 @@ def _form_context(org, form: TriggerForm, trigger: Trigger | None) -> dict:
 
 @org_page(Perm.TRIGGERS_MANAGE)
 def trigger_new(request, org):
-    form = TriggerForm()
+    form = TriggerForm(bindings=_bindings(org))
     if request.method == "POST":
-        form = TriggerForm(request.POST)
+        form = TriggerForm(request.POST, bindings=_bindings(org))
         trigger = _save_trigger(request, form, None)
         if trigger is not None:
             messages.success(request, f"Trigger {trigger.name} created.")
@@ -75,9 +80,9 @@ def trigger_new(request, org):
 @org_page(Perm.TRIGGERS_MANAGE)
 def trigger_edit(request, org, trigger_id: uuid.UUID):
     trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org")), trigger_id)
-    form = TriggerForm(initial=TriggerForm.initial_for(trigger))
+    form = TriggerForm(initial=TriggerForm.initial_for(trigger), bindings=_bindings(org))
     if request.method == "POST":
-        form = TriggerForm(request.POST)
+        form = TriggerForm(request.POST, bindings=_bindings(org))
         saved = _save_trigger(request, form, trigger)
         if saved is not None:
             messages.success(request, f"Trigger {saved.name} saved.")

@@ -168,7 +168,7 @@ class JobRunner:
                 note=lambda text: self._agent_note(None, text),
             )
             if errors:
-                error = "; ".join(errors if result.status == SUCCEEDED else [result.error or "", *errors])
+                error = "; ".join(e for e in (result.error, *errors) if e)
                 result = JobResult(
                     FAILED, None if result.status == SUCCEEDED else result.exit_code, error, result.steps
                 )
@@ -339,7 +339,8 @@ class JobRunner:
             self._agent_note(index, "stopping processes the step left running in the background")
             terminate_group(proc, self.kill_grace_seconds)
         drain_until = time.monotonic() + OUTPUT_DRAIN_SECONDS
-        for reader, pipe in zip(readers, (proc.stdout, proc.stderr), strict=True):
+        # Two readers, two pipes; zip(strict=) is Python 3.10+ and the agent runs on 3.9.
+        for reader, pipe in zip(readers, (proc.stdout, proc.stderr)):
             reader.join(max(drain_until - time.monotonic(), 0))
             if not reader.is_alive():
                 pipe.close()

@@ -103,6 +103,7 @@ class FakeDeplite:
         self.max_upload_size = 1 << 40
         self.output_binding = True  # False: the job has no binding to upload to (409 no_output_binding)
         self.bucket_corrupts = False  # True: the bucket gets a body that differs from the one sent
+        self.bucket_unavailable = 0  # the next N PUTs are answered 503 (a bucket having a bad moment)
         self.httpd: ThreadingHTTPServer | None = None
         self.port = 0
         self.connections: set = set()
@@ -367,6 +368,9 @@ class FakeDeplite:
             record = self.outputs.get(file_id)
             if record is None or headers.get("Content-Type") != record["contentType"]:
                 return 403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>"
+            if self.bucket_unavailable > 0:
+                self.bucket_unavailable -= 1
+                return 503, b"<Error><Code>SlowDown</Code></Error>"
             if self.bucket_corrupts:
                 body = body[:-1] + bytes([body[-1] ^ 1]) if body else b"x"
             if headers.get("x-amz-checksum-sha256") != base64.b64encode(hashlib.sha256(body).digest()).decode():

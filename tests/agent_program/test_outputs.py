@@ -128,6 +128,22 @@ def test_a_body_the_bucket_does_not_match_with_the_signed_sha256_is_refused(home
     assert len([r for r in fake_server.requests if r["method"] == "PUT"]) == 1
 
 
+def test_a_put_the_bucket_answers_503_is_tried_again_and_an_empty_file_uploads(home, fake_server):
+    job = fake_server.running_job()
+    write(home, "a.txt", b"after a retry")
+    write(home, "empty.txt", b"")
+    fake_server.bucket_unavailable = 1
+    result = home.run_cli("files", "upload", "a.txt", "empty.txt", **step_env(fake_server, job))
+    assert result.returncode == 0, result.stderr
+    puts = [r["status"] for r in fake_server.requests if r["method"] == "PUT"]
+    assert puts == [503, 200, 200]
+    outputs = {o["name"]: o for o in fake_server.job_outputs(job)}
+    assert fake_server.bucket[outputs["a.txt"]["fileId"]] == b"after a retry"
+    assert fake_server.bucket[outputs["empty.txt"]["fileId"]] == b""
+    assert outputs["empty.txt"]["status"] == "available"
+    assert f"empty.txt  0 bytes  sha256:{hashlib.sha256(b'').hexdigest()}" in result.stdout
+
+
 def test_a_large_file_streams_with_flat_memory_and_progress_lines(home, fake_server):
     job = fake_server.running_job()
     size = 96 * 1024 * 1024
@@ -171,9 +187,11 @@ def run_job(home, fake_server, agent_credentials, workflow: str):
 
 
 def test_declared_outputs_and_the_command_upload_as_outputs_of_the_job(home, fake_server, agent_credentials):
+    # `deplite-agent …` from this checkout, with the interpreter the test runs the agent with.
+    upload = " ".join(agent_command("files", "upload"))
     home.write_workflow(
         "report",
-        """
+        f"""
         outputs:
           - path: "reports/*.html"
           - path: build/notes.md
@@ -187,7 +205,7 @@ def test_declared_outputs_and_the_command_upload_as_outputs_of_the_job(home, fak
               echo '<p>two</p>' > reports/two.html
               echo '# notes' > build/notes.md
               echo 'dump' > dump.sql
-              deplite-agent files upload dump.sql --content-type application/sql
+              {upload} dump.sql --content-type application/sql
     """,
     )
     job = run_job(home, fake_server, agent_credentials, "report")

@@ -9,6 +9,10 @@ The plain text is the contract (docs, "Notify"):
     Ref: feature/x · Duration: 12s · Exit Code: 1
     Error: timeout exceeded in step "Push"
 
+and, when the job uploaded files, a last line naming them with a link to the job page's Files:
+
+    Files: 2 files (report.html, dump.sql.gz) — https://…/jobs/<id>#files
+
 It is the message's `text` (Slack) / `content` (Discord), so it is what users read and what
 phone notifications show; the attachment / embed adds only the colour and the "View job" link,
 so nothing is said twice.
@@ -20,7 +24,8 @@ from dataclasses import dataclass
 
 from deplite.links import absolute_url
 from integrations.slack import text as slack_text
-from triggers.models import Job, JobStatus, JobStep, StepStatus
+from storage.models import FileStatus
+from triggers.models import Job, JobFile, JobFileDirection, JobStatus, JobStep, StepStatus
 from triggers.templatetags.jobs import format_duration
 
 HEADS = {
@@ -107,7 +112,28 @@ def result_text(job: Job) -> str:
     ]
     if job.status != JobStatus.SUCCEEDED and job.error:
         lines.append(f"Error: {job.error}")
+    files = outputs_line(job)
+    if files:
+        lines.append(files)
     return "\n".join(lines)
+
+
+# At most this many output names in a result message; the link lists them all.
+NAMED_OUTPUTS = 3
+
+
+def outputs_line(job: Job) -> str:
+    """`Files: 2 files (report.html, dump.sql.gz) — <job page>#files` when the job uploaded files; else ""."""
+    names = list(
+        JobFile.objects.filter(job=job, direction=JobFileDirection.OUTPUT, file__status=FileStatus.AVAILABLE)
+        .order_by("created_at", "id")
+        .values_list("file__file_name", flat=True)
+    )
+    if not names:
+        return ""
+    count = f"{len(names)} file{'s' if len(names) != 1 else ''}"
+    shown = ", ".join(names[:NAMED_OUTPUTS]) + (", …" if len(names) > NAMED_OUTPUTS else "")
+    return f"Files: {count} ({shown}) — {job_link(job)}#files"
 
 
 def progress_text(job: Job, step: JobStep | None) -> str:

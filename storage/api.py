@@ -247,6 +247,8 @@ class DownloadUrlOutput(serializers.Serializer):
 class StoredFileFilter(django_filters.FilterSet):
     bindingId = django_filters.UUIDFilter(field_name="binding_id")
     status = django_filters.ChoiceFilter(choices=FileStatus.choices)
+    # The files a job uploaded (its outputs; storage keeps the job as a plain id).
+    job = django_filters.UUIDFilter(field_name="job_id", label="The files this job uploaded")
 
     class Meta:
         model = StoredFile

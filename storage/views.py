@@ -156,6 +156,7 @@ def files_list(request, org):
             "statuses": FileStatus.choices,
             "selected_binding": request.GET.get("bindingId", ""),
             "selected_status": request.GET.get("status", ""),
+            "selected_job": request.GET.get("job", ""),
             "query": query.urlencode(),
             "upload_bindings": request.principal.restrict(StorageBinding.objects.all()).order_by("name")
             if request.principal.has(Perm.FILES_WRITE)

@@ -105,3 +105,8 @@ def job_input_links(job: Job) -> list[JobFile]:
     """The JobFile(input) rows of a new job's input files, not saved (the run writes them with the job)."""
     ids = dict.fromkeys(f["fileId"] for f in job.input_files or [])  # one row per file, if two params name it
     return [JobFile(org_id=job.org_id, job=job, file_id=uuid.UUID(i), direction=JobFileDirection.INPUT) for i in ids]
+
+
+def job_files(job: Job) -> list[JobFile]:
+    """The job's input and output files (inputs first, then outputs in upload order), each with its file."""
+    return list(JobFile.objects.filter(job=job).select_related("file").order_by("direction", "created_at", "id"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -256,3 +257,51 @@ def test_an_output_is_an_ordinary_file_another_run_takes_as_its_input(api, org_a
         f"/api/agent/files/{body['fileId']}/download-url", HTTP_AUTHORIZATION=f"Bearer {claimed['jobToken']}"
     ).json()["downloadUrl"]
     assert hashlib.sha256(requests.get(url, timeout=10).content).hexdigest() == SHA
+
+
+def test_the_jobs_files_api_lists_its_inputs_and_outputs_to_its_org_only(api, owner, outsider, org_a, agent, binding):
+    source = StoredFileFactory(org=org_a, binding=binding, status=FileStatus.AVAILABLE, size=1, file_name="in.tar.gz")
+    job = JobFactory(
+        org=org_a, input_files=[{"param": "F", "fileId": str(source.pk), "fileName": "in.tar.gz", "size": 1}]
+    )
+    JobFile.objects.create(org=org_a, job=job, file=source, direction="input")
+    token = claim(agent, job)
+    _, body = declare(token, job.pk)
+    requests.put(body["uploadUrl"], data=CONTENT, headers=body["headers"], timeout=10).raise_for_status()
+    complete(token, job.pk, body["fileId"])
+
+    listed = api.as_user(owner).get(f"/api/orgs/{org_a.slug}/jobs/{job.pk}/files")
+    assert listed.status_code == 200, listed.content
+    files = listed.json()["files"]
+    assert [(f["name"], f["direction"], f["status"]) for f in files] == [
+        ("in.tar.gz", "input", "available"),
+        ("report.html", "output", "available"),
+    ]
+    assert files[1]["id"] == body["fileId"] and files[1]["sha256"] == SHA and files[1]["size"] == len(CONTENT)
+    # downloadUrl is the API route that presigns the download; it hands out the same bytes.
+    presigned = api.get(urlsplit(files[1]["downloadUrl"]).path).json()["downloadUrl"]
+    assert hashlib.sha256(requests.get(presigned, timeout=10).content).hexdigest() == SHA
+
+    assert api.as_user(outsider).get(f"/api/orgs/{org_a.slug}/jobs/{job.pk}/files").status_code in (403, 404)
+
+
+def test_the_job_page_lists_its_files_and_the_files_page_filters_by_job(owner, org_a, running, binding):
+    job, token = running
+    _, body = declare(token, job.pk)
+    requests.put(body["uploadUrl"], data=CONTENT, headers=body["headers"], timeout=10).raise_for_status()
+    complete(token, job.pk, body["fileId"])
+    other = StoredFileFactory(org=org_a, binding=binding, status=FileStatus.AVAILABLE, file_name="unrelated.bin")
+    client = Client()
+    client.force_login(owner)
+
+    page = client.get(f"/orgs/{org_a.slug}/jobs/{job.pk}")
+    assert page.status_code == 200
+    html = page.content.decode()
+    section = html[html.index('data-testid="job-files"') :]
+    assert "report.html" in section and SHA in section and body["fileId"] in section
+    assert f"/orgs/{org_a.slug}/storage/files/{body['fileId']}/download" in section
+    download = client.get(f"/orgs/{org_a.slug}/storage/files/{body['fileId']}/download")
+    assert hashlib.sha256(requests.get(download["Location"], timeout=10).content).hexdigest() == SHA
+
+    files = client.get(f"/orgs/{org_a.slug}/storage/files/?job={job.pk}").content.decode()
+    assert body["fileId"] in files and str(other.pk) not in files

@@ -48,7 +48,8 @@ from tests.factories import (
     make_token,
 )
 from tests.s3_server import ADMIN_KEY, ADMIN_SECRET
-from triggers.models import JobStatus, JobStep, StepStatus
+from triggers.models import JobFile, JobStatus, JobStep, StepStatus
+from triggers.services.claims import job_token_hash
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -59,6 +60,8 @@ SEED = int(os.environ.get("DEPLITE_FUZZ_SEED", "20261129"))
 MIN_FULL_REQUESTS = 2000
 MIN_BOUNDED_REQUESTS = 500  # a run that reached the operations at all (the CI run sends ~2,400)
 REPO = Path(__file__).resolve().parents[2]
+# The seeded running job's DEPLITE_JOB_TOKEN (only its hash is stored).
+JOB_TOKEN = "djt_fuzz" + "0" * 40  # noqa: S105 (a test credential)
 
 
 def _jwt(user) -> str:
@@ -92,7 +95,10 @@ def _seed(s3_admin, moto_url: str) -> dict:
     )
     spare_file = StoredFileFactory(org=org, binding=binding, file_name="old.tar.gz", status="available", size=10)
 
-    trigger = TriggerFactory(org=org, name="deploy-prod", workflow="deploy", agent_labels=["prod"])
+    # Its jobs' output files go to `binding` (the org has two: without it, no_output_binding).
+    trigger = TriggerFactory(
+        org=org, name="deploy-prod", workflow="deploy", agent_labels=["prod"], output_binding=binding
+    )
     spare_trigger = TriggerFactory(org=org, name="deploy-old", workflow="deploy")
     now = timezone.now()
     # The agent that signs the protocol requests; never named by a management operation, so
@@ -111,10 +117,16 @@ def _seed(s3_admin, moto_url: str) -> dict:
     JobStep.objects.create(org=org, job=finished, index=1, name="migrate", status=StepStatus.FAILED,
                            started_at=now, finished_at=now, exit_code=2)
     JobStep.objects.create(org=org, job=finished, index=2, name="restart", status=StepStatus.SKIPPED)
+    # Its own DEPLITE_JOB_TOKEN is known, so the job-token routes (output uploads) get past authentication.
     running = JobFactory(
         org=org, trigger=trigger, status=JobStatus.RUNNING, agent_id=proto_agent.pk, agent_name=proto_agent.name,
-        claimed_at=now, started_at=now,
+        claimed_at=now, started_at=now, job_token_hash=job_token_hash(JOB_TOKEN),
     )
+    output = StoredFileFactory(
+        org=org, binding=binding, file_name="report.html", status="pending", declared_size=10, sha256="0" * 64,
+        job_id=running.pk,
+    )
+    JobFile.objects.create(org=org, job=running, file=output, direction="output")
     JobStep.objects.create(org=org, job=running, index=0, name="build", status=StepStatus.RUNNING, started_at=now)
     JobFactory(org=org, trigger=trigger)  # queued: never claimed, no agent yet
     installation = InstallationFactory(org=org, provider="slack", external_id="T0FUZZ")
@@ -138,7 +150,7 @@ def _seed(s3_admin, moto_url: str) -> dict:
             "trigger": trigger.pk, "spare_trigger": spare_trigger.pk, "agent": agent.pk, "spare_agent": spare_agent.pk,
             "job": finished.pk, "running_job": running.pk, "installation": installation.pk, "delivery": delivery.pk,
             "token": token.pk, "spare_token": spare_token.pk, "member": member.pk, "spare_member": spare_member.pk,
-            "invitation": invitation.pk,
+            "invitation": invitation.pk, "output": output.pk,
         },
     }
 
@@ -180,6 +192,8 @@ def _operation_parameters(ids: dict) -> dict[str, dict[str, str]]:
         "api_agent_jobs_events_create": {"job_id": i["running_job"]},
         "api_agent_jobs_finish_create": {"job_id": i["running_job"]},
         "api_agent_files_download_url_retrieve": {"file_id": i["file"]},
+        "api_agent_jobs_outputs_create": {"job_id": i["running_job"]},
+        "api_agent_jobs_outputs_complete_create": {"job_id": i["running_job"], "file_id": i["output"]},
     }
 
 
@@ -252,6 +266,8 @@ SCHEMA_CANNOT_SAY: dict[str, tuple[list[str], str]] = {
     "api_agent_jobs_claim_create": (["426"], "as the heartbeat: the agent's last reported version is too old"),
     "api_agent_jobs_events_create": (["400"], "an event's fields depend on its type (a step event needs a step "
                                      "index, a log line its data)"),
+    "api_agent_jobs_outputs_create": (["400", "413"], "a file name of at most 255 UTF-8 bytes without invisible or "
+                                      "unassigned Unicode; a size over the server's upload limit (a setting)"),
 }
 POSITIVE_DEFAULT = ["2xx", "3xx", "401", "403", "404", "409", "429"]
 
@@ -275,6 +291,8 @@ def _config(seed: dict) -> str:
         operations.setdefault(operation_id, []).append(
             f"checks.positive_data_acceptance.expected-statuses = {_toml(POSITIVE_DEFAULT + statuses)}"
         )
+    for operation_id in ("api_agent_jobs_outputs_create", "api_agent_jobs_outputs_complete_create"):
+        operations.setdefault(operation_id, []).append(f"headers = {{ Authorization = {_toml('Bearer ' + JOB_TOKEN)} }}")
     operations.setdefault("api_auth_logout_everywhere_create", []).append(
         f"headers = {{ Authorization = {_toml('Bearer ' + _jwt(seed['leaver']))} }}"
     )

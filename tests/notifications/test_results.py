@@ -152,6 +152,28 @@ def test_the_docs_examples_are_rendered_exactly(org_a, slack_a, fake_slack, djan
     assert fake_slack.in_channel("C0456")[1]["attachments"][0]["color"] == rendering.COLOURS["failed"]
 
 
+def test_a_result_names_the_files_the_job_uploaded_with_a_link_to_them(
+    org_a, slack_a, fake_slack, django_capture_on_commit_callbacks
+):
+    from storage.models import FileStatus
+    from triggers.models import JobFile
+
+    from ..factories import StoredFileFactory
+
+    job = _finished_job(org_a, short_id="abc", ref="main", seconds=154, status="succeeded", exit_code=0)
+    for name, status in (("report.html", FileStatus.AVAILABLE), ("dump.sql.gz", FileStatus.AVAILABLE),
+                         ("broken.bin", FileStatus.FAILED)):
+        stored = StoredFileFactory(org=org_a, file_name=name, status=status, job_id=job.pk)
+        JobFile.objects.create(org=org_a, job=job, file=stored, direction="output")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.deliveries_for_finished_job(job_id=job.pk)
+    [text] = [m["text"] for m in fake_slack.in_channel("C0456")]
+    first, files = text.split("\n")[0], text.split("\n")[-1]
+    assert first == "[SUCCESS] Job #abc — deploy-prod"
+    assert files.startswith("Files: 2 files (report.html, dump.sql.gz) — ")
+    assert files.endswith(f"/orgs/acme/jobs/{job.pk}#files")
+
+
 def test_durations_read_like_the_docs(org_a):
     for seconds, text in ((12, "12s"), (154, "2m 34s"), (3900, "1h 5m"), (0, "0s")):
         job = _finished_job(org_a, short_id="x", ref="main", seconds=seconds, status="succeeded", exit_code=0)

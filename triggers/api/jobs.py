@@ -1,5 +1,5 @@
 """Jobs: `GET /api/orgs/<orgId>/jobs?trigger=&status=`, `GET …/jobs/<id>`, `GET …/jobs/<id>/logs?after=`,
-`POST …/jobs/<id>/cancel`, `POST …/jobs/<id>/rerun`."""
+`GET …/jobs/<id>/files`, `POST …/jobs/<id>/cancel`, `POST …/jobs/<id>/rerun`."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from rest_framework.response import Response
 from deplite.api.errors import ValidationFailed
 from deplite.api.fields import StrictCharField
 from deplite.api.pagination import KeysetPagination
+from deplite.links import absolute_url
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
 
-from .. import extensions, rules, services
-from ..models import Job, JobLogChunk, JobSource, JobStatus
+from .. import extensions, outputs, rules, services
+from ..models import Job, JobFileDirection, JobLogChunk, JobSource, JobStatus
 from .fields import ParamsField, RerunRefField
 from .run import RunOutput
 
@@ -126,6 +127,29 @@ class JobLogsOutput(serializers.Serializer):
     complete = serializers.BooleanField()
 
 
+class JobFileOutput(serializers.Serializer):
+    """A file the job used (`input`) or uploaded (`output`)."""
+
+    id = serializers.UUIDField(source="file.id")
+    name = StrictCharField(source="file.file_name")
+    size = serializers.IntegerField(source="file.size", allow_null=True)
+    sha256 = StrictCharField(source="file.sha256", help_text="Hex SHA-256; blank when it was never declared.")
+    content_type = StrictCharField(source="file.content_type")
+    direction = serializers.ChoiceField(choices=JobFileDirection.choices)
+    status = StrictCharField(source="file.status")
+    created_at = serializers.DateTimeField(source="file.created_at")
+    download_url = serializers.SerializerMethodField(
+        help_text="The API route that presigns a download (`GET …/files/<id>/download-url`, files:read)."
+    )
+
+    def get_download_url(self, link) -> str:
+        return absolute_url("files-download-url", org_id=link.org_id, pk=link.file_id)
+
+
+class JobFilesOutput(serializers.Serializer):
+    files = JobFileOutput(many=True)
+
+
 class JobFilter(filters.FilterSet):
     trigger = filters.UUIDFilter(field_name="trigger_id")
     status = filters.ChoiceFilter(choices=JobStatus.choices)
@@ -166,6 +190,7 @@ class JobViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         "list": Perm.JOBS_READ,
         "retrieve": Perm.JOBS_READ,
         "logs": Perm.JOBS_READ,
+        "files": Perm.JOBS_READ,
         "cancel": Perm.JOBS_CANCEL,
         "rerun": Perm.TRIGGERS_RUN,
     }
@@ -204,6 +229,13 @@ class JobViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
             "complete": job.is_final and next_after >= job.log_seq,
         }
         return Response(JobLogsOutput(body).data)
+
+    @extend_schema(responses={200: JobFilesOutput})
+    @action(detail=True, methods=["get"])
+    def files(self, request, org_id, pk):
+        """The job's input files and the files its steps uploaded."""
+        links = outputs.job_files(self.get_object())
+        return Response(JobFilesOutput({"files": links}, context={"request": request}).data)
 
     @extend_schema(request=None, responses={200: JobDetailOutput})
     @action(detail=True, methods=["post"])

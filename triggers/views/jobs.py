@@ -16,7 +16,7 @@ from deplite.api.pagination import KeysetPagination
 from orgs.pages import add_api_errors, call_service, org_page, page_object, render_page
 from orgs.permissions import Perm
 
-from .. import queue_diagnostics, services
+from .. import outputs, queue_diagnostics, services
 from ..api import JobFilter
 from ..api.jobs import RerunInput
 from ..forms import RerunForm
@@ -161,6 +161,7 @@ def _job_page(request, job: Job, rerun_form: RerunForm, *, status: int = 200):
         else None
     )
     context["reruns"] = request.principal.restrict(job.reruns.all()).only("id", "short_id", "status")[:10]
+    context["files"] = outputs.job_files(job)
     return render_page(request, "triggers/job_detail.html", context, status=status)
 
 

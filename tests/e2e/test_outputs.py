@@ -73,14 +73,19 @@ def test_outputs_reach_the_bucket_download_intact_and_feed_the_next_run(e2e, mot
     assert job["status"] == "succeeded", (job, log)
     printed = {name: (file_id, int(size), digest) for file_id, name, size, digest in UPLOADED.findall(log)}
     assert set(printed) == {"one.html", "two.html", "dump.sql"}, log
+    # The job's files list the three, as the agent printed them; each downloads with its sha256.
+    listed = {f["name"]: f for f in e2e.api("GET", f"/jobs/{job['id']}/files")["files"]}
+    assert set(listed) == set(printed)
     for name, (file_id, size, digest) in printed.items():
         local = e2e.home.root / ("reports/" + name if name.endswith(".html") else name)
         assert digest == hashlib.sha256(local.read_bytes()).hexdigest()
-        stored = e2e.api("GET", f"/files/{file_id}")
-        assert (stored["status"], stored["size"], stored["fileName"]) == ("available", size, name)
-        link = e2e.api("GET", f"/files/{file_id}/download-url")["downloadUrl"]
-        body = requests.get(link, timeout=30).content
+        entry = listed[name]
+        assert (entry["id"], entry["size"], entry["sha256"]) == (file_id, size, digest)
+        assert (entry["direction"], entry["status"]) == ("output", "available")
+        presign = requests.get(entry["downloadUrl"], headers={"Authorization": f"Bearer {e2e.jwt}"}, timeout=10)
+        body = requests.get(presign.json()["downloadUrl"], timeout=30).content
         assert hashlib.sha256(body).hexdigest() == digest, name
+    assert listed["dump.sql"]["contentType"] == "application/sql"
 
     # The producer's token died with its job.
     token = (e2e.home.root / "job-token.txt").read_text().strip()
@@ -98,6 +103,9 @@ def test_outputs_reach_the_bucket_download_intact_and_feed_the_next_run(e2e, mot
     second_log = e2e.log_text(second["id"])
     assert second["status"] == "succeeded", (second, second_log)
     assert second["inputFiles"][0]["fileId"] == report_id
+    assert [(f["id"], f["direction"]) for f in e2e.api("GET", f"/jobs/{second['id']}/files")["files"]] == [
+        (report_id, "input")
+    ]
     assert f"got {report_digest}" in second_log
     # A live token of one job uploads nothing to another job.
     assert "other job answered 404" in second_log

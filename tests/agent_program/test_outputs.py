@@ -244,6 +244,29 @@ def test_when_picks_the_outputs_for_the_steps_outcome(home, fake_server, agent_c
     assert sorted(o["name"] for o in fake_server.job_outputs(job)) == ["always.txt", "crash.txt"]
 
 
+def test_a_cancelled_job_uploads_no_outputs(home, fake_server, agent_credentials):
+    home.write_workflow(
+        "long",
+        """
+        outputs: [{path: "*.txt", when: always}]
+        steps:
+          - name: wait
+            run: |
+              echo partial > partial.txt
+              echo waiting
+              sleep 300
+    """,
+    )
+    job = fake_server.queue_job("long")
+    agent = home.start_agent("--once", *RUN, **agent_credentials)
+    fake_server.wait_for(lambda: "waiting" in job.log_text(), 15, "the step to run")
+    fake_server.request_cancel(job)
+    assert fake_server.wait_finished(job, 15)["status"] == "cancelled"
+    agent.wait(15)
+    assert fake_server.outputs == {}
+    assert "uploaded" not in job.log_text() and 'output "' not in job.log_text()
+
+
 def test_a_declared_output_matching_nothing_warns_or_fails_the_job_when_required(home, fake_server, agent_credentials):
     home.write_workflow(
         "optional",

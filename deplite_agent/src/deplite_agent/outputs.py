@@ -225,10 +225,12 @@ def upload_declared(
     uploader: OutputUploader | None,
     steps_succeeded: bool,
     note: Callable[[str], None],
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> list[str]:
     """The workflow's `outputs:` after its steps: each entry whose `when` fits the outcome is uploaded, with a
     line in the job log per file. Returns the errors that fail the job: a required output matching nothing
-    or not uploaded. Anything else going wrong is a warning line, since the steps' outcome stands."""
+    or not uploaded. Anything else going wrong is a warning line, since the steps' outcome stands. A cancel
+    stops before the next file (one being uploaded finishes: a PUT cannot be cut cleanly)."""
     errors = []
     for output in declared:
         if output.when != "always" and (output.when == "success") != steps_succeeded:
@@ -247,6 +249,9 @@ def upload_declared(
                 errors.append(message)
             continue
         for path in paths:
+            if cancelled():
+                note("cancel requested: the remaining outputs are not uploaded")
+                return errors
             shown = _relative_to(path, workdir)
             if uploader is None:
                 note(f"{label}: {shown} not uploaded (no server: the job runs locally)")

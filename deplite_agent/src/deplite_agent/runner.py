@@ -166,6 +166,7 @@ class JobRunner:
                 uploader=self.uploader,
                 steps_succeeded=result.status == SUCCEEDED,
                 note=lambda text: self._agent_note(None, text),
+                cancelled=self.cancel.is_set,
             )
             if errors:
                 error = "; ".join(e for e in (result.error, *errors) if e)

@@ -181,6 +181,7 @@ class StorageBindingViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.Retr
 class StoredFileOutput(serializers.ModelSerializer):
     binding_id = serializers.UUIDField()
     created_by = serializers.SerializerMethodField()
+    job_id = serializers.UUIDField(allow_null=True, help_text="The job that uploaded it (an output file), or null.")
 
     class Meta:
         model = StoredFile
@@ -192,6 +193,8 @@ class StoredFileOutput(serializers.ModelSerializer):
             "declared_size",
             "size",
             "etag",
+            "sha256",
+            "job_id",
             "status",
             "failure_reason",
             "created_by",
@@ -208,6 +211,8 @@ class StoredFileOutput(serializers.ModelSerializer):
         if obj.created_by_token_id:
             token = obj.created_by_token
             return {"kind": "token", "id": str(token.pk), "label": f"{token.name} ({token.prefix}…)"}
+        if obj.actor_kind == "agent":  # a job's output, uploaded from its step
+            return {"kind": "agent", "id": obj.actor_id, "label": obj.actor_label}
         return None
 
 

@@ -63,3 +63,12 @@ def sweep_files() -> dict[str, int]:
     if any(result.values()):
         logger.info("Storage sweep: %s", result)
     return result
+
+
+@shared_task(acks_late=True)
+def expire_outputs() -> int:
+    """Beat: job outputs past their binding's retention become expired and their objects go."""
+    expired = services.outputs_expire()
+    if expired:
+        logger.info("Output retention: %s files expired", expired)
+    return expired

@@ -204,9 +204,34 @@ class RerunForm(forms.Form):
         help_text="One KEY=value per line. Change them or run with the same ones.",
     )
 
+    def __init__(self, *args, file_params: Iterable[str] = (), outputs: Iterable[tuple[str, str]] = (), **kwargs):
+        """`file_params`: the job's params that named an input file; `outputs`: (id, name) of the files the
+        job uploaded. Each such param gets a choice "use an output of this job as PARAM"."""
+        super().__init__(*args, **kwargs)
+        outputs = list(outputs)
+        self.output_fields: dict[str, str] = {}
+        if not outputs:
+            return
+        for param in file_params:
+            name = f"output_for_{param}"
+            self.fields[name] = forms.ChoiceField(
+                label=f"Use an output of this job as {param}",
+                required=False,
+                choices=[("", f"— keep {param} as in Params —"), *((pk, f"{label} ({pk})") for pk, label in outputs)],
+            )
+            self.output_fields[name] = param
+
     @classmethod
-    def for_job(cls, job) -> RerunForm:
-        return cls(initial={"ref": job.ref, "params": params_text(job.params or {})})
+    def for_job(cls, job, **kwargs) -> RerunForm:
+        return cls(initial={"ref": job.ref, "params": params_text(job.params or {})}, **kwargs)
 
     def clean_params(self) -> dict[str, str]:
         return parse_params_text(self.cleaned_data.get("params") or "")
+
+    def rerun_params(self) -> dict[str, str]:
+        """The params to run with: the edited ones, with each chosen output in its param."""
+        params = dict(self.cleaned_data.get("params") or {})
+        for name, param in self.output_fields.items():
+            if self.cleaned_data.get(name):
+                params[param] = self.cleaned_data[name]
+        return params

@@ -50,6 +50,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE: dict = {
     # Re-enqueues upload verifications whose task was lost; expires abandoned uploads.
     "storage-sweep-files": {"task": "storage.tasks.sweep_files", "schedule": 60.0},
+    # Job outputs past their binding's outputRetentionDays: marked expired, their objects removed.
+    "storage-expire-outputs": {"task": "storage.tasks.expire_outputs", "schedule": 3600.0},
     # Fails running jobs past their timeout and queued jobs nobody claimed in time.
     "jobs-reap": {"task": "triggers.tasks.jobs_reap", "schedule": 30.0},
     # Re-publishes wake-ups for queued jobs whose dispatch was lost.

@@ -12,7 +12,7 @@ enqueue worker tasks after commit (deplite.background). Callers import from here
 from ..models import LIVE_STATUSES
 from .bindings import binding_check, binding_create, binding_delete, binding_update
 from .files import file_complete, file_delete, file_download_url, file_presign_upload
-from .outputs import output_complete, output_presign_upload
+from .outputs import output_complete, output_presign_upload, outputs_expire
 from .verification import MAX_VERIFY_ATTEMPTS, file_remove_object, file_verify, files_sweep
 
 __all__ = [
@@ -31,4 +31,5 @@ __all__ = [
     "files_sweep",
     "output_complete",
     "output_presign_upload",
+    "outputs_expire",
 ]

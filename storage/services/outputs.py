@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -175,3 +176,41 @@ def _mismatch(file: StoredFile, info: s3.ObjectInfo | None, found: str) -> str:
     if found != file.sha256:
         return f"The object's SHA-256 is {found}, not the declared {file.sha256}; it was removed."
     return ""
+
+
+# Outputs expired per binding and run of the beat task; the next run takes the rest.
+EXPIRE_BATCH = 500
+
+
+def outputs_expire() -> int:
+    """Beat task body: job outputs older than their binding's `output_retention_days` become `expired`
+    and their objects are removed (after commit, by `remove_object`). Nothing else is touched:
+    input files, and files of bindings without retention, stay. Safe to run twice."""
+    now = timezone.now()
+    expired = 0
+    for binding in StorageBinding.objects.filter(output_retention_days__isnull=False).select_related("org"):
+        cutoff = now - timedelta(days=binding.output_retention_days)
+        due = StoredFile.objects.filter(
+            binding=binding, job_id__isnull=False, status=FileStatus.AVAILABLE, created_at__lt=cutoff
+        ).order_by("created_at")[:EXPIRE_BATCH]
+        for file in due:
+            with transaction.atomic():
+                if not StoredFile.objects.filter(pk=file.pk, status=FileStatus.AVAILABLE).update(
+                    status=FileStatus.EXPIRED, updated_at=now
+                ):
+                    continue
+                expired += 1
+                audit_record(
+                    org=binding.org,
+                    actor=Actor.system("retention"),
+                    action="file.expired",
+                    target=file,
+                    data={
+                        "fileName": file.file_name,
+                        "jobId": str(file.job_id),
+                        "retentionDays": binding.output_retention_days,
+                    },
+                )
+                announce(file, FileStatus.EXPIRED)
+                enqueue_remove(file.pk)
+    return expired

@@ -92,7 +92,13 @@ def test_a_step_uploads_an_output_straight_to_the_bucket_and_the_server_checks_i
 
     status, done = complete(token, job.pk, body["fileId"])
     assert status == 200, done
-    assert done == {"fileId": body["fileId"], "name": "report.html", "size": len(CONTENT), "sha256": SHA, "status": "available"}
+    assert done == {
+        "fileId": body["fileId"],
+        "name": "report.html",
+        "size": len(CONTENT),
+        "sha256": SHA,
+        "status": "available",
+    }
 
     stored = StoredFile.objects.get(pk=body["fileId"])
     assert (stored.status, stored.sha256, stored.job_id, stored.binding_id) == ("available", SHA, job.pk, binding.pk)
@@ -243,7 +249,9 @@ def test_an_output_is_an_ordinary_file_another_run_takes_as_its_input(api, org_a
 
     trigger = TriggerFactory(org=org_a, workflow="publish")
     run = api.as_token(org_token[1]).post(
-        f"/triggers/{trigger.pk}/run", json.dumps({"params": {"REPORT": body["fileId"]}}), content_type="application/json"
+        f"/triggers/{trigger.pk}/run",
+        json.dumps({"params": {"REPORT": body["fileId"]}}),
+        content_type="application/json",
     )
     assert run.status_code == 202, run.content
     claimed = SignedAgent(agent).claim().json()
@@ -253,9 +261,11 @@ def test_an_output_is_an_ordinary_file_another_run_takes_as_its_input(api, org_a
     second = Job.objects.get(pk=claimed["id"])
     assert JobFile.objects.get(job=second).direction == "input"
     # The second job's token reads it (the step's `deplite-agent files download`), and gets the same bytes.
-    url = Client().get(
-        f"/api/agent/files/{body['fileId']}/download-url", HTTP_AUTHORIZATION=f"Bearer {claimed['jobToken']}"
-    ).json()["downloadUrl"]
+    url = (
+        Client()
+        .get(f"/api/agent/files/{body['fileId']}/download-url", HTTP_AUTHORIZATION=f"Bearer {claimed['jobToken']}")
+        .json()["downloadUrl"]
+    )
     assert hashlib.sha256(requests.get(url, timeout=10).content).hexdigest() == SHA
 
 
@@ -305,3 +315,76 @@ def test_the_job_page_lists_its_files_and_the_files_page_filters_by_job(owner, o
 
     files = client.get(f"/orgs/{org_a.slug}/storage/files/?job={job.pk}").content.decode()
     assert body["fileId"] in files and str(other.pk) not in files
+    assert f"/orgs/{org_a.slug}/jobs/{job.pk}" in files  # "uploaded by" links the job
+
+    # The files API says the same: ?job= and the file's sha256, job and uploader.
+    api = Client()
+    api.force_login(owner)
+    listed = api.get(f"/api/orgs/{org_a.slug}/files?job={job.pk}").json()["results"]
+    assert [(f["id"], f["sha256"], f["jobId"]) for f in listed] == [(body["fileId"], SHA, str(job.pk))]
+    assert listed[0]["createdBy"]["kind"] == "agent"
+
+
+def test_retention_expires_old_outputs_and_removes_their_objects_only(
+    running, binding, s3_admin, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from storage.tasks import expire_outputs
+
+    job, token = running
+    _, body = declare(token, job.pk)
+    requests.put(body["uploadUrl"], data=CONTENT, headers=body["headers"], timeout=10).raise_for_status()
+    complete(token, job.pk, body["fileId"])
+    output = StoredFile.objects.get(pk=body["fileId"])
+    s3_admin.put_object(Bucket=binding.bucket, Key="deplite/input.bin", Body=b"input")
+    old_input = StoredFileFactory(
+        org=job.org, binding=binding, status=FileStatus.AVAILABLE, object_key="deplite/input.bin", size=5
+    )
+    StoredFile.objects.filter(pk__in=[output.pk, old_input.pk]).update(created_at=timezone.now() - timedelta(days=8))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert expire_outputs() == 0  # no retention set: kept
+    binding.output_retention_days = 7
+    binding.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert expire_outputs() == 1
+    output.refresh_from_db()
+    assert output.status == FileStatus.EXPIRED and output.object_removed_at is not None
+    assert s3_admin.list_objects_v2(Bucket=binding.bucket, Prefix=output.object_key).get("KeyCount") == 0
+    assert AuditEvent.objects.filter(action="file.expired", target_id=str(output.pk)).exists()
+    # An input file of the same age stays, object and all; a second run changes nothing.
+    assert StoredFile.objects.get(pk=old_input.pk).status == FileStatus.AVAILABLE
+    assert s3_admin.get_object(Bucket=binding.bucket, Key="deplite/input.bin")["Body"].read() == b"input"
+    assert expire_outputs() == 0
+
+
+def test_the_rerun_form_offers_an_output_of_the_job_for_its_input_file_param(owner, org_a, agent, binding):
+    source = StoredFileFactory(org=org_a, binding=binding, status=FileStatus.AVAILABLE, size=1, file_name="in.tar.gz")
+    trigger = TriggerFactory(org=org_a, workflow="build")
+    job = JobFactory(
+        org=org_a,
+        trigger=trigger,
+        params={"FILE": str(source.pk), "ENV": "prod"},
+        input_files=[{"param": "FILE", "fileId": str(source.pk), "fileName": "in.tar.gz", "size": 1}],
+    )
+    token = claim(agent, job)
+    _, body = declare(token, job.pk)
+    requests.put(body["uploadUrl"], data=CONTENT, headers=body["headers"], timeout=10).raise_for_status()
+    complete(token, job.pk, body["fileId"])
+    SignedAgent(agent).finish(job.pk)
+
+    web = Client()
+    web.force_login(owner)
+    page = web.get(f"/orgs/{org_a.slug}/jobs/{job.pk}").content.decode()
+    assert "Use an output of this job as FILE" in page and body["fileId"] in page
+    response = web.post(
+        f"/orgs/{org_a.slug}/jobs/{job.pk}/rerun",
+        {"ref": "", "params": f"FILE={source.pk}\nENV=prod", "output_for_FILE": body["fileId"]},
+    )
+    assert response.status_code == 302, response.content[:3000]
+    rerun = Job.objects.get(rerun_of=job)
+    assert rerun.params == {"FILE": body["fileId"], "ENV": "prod"}
+    assert [f["fileId"] for f in rerun.input_files] == [body["fileId"]]

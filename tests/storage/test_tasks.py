@@ -147,3 +147,8 @@ def test_selector_file_get_is_scoped_to_the_org(org_a, org_b, binding):
     assert file_get(org=org_b, file_id=file.pk) is None
     assert file_get(org=org_a, file_id="nope") is None
     assert file_get(org=org_a, file_id=None) is None
+
+
+def test_beat_schedule_runs_the_output_retention():
+    entry = django_settings.CELERY_BEAT_SCHEDULE["storage-expire-outputs"]
+    assert entry["task"] == tasks.expire_outputs.name

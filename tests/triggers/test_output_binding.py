@@ -62,8 +62,14 @@ def test_the_trigger_form_offers_the_orgs_bindings_as_output_binding(client, own
     assert b"reports-bucket" in page.content and b"not-ours" not in page.content
     saved = client.post(
         f"/orgs/{org_a.slug}/triggers/{trigger.pk}/edit/",
-        {"name": "report", "type": "webhook", "workflow": "report", "output_binding_id": str(mine.pk),
-         "enabled": "on", "notify_on": "always"},
+        {
+            "name": "report",
+            "type": "webhook",
+            "workflow": "report",
+            "output_binding_id": str(mine.pk),
+            "enabled": "on",
+            "notify_on": "always",
+        },
     )
     assert saved.status_code == 302, saved.content[:2000]
     trigger.refresh_from_db()

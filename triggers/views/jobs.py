@@ -15,12 +15,13 @@ from deplite.api.errors import DepliteError
 from deplite.api.pagination import KeysetPagination
 from orgs.pages import add_api_errors, call_service, org_page, page_object, render_page
 from orgs.permissions import Perm
+from storage.models import FileStatus
 
 from .. import outputs, queue_diagnostics, services
 from ..api import JobFilter
 from ..api.jobs import RerunInput
 from ..forms import RerunForm
-from ..models import Job, JobLogChunk, JobSource, JobStatus, JobStep, Trigger
+from ..models import Job, JobFileDirection, JobLogChunk, JobSource, JobStatus, JobStep, Trigger
 
 # The job page shows this many log chunks at once; the live view fetches the rest in pages.
 LOG_CHUNKS_ON_PAGE = 2000
@@ -148,7 +149,17 @@ def _live_context(request, job: Job, *, after: int, limit: int, known_steps: int
 def job_detail(request, org, job_id: uuid.UUID):
     """`/orgs/<slug>/jobs/<id>`: the page the run endpoint's `url` and notifications link to."""
     job = _job(request, job_id)
-    return _job_page(request, job, RerunForm.for_job(job))
+    return _job_page(request, job, RerunForm.for_job(job, **_rerun_choices(job)))
+
+
+def _rerun_choices(job: Job) -> dict:
+    """What the Re-run form offers besides ref and params: the job's outputs for its input-file params."""
+    available = [
+        (str(link.file_id), link.file.file_name)
+        for link in outputs.job_files(job)
+        if link.direction == JobFileDirection.OUTPUT and link.file.status == FileStatus.AVAILABLE
+    ]
+    return {"file_params": [f["param"] for f in job.input_files or []], "outputs": available}
 
 
 def _job_page(request, job: Job, rerun_form: RerunForm, *, status: int = 200):
@@ -218,10 +229,10 @@ def job_cancel(request, org, job_id: uuid.UUID):
 def job_rerun(request, org, job_id: uuid.UUID):
     """The job page's Re-run: the job's trigger, its ref and params as edited in the form."""
     job = _job(request, job_id)
-    form = RerunForm(request.POST)
+    form = RerunForm(request.POST, **_rerun_choices(job))
     if form.is_valid():
         # A ref left empty means the job's own, as in the API.
-        data = RerunInput(data={"ref": form.cleaned_data["ref"] or None, "params": form.cleaned_data["params"]})
+        data = RerunInput(data={"ref": form.cleaned_data["ref"] or None, "params": form.rerun_params()})
         if not data.is_valid():
             add_api_errors(form, data.errors)
         else:

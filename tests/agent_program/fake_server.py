@@ -7,6 +7,7 @@ outage), and records every request, event and finish so tests can assert exactly
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -95,6 +96,14 @@ class FakeDeplite:
         # The next N signed requests are answered 503 with this Retry-After (an overloaded or degraded server).
         self.unavailable_answers = 0
         self.unavailable_retry_after = "5"
+        # Output files (the presign/complete protocol of issue 22) and the bucket the PUTs land in.
+        self.outputs: dict[str, dict] = {}  # fileId -> {jobId, name, size, sha256, contentType, status}
+        self.bucket: dict[str, bytes] = {}  # fileId -> what the PUT stored
+        self.max_outputs = 100
+        self.max_upload_size = 1 << 40
+        self.output_binding = True  # False: the job has no binding to upload to (409 no_output_binding)
+        self.bucket_corrupts = False  # True: the bucket gets a body that differs from the one sent
+        self.bucket_unavailable = 0  # the next N PUTs are answered 503 (a bucket having a bad moment)
         self.httpd: ThreadingHTTPServer | None = None
         self.port = 0
         self.connections: set = set()
@@ -128,6 +137,18 @@ class FakeDeplite:
             self.queue.append(job_id)
             self.lock.notify_all()
         return job
+
+    def running_job(self, workflow: str = "deploy") -> FakeJob:
+        """A job as if an agent claimed it and runs it now: its token is live (for a step's CLI calls)."""
+        job = FakeJob(id=str(uuid.uuid4()), workflow=workflow, short_id=str(len(self.jobs) + 1))
+        job.job_token = "djt_" + uuid.uuid4().hex
+        with self.lock:
+            self.jobs[job.id] = job
+        return job
+
+    def job_outputs(self, job: FakeJob) -> list[dict]:
+        with self.lock:
+            return [dict(o) for o in self.outputs.values() if o["jobId"] == job.id]
 
     def request_cancel(self, job: FakeJob) -> None:
         with self.lock:
@@ -207,9 +228,13 @@ class FakeDeplite:
         if method == "GET" and parts[:1] == ["s3"]:
             name, content = self.files[parts[1]]
             return 200, content
+        if method == "PUT" and parts[:1] == ["s3-put"]:
+            return self._bucket_put(parts[1], headers, body)
         bearer = (headers.get("Authorization") or "").removeprefix("Bearer ")
         if bearer and parts[:3] == ["api", "agent", "files"] and parts[4:] == ["download-url"] and method == "GET":
             return self._job_token_download_url(bearer, parts[3])
+        if bearer and parts[:3] == ["api", "agent", "jobs"] and parts[4:5] == ["outputs"] and method == "POST":
+            return self._outputs_call(bearer, parts[3], parts[5:], body)
         agent_id = self.authenticate(method, path, headers, body)
         if agent_id is None:
             return 401, {"error": {"code": "bad_signature", "message": "Invalid agent signature.", "details": {}}}
@@ -272,6 +297,86 @@ class FakeDeplite:
             if file_id not in {f["fileId"] for f in job.input_files}:
                 return 404, {"error": {"code": "not_found", "message": "File not found.", "details": {}}}
         return self._download_url(file_id)
+
+    @staticmethod
+    def _error(status: int, code: str, message: str) -> tuple[int, Any]:
+        return status, {"error": {"code": code, "message": message, "details": {}}}
+
+    def _outputs_call(self, token: str, job_id: str, rest: list[str], body: bytes) -> tuple[int, Any]:
+        with self.lock:
+            job = next((j for j in self.jobs.values() if j.job_token and j.job_token == token), None)
+            if job is None or job.finish is not None or job.ended or job.gone:
+                return self._error(401, "invalid_job_token", "The job token is not valid (the job ended?).")
+            if job.id != job_id:
+                return self._error(404, "not_found", "Not found.")
+            if not rest:
+                return self._output_slot(job, json.loads(body or b"{}"))
+            record = self.outputs.get(rest[0])
+            if rest[1:] != ["complete"] or record is None or record["jobId"] != job.id:
+                return self._error(404, "not_found", "Not found.")
+            stored = self.bucket.get(rest[0])
+            if (
+                stored is None
+                or len(stored) != record["size"]
+                or hashlib.sha256(stored).hexdigest() != record["sha256"]
+            ):
+                record["status"] = "failed"
+                return self._error(
+                    409, "upload_incomplete", "The object is missing or differs from what was announced."
+                )
+            record["status"] = "available"
+            self.lock.notify_all()
+            return 200, {k: record[k] for k in ("fileId", "name", "size", "sha256", "status")}
+
+    def _output_slot(self, job: FakeJob, data: dict) -> tuple[int, Any]:
+        name, size, digest = data.get("name"), data.get("size"), data.get("sha256")
+        if not isinstance(name, str) or not name or "/" in name or len(name) > 255:
+            return self._error(400, "validation_failed", "name: a file name, without a directory.")
+        if not isinstance(size, int) or size < 0 or not isinstance(digest, str) or len(digest) != 64:
+            return self._error(400, "validation_failed", "size and sha256 are required.")
+        if not self.output_binding:
+            return self._error(
+                409, "no_output_binding", "No storage binding for outputs: set the trigger's outputBindingId."
+            )
+        if sum(1 for o in self.outputs.values() if o["jobId"] == job.id) >= self.max_outputs:
+            return self._error(409, "too_many_outputs", f"A job keeps at most {self.max_outputs} output files.")
+        if size > self.max_upload_size:
+            return self._error(413, "file_too_large", f"Files are limited to {self.max_upload_size} bytes.")
+        file_id = str(uuid.uuid4())
+        content_type = data.get("contentType") or "application/octet-stream"
+        self.outputs[file_id] = {
+            "fileId": file_id,
+            "jobId": job.id,
+            "name": name,
+            "size": size,
+            "sha256": digest,
+            "contentType": content_type,
+            "status": "pending",
+        }
+        checksum = base64.b64encode(bytes.fromhex(digest)).decode()
+        return 201, {
+            "fileId": file_id,
+            "uploadUrl": f"{self.url}/s3-put/{file_id}?X-Amz-Signature=fake",
+            "method": "PUT",
+            "headers": {"Content-Type": content_type, "x-amz-checksum-sha256": checksum},
+        }
+
+    def _bucket_put(self, file_id: str, headers, body: bytes) -> tuple[int, Any]:
+        """The presigned PUT, checked as S3 checks it: the signed headers present, the body matching the
+        signed checksum (BadDigest otherwise)."""
+        with self.lock:
+            record = self.outputs.get(file_id)
+            if record is None or headers.get("Content-Type") != record["contentType"]:
+                return 403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>"
+            if self.bucket_unavailable > 0:
+                self.bucket_unavailable -= 1
+                return 503, b"<Error><Code>SlowDown</Code></Error>"
+            if self.bucket_corrupts:
+                body = body[:-1] + bytes([body[-1] ^ 1]) if body else b"x"
+            if headers.get("x-amz-checksum-sha256") != base64.b64encode(hashlib.sha256(body).digest()).decode():
+                return 400, b"<Error><Code>BadDigest</Code></Error>"
+            self.bucket[file_id] = body
+            return 200, None
 
     def _events(self, job: FakeJob, data: dict) -> tuple[int, Any]:
         with self.lock:
@@ -356,3 +461,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")

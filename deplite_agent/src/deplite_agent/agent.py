@@ -15,6 +15,7 @@ from .client import AgentTooOld, Backoff, RetryableError, ServerClient, ServerEr
 from .config import ENV_AGENT_ID, ENV_DIR, ENV_URL, AgentConfig
 from .events import EventRecorder, EventSpool, JobDelivery
 from .job import CANCELLED, FAILED, JOB_ID_RE, InputFile, JobSpec
+from .outputs import OutputUploader
 from .process import keep_environment_private, stop_job_processes
 from .runner import KILL_GRACE_SECONDS, JobRunner
 from .workflow import workflow_names
@@ -261,6 +262,9 @@ class Agent:
                 fetch_file=self._fetch_file,
                 step_env=self._step_env,
                 kill_grace_seconds=self.kill_grace_seconds,
+                uploader=OutputUploader(url=self.config.url, job_id=job.id, job_token=job.job_token)
+                if job.job_token
+                else None,
             )
             if running.cancel.is_set():
                 result_status, exit_code, error = CANCELLED, None, "the agent stopped before the job started"

@@ -1,9 +1,10 @@
-"""Command line: `deplite-agent run | check | files download | exec | version`."""
+"""Command line: `deplite-agent run | check | files download | files upload | exec | version`."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -13,8 +14,9 @@ from pathlib import Path
 from . import __version__
 from .agent import HEARTBEAT_SECONDS, ON_STOP_CANCEL, ON_STOP_FINISH, Agent, AgentAlreadyRunning
 from .client import AgentTooOld, RetryableError, ServerClient, ServerError, fetch_url, job_file_download_url
-from .config import ENV_AGENT_ID, ENV_SECRET, ENV_URL, AgentConfig, ConfigError, load_config
+from .config import ENV_AGENT_ID, ENV_JOB_ID, ENV_JOB_TOKEN, ENV_SECRET, ENV_URL, AgentConfig, ConfigError, load_config
 from .job import SUCCEEDED, JobSpec
+from .outputs import DEFAULT_CONTENT_TYPE, OutputError, OutputUploader, ProgressLines, expand_paths
 from .runner import KILL_GRACE_SECONDS, JobRunner
 from .workflow import WORKFLOW_NAME_RE, WorkflowError, list_workflow_files, parse_workflow_file, workflow_names
 
@@ -49,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     download.add_argument("file_id")
     download.add_argument("-o", "--output", help="destination path (default: the file's name in the current directory)")
+    upload = files.add_parser(
+        "upload", help="inside a workflow step: upload files as outputs of the job (prints each file's id)"
+    )
+    upload.add_argument("paths", nargs="+", metavar="PATH", help="a file or a glob (quoted; `**` crosses directories)")
+    upload.add_argument("--name", help="the name the file gets on the server (one file only; default: its name)")
+    upload.add_argument("--content-type", help=f"the file's media type (default {DEFAULT_CONTENT_TYPE})")
 
     exec_ = sub.add_parser("exec", help="run a workflow locally, without a server")
     exec_.add_argument("workflow")
@@ -77,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(config, args)
         if args.command == "check":
             return cmd_check(config, offline=args.offline)
+        if args.command == "files" and args.files_command == "upload":
+            return cmd_files_upload(config, args)
         if args.command == "files":
             return cmd_files_download(config, args.file_id, args.output)
         if args.command == "exec":
@@ -127,7 +137,8 @@ def cmd_check(config: AgentConfig, *, offline: bool) -> int:
             print(f"error: {exc}")
             problems += 1
             continue
-        print(f"ok: {shown}: {len(workflow.steps)} step(s), timeout {workflow.timeout_minutes:g} min")
+        outputs = f", {len(workflow.outputs)} output(s)" if workflow.outputs else ""
+        print(f"ok: {shown}: {len(workflow.steps)} step(s){outputs}, timeout {workflow.timeout_minutes:g} min")
     if not offline:
         problems += _check_connection(config)
     print("all good" if not problems else f"{problems} problem(s)")
@@ -223,6 +234,34 @@ def cmd_files_download(config: AgentConfig, file_id: str, output: str | None) ->
         print(f"deplite-agent: {destination}: got {written} bytes, expected {size}", file=sys.stderr)
         return 1
     print(destination)
+    return 0
+
+
+def cmd_files_upload(config: AgentConfig, args) -> int:
+    """Inside a step only: the job's token uploads to that job, while it runs. Exit 2 for a usage error (no
+    job, a path matching nothing, --name with several files), 1 when the server or the bucket refused."""
+    job_id = os.environ.get(ENV_JOB_ID, "")
+    if not (config.job_token and job_id and config.url):
+        raise ConfigError(
+            f"files upload runs inside a workflow step (it needs {ENV_JOB_TOKEN}, {ENV_JOB_ID} and {ENV_URL})"
+        )
+    try:
+        paths = expand_paths(args.paths, Path.cwd())
+    except OutputError as exc:
+        print(f"deplite-agent: {exc}", file=sys.stderr)
+        return 2
+    if args.name and len(paths) > 1:
+        print(f"deplite-agent: --name names one file, but {len(paths)} match", file=sys.stderr)
+        return 2
+    uploader = OutputUploader(url=config.url, job_id=job_id, job_token=config.job_token)
+    for path in paths:
+        progress = ProgressLines(f"uploading {path}", lambda line: print(line, file=sys.stderr, flush=True))
+        try:
+            uploaded = uploader.upload(path, name=args.name, content_type=args.content_type, progress=progress)
+        except (OutputError, RetryableError, ServerError) as exc:
+            print(f"deplite-agent: cannot upload {path}: {exc}", file=sys.stderr)
+            return 1
+        print(uploaded.line(), flush=True)
     return 0
 
 

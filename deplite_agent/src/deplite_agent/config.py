@@ -25,6 +25,8 @@ ENV_DIR = "DEPLITE_AGENT_DIR"
 REMOVED_ENV_CONFIG = "DEPLITE_AGENT_CONFIG"
 # The job's own credential, set by the agent in every step's environment (DESIGN §6).
 ENV_JOB_TOKEN = "DEPLITE_JOB_TOKEN"  # noqa: S105 - the variable's name, not a secret
+# The job a step belongs to (`files upload` names it in its calls; the token must be that job's).
+ENV_JOB_ID = "DEPLITE_JOB_ID"
 
 FILE_KEYS = {"url": ENV_URL, "agentId": ENV_AGENT_ID, "secret": ENV_SECRET, "dir": ENV_DIR}
 

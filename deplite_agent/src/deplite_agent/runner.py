@@ -29,6 +29,7 @@ from .job import (
     Reporter,
     StepResult,
 )
+from .outputs import OutputUploader, upload_declared
 from .process import die_with_parent, exit_code_of, group_members, step_command, terminate_group
 from .workflow import Step, Workflow, WorkflowError, load_workflow
 
@@ -76,6 +77,7 @@ class JobRunner:
         fetch_file: FileFetcher | None = None,
         step_env: dict[str, str] | None = None,
         kill_grace_seconds: float = KILL_GRACE_SECONDS,
+        uploader: OutputUploader | None = None,
     ):
         self.job = job
         self.agent_dir = agent_dir.resolve()
@@ -86,6 +88,8 @@ class JobRunner:
         # Extra variables for every step (the server's URL and the agent's id, for `files download`).
         self.extra_env = dict(step_env or {})
         self.kill_grace_seconds = kill_grace_seconds
+        # Uploads the workflow's `outputs:` (None without a server: `exec` only lists them).
+        self.uploader = uploader
         self.files_dir = self.agent_dir / "logs" / "files"
         self._local_log = None
         self._local_lock = threading.Lock()
@@ -154,7 +158,22 @@ class JobRunner:
             return JobResult(FAILED, None, str(exc))
         if self.cancel.is_set():
             return JobResult(CANCELLED, None, "cancelled before the first step")
-        return self._run_steps(workflow, env, job_deadline)
+        result = self._run_steps(workflow, env, job_deadline)
+        if workflow.outputs and result.status in (SUCCEEDED, FAILED):
+            errors = upload_declared(
+                workflow.outputs,
+                workdir=self.agent_dir,
+                uploader=self.uploader,
+                steps_succeeded=result.status == SUCCEEDED,
+                note=lambda text: self._agent_note(None, text),
+                cancelled=self.cancel.is_set,
+            )
+            if errors:
+                error = "; ".join(e for e in (result.error, *errors) if e)
+                result = JobResult(
+                    FAILED, None if result.status == SUCCEEDED else result.exit_code, error, result.steps
+                )
+        return result
 
     def _job_env(self, workflow: Workflow) -> dict[str, str]:
         env = {
@@ -321,7 +340,8 @@ class JobRunner:
             self._agent_note(index, "stopping processes the step left running in the background")
             terminate_group(proc, self.kill_grace_seconds)
         drain_until = time.monotonic() + OUTPUT_DRAIN_SECONDS
-        for reader, pipe in zip(readers, (proc.stdout, proc.stderr), strict=True):
+        # Two readers, two pipes; zip(strict=) is Python 3.10+ and the agent runs on 3.9.
+        for reader, pipe in zip(readers, (proc.stdout, proc.stderr)):
             reader.join(max(drain_until - time.monotonic(), 0))
             if not reader.is_alive():
                 pipe.close()

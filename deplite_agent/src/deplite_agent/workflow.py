@@ -1,7 +1,7 @@
 """Workflow files: `./workflows/<name>.yaml|yml`, parsed with line numbers so errors can point at them.
 
 Schema (DESIGN §6): `name`, `timeout-minutes` (default 60), `env`, `steps: [{name, run,
-continue-on-error, timeout-minutes, env, working-directory}]`.
+continue-on-error, timeout-minutes, env, working-directory}]`, `outputs: [{path, name, when, required}]`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ DEFAULT_TIMEOUT_MINUTES = 60.0
 WORKFLOW_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-WORKFLOW_KEYS = {"name", "timeout-minutes", "env", "steps"}
+WORKFLOW_KEYS = {"name", "timeout-minutes", "env", "steps", "outputs"}
 STEP_KEYS = {"name", "run", "continue-on-error", "timeout-minutes", "env", "working-directory"}
+OUTPUT_KEYS = {"path", "name", "when", "required"}
+OUTPUT_WHEN = ("success", "failure", "always")
 
 
 class WorkflowError(Exception):
@@ -49,12 +51,23 @@ class Step:
 
 
 @dataclass(frozen=True)
+class DeclaredOutput:
+    """`outputs[]`: files uploaded after the steps, before the job finishes."""
+
+    path: str  # a path or glob, relative to the job's directory
+    name: str | None = None  # the name on the server (a single matching file only)
+    when: str = "success"  # success | failure | always: after which outcome of the steps
+    required: bool = False  # matching nothing fails the job (else a warning line)
+
+
+@dataclass(frozen=True)
 class Workflow:
     name: str
     path: Path
     steps: tuple[Step, ...]
     timeout_minutes: float = DEFAULT_TIMEOUT_MINUTES
     env: dict[str, str] = field(default_factory=dict)
+    outputs: tuple[DeclaredOutput, ...] = ()
 
 
 def list_workflow_files(workflows_dir: Path) -> list[Path]:
@@ -148,6 +161,7 @@ def parse_workflow_text(text: str, *, path: Path) -> Workflow:
         steps=tuple(steps),
         timeout_minutes=timeout if timeout is not None else DEFAULT_TIMEOUT_MINUTES,
         env=env,
+        outputs=v.outputs(top["outputs"]) if "outputs" in top else (),
     )
 
 
@@ -195,6 +209,28 @@ class _Validator:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise self.fail(node, f"{what} must be a positive number of minutes")
         return float(value)
+
+    def outputs(self, node: Node) -> tuple[DeclaredOutput, ...]:
+        if not isinstance(node, SequenceNode):
+            raise self.fail(node, "`outputs` must be a list")
+        out = []
+        for index, item in enumerate(node.value):
+            what = f"output {index + 1}"
+            o = self.mapping(item, what, OUTPUT_KEYS)
+            if "path" not in o:
+                raise self.fail(item, f"{what} has no `path`")
+            path = self.string(o["path"], f"{what} `path`")
+            if ".." in Path(path).parts:
+                raise self.fail(o["path"], f"{what} `path` must stay inside the job's directory (no `..`)")
+            name = self.string(o["name"], f"{what} `name`") if "name" in o else None
+            if name is not None and ("/" in name or "\\" in name or name in (".", "..") or len(name) > 255):
+                raise self.fail(o["name"], f"{what} `name` must be a file name, without a directory")
+            when = self.string(o["when"], f"{what} `when`") if "when" in o else "success"
+            if when not in OUTPUT_WHEN:
+                raise self.fail(o["when"], f"{what} `when` must be one of {', '.join(OUTPUT_WHEN)}")
+            required = self.boolean(o["required"], f"{what} `required`") if "required" in o else False
+            out.append(DeclaredOutput(path=path, name=name, when=when, required=required))
+        return tuple(out)
 
     def env(self, node: Node, what: str) -> dict[str, str]:
         if not isinstance(node, MappingNode):

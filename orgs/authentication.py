@@ -108,7 +108,7 @@ def _token_by_hash(token_hash: str, request) -> ApiToken | None:
     role in the org (None: no longer a member; `orgs.permissions.token_permissions` caps the
     token by it), in one query.
 
-    A view may have rows it needs ride along (the run endpoint's trigger, the presign's binding):
+    A hot-path view may have rows it needs ride along (the run endpoint's trigger and Idempotency-Key):
     `view.token_lookup_extras()` names them as constant SQL returning JSON text, set on the token.
     On PostgreSQL the query is constant SQL, so a request pays no ORM compilation for it (about
     a fifth of a run request's time went into compiling this one query).

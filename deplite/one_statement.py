@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from django.db import connections, transaction
 from django.db.models import Model, QuerySet, sql
 
-from deplite.postgresql.prepared import prepared_cursor
-
 
 @dataclass(frozen=True)
 class Write:
@@ -77,5 +75,5 @@ def execute(*writes: Write | None, using: str = "default") -> None:
     text = f"WITH {', '.join(f'w{i} AS ({w.sql})' for i, w in enumerate(parts))} SELECT 1"
     params = [p for w in parts for p in w.params]
     with transaction.atomic(using=using) if connection.in_atomic_block else nullcontext():
-        with prepared_cursor(connection) as cursor:
+        with connection.cursor() as cursor:
             cursor.execute(text, params)

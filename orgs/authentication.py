@@ -24,7 +24,6 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from deplite import logs
 from deplite.api.errors import RateLimited
 from deplite.json_rows import instance_from_json_row
-from deplite.postgresql.prepared import prepared_cursor
 
 from . import ratelimit, tokens
 from .models import ApiToken, Membership, Organization
@@ -108,7 +107,7 @@ def _token_by_hash(token_hash: str, request) -> ApiToken | None:
     role in the org (None: no longer a member; `orgs.permissions.token_permissions` caps the
     token by it), in one query.
 
-    A view may have rows it needs ride along (the run endpoint's trigger, the presign's binding):
+    A hot-path view may have rows it needs ride along (the run endpoint's trigger and Idempotency-Key):
     `view.token_lookup_extras()` names them as constant SQL returning JSON text, set on the token.
     On PostgreSQL the query is constant SQL, so a request pays no ORM compilation for it (about
     a fifth of a run request's time went into compiling this one query).
@@ -131,7 +130,7 @@ def _token_by_hash(token_hash: str, request) -> ApiToken | None:
     extras = view.token_lookup_extras() if hasattr(view, "token_lookup_extras") else {}
     columns = "".join(f", ({sql}) AS {name}" for name, (sql, _) in extras.items())
     params = [value for _, values in extras.values() for value in values]
-    with prepared_cursor(connection) as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_TOKEN_SQL.format(extras=columns), [*params, token_hash])
         row = cursor.fetchone()
     if row is None:

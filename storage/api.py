@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import uuid
-
 import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
@@ -13,18 +10,11 @@ from rest_framework.response import Response
 
 from deplite.api.errors import NotFound, ValidationFailed
 from deplite.api.fields import DocumentedPattern, StrictBooleanField, StrictCharField, rule
-from deplite.json_rows import instance_from_json_row, json_row_sql
-from orgs.models import ApiToken
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
 
 from . import names, services
 from .models import FileStatus, StorageBinding, StoredFile
-
-# The binding a presign names, if it is of the API token's org (see FileViewSet.with_token_lookup).
-_PRESIGN_BINDING_SQL = json_row_sql(
-    StorageBinding, where=f'r.id = %s AND r.org_id = "{ApiToken._meta.db_table}".org_id'
-)
 
 # --- bindings ----------------------------------------------------------------------------------------
 
@@ -282,33 +272,14 @@ class StoredFileViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.Retrieve
             queryset = queryset.exclude(status=FileStatus.DELETED)
         return queryset.order_by("-created_at", "-id")
 
-    def token_lookup_extras(self) -> dict:
-        """For a presign, the API token's one query also brings the binding the body names,
-        if it is of the token's org (PostgreSQL). Read from the raw body: DRF parses it later."""
-        if getattr(self, "action", None) != "presign_upload":
-            return {}
-        try:
-            pk = uuid.UUID(str(json.loads(self.request._request.body or b"{}").get("bindingId")))
-        except (ValueError, TypeError, AttributeError):
-            return {}
-        return {"presign_binding": (_PRESIGN_BINDING_SQL, (pk,))}
-
-    def _presign_binding(self, request, binding_id) -> StorageBinding | None:
-        """The named binding, through the principal's view: a storage token for binding A cannot name B."""
-        token = request.auth if isinstance(request.auth, ApiToken) else None
-        row = getattr(token, "presign_binding", None)
-        if row is not None and str(row["id"]) == str(binding_id):
-            binding = instance_from_json_row(StorageBinding, row, org=self.org)
-            return binding if self.principal.sees(binding) else None
-        return self.org_objects(StorageBinding).filter(pk=binding_id).first()
-
     @extend_schema(request=PresignUploadInput, responses={201: PresignUploadOutput})
     @action(detail=False, methods=["post"], url_path="presign-upload")
     def presign_upload(self, request, org_id):
         data = PresignUploadInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        binding = self._presign_binding(request, v["binding_id"])
+        # Through the principal's view: a storage token for binding A cannot name B.
+        binding = self.org_objects(StorageBinding).filter(pk=v["binding_id"]).first()
         if binding is None:
             raise NotFound("Storage binding not found.", code="binding_not_found")
         file, upload_url, headers, expires_in = services.file_presign_upload(

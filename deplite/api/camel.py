@@ -1,37 +1,47 @@
-"""camelCase on the wire, snake_case in Python: the one place the two meet.
+"""camelCase on the wire, snake_case in Python, through djangorestframework-camel-case.
 
-Serializers, services and forms name things in snake_case. The JSON API speaks camelCase
-(`agentLabels`, `details.fields.chatKeyword`). `CamelJSONRenderer` camelizes the keys of
-every response, the request parser (`deplite.api.parsers`) underscores the keys of every
-body, and `camelize_schema` makes the OpenAPI document say what the wire says.
+Serializers, services and forms name things in snake_case; the JSON API speaks camelCase
+(`agentLabels`, `details.fields.chatKeyword`). The library's renderer camelizes every response,
+its `underscoreize` the keys of every body (in our parser, deplite.api.parsers, which also reads
+JSON whatever the Content-Type), and drf-spectacular's hook for it names the schema's properties
+as on the wire. Its options are `settings.JSON_CAMEL_CASE`: user data (a run's `params`, the
+audit log's `data`, a presign's `headers`) passes through exactly as sent or stored.
 
-User data is never converted: the contents of `params` (a workflow's own names, such as
-`my_key` or `someKey`) and of the audit log's `data` pass through exactly as sent or
-stored. A dotted error key (`params.my_key`) converts only its head.
+What is left here is what the library has no option for:
+- a dotted error key (`params.my_key`: a bad param, named as the user named it) converts only its
+  head (`to_camel`, `field_names`);
+- a body key that is not a wire name (`agent_labels`, `Ref`) is dropped like any unknown key, so
+  the API keeps one spelling per field (`wire_names_only`).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from rest_framework.renderers import JSONRenderer
+from djangorestframework_camel_case import util
+from djangorestframework_camel_case.settings import api_settings
 
-# Keys whose value is user data (or stored as given): kept exactly, keys and all.
-OPAQUE_KEYS = frozenset({"params", "data", "headers"})
-# DRF's name for errors of no one field: part of the documented error shape as is.
-KEPT_KEYS = frozenset({"non_field_errors"})
+OPTIONS: dict = api_settings.JSON_UNDERSCOREIZE
+IGNORE_FIELDS = frozenset(OPTIONS.get("ignore_fields") or ())
+IGNORE_KEYS = frozenset(OPTIONS.get("ignore_keys") or ())
 
-_TO_CAMEL = re.compile(r"_([a-z0-9])")
-_TO_SNAKE = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+def camelize(data: Any) -> Any:
+    """Every key camelCase, recursively, except inside user data (the library, our options)."""
+    return util.camelize(data, **OPTIONS)
+
+
+def underscoreize(data: Any) -> Any:
+    """Every key snake_case, recursively, except inside user data (the library, our options)."""
+    return util.underscoreize(data, **OPTIONS)
 
 
 def to_camel(name: Any) -> Any:
     """`agent_labels` → `agentLabels`; `params.my_key` → `params.my_key` (head only)."""
-    if not isinstance(name, str) or name in KEPT_KEYS:
+    if not isinstance(name, str) or name in IGNORE_KEYS:
         return name
     head, dot, rest = name.partition(".")
-    return _TO_CAMEL.sub(lambda m: m.group(1).upper(), head) + dot + rest
+    return util.camelize_re.sub(util.underscore_to_camel, head) + dot + rest
 
 
 def to_snake(name: Any) -> Any:
@@ -39,58 +49,27 @@ def to_snake(name: Any) -> Any:
     if not isinstance(name, str):
         return name
     head, dot, rest = name.partition(".")
-    return _TO_SNAKE.sub(lambda m: "_" + m.group(1).lower(), head) + dot + rest
+    return util.camel_to_underscore(head, **OPTIONS) + dot + rest
 
 
-def _convert(data: Any, rename, keep=lambda key: True) -> Any:
-    if isinstance(data, dict):
-        return {
-            rename(key): (value if key in OPAQUE_KEYS else _convert(value, rename, keep))
-            for key, value in data.items()
-            if keep(key)
-        }
-    if isinstance(data, list | tuple):
-        return [_convert(item, rename, keep) for item in data]
-    return data
+def field_names(fields: dict) -> dict:
+    """An error's `details.fields` as on the wire: each name by `to_camel`, each value camelized
+    unless it is user data. (The renderer leaves `fields` alone: `params.my_key` must stay.)"""
+    return {to_camel(key): (value if key in IGNORE_FIELDS else camelize(value)) for key, value in fields.items()}
 
 
 def _is_wire_name(key: Any) -> bool:
-    return not (isinstance(key, str) and "_" in key)
+    return not isinstance(key, str) or to_camel(to_snake(key)) == key
 
 
-def camelize(data: Any) -> Any:
-    """Every key camelCase, recursively, except inside user data (`OPAQUE_KEYS`)."""
-    return _convert(data, to_camel)
-
-
-def underscore(data: Any) -> Any:
-    """Every key snake_case, recursively, except inside user data (`OPAQUE_KEYS`).
-
-    A key that is already snake_case (`agent_labels`) is not a wire name: it is dropped,
-    as any unknown key is ignored, so the API keeps one spelling per field."""
-    return _convert(data, to_snake, _is_wire_name)
-
-
-class CamelJSONRenderer(JSONRenderer):
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return super().render(camelize(data), accepted_media_type, renderer_context)
-
-
-def _camelize_properties(node: Any) -> None:
-    if isinstance(node, dict):
-        props = node.get("properties")
-        if isinstance(props, dict):
-            node["properties"] = {to_camel(k): v for k, v in props.items()}
-            if isinstance(node.get("required"), list):
-                node["required"] = [to_camel(k) for k in node["required"]]
-        for value in node.values():
-            _camelize_properties(value)
-    elif isinstance(node, list):
-        for item in node:
-            _camelize_properties(item)
-
-
-def camelize_schema(result: dict, generator, request, public) -> dict:
-    """drf-spectacular postprocessing hook: component properties named as on the wire."""
-    _camelize_properties(result.get("components", {}).get("schemas", {}))
-    return result
+def wire_names_only(data: Any) -> Any:
+    """`data` without the keys no field is called on the wire (`agent_labels`), user data aside."""
+    if isinstance(data, dict):
+        return {
+            key: (value if key in IGNORE_FIELDS else wire_names_only(value))
+            for key, value in data.items()
+            if _is_wire_name(key)
+        }
+    if isinstance(data, list):
+        return [wire_names_only(item) for item in data]
+    return data

@@ -30,7 +30,7 @@ from deplite.errors import (  # noqa: F401 (the HTTP layer imports the errors fr
     ValidationFailed,
 )
 
-from .camel import camelize
+from .camel import field_names
 
 logger = logging.getLogger(__name__)
 
@@ -101,14 +101,17 @@ def field_errors(detail: dict) -> dict:
                 out[f"{key}.{sub}"] = messages
         else:
             out[key] = value
-    return camelize(out)
+    return field_names(out)
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every API error leaves in the documented shape."""
     if isinstance(exc, DepliteError):
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status == 503 else None
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status, headers=headers)
+        details = exc.details
+        if isinstance((details or {}).get("fields"), dict):  # a service's names (secret_key) as on the wire
+            details = {**details, "fields": field_names(details["fields"])}
+        return Response(error_body(exc.code, exc.message, details), status=exc.status, headers=headers)
     if isinstance(exc, DATABASE_UNAVAILABLE):
         return database_unavailable_response()
     if isinstance(exc, Http404):

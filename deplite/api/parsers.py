@@ -2,7 +2,8 @@
 
 The public docs' curl snippets send JSON with `-d` and no header, so curl labels them
 `application/x-www-form-urlencoded`; those calls must work verbatim.
-Keys arrive camelCase and leave the parser snake_case (deplite.api.camel), user data aside.
+Keys arrive camelCase and leave the parser snake_case (djangorestframework-camel-case's
+`underscoreize`, deplite.api.camel), user data aside.
 """
 
 import json
@@ -10,7 +11,7 @@ import json
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
-from .camel import underscore
+from .camel import underscoreize, wire_names_only
 
 
 class JSONAnyContentTypeParser(BaseParser):
@@ -33,7 +34,7 @@ class JSONAnyContentTypeParser(BaseParser):
             # Shallower than the parser's limit but still deeper than any API body: refused
             # here so no key conversion, validator, renderer or log line ever recurses through it.
             raise ParseError(f"The request body is nested too deeply (more than {MAX_DEPTH} levels).")
-        return underscore(data)
+        return underscoreize(wire_names_only(data))
 
 
 # No API body comes close: params and labels are flat, the deepest is two or three levels.

@@ -16,13 +16,26 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["deplite.api.parsers.JSONAnyContentTypeParser"],
-    "DEFAULT_RENDERER_CLASSES": ["deplite.api.camel.CamelJSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["djangorestframework_camel_case.render.CamelCaseJSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "deplite.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "deplite.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["deplite.api.filtering.StrictFilterBackend"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+# camelCase on the wire (djangorestframework-camel-case, deplite/api/camel.py): its renderer, its
+# `underscoreize` in our parser and drf-spectacular's hook for it read these options.
+JSON_CAMEL_CASE = {
+    "JSON_UNDERSCOREIZE": {
+        # Kept exactly, keys and all: user data (a run's params, the audit log's data, a presign's
+        # headers), and an error's details.fields, named as on the wire by deplite.api.errors.
+        "ignore_fields": ("params", "data", "headers", "fields"),
+        # DRF's name for errors of no one field: part of the documented error shape as is.
+        "ignore_keys": ("non_field_errors",),
+        # `sha256`, `s3Key`: no underscore before a digit, as the serializers name them.
+        "no_underscore_before_number": True,
+    },
 }
 
 SPECTACULAR_SETTINGS = {
@@ -50,7 +63,7 @@ SPECTACULAR_SETTINGS = {
         "deplite.api.schema_tags.tag_operations",
         "deplite.api.schema_errors.document_errors",
         "deplite.api.schema_bodies.json_request_bodies",
-        "deplite.api.camel.camelize_schema",
+        "drf_spectacular.contrib.djangorestframework_camel_case.camelize_serializer_fields",
     ],
     "TAGS": API_TAGS,
 }

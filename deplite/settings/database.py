@@ -29,6 +29,14 @@ if env.str("DATABASE_URL", default=""):
             DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
         # An unreachable database fails a request (and /readyz) in seconds, not the OS's minutes.
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+        # Values bound by PostgreSQL rather than quoted into the text by psycopg, and a statement a
+        # connection has run `prepare_threshold` times (psycopg's default) prepared: PostgreSQL then
+        # parses and plans it once per connection and later gets only its values (README, Performance).
+        # Off (None) behind a transaction-mode pooler that cannot carry prepared statements.
+        DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
+            5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
+        )
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -39,6 +47,3 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# The run endpoint's statements are prepared once per connection (deplite/postgresql/prepared.py).
-# Turn off behind a transaction-mode pooler that cannot carry prepared statements.
-DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)

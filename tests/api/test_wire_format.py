@@ -1,5 +1,6 @@
-"""The wire is camelCase in one place (deplite.api.camel); user data is never converted;
-serializers name every bad field at once; the slug rule holds on create and update."""
+"""The wire is camelCase in one place (djangorestframework-camel-case, configured in settings and
+deplite.api.camel); user data is never converted; serializers name every bad field at once; the
+slug rule holds on create and update."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import json
 
 import pytest
 
-from deplite.api.camel import camelize, underscore
-from orgs.models import Organization
+from orgs.models import AuditEvent, Organization
 from triggers.models import Job, Trigger
 
 from ..factories import TriggerFactory
@@ -89,18 +89,29 @@ def test_schema_shows_camel_case_properties(api, owner):
     assert "bindingId" in schemas["PresignUploadInputRequest"]["required"]
 
 
-def test_camelize_leaves_user_data_and_dotted_keys_alone():
-    data = {"agent_labels": ["a_b"], "params": {"my_key": 1}, "data": {"scope_type": "org"}, "params.my_key": 1}
-    assert camelize(data) == {
-        "agentLabels": ["a_b"],
-        "params": {"my_key": 1},
-        "data": {"scope_type": "org"},
-        "params.my_key": 1,
-    }
-    assert underscore({"agentLabels": [], "params": {"someKey": 1, "my_key": 2}}) == {
-        "agent_labels": [],
-        "params": {"someKey": 1, "my_key": 2},
-    }
+def test_user_data_and_the_tail_of_a_dotted_error_key_are_never_converted(api, admin_user, member, org_a, trigger):
+    """Params keys, audit data and an error naming a bad param keep the user's own names, both ways;
+    the keys around them are converted."""
+    response = run(api.as_user(member), trigger, {"ref": 5, "params": {"my_key": [1], "someKey": "ok"}})
+    assert response.status_code == 400
+    assert set(response.json()["error"]["details"]["fields"]) == {"ref", "params.my_key"}
+    AuditEvent.objects.create(org=org_a, actor_kind="system", action="x.y", data={"scope_type": "org", "someKey": 1})
+    [event] = api.as_user(admin_user).get("/api/orgs/acme/audit", {"action": "x.y"}).json()["results"]
+    assert event["data"] == {"scope_type": "org", "someKey": 1}
+    assert "actorKind" in event and "actor_kind" not in event
+
+
+def test_a_service_s_field_names_are_camel_case_on_the_wire(api, admin_user, org_a, trigger):
+    """A service names a field as Python does (`chat_keyword`); the error says the wire's name."""
+    body = {"name": "t2", "type": "slack", "workflow": "deploy", "chatTeamId": "T1", "chatChannelId": "C1"}
+    first = api.as_user(admin_user).post("/api/orgs/acme/triggers", {**body, "chatKeyword": "go"}, format="json")
+    assert first.status_code == 201, first.content
+    again = api.as_user(admin_user).post(
+        "/api/orgs/acme/triggers", {**body, "name": "t3", "chatKeyword": "go"}, format="json"
+    )
+    assert again.status_code == 409, again.content
+    details = again.json()["error"]["details"]
+    assert list(details["fields"]) == ["chatKeyword"] and details["triggerName"] == "t2"
 
 
 def test_a_snake_case_body_key_is_not_a_second_spelling(api, admin_user, org_a):

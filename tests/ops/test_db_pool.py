@@ -19,7 +19,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("db")]  # the test d
 
 def _conninfo() -> str:
     params = connection.get_connection_params()
-    return psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if k not in ("context", "cursor_factory")})
+    # Django's arguments for psycopg.connect() that are not libpq connection options.
+    python_only = ("context", "cursor_factory", "prepare_threshold")
+    return psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if k not in python_only})
 
 
 @pytest.fixture

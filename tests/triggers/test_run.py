@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from datetime import timedelta
@@ -272,29 +275,42 @@ def _prepared_statements() -> set[str]:
 
 @pytest.mark.postgres
 def test_a_run_s_statements_are_prepared_once_per_connection_and_sent_as_values_after(api, trigger, org_token):
-    """deplite/postgresql/prepared.py: PostgreSQL parses and plans the token lookup and the run's
-    write once per connection; later runs send only their values."""
+    """Settings: values bound by PostgreSQL, and a statement prepared once its connection has run it
+    `prepare_threshold` times (Django's OPTIONS): PostgreSQL then parses and plans the token lookup
+    and the run's write once per connection; later runs send only their values."""
     api.as_token(org_token[1])
     before = _prepared_statements()
-    assert run(api, trigger, docs_body(), key="prep-1").status_code == 202
+    for i in range(connection.connection.prepare_threshold + 1):  # the last run is the one that prepares
+        assert run(api, trigger, docs_body(), key=f"prep-{i}").status_code == 202
     prepared = _prepared_statements() - before
     assert any("token_hash = $" in s for s in prepared), prepared
     assert any(s.startswith("WITH w0 AS (INSERT INTO") for s in prepared), prepared
     with CaptureQueriesContext(connection) as ctx:
-        assert run(api, trigger, docs_body(), key="prep-2").status_code == 202
+        assert run(api, trigger, docs_body(), key="prep-again").status_code == 202
     assert _prepared_statements() - before == prepared  # the same statements, reused
     assert len(ctx.captured_queries) <= 5  # still counted by Django like any query
 
 
 @pytest.mark.postgres
-def test_prepared_statements_can_be_turned_off_for_poolers_that_cannot_carry_them(api, trigger, org_token, settings):
-    settings.DATABASE_PREPARED_STATEMENTS = False
-    api.as_token(org_token[1])
-    before = _prepared_statements()
-    for key in ("unprepared-1", "unprepared-2"):
-        assert run(api, trigger, docs_body(), key=key).status_code == 202
-    assert _prepared_statements() == before
-    assert Job.objects.filter(trigger=trigger).count() == 2
+def test_prepared_statements_can_be_turned_off_for_poolers_that_cannot_carry_them(api, trigger, org_token):
+    """DATABASE_PREPARED_STATEMENTS=0 makes Django's OPTIONS["prepare_threshold"] None, which psycopg
+    then sets on every connection: nothing is ever prepared, however often it runs."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "deplite.settings", "DATABASE_PREPARED_STATEMENTS": "0"}
+    show = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS']['prepare_threshold'])"
+    shown = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "None", shown.stderr
+    raw = connection.connection
+    threshold, raw.prepare_threshold = raw.prepare_threshold, None  # as that setting leaves it
+    try:
+        api.as_token(org_token[1])
+        before = _prepared_statements()
+        runs = threshold + 2  # enough for both statements to be prepared, were preparing on
+        for i in range(runs):
+            assert run(api, trigger, docs_body(), key=f"unprepared-{i}").status_code == 202
+        assert _prepared_statements() == before
+        assert Job.objects.filter(trigger=trigger).count() == runs
+    finally:
+        raw.prepare_threshold = threshold
 
 
 def ctx_sql(api, trigger) -> list[str]:

@@ -238,13 +238,20 @@ def pytest_unconfigure(config):
 @pytest.fixture(scope="session")
 def agent_release(tmp_path_factory):
     """The agent's wheel, sha256 and install.sh, built once per run from this checkout by the set-up
-    command (`manage.py build_agent`, as `make install` and the Procfile's release line run it)."""
+    command (`manage.py build_agent`, as `make install` and the Procfile's release line run it). Under
+    pytest-xdist the first worker to need it builds it, under a file lock, for all (tests only read it)."""
     from django.core.management import call_command
+    from filelock import FileLock
 
-    from agents.distribution import load_release
+    from agents.distribution import MANIFEST, load_release
 
-    dest = tmp_path_factory.mktemp("agent-dist")
-    call_command("build_agent", dest=str(dest), stdout=io.StringIO())
+    run_dir = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_dir = run_dir.parent  # above each worker's own directory: this run's
+    dest = run_dir / "agent-dist"
+    with FileLock(str(run_dir / "agent-dist.lock")):
+        if not (dest / MANIFEST).is_file():  # written last by build_agent
+            call_command("build_agent", dest=str(dest), stdout=io.StringIO())
     return load_release(dest)
 
 

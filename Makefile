@@ -45,9 +45,10 @@ run: migrate
 # again, seconds of CPU apiece. __pycache__/ is ignored by git.
 PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
 # pytest-xdist workers. Each has its own test database and Redis database (REDIS_URL's + its number,
-# tests/settings.py). The tests wait on servers and processes a lot: more workers than cores pays.
-TEST_WORKERS ?= 3
-CHECK_WORKERS ?= 3
+# tests/settings.py). The whole suite waits on servers and processes a lot: more workers than cores pays
+# there; the fast tests are CPU-bound, one worker a core. (README "Tests" has the measurements.)
+TEST_WORKERS ?= 4
+CHECK_WORKERS ?= 2
 
 # Everything, as CI runs it: in parallel, each test stopped by pytest-timeout if it hangs (pyproject.toml).
 # --dist loadgroup: the tests marked xdist_group (tests/conftest.py) share one worker.

@@ -52,7 +52,6 @@ _SLOW_MODULES = {
     "agents/test_claim_concurrency.py",
     "api/test_schema_fuzz.py",
     "notifications/test_worker.py",
-    "ops/test_db_pool.py",
     "ops/test_shutdown.py",
     "ops/test_web_abuse.py",
     "ops/test_web_process.py",

@@ -58,7 +58,10 @@ def test_make_run_prints_a_login_that_works(tmp_path):
         base = f"http://127.0.0.1:{port}"
         session = requests.Session()
         page = wait_until(
-            lambda: _answers(f"{base}/accounts/login/", session), timeout=20, interval=0.2, message="the server to answer"
+            lambda: _answers(f"{base}/accounts/login/", session),
+            timeout=20,
+            interval=0.2,
+            message="the server to answer",
         )
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
         response = session.post(

@@ -1,4 +1,4 @@
-# Two commands for a newcomer: `make run` and `make test`. Both set themselves up.
+# Two commands for a newcomer: `make run` and `make test`. Both set themselves up. `make check` is the fast loop.
 SHELL := /bin/bash
 PY ?= python3
 PORT ?= 8000
@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: run test worker beat lint migrate install bench security fuzz
+.PHONY: run test check worker beat lint migrate install bench security fuzz
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,8 +40,28 @@ run: migrate
 	$(BIN)/python manage.py ensure_demo && \
 	{ trap 'kill 0' EXIT; $(BIN)/python manage.py embedded_beat & $(BIN)/python manage.py runserver 127.0.0.1:$(PORT); }
 
+# The suite's processes (each xdist worker, every server a test starts) compile and assertion-rewrite the
+# project's modules; with bytecode caching off (PYTHONDONTWRITEBYTECODE, set in some shells) each pays it
+# again, seconds of CPU apiece. __pycache__/ is ignored by git.
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
+# pytest-xdist workers. Each has its own test database and Redis database (REDIS_URL's + its number,
+# tests/settings.py). The whole suite waits on servers and processes a lot: more workers than cores pays
+# there; the fast tests are CPU-bound, one worker a core. (README "Tests" has the measurements.)
+TEST_WORKERS ?= 4
+CHECK_WORKERS ?= 2
+
+# Everything, as CI runs it: in parallel, each test stopped by pytest-timeout if it hangs (pyproject.toml).
+# --dist loadgroup: the tests marked xdist_group (tests/conftest.py) share one worker.
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# The fast loop: lint, format, and every test that is not e2e, browser, drill or slow (tests/conftest.py marks
+# them by folder), keeping the test databases between runs (--reuse-db; add --create-db after editing a
+# migration in place).
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(PYTEST) -n $(CHECK_WORKERS) --reuse-db -m "not e2e and not browser and not drill and not slow" $(PYTEST_ARGS)
 
 worker: install
 	$(BIN)/celery -A deplite worker --loglevel=INFO

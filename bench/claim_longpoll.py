@@ -138,8 +138,10 @@ def measure(env: dict) -> dict:
 def _subscriptions() -> int:
     """Redis subscriptions to the agents' wake-up channel (one per web process)."""
     import redis
+    import redis.connection
 
-    channel = b"deplite:agent-wake"  # triggers.wakeups.CHANNEL
+    db = redis.connection.parse_url(REDIS).get("db", 0)
+    channel = f"deplite:agent-wake:{db}".encode()  # triggers.wakeups.CHANNEL
     return int(dict(redis.Redis.from_url(REDIS).pubsub_numsub(channel)).get(channel, 0))
 
 

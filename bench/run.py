@@ -5,14 +5,15 @@ loopback, wrk as the load generator (no Python client competing for the cores). 
 throughput round runs the ceiling (bench/ceiling.py) and every hot path back to back, and
 each path is reported as a ratio to the ceiling of its own round. Then: list timings at
 100,000 jobs, the claim wake-up latency with 300 waiting agents on one web process (web
-RSS), how long a 20 MB step's log takes to be stored after the step ends (agent CPU), and a
+RSS), how fast one waiting agent gets a new job through the dispatch task and as the real
+agent (bench/wakeup.py), how long a 20 MB step's log takes to be stored after the step ends (agent CPU), and a
 normal request's latency while 16 slow readers and 30,000-header requests abuse the server.
 
 Bounded: BENCH_ROUNDS (5) rounds of BENCH_SECONDS (6) s per path, fixed request and
 job counts elsewhere, a timeout on every wait. Uses its own database (deplite_bench) and
 Redis DB 9 (flushed at start).
 
-    make bench                       # or: .venv/bin/python bench/run.py [throughput lists claim logs abuse]
+    make bench                       # or: .venv/bin/python bench/run.py [throughput lists claim wakeup logs abuse]
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import claim_longpoll  # noqa: E402
 import lists  # noqa: E402
+import wakeup  # noqa: E402
 import web_abuse  # noqa: E402
 from stack import (  # noqa: E402
     ROOT,
@@ -241,6 +243,9 @@ def main(parts: list[str]) -> None:
     if "claim" in parts:
         print("claim wake-up (300 waiting agents, one web process):", flush=True)
         report["claim"] = claim_longpoll.measure(env)
+    if "wakeup" in parts:
+        print("a waiting agent gets a new job (the dispatch task, the real agent):", flush=True)
+        report["wakeup"] = wakeup.measure(env)
     flush_redis()
     print()
     print(table(report))
@@ -291,6 +296,8 @@ def table(report: dict) -> str:
             "",
             f"claim answers: {c['answers']}; claims that returned before their job: {c['early']}.",
         ]
+    if "wakeup" in report:
+        lines += wakeup.table(report["wakeup"])
     if "lists" in report:
         li = report["lists"]
         lines += [
@@ -333,4 +340,4 @@ def production_shape() -> str:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["throughput", "lists", "claim", "logs", "abuse"])
+    main(sys.argv[1:] or ["throughput", "lists", "claim", "wakeup", "logs", "abuse"])

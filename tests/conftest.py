@@ -39,6 +39,53 @@ def _missing_service(what: str) -> None:
     pytest.skip(f"{what} not configured (set DATABASE_URL / REDIS_URL to run this test).")
 
 
+# --- the fast loop ------------------------------------------------------------------------------------------
+# `make check` runs every test none of these marks; `make test` (CI) runs them all. Marked here, by where a
+# test lives or what it uses, so a new test lands in the right loop without anyone remembering a marker.
+TESTS_DIR = Path(__file__).resolve().parent
+_BY_FOLDER = {"e2e": "e2e", "drills": "drill"}
+# Modules that start real processes (web servers, Celery workers and beat, the agent, `make run`) and wait on
+# them, or run a whole-tree tool: seconds per test where the rest take milliseconds.
+_SLOW_MODULES = {
+    "agent_program/test_protocol.py",
+    "agent_program/test_reliability.py",
+    "agents/test_claim_concurrency.py",
+    "api/test_schema_fuzz.py",
+    "notifications/test_worker.py",
+    "ops/test_shutdown.py",
+    "ops/test_web_abuse.py",
+    "ops/test_web_process.py",
+    "ops/test_worker_processes.py",
+    "test_newcomer.py",
+    "test_project_checks.py",
+    "test_public_url.py",
+}
+# `make run` (re)installs the agent's wheel into .venv: the tests that run it, and the one that runs .venv's
+# `deplite-agent`, take turns (`make test` schedules with --dist loadgroup: one group, one worker).
+_VENV_AGENT = {
+    "test_newcomer.py",
+    "test_public_url.py",
+    "agent_program/test_runner.py::test_a_step_finds_the_agents_own_command_even_off_path",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        where = Path(item.path).resolve().relative_to(TESTS_DIR).as_posix()
+        folder = where.split("/", 1)[0]
+        if folder in _BY_FOLDER:
+            item.add_marker(_BY_FOLDER[folder])
+        if "drill" in Path(where).stem:  # tests/e2e/test_drill_*.py, tests/ops/test_readiness_drill.py
+            item.add_marker("drill")
+        if "browser_page" in getattr(item, "fixturenames", ()):
+            item.add_marker("browser")
+        if where in _SLOW_MODULES:
+            item.add_marker("slow")
+        if where in _VENV_AGENT or f"{where}::{item.name}" in _VENV_AGENT:
+            item.add_marker(pytest.mark.xdist_group("venv_agent"))
+
+
 def pytest_runtest_setup(item):
     if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
         _missing_service("PostgreSQL")
@@ -166,6 +213,10 @@ def outsider_token(org_b):
 def pytest_configure(config):
     # Hashing passwords properly costs ~200 ms a user; tests make hundreds.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Every test client loads the middleware anew, and WhiteNoise (WHITENOISE_USE_FINDERS) then walks and
+    # stats every static file: a fifth of the fast loop. With autorefresh it looks a file up when asked for
+    # it and serves it the same way. (tests/test_project_checks.py serves assets as production does.)
+    settings.WHITENOISE_AUTOREFRESH = True
     # A pool re-created during teardown (a server thread closing its connection late)
     # must not open a connection by itself, or the test database cannot be dropped.
     pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
@@ -186,13 +237,20 @@ def pytest_unconfigure(config):
 @pytest.fixture(scope="session")
 def agent_release(tmp_path_factory):
     """The agent's wheel, sha256 and install.sh, built once per run from this checkout by the set-up
-    command (`manage.py build_agent`, as `make install` and the Procfile's release line run it)."""
+    command (`manage.py build_agent`, as `make install` and the Procfile's release line run it). Under
+    pytest-xdist the first worker to need it builds it, under a file lock, for all (tests only read it)."""
     from django.core.management import call_command
+    from filelock import FileLock
 
-    from agents.distribution import load_release
+    from agents.distribution import MANIFEST, load_release
 
-    dest = tmp_path_factory.mktemp("agent-dist")
-    call_command("build_agent", dest=str(dest), stdout=io.StringIO())
+    run_dir = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_dir = run_dir.parent  # above each worker's own directory: this run's
+    dest = run_dir / "agent-dist"
+    with FileLock(str(run_dir / "agent-dist.lock")):
+        if not (dest / MANIFEST).is_file():  # written last by build_agent
+            call_command("build_agent", dest=str(dest), stdout=io.StringIO())
     return load_release(dest)
 
 
@@ -225,6 +283,30 @@ def bucket(s3_admin) -> str:
     name = f"t-{uuid.uuid4().hex[:16]}"
     s3_admin.create_bucket(Bucket=name)
     return name
+
+
+# --- loopback HTTP servers for the chat fakes (tests/chat_fakes.py) ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chat_api_servers():
+    """pytest-httpserver servers started once per run and cleared around each test, as the library's own
+    `httpserver` fixture is: stopping a server waits out its loop's half-second poll, which every test that
+    used a fake paid. By name, as a test may need two (Slack and Discord at their own URLs)."""
+    from pytest_httpserver import HTTPServer
+
+    servers: dict[str, HTTPServer] = {}
+
+    def server(name: str) -> HTTPServer:
+        if name not in servers:
+            servers[name] = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+            servers[name].start()
+        servers[name].clear()
+        return servers[name]
+
+    yield server
+    for running in servers.values():
+        running.stop()
 
 
 CHROMIUM = "/usr/bin/chromium"
@@ -283,6 +365,15 @@ def pytest_runtest_call(item):
     if check is not None:
         check.assert_no_serious_violations()
     return result
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(request):
+    """pytest-django's per-worker test database names under pytest-xdist (`test_deplite_gw0`, …), but not for
+    SQLite: its test database is in memory, one per process, or (tests/e2e/conftest.py) a file in a
+    directory of this process's own, under the one name the server process it starts opens."""
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        request.getfixturevalue("django_db_modify_db_settings_parallel_suffix")
 
 
 @pytest.fixture(scope="session", autouse=True)

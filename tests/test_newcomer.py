@@ -10,6 +10,8 @@ from pathlib import Path
 
 import requests
 
+from tests.agent_program.harness import wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -17,6 +19,15 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _answers(url: str, session=requests) -> requests.Response | None:
+    """The server's answer (a Response is falsy unless 2xx/3xx: waiting on it waits for a success), or None
+    while nothing listens yet."""
+    try:
+        return session.get(url, timeout=2)
+    except requests.ConnectionError:
+        return None
 
 
 def test_make_run_prints_a_login_that_works(tmp_path):
@@ -46,12 +57,12 @@ def test_make_run_prints_a_login_that_works(tmp_path):
 
         base = f"http://127.0.0.1:{port}"
         session = requests.Session()
-        for _ in range(100):
-            try:
-                page = session.get(f"{base}/accounts/login/", timeout=2)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
+        page = wait_until(
+            lambda: _answers(f"{base}/accounts/login/", session),
+            timeout=20,
+            interval=0.2,
+            message="the server to answer",
+        )
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
         response = session.post(
             f"{base}/accounts/login/",

@@ -59,6 +59,7 @@ def test_openapi_schema_validates_without_warnings(tmp_path):
 def test_static_assets_are_served_with_debug_off(client, settings):
     """Swagger UI and htmx come from this server, also in production (whitenoise)."""
     settings.DEBUG = False
+    settings.WHITENOISE_AUTOREFRESH = False  # as in production (tests/conftest.py turns it on for speed)
     from django.templatetags.static import static
 
     for asset in ("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js", "vendor/htmx/htmx.min.js"):

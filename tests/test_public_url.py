@@ -14,9 +14,10 @@ import time
 import pytest
 import requests
 
+from tests.agent_program.harness import wait_until
 from tests.browser import CHROMIUM_ARGS, AccessibilityCheck, screenshot
 from tests.conftest import CHROMIUM
-from tests.test_newcomer import ROOT, _free_port
+from tests.test_newcomer import ROOT, _answers, _free_port
 
 
 def _read_until(proc, marker: str, output: str, *, seconds: float) -> str:
@@ -53,12 +54,7 @@ def test_make_run_with_port_emits_links_to_that_port(tmp_path):
         assert banner_links and set(banner_links) == {base}, output
         email = re.search(r"email:\s+(\S+)", output).group(1)
         password = re.search(r"password:\s+(\S+)", output).group(1)
-        for _ in range(100):
-            try:
-                requests.get(f"{base}/healthz", timeout=2)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
+        wait_until(lambda: _answers(f"{base}/healthz"), timeout=20, interval=0.2, message="the server to answer")
 
         # `make run` built the agent at set-up (into DEPLITE_VAR_DIR/agent) and serves it, naming this port.
         script = requests.get(f"{base}/agent/install.sh", timeout=10)

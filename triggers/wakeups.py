@@ -16,11 +16,22 @@ import logging
 import uuid
 
 import redis
+import redis.connection
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "deplite:agent-wake"
+
+def _channel() -> str:
+    # Redis pub/sub ignores the database number: two deployments (or two parallel test runs) sharing one
+    # Redis on different databases would hear each other's wake-ups. Scoped to the database, as kombu
+    # scopes its fanout channels.
+    db = redis.connection.parse_url(settings.REDIS_URL).get("db", 0) if settings.REDIS_URL else 0
+    return f"deplite:agent-wake:{db}"
+
+
+CHANNEL = _channel()
+
 # A wake-up that cannot be published in this time is dropped (the sweeper catches up).
 PUBLISH_TIMEOUT_SECONDS = 1.0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -136,13 +137,13 @@ def _run_trigger_and_time_the_claim(org, agent, trigger) -> float:
 
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
-def test_waiting_agent_gets_a_new_job_within_a_second_through_the_publish_path(org_a):
-    """Eager tasks: the run endpoint's after-commit dispatch publishes on Redis in-process."""
-    # A waiting claim never looks again on its own (agents.waiters): a sub-second answer is the wake-up's.
+def test_waiting_agent_gets_a_new_job_through_the_publish_path(org_a):
+    """Eager tasks: the run endpoint's after-commit dispatch publishes on Redis in-process. How fast: `make bench`
+    (claim, wakeup)."""
+    # A waiting claim never looks again on its own (agents.waiters): its answer with the job is the wake-up's.
     agent = AgentFactory(org=org_a, labels=["prod"])
     trigger = TriggerFactory(org=org_a, agent_labels=["prod"])
-    latency = _run_trigger_and_time_the_claim(org_a, agent, trigger)
-    assert latency < 1.0
+    _run_trigger_and_time_the_claim(org_a, agent, trigger)
 
 
 @pytest.fixture
@@ -162,8 +163,9 @@ def celery_worker_process(transactional_db, tmp_path):
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.real_worker
-def test_waiting_agent_gets_a_new_job_within_a_second_through_a_real_worker(celery_worker_process, org_a):
-    """The dispatch task (input files verified, a job taken back): through the broker to a worker that publishes."""
+def test_waiting_agent_gets_a_new_job_through_a_real_worker(celery_worker_process, org_a):
+    """The dispatch task (input files verified, a job taken back): through the broker to a worker that publishes.
+    How fast: `make bench` (wakeup)."""
     from triggers.services import job_enqueue_dispatch
 
     # Nothing else may hold the broker's queue: make sure the task really went to Redis.
@@ -176,11 +178,17 @@ def test_waiting_agent_gets_a_new_job_within_a_second_through_a_real_worker(cele
     assert "status" not in out
     job = JobFactory(org=org_a, trigger=trigger)
     job_enqueue_dispatch(job_id=job.pk)  # no org at hand: the worker's job_dispatch publishes
-    enqueued_at = time.monotonic()
     thread.join(25)
     assert out["status"] == 200, out
     assert out["body"]["id"] == str(job.pk)
-    assert out["returned_at"] - enqueued_at < 1.0
+
+
+def _listens(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
 
 
 @pytest.mark.postgres
@@ -191,7 +199,6 @@ def test_waiting_claims_do_not_hold_database_connections(org_a, tmp_path):
     pinning one (and its pool slot) for up to 30 s. With a pool of 3 connections, 12
     agents waiting 6 s each must all get their answer; were each wait to pin a slot,
     the third batch would time out on the pool (10 s) and fail."""
-    import socket
     import urllib.error
     import urllib.request
 
@@ -232,12 +239,7 @@ def test_waiting_claims_do_not_hold_database_connections(org_a, tmp_path):
             results.append(exc.code)
 
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until(lambda: _listens(port), timeout=10, interval=0.1, message="the server to listen")
         results: list[int] = []
         threads = [threading.Thread(target=claim, args=(results,)) for _ in range(waiters)]
         for t in threads:

@@ -18,20 +18,12 @@ from agents.protocol import claim as protocol_claim
 from orgs.models import TokenScope
 from triggers import wakeups
 
+from ..agent_program.harness import wait_until
 from ..factories import AgentFactory, TriggerFactory, make_token
 from ..ops.tcp_proxy import TcpProxy
 from .signed import SignedAgent
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture
@@ -78,12 +70,17 @@ def test_one_job_wakes_exactly_one_waiting_claim_and_the_others_keep_waiting_wit
     hub = waiters.hub()
     results: dict = {}
     threads = [_waiting_claim(agent, 15, results) for agent in agents]
-    assert _wait_for(lambda: hub.waiting(org_a.pk) == 5 and len(claim_attempts) == 5)
+    wait_until(
+        lambda: hub.waiting(org_a.pk) == 5 and len(claim_attempts) == 5,
+        timeout=10,
+        interval=0.02,
+        message="five claims to wait",
+    )
     delivered_before = hub.delivered
 
     first_job = _run(trigger, raw)
 
-    assert _wait_for(lambda: len(results) == 1)
+    wait_until(lambda: len(results) == 1, timeout=10, interval=0.02, message="one claim to answer")
     time.sleep(0.5)  # room for any other waiter to (wrongly) wake and query
     (winner, (status, body)), = results.items()
     assert (status, body["id"]) == (200, first_job)
@@ -110,9 +107,14 @@ def test_a_job_wakes_only_a_waiter_whose_labels_fit(org_a, claim_attempts):
     hub = waiters.hub()
     results: dict = {}
     threads = [_waiting_claim(staging, 3, results)]  # waiting the longest, but cannot take the job
-    assert _wait_for(lambda: hub.waiting(org_a.pk) == 1)
+    wait_until(lambda: hub.waiting(org_a.pk) == 1, timeout=10, interval=0.02, message="the staging claim to wait")
     threads.append(_waiting_claim(prod, 10, results))
-    assert _wait_for(lambda: hub.waiting(org_a.pk) == 2 and len(claim_attempts) == 2)
+    wait_until(
+        lambda: hub.waiting(org_a.pk) == 2 and len(claim_attempts) == 2,
+        timeout=10,
+        interval=0.02,
+        message="both claims to wait",
+    )
 
     job_id = _run(trigger, raw)
 
@@ -155,11 +157,9 @@ def test_a_wake_up_whose_last_waiter_is_gone_is_published_again_for_the_other_pr
         assert hub.deliver({"id": None, "org": "org-2", "labels": ["prod"]})
         hub.unregister(only)
 
-        message = None
-        deadline = time.monotonic() + 5
-        while message is None and time.monotonic() < deadline:
-            message = listener.get_message(timeout=0.5)
-        assert message is not None
+        message = wait_until(
+            lambda: listener.get_message(timeout=0.5), timeout=5, interval=0, message="the wake-up published again"
+        )
         again = json.loads(message["data"])
         assert (again["org"], again["labels"], again["hops"]) == ("org-2", ["prod"], 1)
         assert hub.forwarded == 1
@@ -192,7 +192,7 @@ def test_the_hub_is_connected_only_once_redis_confirmed_its_subscription(org_a):
     loop, (waiter,) = _loop_waiters(hub, str(org_a.pk), 1)
     try:
         hub.start()
-        assert _wait_for(lambda: hub.connected)
+        wait_until(lambda: hub.connected, timeout=10, interval=0.02, message="the hub to connect")
         wakeups.publish_jobs_available(org_id=org_a.pk, labels=["prod"])  # straight to Redis
         loop.run_until_complete(asyncio.wait_for(waiter.event.wait(), 5))
         assert waiter.pending["org"] == str(org_a.pk)

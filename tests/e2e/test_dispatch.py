@@ -17,9 +17,10 @@ def _seconds_between(earlier: str, later: str) -> float:
 
 
 @pytest.mark.redis
-def test_with_redis_a_waiting_agent_gets_a_new_job_promptly(e2e):
+def test_with_redis_a_waiting_agent_gets_a_new_job_by_its_wake_up(e2e):
     assert e2e.stack.worker is not None
-    # A waiting claim never looks again on its own (agents.waiters): a prompt claim is the wake-up's.
+    # A waiting claim never looks again on its own (agents.waiters): a claim well inside the agent's 30 s long
+    # poll is the wake-up's. How fast: `make bench` (wakeup).
     e2e.home.write_workflow("ping", "name: ping\nsteps:\n  - name: Ping\n    run: echo pong\n")
     trigger = e2e.create_trigger("ping")
     e2e.start_agent()  # the default long poll: 30 s
@@ -30,7 +31,7 @@ def test_with_redis_a_waiting_agent_gets_a_new_job_promptly(e2e):
     job = e2e.wait_job(e2e.run(trigger)["jobId"])
 
     assert job["status"] == "succeeded"
-    assert _seconds_between(job["createdAt"], job["claimedAt"]) < 2.0
+    assert _seconds_between(job["createdAt"], job["claimedAt"]) < 15  # not its long poll's end
 
 
 def test_an_idle_agent_stops_promptly_on_sigterm_and_its_abandoned_claim_takes_no_job(e2e):

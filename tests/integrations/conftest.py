@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client
 from nacl.signing import SigningKey
-from pytest_httpserver import HTTPServer
 
 from integrations.models import MessageKind, OutboxMessage
 from orgs.models import Role
@@ -31,12 +30,10 @@ DISCORD_APP = "11111111111111111"
 
 
 @pytest.fixture
-def _fake_server():
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
+def _fake_server(chat_api_servers):
+    server = chat_api_servers("chat")
     yield server
     server.clear()
-    server.stop()
 
 
 @pytest.fixture

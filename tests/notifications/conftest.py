@@ -4,7 +4,6 @@ through the real services (so `job_finished` fires after commit, as in productio
 from __future__ import annotations
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from orgs.actors import Actor
 from tests.chat_fakes import FakeDiscord, FakeSlack
@@ -21,20 +20,17 @@ CHANNEL_A, CHANNEL_B = "100001", "100002"  # Discord channels of guild A and gui
 
 
 @pytest.fixture
-def fake_slack(settings):
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
+def fake_slack(settings, chat_api_servers):
+    server = chat_api_servers("slack")
     fake = FakeSlack(server, tokens={SLACK_TOKEN, OTHER_SLACK_TOKEN})
     settings.SLACK_API_URL = fake.url
     yield fake
     server.clear()
-    server.stop()
 
 
 @pytest.fixture
-def fake_discord(settings):
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
+def fake_discord(settings, chat_api_servers):
+    server = chat_api_servers("discord")
     fake = FakeDiscord(
         server, bot_token=DISCORD_BOT, app_id=DISCORD_APP, channel_guilds={CHANNEL_A: GUILD_A, CHANNEL_B: GUILD_B}
     )
@@ -43,7 +39,6 @@ def fake_discord(settings):
     settings.DISCORD_CLIENT_ID = DISCORD_APP
     yield fake
     server.clear()
-    server.stop()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pytest_httpserver import HTTPServer
 from deplite.celery import app as celery_app
 from integrations.models import OutboxMessage
 from integrations.tasks import outbox_sweep
+from tests.agent_program.harness import wait_until
 from tests.chat_fakes import FakeSlack
 from tests.e2e.stack import WorkerProcess, stack_env
 from tests.factories import InstallationFactory, MembershipFactory, OrganizationFactory
@@ -72,13 +73,12 @@ def _row(job) -> OutboxMessage:
 
 
 def _wait_row(job, status: str, timeout: float = 30) -> OutboxMessage:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        row = OutboxMessage.objects.filter(job=job).first()
-        if row is not None and row.status == status:
-            return row
-        time.sleep(0.1)
-    raise AssertionError(f"delivery of {job} not {status} within {timeout}s: {row and row.status}")
+    return wait_until(
+        lambda: OutboxMessage.objects.filter(job=job, status=status).first(),
+        timeout=timeout,
+        interval=0.1,
+        message=f"delivery of {job} to be {status}",
+    )
 
 
 def test_a_429_delays_the_retry_by_its_retry_after(org, fake, worker):
@@ -149,12 +149,17 @@ def test_a_worker_killed_mid_delivery_yields_exactly_one_message_after_restart(o
     second = WorkerProcess(env=worker_env, log_path=tmp_path / "second.log").start()
     try:
         # The beat sweeper re-enqueues the delivery once the dead worker's lease ran out.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _row(job).status != "sent":
+        def sent_or_swept():
+            if _row(job).status == "sent":
+                return True
             outbox_sweep()
-            time.sleep(0.5)
+            return False
+
+        try:
+            wait_until(sent_or_swept, timeout=30, interval=0.5, message="the delivery to be sent")
+        except AssertionError as timed_out:
+            raise AssertionError(second.output()[-3000:]) from timed_out
         row = _row(job)
-        assert row.status == "sent", second.output()[-3000:]
     finally:
         second.stop()
     [message] = fake.in_channel("C0KILL")

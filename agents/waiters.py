@@ -293,5 +293,3 @@ def hub() -> ClaimWaiters | None:
             _hub, _hub_pid = ClaimWaiters(settings.REDIS_URL), os.getpid()
         _hub.start()
         return _hub
-
-

@@ -65,7 +65,9 @@ class _InstallUrlViewSet(OrgScopedViewSet):
     @extend_schema(
         responses={
             200: InstallUrlOutput,
-            409: OpenApiResponse(description="This provider is not configured on the server (`provider_not_configured`)."),
+            409: OpenApiResponse(
+                description="This provider is not configured on the server (`provider_not_configured`)."
+            ),
         }
     )
     def install_url(self, request, org_id):

@@ -49,12 +49,14 @@ class StorageBindingInput(serializers.Serializer):
     )
     # Bucket, region and keys are taken as sent (no trimming): what the pattern says is what is accepted.
     region = StrictCharField(
-        max_length=32, required=False, allow_blank=True, default="", trim_whitespace=False,
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
         validators=[DocumentedPattern(names.REGION_RE)],
     )
-    bucket = StrictCharField(
-        max_length=63, trim_whitespace=False, validators=[DocumentedPattern(names.BUCKET_RE)]
-    )
+    bucket = StrictCharField(max_length=63, trim_whitespace=False, validators=[DocumentedPattern(names.BUCKET_RE)])
     access_key = StrictCharField(
         max_length=128, trim_whitespace=False, validators=[DocumentedPattern(names.ACCESS_KEY_RE)]
     )
@@ -212,7 +214,9 @@ class PresignUploadInput(serializers.Serializer):
         max_length=1024, trim_whitespace=False, validators=[DocumentedPattern(names.FILE_NAME_RE)]
     )
     content_type = StrictCharField(
-        max_length=255, required=False, default="application/octet-stream",
+        max_length=255,
+        required=False,
+        default="application/octet-stream",
         validators=[DocumentedPattern(names.CONTENT_TYPE_RE)],
     )
     size = serializers.IntegerField(required=False, allow_null=True, min_value=0)

@@ -94,7 +94,12 @@ def _product_modules() -> list[Path]:
     """Every module of the product: each Django app (a folder with apps.py, `deplite` included) and
     the agent's source; not tests, bench or migrations."""
     roots = sorted(path.parent for path in ROOT.glob("*/apps.py")) + [ROOT / "deplite_agent" / "src"]
-    return [path for root in roots for path in sorted(root.rglob("*.py")) if "migrations" not in path.relative_to(ROOT).parts]
+    return [
+        path
+        for root in roots
+        for path in sorted(root.rglob("*.py"))
+        if "migrations" not in path.relative_to(ROOT).parts
+    ]
 
 
 def test_no_product_module_is_longer_than_400_lines():

@@ -80,7 +80,14 @@ class TriggerForm(forms.Form):
     )
 
     GENERAL = (
-        "name", "type", "workflow", "agent_labels", "default_ref", "repository_url", "output_binding_id", "enabled",
+        "name",
+        "type",
+        "workflow",
+        "agent_labels",
+        "default_ref",
+        "repository_url",
+        "output_binding_id",
+        "enabled",
     )
     CHAT = ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword")
     NOTIFY = ("notify_provider", "notify_team_id", "notify_channel_id", "notify_on")

@@ -49,7 +49,9 @@ class JobTokenAuthentication(BaseAuthentication):
             return None
         job = job_services.job_for_token(raw)
         if job is None:
-            raise Unauthenticated("The job token is invalid, or its job is no longer running.", code="invalid_job_token")
+            raise Unauthenticated(
+                "The job token is invalid, or its job is no longer running.", code="invalid_job_token"
+            )
         return JobPrincipal(job), job
 
     def authenticate_header(self, request):

@@ -142,7 +142,9 @@ class OutputInput(serializers.Serializer):
     size = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
     sha256 = StrictRegexField(SHA256_RE, help_text="Hex SHA-256 of the content (64 hex digits).")
     content_type = StrictCharField(
-        max_length=255, required=False, default="application/octet-stream",
+        max_length=255,
+        required=False,
+        default="application/octet-stream",
         validators=[DocumentedPattern(names.CONTENT_TYPE_RE)],
     )
 

@@ -134,7 +134,9 @@ class JobOutputsView(JobTokenAPIView):
         request=OutputInput,
         responses={
             201: OutputOutput,
-            413: OpenApiResponse(description="`file_too_large`: over the upload size limit (DEPLITE_MAX_UPLOAD_BYTES)."),
+            413: OpenApiResponse(
+                description="`file_too_large`: over the upload size limit (DEPLITE_MAX_UPLOAD_BYTES)."
+            ),
         },
         description="Register a file the job will upload as its output and get its presigned PUT. 409 "
         "`no_output_binding` (set the trigger's outputBindingId), 409 `too_many_outputs` "
@@ -162,5 +164,11 @@ class JobOutputCompleteView(JobTokenAPIView):
         job = self.token_job(job_id)
         file = job_outputs.job_output_complete(job=job, file_id=file_id)
         return Response(
-            {"file_id": str(file.pk), "name": file.file_name, "size": file.size, "sha256": file.sha256, "status": file.status}
+            {
+                "file_id": str(file.pk),
+                "name": file.file_name,
+                "size": file.size,
+                "sha256": file.sha256,
+                "status": file.status,
+            }
         )

@@ -121,7 +121,18 @@ class MyInvitationOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Invitation
-        fields = ["id", "email", "role", "org_id", "org_slug", "org_name", "invited_by", "created_at", "expires_at", "expired"]
+        fields = [
+            "id",
+            "email",
+            "role",
+            "org_id",
+            "org_slug",
+            "org_name",
+            "invited_by",
+            "created_at",
+            "expires_at",
+            "expired",
+        ]
 
 
 class JoinedOutput(serializers.ModelSerializer):

@@ -17,7 +17,15 @@ from ..models import LIVE_STATUSES, StorageBinding, StoredFile
 
 CREDENTIAL_FIELDS = ("endpoint", "region", "bucket", "access_key")
 BINDING_FIELDS = (
-    "name", "endpoint", "region", "bucket", "access_key", "secret_key", "path_style", "prefix", "output_retention_days",
+    "name",
+    "endpoint",
+    "region",
+    "bucket",
+    "access_key",
+    "secret_key",
+    "path_style",
+    "prefix",
+    "output_retention_days",
 )
 
 

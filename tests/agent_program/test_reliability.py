@@ -76,9 +76,7 @@ def test_a_report_left_on_disk_for_a_job_the_server_ended_is_settled_after_a_res
     assert restarted.stop(30) == 0, restarted.output()
 
 
-def test_a_sigkilled_agent_takes_its_running_step_and_the_steps_children_with_it(
-    home, fake_server, agent_credentials
-):
+def test_a_sigkilled_agent_takes_its_running_step_and_the_steps_children_with_it(home, fake_server, agent_credentials):
     home.write_workflow(
         "long",
         """

@@ -97,9 +97,7 @@ def test_revoking_an_agent_locks_it_out_and_fails_its_running_jobs(
 @pytest.mark.parametrize(
     ("silent_for", "expected"), [(timedelta(minutes=6), "failed"), (timedelta(seconds=30), "running")]
 )
-def test_reaper_fails_running_jobs_of_an_agent_silent_for_five_minutes(
-    org_a, silent_for, expected, server_up_since
-):
+def test_reaper_fails_running_jobs_of_an_agent_silent_for_five_minutes(org_a, silent_for, expected, server_up_since):
     server_up_since(timedelta(hours=1))  # the web tier was up all along: the silence is the agent's
     now = timezone.now()
     agent = AgentFactory(org=org_a, last_seen_at=now - silent_for)

@@ -61,9 +61,7 @@ def _run(trigger, raw_token) -> str:
     return response.json()["jobId"]
 
 
-def test_one_job_wakes_exactly_one_waiting_claim_and_the_others_keep_waiting_without_a_query(
-    org_a, claim_attempts
-):
+def test_one_job_wakes_exactly_one_waiting_claim_and_the_others_keep_waiting_without_a_query(org_a, claim_attempts):
     agents = [AgentFactory(org=org_a, labels=["prod"]) for _ in range(5)]
     trigger = TriggerFactory(org=org_a, agent_labels=["prod"])
     _, raw = make_token(org_a, scope_type=TokenScope.TRIGGER, trigger_ids=[str(trigger.pk)])
@@ -82,7 +80,7 @@ def test_one_job_wakes_exactly_one_waiting_claim_and_the_others_keep_waiting_wit
 
     wait_until(lambda: len(results) == 1, timeout=10, interval=0.02, message="one claim to answer")
     time.sleep(0.5)  # room for any other waiter to (wrongly) wake and query
-    (winner, (status, body)), = results.items()
+    ((winner, (status, body)),) = results.items()
     assert (status, body["id"]) == (200, first_job)
     assert len(claim_attempts) == 6  # five first looks, then one claim for one job
     assert claim_attempts[-1] == winner

@@ -44,9 +44,7 @@ def download_url(token: str, file_id) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-def test_the_claim_issues_a_job_token_that_reads_the_jobs_input_file_and_only_its_hash_is_stored(
-    agent, org_a, files
-):
+def test_the_claim_issues_a_job_token_that_reads_the_jobs_input_file_and_only_its_hash_is_stored(agent, org_a, files):
     wanted, _ = files
     job = JobFactory(org=org_a, params={"FILEID": str(wanted.pk)}, input_files=[_input(wanted)])
     token = claim(agent, job)

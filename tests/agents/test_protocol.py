@@ -212,7 +212,7 @@ def test_events_for_a_job_that_was_failed_meanwhile_tell_the_agent_to_stop(clien
 
     job = claimed(client, org_a)
     # (A job failed as "agent lost" takes its agent's late report: tests/notifications/test_late_result.py.)
-    job_fail(job_id=job.pk, error="timeout exceeded in step \"deploy\"", from_statuses=[JobStatus.RUNNING])
+    job_fail(job_id=job.pk, error='timeout exceeded in step "deploy"', from_statuses=[JobStatus.RUNNING])
     answer = client.events(job.pk, [{"seq": 1, "type": "log", "step": 0, "data": "late"}])
     assert answer.status_code == 200 and answer.json()["cancelRequested"] is True
     assert JobLogChunk.objects.count() == 0

@@ -90,8 +90,12 @@ def _seed(s3_admin, moto_url: str) -> dict:
     binding = StorageBindingFactory(org=org, name="artifacts", **binding_fields)
     spare_binding = StorageBindingFactory(org=org, name="old-artifacts", **binding_fields)
     stored = StoredFileFactory(
-        org=org, binding=binding, file_name="app.tar.gz", object_key="deplite/fuzz/app.tar.gz",
-        status="available", size=10,
+        org=org,
+        binding=binding,
+        file_name="app.tar.gz",
+        object_key="deplite/fuzz/app.tar.gz",
+        status="available",
+        size=10,
     )
     spare_file = StoredFileFactory(org=org, binding=binding, file_name="old.tar.gz", status="available", size=10)
 
@@ -107,23 +111,61 @@ def _seed(s3_admin, moto_url: str) -> dict:
     agent = AgentFactory(org=org, name="web-2", labels=["prod"])
     spare_agent = AgentFactory(org=org, name="web-3")
     finished = JobFactory(
-        org=org, trigger=trigger, status=JobStatus.FAILED, params={"ENV": "production"}, agent_id=proto_agent.pk,
-        agent_name=proto_agent.name, claimed_at=now, started_at=now, finished_at=now, exit_code=2,
-        error='step "migrate" exited with code 2', notify_provider="slack", notify_team_id="T0FUZZ",
-        notify_channel_id="C0FUZZ", notify_on="always",
+        org=org,
+        trigger=trigger,
+        status=JobStatus.FAILED,
+        params={"ENV": "production"},
+        agent_id=proto_agent.pk,
+        agent_name=proto_agent.name,
+        claimed_at=now,
+        started_at=now,
+        finished_at=now,
+        exit_code=2,
+        error='step "migrate" exited with code 2',
+        notify_provider="slack",
+        notify_team_id="T0FUZZ",
+        notify_channel_id="C0FUZZ",
+        notify_on="always",
     )
-    JobStep.objects.create(org=org, job=finished, index=0, name="build", status=StepStatus.SUCCEEDED,
-                           started_at=now, finished_at=now, exit_code=0)
-    JobStep.objects.create(org=org, job=finished, index=1, name="migrate", status=StepStatus.FAILED,
-                           started_at=now, finished_at=now, exit_code=2)
+    JobStep.objects.create(
+        org=org,
+        job=finished,
+        index=0,
+        name="build",
+        status=StepStatus.SUCCEEDED,
+        started_at=now,
+        finished_at=now,
+        exit_code=0,
+    )
+    JobStep.objects.create(
+        org=org,
+        job=finished,
+        index=1,
+        name="migrate",
+        status=StepStatus.FAILED,
+        started_at=now,
+        finished_at=now,
+        exit_code=2,
+    )
     JobStep.objects.create(org=org, job=finished, index=2, name="restart", status=StepStatus.SKIPPED)
     # Its own DEPLITE_JOB_TOKEN is known, so the job-token routes (output uploads) get past authentication.
     running = JobFactory(
-        org=org, trigger=trigger, status=JobStatus.RUNNING, agent_id=proto_agent.pk, agent_name=proto_agent.name,
-        claimed_at=now, started_at=now, job_token_hash=job_token_hash(JOB_TOKEN),
+        org=org,
+        trigger=trigger,
+        status=JobStatus.RUNNING,
+        agent_id=proto_agent.pk,
+        agent_name=proto_agent.name,
+        claimed_at=now,
+        started_at=now,
+        job_token_hash=job_token_hash(JOB_TOKEN),
     )
     output = StoredFileFactory(
-        org=org, binding=binding, file_name="report.html", status="pending", declared_size=10, sha256="0" * 64,
+        org=org,
+        binding=binding,
+        file_name="report.html",
+        status="pending",
+        declared_size=10,
+        sha256="0" * 64,
         job_id=running.pk,
     )
     JobFile.objects.create(org=org, job=running, file=output, direction="output")
@@ -146,11 +188,24 @@ def _seed(s3_admin, moto_url: str) -> dict:
         "proto_agent": proto_agent,
         "org_id": str(org.pk),  # the UUID: a PATCH that renames the slug must not strand the run
         "ids": {
-            "binding": binding.pk, "spare_binding": spare_binding.pk, "file": stored.pk, "spare_file": spare_file.pk,
-            "trigger": trigger.pk, "spare_trigger": spare_trigger.pk, "agent": agent.pk, "spare_agent": spare_agent.pk,
-            "job": finished.pk, "running_job": running.pk, "installation": installation.pk, "delivery": delivery.pk,
-            "token": token.pk, "spare_token": spare_token.pk, "member": member.pk, "spare_member": spare_member.pk,
-            "invitation": invitation.pk, "output": output.pk,
+            "binding": binding.pk,
+            "spare_binding": spare_binding.pk,
+            "file": stored.pk,
+            "spare_file": spare_file.pk,
+            "trigger": trigger.pk,
+            "spare_trigger": spare_trigger.pk,
+            "agent": agent.pk,
+            "spare_agent": spare_agent.pk,
+            "job": finished.pk,
+            "running_job": running.pk,
+            "installation": installation.pk,
+            "delivery": delivery.pk,
+            "token": token.pk,
+            "spare_token": spare_token.pk,
+            "member": member.pk,
+            "spare_member": spare_member.pk,
+            "invitation": invitation.pk,
+            "output": output.pk,
         },
     }
 
@@ -248,26 +303,43 @@ def _toml(value) -> str:
 # the 422 of a reused Idempotency-Key). Only these operations, only these statuses, and every other
 # check still runs on them; each entry says which rule. Everything a pattern can say is in the schema.
 SCHEMA_CANNOT_SAY: dict[str, tuple[list[str], str]] = {
-    "api_orgs_triggers_create": (["400"], "a webhook trigger needs name and workflow; chat fields only on chat triggers"),
+    "api_orgs_triggers_create": (
+        ["400"],
+        "a webhook trigger needs name and workflow; chat fields only on chat triggers",
+    ),
     "api_orgs_triggers_partial_update": (["400"], "as create, on the merged trigger"),
-    "api_orgs_tokens_create": (["400"], "bindingIds/storagePermissions only on storage tokens, triggerIds only on "
-                               "trigger tokens, ids of this org, expiresAt in the future"),
+    "api_orgs_tokens_create": (
+        ["400"],
+        "bindingIds/storagePermissions only on storage tokens, triggerIds only on "
+        "trigger tokens, ids of this org, expiresAt in the future",
+    ),
     "api_orgs_storage_bindings_create": (["400"], "the endpoint's host must resolve to an allowed address"),
     "api_orgs_storage_bindings_partial_update": (["400"], "as create"),
-    "api_orgs_files_presign_upload_create": (["400"], "a binding of this org; a file name of at most 255 UTF-8 "
-                                             "bytes without invisible or unassigned Unicode"),
-    "api_triggers_run_create": (["400", "422"], "param names (OpenAPI 3.0 has no propertyNames); a reused "
-                                "Idempotency-Key with another body"),
+    "api_orgs_files_presign_upload_create": (
+        ["400"],
+        "a binding of this org; a file name of at most 255 UTF-8 bytes without invisible or unassigned Unicode",
+    ),
+    "api_triggers_run_create": (
+        ["400", "422"],
+        "param names (OpenAPI 3.0 has no propertyNames); a reused Idempotency-Key with another body",
+    ),
     "triggers_run_create": (["400", "422"], "as api_triggers_run_create"),
     "api_orgs_jobs_rerun_create": (["400"], "param names (OpenAPI 3.0 has no propertyNames)"),
     "api_orgs_jobs_list": (["400"], "a cursor must be one this list gave out (it is opaque)"),
-    "api_agent_heartbeat_create": (["426"], "a version older than DEPLITE_AGENT_MIN_VERSION is well-formed and "
-                                   "refused (agent_too_old)"),
+    "api_agent_heartbeat_create": (
+        ["426"],
+        "a version older than DEPLITE_AGENT_MIN_VERSION is well-formed and refused (agent_too_old)",
+    ),
     "api_agent_jobs_claim_create": (["426"], "as the heartbeat: the agent's last reported version is too old"),
-    "api_agent_jobs_events_create": (["400"], "an event's fields depend on its type (a step event needs a step "
-                                     "index, a log line its data)"),
-    "api_agent_jobs_outputs_create": (["400", "413"], "a file name of at most 255 UTF-8 bytes without invisible or "
-                                      "unassigned Unicode; a size over the server's upload limit (a setting)"),
+    "api_agent_jobs_events_create": (
+        ["400"],
+        "an event's fields depend on its type (a step event needs a step index, a log line its data)",
+    ),
+    "api_agent_jobs_outputs_create": (
+        ["400", "413"],
+        "a file name of at most 255 UTF-8 bytes without invisible or "
+        "unassigned Unicode; a size over the server's upload limit (a setting)",
+    ),
 }
 POSITIVE_DEFAULT = ["2xx", "3xx", "401", "403", "404", "409", "429"]
 
@@ -292,7 +364,9 @@ def _config(seed: dict) -> str:
             f"checks.positive_data_acceptance.expected-statuses = {_toml(POSITIVE_DEFAULT + statuses)}"
         )
     for operation_id in ("api_agent_jobs_outputs_create", "api_agent_jobs_outputs_complete_create"):
-        operations.setdefault(operation_id, []).append(f"headers = {{ Authorization = {_toml('Bearer ' + JOB_TOKEN)} }}")
+        operations.setdefault(operation_id, []).append(
+            f"headers = {{ Authorization = {_toml('Bearer ' + JOB_TOKEN)} }}"
+        )
     operations.setdefault("api_auth_logout_everywhere_create", []).append(
         f"headers = {{ Authorization = {_toml('Bearer ' + _jwt(seed['leaver']))} }}"
     )
@@ -329,12 +403,24 @@ def test_schema_fuzz_finds_no_server_error_and_no_schema_violation(
         "NO_COLOR": "1",
     }
     command = [
-        str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(config), "--no-color",
-        "run", f"{live_server.url}/api/schema/", "--checks", "all", "--max-examples", str(MAX_EXAMPLES),
-        "--seed", str(SEED), "--workers", "1",
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(config),
+        "--no-color",
+        "run",
+        f"{live_server.url}/api/schema/",
+        "--checks",
+        "all",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--workers",
+        "1",
         # Hypothesis' own health checks judge the data generation (slow or heavily filtered
         # strategies), not the API; every API check above stays on.
-        "--suppress-health-check", "all",
+        "--suppress-health-check",
+        "all",
     ]
     # The bounded run fails fast; the full run reports every failure of a scenario, shrunk.
     command.append("--continue-on-failure" if FULL else "--no-shrink")

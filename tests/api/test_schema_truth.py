@@ -126,9 +126,7 @@ def _validate(schema: dict, component: str, instance) -> None:
     """`instance` against a component of the served schema, $refs resolved within it."""
     from openapi_schema_validator import OAS30Validator
 
-    OAS30Validator({"$ref": f"#/components/schemas/{component}", "components": schema["components"]}).validate(
-        instance
-    )
+    OAS30Validator({"$ref": f"#/components/schemas/{component}", "components": schema["components"]}).validate(instance)
 
 
 def test_the_agent_claim_is_in_the_schema_as_claim_view_answers_it(schema, org_a, settings):
@@ -141,7 +139,9 @@ def test_the_agent_claim_is_in_the_schema_as_claim_view_answers_it(schema, org_a
     assert "requestBody" not in claim
     (wait,) = claim["parameters"]
     assert (wait["in"], wait["name"], wait["schema"]) == (
-        "query", "wait", {"type": "integer", "minimum": 0, "maximum": settings.DEPLITE_AGENT_MAX_WAIT_SECONDS}
+        "query",
+        "wait",
+        {"type": "integer", "minimum": 0, "maximum": settings.DEPLITE_AGENT_MAX_WAIT_SECONDS},
     )
     assert {"200", "204", "400", "401"} <= set(claim["responses"])
     assert "content" not in claim["responses"]["204"]
@@ -150,7 +150,9 @@ def test_the_agent_claim_is_in_the_schema_as_claim_view_answers_it(schema, org_a
     trigger = TriggerFactory(org=org_a, agent_labels=["prod"])
     file_id = "0b9a3c8e-6f0e-4f3b-9d0a-2a1b3c4d5e6f"
     JobFactory(
-        org=org_a, trigger=trigger, params={"FILE": file_id},
+        org=org_a,
+        trigger=trigger,
+        params={"FILE": file_id},
         input_files=[{"param": "FILE", "fileId": file_id, "fileName": "app.tar.gz", "size": 10}],
     )
     signed = SignedAgent(agent)

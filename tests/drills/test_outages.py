@@ -45,7 +45,9 @@ class Drill:
 
     def api(self, method: str, path: str, **kw) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.seed['jwt']}"}
-        return requests.request(method, f"{self.url}/api/orgs/{self.seed['org']}{path}", headers=headers, timeout=30, **kw)
+        return requests.request(
+            method, f"{self.url}/api/orgs/{self.seed['org']}{path}", headers=headers, timeout=30, **kw
+        )
 
     def run(self) -> requests.Response:
         return requests.post(
@@ -58,7 +60,11 @@ class Drill:
     def heartbeat(self) -> requests.Response:
         body = b'{"hostname": "drill", "workflows": ["drill"]}'
         header = signing.signature_header(
-            agent_id=self.seed["agentId"], secret=self.seed["secret"], method="POST", path="/api/agent/heartbeat", body=body
+            agent_id=self.seed["agentId"],
+            secret=self.seed["secret"],
+            method="POST",
+            path="/api/agent/heartbeat",
+            body=body,
         )
         return requests.post(
             f"{self.url}/api/agent/heartbeat",
@@ -126,7 +132,13 @@ def test_redis_killed_during_100_runs_every_answer_is_a_202_and_every_job_runs_o
     runs_file = tmp_path / "runs.txt"
     home.write_workflow("drill", f'steps:\n  - name: once\n    run: echo "$DEPLITE_JOB_ID" >> {runs_file}\n')
     agent = home.start_agent(
-        "--concurrency", "4", "--poll-wait", "5", url=drill.url, agent_id=drill.seed["agentId"], secret=drill.seed["secret"]
+        "--concurrency",
+        "4",
+        "--poll-wait",
+        "5",
+        url=drill.url,
+        agent_id=drill.seed["agentId"],
+        secret=drill.seed["secret"],
     )
     answers: list[tuple[int, float, str]] = []
     lock = threading.Lock()
@@ -145,8 +157,10 @@ def test_redis_killed_during_100_runs_every_answer_is_a_202_and_every_job_runs_o
             rest = list(pool.map(one, range(RUNS - 30)))
         job_ids = [r.json()["jobId"] for r in first + rest if r.status_code == 202]
         assert [a[0] for a in answers] == [202] * RUNS, [a for a in answers if a[0] != 202][:5]
-        print(f"run answers with Redis up/down: max {max(a[1] for a in answers[:30]) * 1000:.0f} ms / "
-              f"{max(a[1] for a in answers[30:]) * 1000:.0f} ms")
+        print(
+            f"run answers with Redis up/down: max {max(a[1] for a in answers[:30]) * 1000:.0f} ms / "
+            f"{max(a[1] for a in answers[30:]) * 1000:.0f} ms"
+        )
         drill.redis.start()  # the outage ends: agents sign again (nonce store), the worker reconnects
 
         def all_ran():
@@ -167,9 +181,15 @@ def test_with_redis_down_agents_still_claim_report_and_finish_without_a_503(dril
     drill.worker.start()
     drill.server.start()
     home = AgentHome(tmp_path / "agent")
-    home.write_workflow("drill", "steps:\n  - name: talk\n    run: for i in 1 2 3; do echo \"tick $i\"; done\n")
+    home.write_workflow("drill", 'steps:\n  - name: talk\n    run: for i in 1 2 3; do echo "tick $i"; done\n')
     agent = home.start_agent(
-        "--concurrency", "2", "--poll-wait", "5", url=drill.url, agent_id=drill.seed["agentId"], secret=drill.seed["secret"]
+        "--concurrency",
+        "2",
+        "--poll-wait",
+        "5",
+        url=drill.url,
+        agent_id=drill.seed["agentId"],
+        secret=drill.seed["secret"],
     )
     try:
         assert drill.run().status_code == 202  # with Redis up, for reference

@@ -174,7 +174,9 @@ def test_denied_in_slack_stores_nothing(api, admin_user, slack_api):
 
 
 def test_workspace_linked_to_another_org_is_refused_and_left_alone(api, admin_user, org_b, slack_api):
-    theirs = InstallationFactory(org=org_b, provider=ChatProvider.SLACK, external_id=TEAM, name="Bravo", bot_token="xoxb-b")
+    theirs = InstallationFactory(
+        org=org_b, provider=ChatProvider.SLACK, external_id=TEAM, name="Bravo", bot_token="xoxb-b"
+    )
     slack_api.answer("oauth.v2.access", oauth_ok(token="xoxb-new-token"))  # noqa: S106
     path, result = result_of(callback(logged_in(admin_user), code="c", state=state_of(install_url(api, admin_user))))
     assert (path, result["result"]) == ("/orgs/acme/integrations/", "linked_elsewhere")

@@ -161,8 +161,11 @@ def test_a_result_names_the_files_the_job_uploaded_with_a_link_to_them(
     from ..factories import StoredFileFactory
 
     job = _finished_job(org_a, short_id="abc", ref="main", seconds=154, status="succeeded", exit_code=0)
-    for name, status in (("report.html", FileStatus.AVAILABLE), ("dump.sql.gz", FileStatus.AVAILABLE),
-                         ("broken.bin", FileStatus.FAILED)):
+    for name, status in (
+        ("report.html", FileStatus.AVAILABLE),
+        ("dump.sql.gz", FileStatus.AVAILABLE),
+        ("broken.bin", FileStatus.FAILED),
+    ):
         stored = StoredFileFactory(org=org_a, file_name=name, status=status, job_id=job.pk)
         JobFile.objects.create(org=org_a, job=job, file=stored, direction="output")
     with django_capture_on_commit_callbacks(execute=True):

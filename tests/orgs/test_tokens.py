@@ -191,4 +191,7 @@ def test_a_demoted_admins_token_can_do_no_more_than_their_new_role(api, owner, a
 
     # Promoted back, the token has its power back: it follows the role, it is not revoked.
     api.as_user(owner).patch(f"/api/orgs/acme/members/{membership.id}", {"role": "admin"}, format="json")
-    assert api.as_token(raw).post("/api/orgs/acme/triggers", {**trigger, "name": "again"}, format="json").status_code == 201
+    assert (
+        api.as_token(raw).post("/api/orgs/acme/triggers", {**trigger, "name": "again"}, format="json").status_code
+        == 201
+    )

@@ -225,8 +225,13 @@ def test_a_binding_to_an_unreachable_endpoint_is_saved_and_its_answer_says_so(ap
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed as soon as the block ends: nothing listens there
-    body = {"name": "nowhere", "endpoint": f"http://127.0.0.1:{port}", "bucket": "artifacts",
-            "accessKey": "AKIAEXAMPLE", "secretKey": "the-secret-value"}
+    body = {
+        "name": "nowhere",
+        "endpoint": f"http://127.0.0.1:{port}",
+        "bucket": "artifacts",
+        "accessKey": "AKIAEXAMPLE",
+        "secretKey": "the-secret-value",
+    }
     response = api.as_user(owner).post(bindings_url(org_a), body, format="json")
     assert response.status_code == 201, response.content
     assert (response.json()["check"]["ok"], response.json()["check"]["code"]) == (False, "endpoint_unreachable")

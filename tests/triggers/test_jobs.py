@@ -130,7 +130,9 @@ def test_reaper_expires_queued_jobs_older_than_the_configured_age(org_a, setting
 
 def test_sweeper_republishes_only_for_orgs_with_old_claimable_jobs(org_a, org_b, monkeypatch):
     published = []
-    monkeypatch.setattr(tasks.wakeups, "publish_jobs_available", lambda *, org_id, labels: published.append(org_id) or 0)
+    monkeypatch.setattr(
+        tasks.wakeups, "publish_jobs_available", lambda *, org_id, labels: published.append(org_id) or 0
+    )
     JobFactory(org=org_a, created_at=timezone.now() - timedelta(minutes=1))
     JobFactory(org=org_b)  # just created: its own dispatch covers it
     JobFactory(org=org_b, created_at=timezone.now() - timedelta(minutes=1), waiting_for_files=True)

@@ -55,7 +55,13 @@ def test_a_blank_default_ref_from_the_api_means_main_as_on_the_form(api, org_a, 
     assert run.status_code == 202 and run.json()["ref"] == "main"
 
 
-REFUSED_REFS = ['{"ref": 5}', '{"ref": true}', '{"ref": "-x"}', '{"ref": "--upload-pack=touch /tmp/pwned"}', '{"ref": "  -x"}']
+REFUSED_REFS = [
+    '{"ref": 5}',
+    '{"ref": true}',
+    '{"ref": "-x"}',
+    '{"ref": "--upload-pack=touch /tmp/pwned"}',
+    '{"ref": "  -x"}',
+]
 
 
 @pytest.mark.parametrize("body", REFUSED_REFS)

@@ -209,9 +209,11 @@ def test_another_orgs_caller_gets_the_answer_of_an_unknown_trigger(api, org_b, o
     foreign, unknown = run(api, trigger, docs_body()), run(api, TriggerFactory.build(), docs_body())
     assert (foreign.status_code, unknown.status_code) == (404, 404)
     # The same answer whether the trigger exists in another org or nowhere (on every backend).
-    assert foreign.json() == unknown.json() == {
-        "error": {"code": "not_found", "message": "Trigger not found.", "details": {}}
-    }
+    assert (
+        foreign.json()
+        == unknown.json()
+        == {"error": {"code": "not_found", "message": "Trigger not found.", "details": {}}}
+    )
     assert Job.objects.count() == 0
 
 

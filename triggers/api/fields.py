@@ -17,7 +17,9 @@ from .. import rules
 
 def _ref_schema(description: str) -> dict:
     return {
-        "type": "string", "nullable": True, "maxLength": rules.MAX_REF,
+        "type": "string",
+        "nullable": True,
+        "maxLength": rules.MAX_REF,
         "pattern": schema_pattern(re.compile(rf"^\s*(?:{rules.REF_BODY})?\Z")),
         "description": description,
     }

@@ -20,7 +20,10 @@ from ..models import ChatProvider, NotifyOn, Trigger, TriggerType
 
 def _chat_id():
     return StrictCharField(
-        max_length=64, required=False, allow_blank=True, default="",
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        default="",
         validators=[DocumentedPattern(rules.CHAT_ID_RE)],
     )
 
@@ -33,14 +36,20 @@ class TriggerInput(serializers.Serializer):
     name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
     type = serializers.ChoiceField(choices=TriggerType.choices, default=TriggerType.WEBHOOK)
     workflow = StrictCharField(
-        max_length=100, required=False, allow_blank=True, default="",
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
         validators=[DocumentedPattern(rules.WORKFLOW_RE)],
     )
     agent_labels = serializers.ListField(
         child=StrictRegexField(rules.LABEL_RE), required=False, max_length=rules.MAX_LABELS, default=list
     )
     default_ref = StrictCharField(
-        max_length=rules.MAX_REF, required=False, allow_blank=True, default="main",
+        max_length=rules.MAX_REF,
+        required=False,
+        allow_blank=True,
+        default="main",
         validators=[DocumentedPattern(rules.REF_RE)],
     )
     enabled = StrictBooleanField(required=False, default=True)
@@ -49,7 +58,10 @@ class TriggerInput(serializers.Serializer):
     chat_team_id = _chat_id()
     chat_channel_id = _chat_id()
     chat_keyword = StrictCharField(
-        max_length=rules.MAX_KEYWORD, required=False, allow_blank=True, default="",
+        max_length=rules.MAX_KEYWORD,
+        required=False,
+        allow_blank=True,
+        default="",
         validators=[DocumentedPattern(rules.KEYWORD_INPUT_RE)],
     )
     notify_provider = serializers.ChoiceField(

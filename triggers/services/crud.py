@@ -159,9 +159,7 @@ def _check_output_binding(*, org: Organization, binding_id: uuid.UUID | None) ->
     """An output binding must be one of the org's own (another org's is as unknown as a made-up id)."""
     if binding_id is not None and not StorageBinding.objects.filter(pk=binding_id, org=org).exists():
         message = "No storage binding of this organization has this id."
-        raise ValidationFailed(
-            f"outputBindingId: {message}", details={"fields": {"outputBindingId": [message]}}
-        )
+        raise ValidationFailed(f"outputBindingId: {message}", details={"fields": {"outputBindingId": [message]}})
 
 
 _CHAT_FIELDS = ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword")

@@ -122,6 +122,6 @@ def pid_is_gone(pid: int) -> bool:
     """True when the process no longer exists or is a zombie waiting to be reaped (it holds nothing)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before the open, or between the open and the read
         return True
     return stat[stat.rfind(")") + 2 :].split()[0] in ("Z", "X")

@@ -81,8 +81,17 @@ def test_beat_stops_cleanly_on_sigterm(tmp_path):
         # Running: its schedule is open and the first due tasks are sent (a stop during start-up is another matter).
         wait_until(lambda: "Sending due task" in beat.output() or not beat.running(), timeout=30, message="beat to run")
         assert beat.running(), beat.output()
-        # Let the start-up burst of due tasks go out: a stop in the middle of a publish is the start-up case.
-        time.sleep(2)
+        # Let the start-up burst of due tasks go out (its log goes quiet): a stop in the middle of a publish
+        # is the start-up case, and on a loaded machine the burst can take longer than any fixed pause.
+        seen = {"output": beat.output(), "at": time.monotonic()}
+
+        def quiet_for_a_while() -> bool:
+            output = beat.output()
+            if output != seen["output"]:
+                seen.update(output=output, at=time.monotonic())
+            return time.monotonic() - seen["at"] >= 1.5
+
+        wait_until(quiet_for_a_while, timeout=30, message="beat's start-up burst to go out")
         beat.proc.send_signal(signal.SIGTERM)
         assert beat.proc.wait(timeout=20) == 0, beat.output()
     finally:

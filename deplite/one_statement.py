@@ -50,6 +50,22 @@ def insert(obj: Model, using: str = "default") -> Write:
     return Write(text, params, lambda: obj.save(force_insert=True, using=using))
 
 
+def insert_all(objs: list[Model], using: str = "default") -> Write | None:
+    """INSERT every one of `objs` (one model) as one multi-row INSERT, so the count of rows costs no
+    round trips on either backend; None when there are none."""
+    if len(objs) <= 1:
+        return insert(objs[0], using) if objs else None
+    model = type(objs[0])
+    meta = model._meta
+    fields = [f for f in meta.local_concrete_fields if not getattr(f, "generated", False)]
+    if objs[0].pk is None:
+        fields = [f for f in fields if f is not meta.auto_field]
+    query = sql.InsertQuery(model)
+    query.insert_values(fields, objs)
+    [(text, params)] = query.get_compiler(using=using).as_sql()
+    return Write(text, tuple(params), lambda: model._default_manager.using(using).bulk_create(objs))
+
+
 def update(queryset: QuerySet, **values) -> Write:
     """UPDATE the rows of `queryset` (a plain filter, no joins) with `values`."""
     query = queryset.query.chain(sql.UpdateQuery)

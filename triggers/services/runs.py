@@ -116,7 +116,7 @@ def trigger_run(
             one_statement.execute(
                 one_statement.insert(job),
                 one_statement.insert(key_row) if key_row is not None else None,
-                *(one_statement.insert(link) for link in outputs.job_input_links(job)),
+                one_statement.insert_all(outputs.job_input_links(job)),
                 one_statement.update(Trigger.objects.filter(pk=trigger.pk), last_job=job),
                 one_statement.insert(audit),
             )

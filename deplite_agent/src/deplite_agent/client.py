@@ -279,21 +279,31 @@ class ServerClient:
         return info
 
 
-def job_file_download_url(*, url: str, job_token: str, file_id: str) -> dict[str, Any]:
-    """`GET /api/agent/files/<fileId>/download-url` with the job's own credential (inside a step), not
-    the agent's signature: it only answers for the job's input files, and only while the job runs."""
-    endpoint = f"{url.rstrip('/')}/api/agent/files/{quote(file_id, safe='')}/download-url"
+def job_token_call(
+    method: str, endpoint: str, *, job_token: str, body: dict[str, Any] | None = None, session: Any = None
+) -> dict[str, Any]:
+    """One call with the job's own credential (inside a step), not the agent's signature: the answer's
+    JSON, or RetryableError (unreachable, 429, 5xx) / ServerError (the server's refusal, its message)."""
     headers = {"Authorization": f"Bearer {job_token}", "Accept": "application/json", "User-Agent": USER_AGENT}
     try:
-        response = requests.get(endpoint, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+        response = (session or requests).request(
+            method, endpoint, json=body, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+        )
     except requests.RequestException as exc:
-        raise RetryableError(f"GET download-url: server unreachable ({type(exc).__name__})")
+        raise RetryableError(f"{method} {endpoint}: server unreachable ({type(exc).__name__})")
     if response.status_code < 400:
         return response.json()
     code, message = _error_of(response)
     if response.status_code == 429 or response.status_code >= 500:
         raise RetryableError(f"HTTP {response.status_code} {code}: {message}", response.status_code)
     raise ServerError(response.status_code, code, message)
+
+
+def job_file_download_url(*, url: str, job_token: str, file_id: str) -> dict[str, Any]:
+    """`GET /api/agent/files/<fileId>/download-url` with the job's token: it only answers for the job's
+    input files, and only while the job runs."""
+    endpoint = f"{url.rstrip('/')}/api/agent/files/{quote(file_id, safe='')}/download-url"
+    return job_token_call("GET", endpoint, job_token=job_token)
 
 
 def fetch_url(

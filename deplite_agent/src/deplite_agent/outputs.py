@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import requests
 
-from .client import CONNECT_TIMEOUT, READ_TIMEOUT, USER_AGENT, RetryableError, ServerError, _error_of
+from .client import CONNECT_TIMEOUT, RetryableError, ServerError, job_token_call
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 # A file this big or bigger prints progress lines (every 10%) while it uploads.
@@ -136,17 +136,7 @@ class OutputUploader:
         self.session = session or requests.Session()
 
     def _call(self, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {self.job_token}", "Accept": "application/json", "User-Agent": USER_AGENT}
-        try:
-            response = self.session.post(url, json=body, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
-        except requests.RequestException as exc:
-            raise RetryableError(f"POST {url}: server unreachable ({type(exc).__name__})")
-        if response.status_code < 400:
-            return response.json()
-        code, message = _error_of(response)
-        if response.status_code == 429 or response.status_code >= 500:
-            raise RetryableError(f"HTTP {response.status_code} {code}: {message}", response.status_code)
-        raise ServerError(response.status_code, code, message)
+        return job_token_call("POST", url, job_token=self.job_token, body=body, session=self.session)
 
     def upload(
         self, path: Path, *, name: str | None = None, content_type: str | None = None, progress: Progress | None = None

@@ -52,10 +52,11 @@ def signature_valid(*, public_key_hex: str, signature_hex: str, timestamp: str, 
     return True
 
 
-def _reply(content: str) -> JsonResponse:
-    return JsonResponse(
-        {"type": CHANNEL_MESSAGE, "data": {"content": content, "flags": EPHEMERAL, "allowed_mentions": {"parse": []}}}
-    )
+def _reply(content: str, *, private: bool = True) -> JsonResponse:
+    data = {"content": content, "allowed_mentions": {"parse": []}}
+    if private:
+        data["flags"] = EPHEMERAL
+    return JsonResponse({"type": CHANNEL_MESSAGE, "data": data})
 
 
 def _obj(value) -> dict:
@@ -120,7 +121,7 @@ def interactions(request):
     if receipt.job_created:
         # "Deplite is thinking…" until the outbox writes the job's message.
         return JsonResponse({"type": DEFERRED_CHANNEL_MESSAGE})
-    return _reply(receipt.text or "Received.")
+    return _reply(receipt.text or "Received.", private=receipt.private)
 
 
 @require_GET

@@ -145,6 +145,15 @@ def post_message(*, token: str, channel: str, body: dict, outbox_id: str, thread
     return str(data.get("ts") or "")
 
 
+def post_ephemeral(*, token: str, channel: str, user: str, body: dict, thread_ts: str = "") -> str:
+    """chat.postEphemeral: seen by `user` only, never stored by Slack (nothing to find or edit later)."""
+    kwargs = dict(body)
+    if thread_ts:
+        kwargs["thread_ts"] = thread_ts
+    data = _call(client(token).chat_postEphemeral, channel=channel, user=user, **kwargs)
+    return str(data.get("message_ts") or "")
+
+
 def update_message(*, token: str, channel: str, ts: str, body: dict) -> str:
     data = _call(client(token).chat_update, channel=channel, ts=ts, **body)
     return str(data.get("ts") or ts)

@@ -78,3 +78,12 @@ def oauth_callback(request):
         }
 
     return complete_install(request, provider=ChatProvider.SLACK, exchange=exchange)
+
+
+@csrf_exempt
+@require_POST
+def interactions(request):
+    """`POST /integrations/slack/interactions`: Block Kit button clicks and modal submissions."""
+    from .interactivity import handle
+
+    return handle(request)

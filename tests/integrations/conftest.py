@@ -78,7 +78,15 @@ def post_slack_event(client: Client, payload: dict, **sign):
 
 
 def post_slash_command(
-    client: Client, text: str, *, team=TEAM, channel=CHANNEL, trigger_id="13345224609.738474920", **sign
+    client: Client,
+    text: str,
+    *,
+    team=TEAM,
+    channel=CHANNEL,
+    trigger_id="13345224609.738474920",
+    user="U2147483697",
+    extra: dict | None = None,
+    **sign,
 ):
     body = urlencode(
         {
@@ -87,13 +95,14 @@ def post_slash_command(
             "team_domain": "acme",
             "channel_id": channel,
             "channel_name": "deploys",
-            "user_id": "U2147483697",
+            "user_id": user,
             "user_name": "alice",
             "command": "/deplite",
             "text": text,
             "api_app_id": "A123456",
             "response_url": "https://hooks.slack.com/commands/1234/5678",
             "trigger_id": trigger_id,
+            **(extra or {}),
         }
     )
     return client.post(

@@ -26,7 +26,7 @@ from .. import services
 from ..models import CommandKind
 from ..oauth import complete_install
 from ..providers import provider_status
-from . import install, transport
+from . import components, install, transport
 
 PING, APPLICATION_COMMAND = 1, 2
 PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE = 1, 4, 5
@@ -100,6 +100,12 @@ def interactions(request):
     kind = interaction.get("type")
     if kind == PING:
         return JsonResponse({"type": PONG})
+    if kind == components.MESSAGE_COMPONENT:
+        return components.component(interaction)
+    if kind == components.MODAL_SUBMIT:
+        return components.modal_submit(interaction)
+    if kind == components.AUTOCOMPLETE:
+        return components.autocomplete(interaction)
     if kind != APPLICATION_COMMAND:
         return _reply("Deplite only understands `/deplite <keyword> [ref=…] [KEY=value …]`.")
     guild_id = str(interaction.get("guild_id") or "")

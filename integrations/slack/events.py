@@ -17,7 +17,7 @@ from triggers.models import ChatProvider
 
 from .. import services
 from ..models import CommandKind, Installation
-from . import transport
+from . import actions, transport
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +117,8 @@ def _build(signing_secret: str, api_url: str) -> SlackRequestHandler:
     )
     app.event("app_mention")(_on_mention)
     app.command(re.compile(r"^/"))(_on_slash_command)
+    app.action(re.compile(r"^deplite:"))(actions.on_action)
+    app.view(actions.REJECT_CALLBACK)(actions.on_reject_submit)
     app.event("app_uninstalled")(_on_uninstalled)
     app.event("tokens_revoked")(_on_tokens_revoked)
     # Other subscribed events are acknowledged, or Slack would retry them.

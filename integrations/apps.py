@@ -16,13 +16,23 @@ def _on_job_awaiting_approval(sender, *, job_id, **kwargs) -> None:
     approval_requests_post(job_id=job_id)
 
 
+def _on_job_finished(sender, *, job_id, **kwargs) -> None:
+    """A job ended (sent after commit): its cards show the end, and only Re-run and View job."""
+    from django.db import transaction
+
+    from .cards import cards_refresh
+
+    with transaction.atomic():
+        cards_refresh(job_id=job_id)
+
+
 class IntegrationsConfig(AppConfig):
     name = "integrations"
 
     def ready(self):
         from orgs.models import Membership
         from triggers import extensions as triggers_extensions
-        from triggers.signals import job_awaiting_approval
+        from triggers.signals import job_awaiting_approval, job_finished
 
         from .services import linked_teams
 
@@ -30,3 +40,4 @@ class IntegrationsConfig(AppConfig):
         triggers_extensions.register_linked_teams_lookup(linked_teams)
         post_delete.connect(_on_membership_deleted, sender=Membership, dispatch_uid="integrations.identities.member")
         job_awaiting_approval.connect(_on_job_awaiting_approval, dispatch_uid="integrations.cards.awaiting_approval")
+        job_finished.connect(_on_job_finished, dispatch_uid="integrations.cards.finished")

@@ -173,14 +173,31 @@ def approval_requests_post(*, job_id: uuid.UUID) -> list[OutboxMessage]:
     return rows
 
 
-def cards_refresh(*, job_id: uuid.UUID, note: str = "") -> int:
-    """Edit every card of the job to show it as it is now and the last act on it. Call inside
-    the act's transaction: the edits are sent after its commit."""
+def last_act(job: Job) -> str:
+    """The card's line when no click just wrote it (a finish, a command): the last decision."""
+    approval = job.approvals.order_by("-created_at").first()
+    if job.cancelled_by and job.status == JobStatus.CANCELLED and approval is None:
+        return f"Cancelled by {job.cancelled_by}"
+    if approval is None:
+        return ""
+    verb = "Approved" if approval.decision == "approved" else "Rejected"
+    reason = f": {approval.comment}" if approval.comment and verb == "Rejected" else ""
+    return f"{verb}{reason} by {approval.user_label} · {approval.created_at:%H:%M}"
+
+
+def cards_refresh(*, job_id: uuid.UUID, note: str | None = None) -> int:
+    """Edit every card of the job to show it as it is now and the last act on it (`note`, or
+    the last decision). Call inside the act's transaction: the edits are sent after its commit."""
+    rows = list(OutboxMessage.objects.select_for_update().filter(job_id=job_id, kind=MessageKind.APPROVAL))
+    if not rows:
+        return 0
     job = _job(job_id)
     if job is None:
         return 0
+    if note is None:
+        note = last_act(job)
     revised = 0
-    for row in OutboxMessage.objects.select_for_update().filter(job_id=job_id, kind=MessageKind.APPROVAL):
+    for row in rows:
         revised += outbox.message_revise(
             message_id=row.pk, content=render(job, provider=row.provider, note=note), rank=row.content_rank + 1
         )

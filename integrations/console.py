@@ -22,7 +22,7 @@ from triggers.environments import services as env_services
 from triggers.models import ChatProvider, ChatRunPolicy, Environment, Job, JobSource, JobStatus, Trigger
 from triggers.services import job_cancel, trigger_run
 
-from . import identities
+from . import cards, identities
 from .commands import USAGE, CommandError, console_words, parse_command
 from .models import ChatCommand, Installation
 from .slack import text as slack_text
@@ -208,10 +208,12 @@ def _console(head: str, args: list[str], *, person, org, command: ChatCommand) -
     if head == "cancel":
         job = _job(org, first)
         job_cancel(job=job, actor=actor)
+        cards.cards_refresh(job_id=job.pk)  # its cards (buttons) say so too
         return Answer(f"Cancelled #{job.short_id}.", private=False)
     if head == "approve":
         job = _job(org, first)
         env_services.job_decide(job=job, actor=actor, decision="approved")
+        cards.cards_refresh(job_id=job.pk)
         return Answer(f"Approved #{job.short_id} ({job.environment_name}).", private=False)
     return Answer(USAGE)  # pragma: no cover (every console word is handled above)
 

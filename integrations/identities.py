@@ -42,6 +42,8 @@ def link_issue(*, installation: Installation, chat_user_id: str, chat_user_name:
     """A fresh one-time link for this chat user of this installation (only its hash is stored)."""
     raw = secrets.token_urlsafe(24)
     now = timezone.now()
+    # This chat user's spent and expired links are of no more use: they go as new ones come.
+    ChatLinkToken.objects.filter(installation=installation, chat_user_id=chat_user_id[:64], expires_at__lt=now).delete()
     ChatLinkToken.objects.create(
         org_id=installation.org_id,
         installation=installation,

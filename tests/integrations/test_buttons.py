@@ -377,3 +377,27 @@ def test_discord_autocomplete_offers_keywords_and_environments(discord_api, disc
     }
     choices = post_interaction(Client(), component("", kind=4, data=args)).json()
     assert [c["name"] for c in choices["data"]["choices"]] == ["staging"]
+
+
+def test_a_finished_job_leaves_its_card_with_re_run_only(slack_api, pending, django_capture_on_commit_callbacks):
+    from django.utils import timezone
+
+    from triggers.services import job_finish
+
+    _click("approve", str(pending.pk))
+    Job.objects.filter(pk=pending.pk).update(status=JobStatus.RUNNING, started_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        job_finish(job=Job.objects.get(pk=pending.pk), status="succeeded", exit_code=0, error=None)
+    _deliver_all()
+    card = _card(slack_api)
+    assert card["text"].startswith("*Succeeded*") and "Approved by admin@acme.test" in card["text"]
+    assert _buttons(card["blocks"]) == ["deplite:rerun", "deplite:view"]
+
+
+def test_the_approve_command_edits_the_cards_too(slack_api, pending):
+    from .conftest import post_slash_command
+
+    answer = post_slash_command(Client(), f"approve #{pending.short_id}", user="U0ADMIN", trigger_id="t-cmd").json()
+    assert f"Approved #{pending.short_id}" in answer["text"]
+    _deliver_all()
+    assert _buttons(_card(slack_api)["blocks"]) == ["deplite:cancel", "deplite:view"]

@@ -14,6 +14,7 @@ from deplite.api.fields import (
     StrictCharField,
     StrictIntegerField,
     rule,
+    schema_pattern,
 )
 from deplite.links import absolute_url
 from orgs.models import Membership, Role
@@ -21,6 +22,7 @@ from orgs.models import Membership, Role
 from ..environments import rules as env_rules
 from ..environments.models import MAX_REQUIRED_APPROVALS
 from ..models import Concurrency, Environment, JobStatus, QueueOrder
+from ..rules import MAX_REF
 from ..templatetags.jobs import job_ref_cell
 
 
@@ -28,7 +30,12 @@ from ..templatetags.jobs import job_ref_cell
     {
         "type": "array",
         "maxItems": env_rules.MAX_ALLOWED_REFS,
-        "items": {"type": "string", "minLength": 1, "pattern": env_rules.REF_GLOB_RE.pattern.replace(r"\Z", "$")},
+        "items": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_REF,
+            "pattern": schema_pattern(env_rules.REF_GLOB_RE),
+        },
         "description": "Glob patterns a run's ref must match (`main`, `release/*`); empty: any ref.",
     }
 )

@@ -453,3 +453,39 @@ def test_the_environments_list_costs_the_same_with_more_environments(api, member
     many, body = queries()
     assert many == few and len(body["results"]) == 6
     assert all(e["current"]["refShown"] == SHA[:7] and e["counts"]["waiting"] == 1 for e in body["results"])
+
+
+# --- the schema and the isolation matrix know the new routes -------------------------------------------------
+
+
+def test_the_schema_states_the_runs_refusals_and_the_new_states(api, owner):
+    schema = api.as_user(owner).get("/api/schema/?format=json").json()
+    run = schema["paths"]["/api/triggers/{trigger_id}/run/"]["post"]["responses"]
+    assert "environment_locked" in run["409"]["description"] and "lockedBy" in run["409"]["description"]
+    assert "ref_not_allowed" in run["422"]["description"] and "allowedRefs" in run["422"]["description"]
+    assert run["409"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    jobs = schema["paths"]["/api/orgs/{org_id}/jobs/"]["get"]["parameters"]
+    status = next(p for p in jobs if p["name"] == "status")["schema"]
+    assert {"pending_approval", "waiting"} <= set(status["enum"])
+    assert any(p["name"] == "environment" for p in jobs)
+    environments = [p for p in schema["paths"] if "/environments" in p]
+    assert len(environments) == 6
+    assert all(op["tags"] == ["environments"] for p in environments for op in schema["paths"][p].values())
+    detail = schema["components"]["schemas"]["JobDetailOutput"]["properties"]
+    assert {"waitingReason", "approvals", "environment", "requiredApprovals", "rollbackOf"} <= set(detail)
+
+
+def test_the_isolation_matrix_walks_the_environment_and_approval_routes():
+    from tests.orgs.test_isolation import ENDPOINTS
+
+    actions = {(e.view.__name__, e.action) for e in ENDPOINTS}
+    expected = {"list", "create", "retrieve", "partial_update", "destroy", "lock", "unlock", "deployments", "rollback"}
+    assert {("EnvironmentViewSet", a) for a in expected} <= actions
+    assert {("JobViewSet", "approve"), ("JobViewSet", "reject")} <= actions
+
+
+def test_a_name_that_no_environment_can_have_is_a_404(api, owner, org_a):
+    EnvironmentFactory(org=org_a, name="production")
+    api.as_user(owner)
+    for name in ("prod%00uction", "prod.uction", "%E2%98%83"):
+        assert api.get(f"{ENVS}/{name}").status_code == 404

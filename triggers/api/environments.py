@@ -25,7 +25,8 @@ from .environment_io import EnvironmentDetailOutput, EnvironmentInput, Environme
 from .jobs import JobOutput, RollbackOfOutput
 from .run import RunOutput
 
-_NAME_KWARG_RE = r"[^/]+"
+# An environment name is a slug (SlugField): any other character cannot name one, so the URL does not match.
+_NAME_KWARG_RE = r"[-a-zA-Z0-9_]+"
 
 
 class RollbackOutput(RunOutput):

@@ -489,3 +489,26 @@ def test_a_name_that_no_environment_can_have_is_a_404(api, owner, org_a):
     api.as_user(owner)
     for name in ("prod%00uction", "prod.uction", "%E2%98%83"):
         assert api.get(f"{ENVS}/{name}").status_code == 404
+
+
+def test_the_environment_detail_costs_the_same_with_a_longer_queue(api, member, org_a):
+    production = EnvironmentFactory(org=org_a, name="production")
+    trigger = TriggerFactory(org=org_a, environment=production, repository_url="https://github.com/acme/web")
+    api.as_user(member)
+
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            body = api.get(f"{ENVS}/production").json()
+        return len(ctx.captured_queries), body
+
+    JobFactory(org=org_a, trigger=trigger, environment=production, status=JobStatus.RUNNING, ref=SHA)
+    JobFactory(org=org_a, trigger=trigger, environment=production, status=JobStatus.WAITING, ref=SHA)
+    few, _ = queries()
+    for _ in range(4):
+        JobFactory(
+            org=org_a, trigger=TriggerFactory(org=org_a), environment=production, status=JobStatus.WAITING, ref=SHA
+        )
+    many, body = queries()
+    assert many == few
+    assert [e["position"] for e in body["liveJobs"]] == [None, 1, 2, 3, 4, 5]
+    assert body["liveJobs"][1]["job"]["commitUrl"] == f"https://github.com/acme/web/commit/{SHA}"

@@ -8,6 +8,7 @@ editing rules, deleting, locking and unlocking are a person's acts: an API token
 
 from __future__ import annotations
 
+from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -65,10 +66,13 @@ class EnvironmentViewSet(OrgScopedViewSet, mixins.ListModelMixin):
     def _answer(self, environment: Environment, *, code: int = status.HTTP_200_OK) -> Response:
         """The environment's detail, read again: rules, lock, current deployment, counts, live jobs (the queue)."""
         environment = self.get_queryset().get(pk=environment.pk)
+        queue = selectors.environment_queue(environment)
+        # A commit SHA's link needs its trigger's repository: one query for the whole queue.
+        prefetch_related_objects([entry.job for entry in queue], "trigger")
         context = {
             **self.get_serializer_context(),
             "summaries": environments_summaries([environment]),
-            "queue": selectors.environment_queue(environment),
+            "queue": queue,
         }
         return Response(EnvironmentDetailOutput(environment, context=context).data, status=code)
 
@@ -153,6 +157,9 @@ class EnvironmentViewSet(OrgScopedViewSet, mixins.ListModelMixin):
             409: OpenApiResponse(
                 description="`nothing_to_roll_back`, `trigger_deleted`, `trigger_moved`, or the lock "
                 "(`environment_locked`)."
+            ),
+            422: OpenApiResponse(
+                description="`ref_not_allowed`: the earlier deployment's ref no longer matches allowedRefs."
             ),
         },
     )

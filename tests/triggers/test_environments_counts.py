@@ -145,3 +145,53 @@ def test_two_approvers_at_once_make_one_transition_two_audited_approvals_and_one
     assert sorted(approvals.values_list("user_label", flat=True)) == ["approver0@acme.test", "approver1@acme.test"]
     audited = AuditEvent.objects.filter(action="job.approved", target_id=str(job.pk))
     assert sorted(audited.values_list("actor_label", flat=True)) == ["approver0@acme.test", "approver1@acme.test"]
+
+
+@pytest.mark.postgres
+def test_a_run_that_waited_on_the_environment_lock_is_after_the_run_that_went_ahead(
+    transactional_db, org_a, monkeypatch
+):
+    """The queue's order is created_at, so it is stamped under the environment's lock: a run built first but
+    admitted second (it waited on the lock) comes second. Stamped when the job row was built, the drill
+    (tests/drills/test_environment_queue.py) saw the second-created job run first."""
+    from triggers.environments import gate
+
+    environment = Environment.objects.create(org=org_a, name="production")
+    trigger = TriggerFactory(org=org_a, name="deploy", workflow="deploy", environment=environment)
+    first_built, second_done = threading.Event(), threading.Event()
+    lock = gate.environment_for_update
+
+    def slow_lock(environment_id):  # the first run, built, reaches the lock only after the second committed
+        if threading.current_thread().name == "first":
+            first_built.set()
+            assert second_done.wait(10)
+        return lock(environment_id)
+
+    monkeypatch.setattr(gate, "environment_for_update", slow_lock)
+    results: dict = {}
+
+    def run(name):
+        try:
+            if name == "second":
+                assert first_built.wait(10)
+            results[name] = runs.trigger_run(
+                trigger=trigger, actor=Actor.system(), source="api", ref="main", params={}
+            ).job_id
+        finally:
+            if name == "second":
+                second_done.set()
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(name,), name=name) for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    first, second = Job.objects.get(pk=results["first"]), Job.objects.get(pk=results["second"])
+    assert (second.status, first.status) == (JobStatus.QUEUED, JobStatus.WAITING)
+    assert first.created_at > second.created_at  # the queue's order is the admission's
+    assert list(Job.objects.filter(environment=environment).order_by("created_at").values_list("pk", flat=True)) == [
+        second.pk,
+        first.pk,
+    ]

@@ -159,6 +159,7 @@ def hand_overs(base: str, seed_json: str, end: str, pids_json: str) -> None:
         ids.append(response.json()["jobId"])
     claimed: dict[str, datetime] = {}
     frozen: list[int] = []
+    reaped: dict[str, dict] = {}
     deadline = time.monotonic() + JOBS * 60 + 60
     for job_id in ids:
         job = Job.objects.filter(pk=job_id)
@@ -192,13 +193,18 @@ def hand_overs(base: str, seed_json: str, end: str, pids_json: str) -> None:
                 if agents_reap_lost():
                     break
                 time.sleep(0.05)
+        if end in ("timeout", "lost agent"):
+            # As the reaper left it: an agent that comes back later reports what really happened, and the
+            # server takes that late result (a new finishedAt), which is not the hand-over measured here.
+            reaped[job_id] = job.values("status", "finished_at").first()
         if len(frozen) > 1:  # the agent frozen before: back (it hears its job is over), so two stay waiting
             _resume(frozen.pop(0))
     for pid in frozen:
         _resume(pid)
     while time.monotonic() < deadline and Job.objects.filter(pk__in=ids, finished_at__isnull=True).exists():
         time.sleep(0.05)
-    rows = {str(r["id"]): r for r in Job.objects.filter(pk__in=ids).values("id", "status", "error", "finished_at")}
+    rows = {str(r["id"]): r for r in Job.objects.filter(pk__in=ids).values("id", "status", "finished_at")}
+    rows.update(reaped)
     gaps = []
     for earlier, later in zip(ids, ids[1:], strict=False):
         finished, next_claim = rows[earlier]["finished_at"], claimed[later]

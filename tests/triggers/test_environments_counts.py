@@ -195,3 +195,25 @@ def test_a_run_that_waited_on_the_environment_lock_is_after_the_run_that_went_ah
         second.pk,
         first.pk,
     ]
+
+
+@pytest.mark.postgres
+def test_a_gated_run_s_statements_as_production_sends_them(transactional_db, api, org_a, org_token):
+    """Outside the test's own transaction, what PostgreSQL receives: without an environment, the token's
+    query and one write that is its own transaction; with one, the gate's reads need a transaction that
+    holds the environment's row lock, so BEGIN and COMMIT are round trips too (the "+2" above counts the
+    gate's reads; a run of an environment costs 4 round trips more with `one`, 3 with `unlimited`)."""
+    environment = Environment.objects.create(org=org_a, name="production")
+    unlimited = Environment.objects.create(org=org_a, name="staging", concurrency=Concurrency.UNLIMITED)
+    plain = TriggerFactory(org=org_a, name="plain", workflow="deploy")
+    gated = TriggerFactory(org=org_a, name="gated", workflow="deploy", environment=environment)
+    free = TriggerFactory(org=org_a, name="free", workflow="deploy", environment=unlimited)
+    api.as_token(org_token[1])
+    _run(api, plain)  # warm-up: the token's last_used_at write happens once a minute
+
+    def kinds(trigger) -> list[str]:
+        return [sql.split()[0] for sql in _count(api, trigger)]
+
+    assert kinds(plain) == ["SELECT", "WITH"]
+    assert kinds(gated) == ["SELECT", "BEGIN", "SELECT", "SELECT", "WITH", "COMMIT"]
+    assert kinds(free) == ["SELECT", "BEGIN", "SELECT", "WITH", "COMMIT"]

@@ -3,8 +3,9 @@
 1. Hand-over: an environment with `concurrency: one` (fifo), BENCH_ENV_AGENTS (3) real agents waiting
    (`deplite-agent run`, its default long poll) on the Procfile's web line (2 processes) with a Celery worker.
    For each way a job ends — success, failure, cancel (`POST …/jobs/<id>/cancel` while its step runs),
-   timeout (the reaper, `jobs_reap`, finding it past its timeout) and lost agent (the agent frozen with
-   SIGSTOP, the lost-agent reaper `agents_reap_lost` failing its job) — BENCH_ENV_JOBS (20) jobs, and the
+   timeout (the reaper, `jobs_reap`, finding it past its timeout) and lost agent (the agent SIGKILLed, the
+   lost-agent reaper `agents_reap_lost` failing its job; a new agent process with its credentials takes its
+   place before the next one) — BENCH_ENV_JOBS (20) jobs, and the
    time from one job's `finishedAt` to the next job's `claimedAt` (the server's own stamps; the next job was
    waiting, so its claim needed the release and a wake-up): p50 / p95 / max. Target: p50 ≤ 100 ms.
    The reapers are called in the bench's own process (what beat's task runs), after moving the job's clock
@@ -39,7 +40,7 @@ from stack import Process, shell, start_web, start_worker  # noqa: E402
 JOBS = int(os.environ.get("BENCH_ENV_JOBS", "20"))
 AGENTS = int(os.environ.get("BENCH_ENV_AGENTS", "3"))
 ROUNDS = int(os.environ.get("BENCH_ENV_ROUNDS", "3"))
-ENDS = ("success", "failure", "cancel", "timeout", "lost agent")
+ENDS = tuple(os.environ.get("BENCH_ENV_ENDS", "success,failure,cancel,timeout,lost agent").split(","))
 TARGET_MS = 100
 
 SEED = """
@@ -112,7 +113,6 @@ def measure(env: dict) -> dict:
             )
     finally:
         for agent in agents:
-            _resume(agent.pid)
             agent.stop()
         shutil.rmtree(home, ignore_errors=True)
         worker.stop()
@@ -126,11 +126,20 @@ def measure(env: dict) -> dict:
     return report
 
 
-def _resume(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGCONT)
-    except ProcessLookupError:
-        pass
+def _replacement_agent(base: str, agent_id: str, secret: str, *, since):
+    home = Path(tempfile.mkdtemp(prefix="deplite-bench-env-"))
+    (home / "workflows").mkdir()
+    (home / "workflows" / "deploy.yaml").write_text(WORKFLOW)
+    agent_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DEPLITE_")},
+        "DEPLITE_URL": base,
+        "DEPLITE_AGENT_ID": agent_id,
+        "DEPLITE_AGENT_SECRET": secret,
+        "DEPLITE_AGENT_DIR": str(home),
+    }
+    agent = Process([str(Path(sys.executable).parent / "deplite-agent"), "run"], agent_env)
+    agent.started = since
+    return agent
 
 
 def hand_overs(base: str, seed_json: str, end: str, pids_json: str) -> None:
@@ -158,8 +167,8 @@ def hand_overs(base: str, seed_json: str, end: str, pids_json: str) -> None:
         )
         ids.append(response.json()["jobId"])
     claimed: dict[str, datetime] = {}
-    frozen: list[int] = []
-    reaped: dict[str, dict] = {}
+    reaped: dict[str, dict] = {}  # as the reaper left them
+    replacements: list = []
     deadline = time.monotonic() + JOBS * 60 + 60
     for job_id in ids:
         job = Job.objects.filter(pk=job_id)
@@ -183,8 +192,7 @@ def hand_overs(base: str, seed_json: str, end: str, pids_json: str) -> None:
             jobs_reap()
         elif end == "lost agent":
             agent_id = str(row["agent_id"])
-            os.kill(pids[agent_id], signal.SIGSTOP)  # the agent goes silent
-            frozen.append(pids[agent_id])
+            os.kill(pids[agent_id], signal.SIGKILL)  # the agent is gone, its host with it
             for _ in range(20):  # a report the agent had in flight may land after the clocks were moved back
                 long_ago = timezone.now() - timedelta(hours=3)
                 job.update(claimed_at=long_ago)
@@ -194,13 +202,21 @@ def hand_overs(base: str, seed_json: str, end: str, pids_json: str) -> None:
                     break
                 time.sleep(0.05)
         if end in ("timeout", "lost agent"):
-            # As the reaper left it: an agent that comes back later reports what really happened, and the
-            # server takes that late result (a new finishedAt), which is not the hand-over measured here.
             reaped[job_id] = job.values("status", "finished_at").first()
-        if len(frozen) > 1:  # the agent frozen before: back (it hears its job is over), so two stay waiting
-            _resume(frozen.pop(0))
-    for pid in frozen:
-        _resume(pid)
+        if end == "lost agent" and row["status"] == JobStatus.RUNNING and job_id != ids[-1]:
+            # A new host in its place (the same agent), up and waiting before the next one is lost: the
+            # hand-over measured always has a waiting agent, as with the other ways a job ends.
+            agent_id = str(row["agent_id"])
+            replacement = _replacement_agent(base, agent_id, dict(seed["agents"])[agent_id], since=timezone.now())
+            replacements.append(replacement)
+            pids[agent_id] = replacement.pid
+            while (
+                time.monotonic() < deadline
+                and not Agent.objects.filter(pk=agent_id, last_seen_at__gt=replacement.started).exists()
+            ):
+                time.sleep(0.05)
+    for replacement in replacements:
+        replacement.stop()
     while time.monotonic() < deadline and Job.objects.filter(pk__in=ids, finished_at__isnull=True).exists():
         time.sleep(0.05)
     rows = {str(r["id"]): r for r in Job.objects.filter(pk__in=ids).values("id", "status", "finished_at")}

@@ -7,8 +7,8 @@ What must hold, read from the job rows afterwards (and sampled while the drill r
   (claimed_at order == created_at order);
 - `newest`: at most one job waits at any moment, the last one created runs, and every other one either ran
   or ended cancelled "superseded by #<a later job>".
-And the same with a web process SIGKILLed, with the worker SIGKILLed, and with Redis down for 30 s, each
-mid-drill. Every wait is bounded in count and time.
+And the same with a web process SIGKILLed, then the worker SIGKILLed, then Redis down for 30 s, one after
+the other mid-drill (FAULTS). Every wait is bounded in count and time; the module takes about 3 minutes.
 """
 
 from __future__ import annotations
@@ -260,8 +260,8 @@ class EnvironmentDrill:
             return list(pool.map(one, range(RUNS)))
 
     def streamed_runs(self) -> list[int]:
-        """50 runs from 5 senders, each sending its next run as soon as the last one was answered: new runs
-        keep arriving while the environment works (what `newest` is for)."""
+        """50 runs from 5 senders, each sending its next run 0.8 s after the last one was answered: new runs
+        keep arriving while the environment works (what `newest` is for), for 8 s or more."""
 
         def sender(s: int) -> list[int]:
             codes = []

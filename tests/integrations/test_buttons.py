@@ -401,3 +401,17 @@ def test_the_approve_command_edits_the_cards_too(slack_api, pending):
     assert f"Approved #{pending.short_id}" in answer["text"]
     _deliver_all()
     assert _buttons(_card(slack_api)["blocks"]) == ["deplite:cancel", "deplite:view"]
+
+
+def test_the_approval_channel_is_set_through_the_environments_api(api, admin_user, org_a):
+    Environment.objects.create(org=org_a, name="qa")
+    api.as_user(admin_user)
+    url = "/api/orgs/acme/environments/qa"
+    body = {"approvalProvider": "slack", "approvalTeamId": TEAM, "approvalChannelId": APPROVALS}
+    response = api.patch(url, body, format="json")
+    assert response.status_code == 200, response.json()
+    assert {k: response.json()[k] for k in body} == body
+    half = api.patch(url, {"approvalChannelId": ""}, format="json")
+    assert half.status_code == 400 and "approvalProvider" in half.json()["error"]["details"]["fields"]
+    cleared = api.patch(url, {"approvalProvider": "", "approvalTeamId": "", "approvalChannelId": ""}, format="json")
+    assert cleared.status_code == 200 and cleared.json()["approvalProvider"] == ""

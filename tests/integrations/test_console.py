@@ -251,3 +251,23 @@ def test_chat_run_policy_is_an_api_field_with_a_safe_default(api, admin_user):
     assert changed.status_code == 200 and changed.json()["chatRunPolicy"] == "anyone_in_channel"
     bad = api.patch(f"/api/orgs/acme/triggers/{created['id']}", {"chatRunPolicy": "everyone"}, format="json")
     assert bad.status_code == 400 and "chatRunPolicy" in bad.json()["error"]["details"]["fields"]
+
+
+def test_discord_console_words_as_a_linked_member(discord_api, discord_install, discord_trigger, member, production):
+    link_chat_user(
+        member, org=discord_install.org, provider="discord", team=discord_install.external_id, chat_user_id=DISCORD_USER
+    )
+
+    def say_discord(keyword: str, args: str = "") -> dict:
+        interaction = deplite_interaction(keyword, args, interaction_id=f"40000000000000000{next(_ids):02d}")
+        return post_interaction(Client(), interaction).json()["data"]
+
+    assert "`deploy`" in say_discord("help")["content"]
+    locked = say_discord("lock", "production release freeze")
+    assert "Locked production: release freeze" in locked["content"] and "flags" not in locked  # said in the channel
+    assert Environment.objects.get(name="production").lock_reason == "release freeze"
+    assert "release freeze" in say_discord("status", "production")["content"]
+    assert "Unlocked production" in say_discord("unlock", "production")["content"]
+    wrong = say_discord("stauts")
+    assert wrong["flags"] == 64 and "Did you mean `status`?" in wrong["content"]
+    assert not Job.objects.exists()

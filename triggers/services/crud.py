@@ -13,7 +13,7 @@ from orgs.models import Organization
 from orgs.services import audit_record
 from storage.models import StorageBinding
 
-from ..models import NotifyOn, Trigger, TriggerType
+from ..models import Environment, NotifyOn, Trigger, TriggerType
 
 # `trigger_update(output_binding_id=KEEP)`: leave the output binding as it is (None clears it).
 KEEP = object()
@@ -39,9 +39,11 @@ def trigger_create(
     notify_channel_id: str = "",
     notify_on: str = NotifyOn.ALWAYS,
     output_binding_id: uuid.UUID | None = None,
+    environment: Environment | None = None,
 ) -> Trigger:
     """Create a trigger from validated values (triggers.rules / the API's TriggerInput)."""
     _check_output_binding(org=org, binding_id=output_binding_id)
+    _check_environment(org=org, environment=environment)
     try:
         with transaction.atomic():
             trigger = Trigger.objects.create(
@@ -64,6 +66,7 @@ def trigger_create(
                 notify_channel_id=notify_channel_id,
                 notify_on=notify_on,
                 output_binding_id=output_binding_id,
+                environment=environment,
             )
             audit_record(
                 org=org,
@@ -105,6 +108,7 @@ def trigger_update(
     notify_channel_id: str | None = None,
     notify_on: str | None = None,
     output_binding_id: uuid.UUID | None | object = KEEP,
+    environment: Environment | None | object = KEEP,
 ) -> Trigger:
     """Change the given fields (None: leave as is; for `output_binding_id`, None clears it and KEEP
     leaves it). Nothing changed, nothing written."""
@@ -129,6 +133,9 @@ def trigger_update(
     if output_binding_id is not KEEP and output_binding_id != trigger.output_binding_id:
         _check_output_binding(org=trigger.org, binding_id=output_binding_id)
         changed["output_binding_id"] = output_binding_id
+    if environment is not KEEP and getattr(environment, "pk", None) != trigger.environment_id:
+        _check_environment(org=trigger.org, environment=environment)
+        changed["environment"] = environment
     if not changed:
         return trigger
     try:
@@ -160,6 +167,13 @@ def _check_output_binding(*, org: Organization, binding_id: uuid.UUID | None) ->
     if binding_id is not None and not StorageBinding.objects.filter(pk=binding_id, org=org).exists():
         message = "No storage binding of this organization has this id."
         raise ValidationFailed(f"outputBindingId: {message}", details={"fields": {"outputBindingId": [message]}})
+
+
+def _check_environment(*, org: Organization, environment: Environment | None) -> None:
+    """A trigger deploys to one of its own org's environments."""
+    if environment is not None and environment.org_id != org.pk:
+        message = "No environment of this organization has this name."
+        raise ValidationFailed(f"environment: {message}", details={"fields": {"environment": [message]}})
 
 
 _CHAT_FIELDS = ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword")

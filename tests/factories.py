@@ -6,7 +6,7 @@ from integrations.models import Installation, MessageStatus, OutboxMessage
 from orgs import tokens
 from orgs.models import ApiToken, Invitation, Membership, Organization, Role, TokenScope, User
 from storage.models import StorageBinding, StoredFile
-from triggers.models import ChatProvider, Job, Trigger
+from triggers.models import ChatProvider, Environment, Job, Trigger
 
 
 class UserFactory(DjangoModelFactory):
@@ -150,4 +150,5 @@ VICTIM_FACTORIES: dict = {
     Agent: lambda org: AgentFactory(org=org),
     Installation: lambda org: InstallationFactory(org=org),
     OutboxMessage: lambda org: OutboxMessageFactory(org=org),
+    Environment: lambda org: Environment.objects.create(org=org, name=f"victim-env-{org.slug}"),
 }

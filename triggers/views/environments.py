@@ -69,7 +69,7 @@ def environments_list(request, org):
         )
         if environment is not None:
             messages.success(request, f"Environment {environment.name} created.")
-            return redirect("environment-detail", org_slug=org.slug, name=environment.name)
+            return redirect("environment-detail", org_slug=org.slug, environment_name=environment.name)
     return _list_page(request, form, status=400)
 
 
@@ -120,15 +120,15 @@ def _detail_page(
 
 @org_page(Perm.TRIGGERS_READ)
 @require_GET
-def environment_detail(request, org, name: str):
-    return _detail_page(request, _environment(request, name))
+def environment_detail(request, org, environment_name: str):
+    return _detail_page(request, _environment(request, environment_name))
 
 
 @org_page(Perm.TRIGGERS_MANAGE)
 @require_POST
-def environment_edit(request, org, name: str):
+def environment_edit(request, org, environment_name: str):
     """The rules form (owners and admins; a person's act, as every page's)."""
-    environment = _environment(request, name)
+    environment = _environment(request, environment_name)
     form = EnvironmentForm(request.POST, members=_members(org), creating=False)
     if form.is_valid():
         saved = call_service(
@@ -140,14 +140,14 @@ def environment_edit(request, org, name: str):
         )
         if saved is not None:
             messages.success(request, f"Rules of {saved.name} saved.")
-            return redirect("environment-detail", org_slug=org.slug, name=saved.name)
+            return redirect("environment-detail", org_slug=org.slug, environment_name=saved.name)
     return _detail_page(request, environment, rules_form=form, status=400)
 
 
 @org_page(Perm.TRIGGERS_RUN)
 @require_POST
-def environment_lock(request, org, name: str):
-    environment = _environment(request, name)
+def environment_lock(request, org, environment_name: str):
+    environment = _environment(request, environment_name)
     form = LockForm(request.POST)
     if form.is_valid():
         locked = call_service(
@@ -160,14 +160,14 @@ def environment_lock(request, org, name: str):
         )
         if locked is not None:
             messages.success(request, f"{locked.name} is {locked.lock_description}.")
-            return redirect("environment-detail", org_slug=org.slug, name=locked.name)
+            return redirect("environment-detail", org_slug=org.slug, environment_name=locked.name)
     return _detail_page(request, environment, lock_form=form, status=400)
 
 
 @org_page(Perm.TRIGGERS_RUN)
 @require_POST
-def environment_unlock(request, org, name: str):
-    environment = _environment(request, name)
+def environment_unlock(request, org, environment_name: str):
+    environment = _environment(request, environment_name)
     form = _refusal_form()
     unlocked = call_service(
         form,
@@ -180,14 +180,14 @@ def environment_unlock(request, org, name: str):
         messages.error(request, " ".join(form.non_field_errors()))
         return _detail_page(request, environment, status=403)
     messages.success(request, f"{unlocked.name} unlocked.")
-    return redirect("environment-detail", org_slug=org.slug, name=unlocked.name)
+    return redirect("environment-detail", org_slug=org.slug, environment_name=unlocked.name)
 
 
 @org_page(Perm.TRIGGERS_RUN)
 @require_POST
-def environment_rollback(request, org, name: str):
+def environment_rollback(request, org, environment_name: str):
     """Rollback, confirmed on the page (its form sits inside a <details> that says what it does)."""
-    environment = _environment(request, name)
+    environment = _environment(request, environment_name)
     form = _refusal_form()
     result = call_service(
         form,

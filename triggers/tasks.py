@@ -103,6 +103,15 @@ def jobs_reap() -> dict:
 
 
 @shared_task(ignore_result=True)
+def environments_sweep() -> dict:
+    """Beat: expired environment locks unlock, approvals past their time end their job, waiting
+    jobs whose release was lost move on (triggers.environments.services.environments_sweep)."""
+    from .environments.services import environments_sweep as sweep
+
+    return sweep()
+
+
+@shared_task(ignore_result=True)
 def idempotency_keys_purge() -> int:
     """Beat: forget Idempotency-Keys after 24 hours."""
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - services.IDEMPOTENCY_KEY_TTL).delete()

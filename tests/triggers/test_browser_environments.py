@@ -84,6 +84,7 @@ def test_approve_wait_run_lock_unlock_and_roll_back(browser_page, admin_user, ow
     page.click("#decide-form button:text-is('Approve')")
     page.wait_for_selector(f"#messages >> text=You approved job #{job.short_id}.")
     assert page.inner_text("[data-testid=job-status]") == "Waiting"
+    assert list(job.approvals.values_list("user_id", "comment")) == [(bea.pk, "ship it")]
     assert page.inner_text("[data-testid=waiting-reason]").startswith(f"behind #{blocker.short_id} (running for")
     assert "Approved by bea@acme.test" in page.inner_text("[data-testid=job-approvals]")
     assert "ship it" in page.inner_text("[data-testid=job-approvals]")

@@ -169,7 +169,7 @@ def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int =
 @org_page(Perm.TRIGGERS_READ)
 @require_GET
 def trigger_detail(request, org, trigger_id: uuid.UUID):
-    trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org")), trigger_id)
+    trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org", "environment")), trigger_id)
     return _trigger_page(request, trigger, RunForm(trigger=trigger, files=_input_files(request)))
 
 
@@ -177,7 +177,7 @@ def trigger_detail(request, org, trigger_id: uuid.UUID):
 @require_POST
 def trigger_run(request, org, trigger_id: uuid.UUID):
     """The Run form: RunInput and `trigger_run`, as the run endpoint, with source `ui`."""
-    trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org")), trigger_id)
+    trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org", "environment")), trigger_id)
     form = RunForm(request.POST, trigger=trigger, files=_input_files(request))
     data = RunInput(data=form.wire_data()) if form.is_valid() else None
     if data is not None and not data.is_valid():

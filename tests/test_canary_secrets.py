@@ -26,8 +26,8 @@ from tests.agents.signed import SignedAgent
 from tests.factories import AgentFactory, InstallationFactory, StorageBindingFactory, StoredFileFactory, make_token
 from tests.notifications.conftest import fake_slack, slack_trigger  # noqa: F401 (fake_slack is a fixture)
 from tests.orgs.test_isolation import ENDPOINTS, _concrete
-from tests.orgs.test_page_isolation import PAGE_OBJECTS, PAGES, _fill
-from triggers.models import Job, Trigger
+from tests.orgs.test_page_isolation import PAGE_OBJECT_FIELDS, PAGE_OBJECTS, PAGES, _fill
+from triggers.models import Environment, Job, Trigger
 
 pytestmark = pytest.mark.django_db
 
@@ -132,6 +132,7 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
         StorageBinding: binding,
         StoredFile: stored,
         Trigger: trigger,
+        Environment: Environment.objects.create(org=org_a, name="production"),
     }
 
     # Every GET endpoint of the org API, as the owner and as the canary token.
@@ -156,7 +157,9 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
     # Every org page, as the owner.
     browser = Client()
     browser.force_login(owner)
-    page_ids = {name: str(objects[model].pk) for name, model in PAGE_OBJECTS.items()}
+    page_ids = {
+        name: str(getattr(objects[model], PAGE_OBJECT_FIELDS.get(name, "pk"))) for name, model in PAGE_OBJECTS.items()
+    }
     for route in PAGES:
         url = _fill(route, org_a.slug, page_ids)
         response = keep(url, browser.get(url))

@@ -224,9 +224,13 @@ def test_rollback_from_the_page(owner, member, org_a):
     assert lonely.status_code == 409 and not Job.objects.exists()
     assert "has no earlier successful deployment" in lonely.content.decode()
     previous = _deployed(org_a, environment, trigger, ref="v1.0.0", minutes_ago=30)
+    # One deployment only: nothing to go back to, no Roll back offered.
+    assert "Yes, roll back" not in client.get("/orgs/acme/environments/production/").content.decode()
     current = _deployed(org_a, environment, trigger, ref="v1.1.0", minutes_ago=10)
     page = client.get("/orgs/acme/environments/production/").content.decode()
     assert "Yes, roll back production" in page
+    target = page.split('data-testid="rollback-target">')[1].split("</p>")[0]
+    assert '<code title="v1.0.0">v1.0.0</code>' in target and f"#{previous.short_id}" in target
     response = client.post("/orgs/acme/environments/production/rollback")
     assert response.status_code == 302
     job = Job.objects.exclude(pk__in=[previous.pk, current.pk]).get()

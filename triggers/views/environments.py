@@ -21,7 +21,7 @@ from orgs.permissions import Perm
 from ..environments import services as env_services
 from ..environments.forms import DecisionForm, EnvironmentForm, LockForm
 from ..environments.listing import environment_rows
-from ..environments.selectors import environment_current, environment_queue
+from ..environments.selectors import environment_deployments_succeeded, environment_queue
 from ..models import ApprovalDecision, Environment, JobSource
 from ..templatetags.jobs import job_ref_cell
 from .jobs import _job, _jobs_context
@@ -90,7 +90,8 @@ def _detail_page(
     request, environment: Environment, *, rules_form=None, lock_form=None, rollback_error: str = "", status: int = 200
 ):
     principal = request.principal
-    current = environment_current(environment)
+    # The current deployment and the one a rollback would deploy again.
+    current, previous = (list(environment_deployments_succeeded(environment)[:2]) + [None, None])[:2]
     can_manage = principal.has(Perm.TRIGGERS_MANAGE)
     if rules_form is None and can_manage:
         rules_form = EnvironmentForm(
@@ -101,6 +102,8 @@ def _detail_page(
         "environment": environment,
         "current": current,
         "current_ref": job_ref_cell(current) if current else None,
+        "previous": previous,
+        "previous_ref": job_ref_cell(previous) if previous else None,
         "queue": environment_queue(environment),
         "locked": environment.is_locked(),
         "can_run": principal.has(Perm.TRIGGERS_RUN),

@@ -359,6 +359,8 @@ def test_the_trigger_form_picks_an_environment(admin_user, owner, org_a, org_b, 
     assert response.status_code == 302
     trigger = Trigger.objects.get(name="deploy-prod")
     assert trigger.environment.name == "production"
+    listing = client.get("/orgs/acme/triggers/").content.decode()
+    assert '<td><a href="/orgs/acme/environments/production/">production</a></td>' in listing
     detail = client.get(f"/orgs/acme/triggers/{trigger.pk}/").content.decode()
     assert 'data-testid="trigger-environment"><a href="/orgs/acme/environments/production/">production</a>' in detail
     edit = client.get(f"/orgs/acme/triggers/{trigger.pk}/edit/").content.decode()

@@ -26,7 +26,9 @@ from ..models import Environment, Job, JobSource, JobStatus, Trigger
 def triggers_list(request, org):
     # The last-job pointer the run service keeps: a join, not a look through every job.
     triggers = (
-        request.principal.restrict(Trigger.objects.all()).select_related("last_job").order_by("name", "created_at")
+        request.principal.restrict(Trigger.objects.all())
+        .select_related("last_job", "environment")
+        .order_by("name", "created_at")
     )
     linked = linked_teams(org.pk)
     triggers = list(triggers)

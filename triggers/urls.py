@@ -34,6 +34,7 @@ page_urlpatterns = [
     path("environments/", views.environments_list, name="environment-list"),
     path("environments/<slug:environment_name>/", views.environment_detail, name="environment-detail"),
     path("environments/<slug:environment_name>/edit", views.environment_edit, name="environment-edit"),
+    path("environments/<slug:environment_name>/delete", views.environment_delete, name="environment-delete"),
     path("environments/<slug:environment_name>/lock", views.environment_lock, name="environment-lock"),
     path("environments/<slug:environment_name>/unlock", views.environment_unlock, name="environment-unlock"),
     path("environments/<slug:environment_name>/rollback", views.environment_rollback, name="environment-rollback"),

@@ -369,3 +369,18 @@ def test_the_trigger_form_picks_an_environment(admin_user, owner, org_a, org_b, 
     assert client.post(f"/orgs/acme/triggers/{trigger.pk}/edit/", {**valid, "environment": ""}).status_code == 302
     trigger.refresh_from_db()
     assert trigger.environment_id is None
+
+
+def test_admin_deletes_an_environment_no_trigger_deploys_to(admin_user, member, owner, org_a):
+    environment = _environment(org_a, owner, name="production")
+    trigger = TriggerFactory(org=org_a, name="deploy-prod", environment=environment)
+    assert _client(member).post("/orgs/acme/environments/production/delete").status_code == 403
+    client = _client(admin_user)
+    refused = client.post("/orgs/acme/environments/production/delete", follow=True).content.decode()
+    assert "Triggers still deploy to production (deploy-prod)" in refused
+    assert Environment.objects.filter(pk=environment.pk).exists()
+    services.trigger_update(trigger=trigger, actor=Actor.for_user(admin_user), environment=None)
+    response = client.post("/orgs/acme/environments/production/delete", follow=True)
+    assert "Environment production deleted." in response.content.decode()
+    assert not Environment.objects.filter(pk=environment.pk).exists()
+    assert AuditEvent.objects.filter(org=org_a, action="environment.deleted").count() == 1

@@ -7,6 +7,7 @@ environment pages (and a job's Approve / Reject) in `environments.py`.
 """
 
 from .environments import (
+    environment_delete,
     environment_detail,
     environment_edit,
     environment_lock,
@@ -20,6 +21,7 @@ from .jobs import job_cancel, job_detail, job_live, job_log_raw, job_rerun, jobs
 from .triggers import trigger_delete, trigger_detail, trigger_edit, trigger_new, trigger_run, triggers_list
 
 __all__ = [
+    "environment_delete",
     "environment_detail",
     "environment_edit",
     "environment_lock",

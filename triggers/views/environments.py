@@ -147,6 +147,20 @@ def environment_edit(request, org, environment_name: str):
     return _detail_page(request, environment, rules_form=form, status=400)
 
 
+@org_page(Perm.TRIGGERS_MANAGE)
+@require_POST
+def environment_delete(request, org, environment_name: str):
+    """Delete (owners and admins): refused while a trigger deploys to it or a job of it is live."""
+    environment = _environment(request, environment_name)
+    form = _refusal_form()
+    call_service(form, env_services.environment_delete, environment=environment, actor=request.principal.actor)
+    if form.errors:
+        messages.error(request, " ".join(form.non_field_errors()))
+        return redirect("environment-detail", org_slug=org.slug, environment_name=environment.name)
+    messages.success(request, f"Environment {environment.name} deleted. Its jobs are kept.")
+    return redirect("environment-list", org_slug=org.slug)
+
+
 @org_page(Perm.TRIGGERS_RUN)
 @require_POST
 def environment_lock(request, org, environment_name: str):

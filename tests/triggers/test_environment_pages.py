@@ -7,7 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orgs.actors import Actor
@@ -384,3 +386,23 @@ def test_admin_deletes_an_environment_no_trigger_deploys_to(admin_user, member, 
     assert "Environment production deleted." in response.content.decode()
     assert not Environment.objects.filter(pk=environment.pk).exists()
     assert AuditEvent.objects.filter(org=org_a, action="environment.deleted").count() == 1
+
+
+def test_the_list_costs_the_same_queries_for_one_environment_or_many(owner, member, org_a):
+    def queries() -> int:
+        client = _client(member)
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/orgs/acme/environments/").status_code == 200
+        return len(ctx.captured_queries)
+
+    def add(name: str) -> None:
+        environment = _environment(org_a, owner, name=name)
+        trigger = TriggerFactory(org=org_a, environment=environment)
+        _deployed(org_a, environment, trigger, ref=SHA, minutes_ago=5)
+        JobFactory(org=org_a, trigger=trigger, environment=environment, status=JobStatus.WAITING)
+
+    add("production")
+    one = queries()
+    for name in ("staging", "qa", "preview", "demo"):
+        add(name)
+    assert queries() == one

@@ -97,6 +97,14 @@ class JobFactory(DjangoModelFactory):
     ref = "main"
 
 
+class EnvironmentFactory(DjangoModelFactory):
+    class Meta:
+        model = Environment
+
+    org = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"env-{n}")
+
+
 class InstallationFactory(DjangoModelFactory):
     """A linked Slack workspace (pass provider=ChatProvider.DISCORD for a guild)."""
 
@@ -147,8 +155,8 @@ VICTIM_FACTORIES: dict = {
     StoredFile: lambda org: StoredFileFactory(org=org),
     Trigger: lambda org: TriggerFactory(org=org),
     Job: lambda org: JobFactory(org=org),
+    Environment: lambda org: EnvironmentFactory(org=org),
     Agent: lambda org: AgentFactory(org=org),
     Installation: lambda org: InstallationFactory(org=org),
     OutboxMessage: lambda org: OutboxMessageFactory(org=org),
-    Environment: lambda org: Environment.objects.create(org=org, name=f"victim-env-{org.slug}"),
 }

@@ -125,8 +125,8 @@ class TriggerForm(forms.Form):
         # The field shows "main" as its placeholder: left empty, it means what it shows (the rule's default).
         data["default_ref"] = data.get("default_ref") or rules.DEFAULT_REF
         data["output_binding_id"] = data.get("output_binding_id") or None
-        if "environment" in data:  # the API's TriggerInput names it: none is null
-            data["environment"] = data["environment"] or None
+        # The environment by name, as the API takes it: none is null.
+        data["environment"] = self.cleaned_data.get("environment") or None
         return data
 
     def fieldsets(self):

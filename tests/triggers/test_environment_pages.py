@@ -381,7 +381,7 @@ def test_admin_deletes_an_environment_no_trigger_deploys_to(admin_user, member, 
     refused = client.post("/orgs/acme/environments/production/delete", follow=True).content.decode()
     assert "Triggers still deploy to production (deploy-prod)" in refused
     assert Environment.objects.filter(pk=environment.pk).exists()
-    services.trigger_update(trigger=trigger, actor=Actor.for_user(admin_user), environment=None)
+    services.trigger_update(trigger=trigger, actor=Actor.for_user(admin_user), environment_name=None)
     response = client.post("/orgs/acme/environments/production/delete", follow=True)
     assert "Environment production deleted." in response.content.decode()
     assert not Environment.objects.filter(pk=environment.pk).exists()

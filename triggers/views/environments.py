@@ -221,6 +221,8 @@ def environment_rollback(request, org, environment_name: str):
 
 
 def _job_decide(request, org, job_id: uuid.UUID, decision: str):
+    """Approve / Reject: whoever may run triggers (as the API); the environment's rule decides who
+    among them may approve (env_services.may_approve)."""
     job = _job(request, job_id)
     form = DecisionForm(request.POST)
     if not form.is_valid():
@@ -242,13 +244,13 @@ def _job_decide(request, org, job_id: uuid.UUID, decision: str):
     return redirect("job-detail", org_slug=org.slug, job_id=job.pk)
 
 
-@org_page(Perm.JOBS_READ)
+@org_page(Perm.TRIGGERS_RUN)
 @require_POST
 def job_approve(request, org, job_id: uuid.UUID):
     return _job_decide(request, org, job_id, ApprovalDecision.APPROVED)
 
 
-@org_page(Perm.JOBS_READ)
+@org_page(Perm.TRIGGERS_RUN)
 @require_POST
 def job_reject(request, org, job_id: uuid.UUID):
     return _job_decide(request, org, job_id, ApprovalDecision.REJECTED)

@@ -6,6 +6,8 @@ Part of the job page's live context (the summary follows a job from `pending_app
 
 from __future__ import annotations
 
+from orgs.permissions import Perm
+
 from ..environments import services as env_services
 from ..environments.selectors import waiting_reason
 from ..models import ApprovalDecision, Job, JobStatus
@@ -29,7 +31,7 @@ def job_environment_context(request, job: Job) -> dict:
         required_approvals=environment.required_approvals,
         waiting_reason=waiting_reason(job),
     )
-    if job.status == JobStatus.PENDING_APPROVAL:
+    if job.status == JobStatus.PENDING_APPROVAL and request.principal.has(Perm.TRIGGERS_RUN):
         user = request.user
         eligible = env_services.may_approve(environment=environment, user=user, role=request.principal.role)
         own = environment.prevent_self_approval and job.requested_by_id == user.pk

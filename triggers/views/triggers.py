@@ -46,9 +46,8 @@ def _save_trigger(request, form: TriggerForm, trigger: Trigger | None) -> Trigge
         return None
     actor = request.principal.actor
     values = dict(data.validated_data)
-    if "environment" not in values:  # the form's Environment select, by name (one of this org's)
-        name = form.cleaned_data.get("environment") or ""
-        values["environment"] = request.principal.restrict(Environment.objects.filter(name=name)).first()
+    # The Environment select, by name as the API names it (the service finds it among the org's).
+    values.setdefault("environment_name", form.cleaned_data.get("environment") or None)
     if trigger is None:
         return call_service(form, services.trigger_create, org=request.principal.org, actor=actor, **values)
     return call_service(form, services.trigger_update, trigger=trigger, actor=actor, **values)

@@ -85,10 +85,15 @@ def test_owner_creates_an_environment_from_the_list_page(owner, org_a):
 def test_the_new_environment_form_says_what_is_wrong(owner, org_a):
     _environment(org_a, owner, name="production")
     client = _client(owner)
-    bad = client.post("/orgs/acme/environments/", {**RULES, "name": "Prod env!", "required_approvals": "9"})
+    bad = client.post(
+        "/orgs/acme/environments/",
+        {**RULES, "name": "Production", "required_approvals": "9", "allowed_refs": "main, -x"},
+    )
     assert bad.status_code == 400
     text = bad.content.decode()
     assert 'data-field-error="name"' in text and 'data-field-error="required_approvals"' in text
+    assert "An environment&#x27;s name is 1–50 lowercase letters" in text
+    assert "no leading &#x27;-&#x27;" in text
     taken = client.post("/orgs/acme/environments/", {**RULES, "name": "production"})
     assert taken.status_code == 400
     assert "An environment named production already exists." in taken.content.decode()

@@ -7,21 +7,29 @@ import re
 from datetime import UTC, datetime
 
 from django import forms
-from django.core.validators import MaxValueValidator, MinValueValidator, validate_slug
 
 from orgs.models import Role
 
+from ..rules import RuleViolation
+from . import rules
 from .models import MAX_REQUIRED_APPROVALS, Concurrency, Environment, QueueOrder
-
-# An approval nobody gives ends the job: at least a minute, at most 30 days.
-MIN_APPROVAL_TIMEOUT = 60
-MAX_APPROVAL_TIMEOUT = 30 * 24 * 3600
-MAX_PATTERN = 200
 
 
 def split_patterns(value: str) -> list[str]:
     """`main, release/*` or one per line: the allowed-refs globs."""
     return [p for p in re.split(r"[\s,]+", value or "") if p]
+
+
+def _rule(clean):
+    """A rule of `environments.rules` (the API's own) as a form field validator."""
+
+    def validate(value):
+        try:
+            clean(value)
+        except RuleViolation as exc:
+            raise forms.ValidationError(exc.message) from None
+
+    return validate
 
 
 class EnvironmentForm(forms.Form):
@@ -30,9 +38,9 @@ class EnvironmentForm(forms.Form):
     name = forms.CharField(
         label="Name",
         max_length=50,
-        validators=[validate_slug],
+        validators=[_rule(rules.clean_name)],
         widget=forms.TextInput(attrs={"placeholder": "production"}),
-        help_text="Letters, digits, - and _. Fixed once created: triggers and the API name the environment by it.",
+        help_text="Lowercase letters, digits, - and _. Fixed once created: triggers and the API refer to it by name.",
     )
     description = forms.CharField(label="Description", max_length=300, required=False)
     concurrency = forms.ChoiceField(
@@ -70,7 +78,8 @@ class EnvironmentForm(forms.Form):
     approval_timeout_seconds = forms.IntegerField(
         label="Approval timeout (seconds)",
         initial=24 * 3600,
-        validators=[MinValueValidator(MIN_APPROVAL_TIMEOUT), MaxValueValidator(MAX_APPROVAL_TIMEOUT)],
+        min_value=rules.MIN_APPROVAL_TIMEOUT_SECONDS,
+        max_value=rules.MAX_APPROVAL_TIMEOUT_SECONDS,
         help_text="A job not approved by then ends cancelled.",
     )
     allowed_refs = forms.CharField(
@@ -101,11 +110,10 @@ class EnvironmentForm(forms.Form):
         }
 
     def clean_allowed_refs(self) -> list[str]:
-        patterns = split_patterns(self.cleaned_data.get("allowed_refs") or "")
-        for pattern in patterns:
-            if len(pattern) > MAX_PATTERN:
-                raise forms.ValidationError(f"{pattern[:40]}…: at most {MAX_PATTERN} characters a pattern.")
-        return patterns
+        try:
+            return rules.clean_allowed_refs(split_patterns(self.cleaned_data.get("allowed_refs") or ""))
+        except RuleViolation as exc:
+            raise forms.ValidationError(exc.message) from None
 
     def service_kwargs(self) -> dict:
         """The rules as the services' keyword arguments (`approver_ids`: the named approvers)."""

@@ -23,10 +23,17 @@ from orgs import tokens
 from orgs.models import ApiToken, Membership
 from storage.models import StorageBinding, StoredFile
 from tests.agents.signed import SignedAgent
-from tests.factories import AgentFactory, InstallationFactory, StorageBindingFactory, StoredFileFactory, make_token
+from tests.factories import (
+    AgentFactory,
+    EnvironmentFactory,
+    InstallationFactory,
+    StorageBindingFactory,
+    StoredFileFactory,
+    make_token,
+)
 from tests.notifications.conftest import fake_slack, slack_trigger  # noqa: F401 (fake_slack is a fixture)
 from tests.orgs.test_isolation import ENDPOINTS, _concrete
-from tests.orgs.test_page_isolation import PAGE_OBJECT_FIELDS, PAGE_OBJECTS, PAGES, _fill
+from tests.orgs.test_page_isolation import PAGE_OBJECTS, PAGES, _fill
 from triggers.models import Environment, Job, Trigger
 
 pytestmark = pytest.mark.django_db
@@ -132,7 +139,7 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
         StorageBinding: binding,
         StoredFile: stored,
         Trigger: trigger,
-        Environment: Environment.objects.create(org=org_a, name="production"),
+        Environment: EnvironmentFactory(org=org_a, name="production"),
     }
 
     # Every GET endpoint of the org API, as the owner and as the canary token.
@@ -157,9 +164,8 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
     # Every org page, as the owner.
     browser = Client()
     browser.force_login(owner)
-    page_ids = {
-        name: str(getattr(objects[model], PAGE_OBJECT_FIELDS.get(name, "pk"))) for name, model in PAGE_OBJECTS.items()
-    }
+    # The objects themselves: a page URL names most by id, an environment by its name (`_fill`).
+    page_ids = {name: objects[model] for name, model in PAGE_OBJECTS.items()}
     for route in PAGES:
         url = _fill(route, org_a.slug, page_ids)
         response = keep(url, browser.get(url))

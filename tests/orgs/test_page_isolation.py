@@ -66,13 +66,15 @@ def _db_digest() -> str:
     return h.hexdigest()
 
 
-def _fill(route: str, org_slug: str, objects: dict[str, str]) -> str:
+def _fill(route: str, org_slug: str, objects: dict) -> str:
+    """`route` with each kwarg filled: `objects` maps a kwarg to its value, or to the object it names."""
     path = route.replace("<slug:org_slug>", org_slug)
 
     def sub(match: re.Match) -> str:
         name = match.group(1)
         assert name in objects, f"add {name} to PAGE_OBJECTS in {__name__}"
-        return objects[name]
+        value = objects[name]
+        return value if isinstance(value, str) else str(getattr(value, PAGE_OBJECT_FIELDS.get(name, "pk")))
 
     return "/" + re.sub(r"<\w+:(\w+)>", sub, path)
 

@@ -33,6 +33,7 @@ page_urlpatterns = [
     path("jobs/<uuid:job_id>/reject", views.job_reject, name="job-reject"),
     path("environments/", views.environments_list, name="environment-list"),
     path("environments/<slug:environment_name>/", views.environment_detail, name="environment-detail"),
+    path("environments/<slug:environment_name>/queue", views.environment_queue_live, name="environment-queue"),
     path("environments/<slug:environment_name>/edit", views.environment_edit, name="environment-edit"),
     path("environments/<slug:environment_name>/delete", views.environment_delete, name="environment-delete"),
     path("environments/<slug:environment_name>/lock", views.environment_lock, name="environment-lock"),

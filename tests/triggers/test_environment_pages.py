@@ -163,6 +163,13 @@ def test_the_page_shows_current_deployment_queue_and_history(owner, member, org_
     row = listing.split('data-environment="production"')[1].split("</tr>")[0]
     assert "0123456" in row and 'data-testid="running">1<' in row and 'data-testid="waiting">1<' in row
 
+    # The page polls its queue: the fragment follows the jobs as they move on.
+    assert 'hx-get="/orgs/acme/environments/production/queue"' in text
+    services.job_cancel(job=Job.objects.get(pk=first.job_id), actor=actor)
+    fragment = _client(member).get("/orgs/acme/environments/production/queue").content.decode()
+    assert f"#{first.body['shortId']}" not in fragment and f"#{second.body['shortId']}" in fragment
+    assert "Queued" in fragment and 'id="environment-queue"' in fragment
+
 
 def test_lock_refuses_a_run_from_the_trigger_page_until_unlocked(owner, member, member_b, org_a):
     environment = _environment(org_a, owner, name="production")

@@ -127,6 +127,15 @@ def environment_detail(request, org, environment_name: str):
     return _detail_page(request, _environment(request, environment_name))
 
 
+@org_page(Perm.TRIGGERS_READ)
+@require_GET
+def environment_queue_live(request, org, environment_name: str):
+    """The environment page's poll: its queue as it is now (an htmx fragment)."""
+    environment = _environment(request, environment_name)
+    context = {"environment": environment, "queue": environment_queue(environment)}
+    return render_page(request, "triggers/_environment_queue.html", context)
+
+
 @org_page(Perm.TRIGGERS_MANAGE)
 @require_POST
 def environment_edit(request, org, environment_name: str):

@@ -32,7 +32,7 @@ from tests.factories import (
     make_token,
 )
 from tests.notifications.conftest import fake_slack, slack_trigger  # noqa: F401 (fake_slack is a fixture)
-from tests.orgs.test_isolation import ENDPOINTS, _concrete
+from tests.orgs.test_isolation import ENDPOINTS, _concrete, _lookup
 from tests.orgs.test_page_isolation import PAGE_OBJECTS, PAGES, _fill
 from triggers.models import Environment, Job, Trigger
 
@@ -148,11 +148,12 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
         if endpoint.method != "get":
             continue
         pk = None
-        if "(?P<pk>" in endpoint.regex:
+        kwarg, field = _lookup(endpoint.view)  # a pk, or an environment's name
+        if f"(?P<{kwarg}>" in endpoint.regex:
             obj = objects.get(endpoint.view.queryset.model)
             assert obj is not None, f"give the canary test an object of {endpoint.view.queryset.model.__name__}"
-            pk = str(obj.pk)
-        url = _concrete(endpoint.regex, str(org_a.pk), pk)
+            pk = str(getattr(obj, field))
+        url = _concrete(endpoint.regex, str(org_a.pk), pk, kwarg)
         url = re.sub(r"/[0-9a-f-]{36}/notifications/", f"/{job_id}/notifications/", url)
         for caller in (lambda: api.as_user(owner), lambda: api.as_token(API_TOKEN)):
             caller()

@@ -58,12 +58,11 @@ def _jobs_context(request, *, environment: str | None = None) -> dict:
         .only(*JOB_ROW_FIELDS)
         .order_by("-created_at", "-id")
     )
-    # `?environment=<name>`: the name the job was made with (it stays when the environment goes).
-    environment = environment if environment is not None else request.GET.get("environment", "").strip()
-    if environment:
-        jobs = jobs.filter(environment_name=environment)
+    # An environment page's history: its jobs, by the name copied onto each (as the API's
+    # `?environment=` filter, which the jobs list and the rows' poll use).
     rows_query = request.GET.copy()
     if environment:
+        jobs = jobs.filter(environment_name=environment)
         rows_query["environment"] = environment
     # The API's own filter: same parameter names (?trigger=&status=&q=) and rules.
     filterset = JobFilter(request.GET, queryset=jobs)
@@ -85,7 +84,7 @@ def _jobs_context(request, *, environment: str | None = None) -> dict:
         "filter_errors": filterset.errors,
         "selected_trigger": request.GET.get("trigger", ""),
         "selected_status": request.GET.get("status", ""),
-        "selected_environment": environment,
+        "selected_environment": environment or request.GET.get("environment", ""),
         "search": request.GET.get("q", ""),
         "rows_query": rows_query.urlencode(),
         # The newest page follows new jobs; any page follows its queued and running ones.

@@ -165,7 +165,8 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
     # Every org page, as the owner.
     browser = Client()
     browser.force_login(owner)
-    page_ids = {name: str(objects[model].pk) for name, model in PAGE_OBJECTS.items()}
+    # The objects themselves: a page URL names most by id, an environment by its name (`_fill`).
+    page_ids = {name: objects[model] for name, model in PAGE_OBJECTS.items()}
     for route in PAGES:
         url = _fill(route, org_a.slug, page_ids)
         response = keep(url, browser.get(url))

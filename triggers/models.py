@@ -128,6 +128,7 @@ class JobSource(models.TextChoices):
     SLACK = "slack", "Slack"
     DISCORD = "discord", "Discord"
     UI = "ui", "Web UI"
+    SCHEDULE = "schedule", "Schedule"
 
 
 class Job(ActorStamp):
@@ -321,3 +322,7 @@ class IdempotencyKey(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["trigger", "key"], name="idempotencykey_unique_trigger_key")]
+
+
+# Schedules live in their own package (triggers/schedules/); imported here so the app owns their tables.
+from .schedules.models import CatchUp, Schedule, ScheduleFire  # noqa: E402, F401

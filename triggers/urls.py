@@ -3,10 +3,12 @@ from django.urls import path, re_path
 from deplite.api.routers import OrgRouter
 
 from . import api, views
+from .schedules import api as schedules_api
 
 router = OrgRouter()
 router.register("triggers", api.TriggerViewSet, basename="triggers")
 router.register("jobs", api.JobViewSet, basename="jobs")
+router.register(r"triggers/(?P<trigger_id>[^/.]+)/schedules", schedules_api.ScheduleViewSet, basename="schedules")
 
 # Mounted under api/orgs/<org_id>/ by deplite/urls.py.
 org_urlpatterns = router.urls

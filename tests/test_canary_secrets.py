@@ -23,11 +23,19 @@ from orgs import tokens
 from orgs.models import ApiToken, Membership
 from storage.models import StorageBinding, StoredFile
 from tests.agents.signed import SignedAgent
-from tests.factories import AgentFactory, InstallationFactory, StorageBindingFactory, StoredFileFactory, make_token
+from tests.factories import (
+    AgentFactory,
+    InstallationFactory,
+    ScheduleFactory,
+    StorageBindingFactory,
+    StoredFileFactory,
+    make_token,
+)
 from tests.notifications.conftest import fake_slack, slack_trigger  # noqa: F401 (fake_slack is a fixture)
 from tests.orgs.test_isolation import ENDPOINTS, _concrete
 from tests.orgs.test_page_isolation import PAGE_OBJECTS, PAGES, _fill
 from triggers.models import Job, Trigger
+from triggers.schedules.models import Schedule
 
 pytestmark = pytest.mark.django_db
 
@@ -132,6 +140,7 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
         StorageBinding: binding,
         StoredFile: stored,
         Trigger: trigger,
+        Schedule: ScheduleFactory(org=org_a, trigger=trigger, created_by=owner),
     }
 
     # Every GET endpoint of the org API, as the owner and as the canary token.

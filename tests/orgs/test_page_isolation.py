@@ -19,7 +19,7 @@ from integrations.models import Installation, OutboxMessage
 from storage.models import StorageBinding, StoredFile
 from tests.factories import VICTIM_FACTORIES
 from tests.urlconf import walk
-from triggers.models import Job, Trigger
+from triggers.models import Job, Schedule, Trigger
 
 PAGE_PREFIX = "orgs/<slug:org_slug>/"
 # URL kwarg → the model whose id it names. A page with another kwarg fails below until added.
@@ -31,6 +31,7 @@ PAGE_OBJECTS = {
     "agent_id": Agent,
     "installation_id": Installation,
     "delivery_id": OutboxMessage,
+    "schedule_id": Schedule,
 }
 
 

@@ -21,7 +21,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from deplite.errors import Conflict, DepliteError
@@ -161,6 +161,7 @@ def schedules_fire_due(*, now: datetime | None = None, batch_size: int = TICK_BA
     now = now or timezone.now()
     started = time.monotonic()
     made = 0
+    members: dict[tuple, bool] = {}  # (org, user) → member, for this tick: schedules share their creators
     for _ in range(TICK_MAX_BATCHES):
         with transaction.atomic():
             due = list(
@@ -170,14 +171,17 @@ def schedules_fire_due(*, now: datetime | None = None, batch_size: int = TICK_BA
                 .order_by("next_fire_at")[:batch_size]
             )
             for schedule in due:
-                made += _schedule_catch_up(schedule=schedule, now=now)
+                made += _schedule_catch_up(schedule=schedule, now=now, members=members)
+            if due:  # one UPDATE for the batch's next_fire_at and last_* fields
+                Schedule.objects.bulk_update(due, ["next_fire_at", "last_fire_at", "last_job", "last_error"])
         if len(due) < batch_size or time.monotonic() - started > TICK_TIME_BUDGET_SECONDS:
             break
     return made
 
 
-def _schedule_catch_up(*, schedule: Schedule, now: datetime) -> int:
-    """Fire what is due of one (locked) schedule and move its next_fire_at past `now`.
+def _schedule_catch_up(*, schedule: Schedule, now: datetime, members: dict) -> int:
+    """Fire what is due of one (locked) schedule and move its next_fire_at past `now` (in memory:
+    the caller saves the batch).
 
     Fires within LATE_FIRE_GRACE of `now` run, each once. Older missed ones run only with
     catch_up `latest` and only if no later fire runs: then the latest of them, once.
@@ -191,73 +195,84 @@ def _schedule_catch_up(*, schedule: Schedule, now: datetime) -> int:
             to_fire = [latest]
     made = 0
     for fire_at in to_fire:
-        made += schedule_fire(schedule=schedule, fire_at=fire_at) is not None
+        made += schedule_fire(schedule=schedule, fire_at=fire_at, members=members) is not None
     schedule.next_fire_at = cron_rules.next_fire_after(schedule.cron, schedule.timezone, now)
-    Schedule.objects.filter(pk=schedule.pk).update(
-        next_fire_at=schedule.next_fire_at,
-        last_fire_at=schedule.last_fire_at,
-        last_job_id=schedule.last_job_id,
-        last_error=schedule.last_error,
-    )
     return made
 
 
-class _AlreadyFired(Exception):
-    pass
-
-
-def schedule_fire(*, schedule: Schedule, fire_at: datetime) -> uuid.UUID | None:
+def schedule_fire(*, schedule: Schedule, fire_at: datetime, members: dict | None = None) -> uuid.UUID | None:
     """Make the job of one (schedule, fire time), at most once; the job's id, or None when the fire
     was refused (the reason goes on the schedule and its fire row) or had already happened.
 
-    The job goes through `trigger_run` like any run (enabled check, input files, dispatch, audit),
-    started by the schedule's creator. Sets the schedule's last_* fields in memory; the caller saves.
+    Run inside the tick's transaction: the fire row, the job and the schedule's new next_fire_at
+    commit together. The job goes through `trigger_run` like any run (enabled check, input files,
+    dispatch, audit), started by the schedule's creator. Sets the schedule's last_* fields in
+    memory; the caller saves them.
     """
-    actor, refusal = _fire_actor(schedule)
-    job_id, error = None, refusal
-    try:
-        with transaction.atomic():
-            if actor is not None:
-                try:
-                    with transaction.atomic():
-                        result = trigger_run(
-                            trigger=schedule.trigger,
-                            actor=actor,
-                            source=JobSource.SCHEDULE,
-                            ref=schedule.ref or None,
-                            params=dict(schedule.params),
-                        )
-                    job_id = result.job_id
-                except DepliteError as exc:  # e.g. the trigger is disabled: recorded, shown on the schedule
-                    error = exc.message
-            try:
-                with transaction.atomic():
-                    ScheduleFire.objects.create(
-                        org_id=schedule.org_id, schedule=schedule, fire_at=fire_at, job_id=job_id, error=error[:500]
-                    )
-            except IntegrityError:
-                raise _AlreadyFired from None  # undoes this fire's job too
-    except _AlreadyFired:
+    fire_id = _claim_fire(schedule=schedule, fire_at=fire_at)
+    if fire_id is None:
         logger.info("Schedule %s already fired for %s; skipped.", schedule.pk, fire_at.isoformat())
         return None
+    actor, error = _fire_actor(schedule, {} if members is None else members)
+    job_id = None
+    if actor is not None:
+        try:
+            result = trigger_run(
+                trigger=schedule.trigger,
+                actor=actor,
+                source=JobSource.SCHEDULE,
+                ref=schedule.ref or None,
+                params=dict(schedule.params),
+            )
+            job_id = result.job_id
+        except DepliteError as exc:
+            # A refusal decided before any write (the trigger is disabled, an input file is gone): kept on the
+            # fire row and shown on the schedule. Database errors are not DepliteErrors: they end the tick's
+            # transaction and the next tick tries again.
+            error = exc.message
+    ScheduleFire.objects.filter(pk=fire_id).update(job_id=job_id, error=error[:500])
     if error:
         logger.warning("Schedule %s fire at %s made no job: %s", schedule.pk, fire_at.isoformat(), error)
     schedule.last_fire_at, schedule.last_job_id, schedule.last_error = fire_at, job_id, error[:500]
     return job_id
 
 
-def _fire_actor(schedule: Schedule) -> tuple[Actor | None, str]:
+def _claim_fire(*, schedule: Schedule, fire_at: datetime) -> int | None:
+    """Insert the (schedule, fire_at) row unless it exists: its id, or None when another tick has it.
+
+    ON CONFLICT DO NOTHING (PostgreSQL, SQLite): the unique constraint decides in one statement,
+    where an ORM insert would need a savepoint around it to survive the IntegrityError.
+    """
+    meta = ScheduleFire._meta
+    table = connection.ops.quote_name(meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Constant SQL (the table name from the model); every value is a parameter.
+            f"INSERT INTO {table} (org_id, schedule_id, fire_at, error, created_at) "  # noqa: S608  # nosec B608
+            "VALUES (%s, %s, %s, '', %s) ON CONFLICT (schedule_id, fire_at) DO NOTHING RETURNING id",
+            [
+                meta.get_field("org").target_field.get_db_prep_value(schedule.org_id, connection),
+                meta.get_field("schedule").target_field.get_db_prep_value(schedule.pk, connection),
+                meta.get_field("fire_at").get_db_prep_value(fire_at, connection),
+                meta.get_field("created_at").get_db_prep_value(timezone.now(), connection),
+            ],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _fire_actor(schedule: Schedule, members: dict) -> tuple[Actor | None, str]:
     """Who starts the schedule's jobs: its creator, as long as they may (else None and why not)."""
     if schedule.actor_kind == ActorKind.TOKEN:
         token = schedule.created_by_token
         if token is None or not token.is_active:
             return None, f"The API token that created this schedule ({schedule.actor_label}) was revoked or expired."
-        if token.created_by_id is not None and not _is_member(schedule.org_id, token.created_by_id):
+        if token.created_by_id is not None and not _is_member(members, schedule.org_id, token.created_by_id):
             return None, f"The creator of the API token {schedule.actor_label} is no longer a member."
         label = f"{token.name} ({token.prefix}…)"
         return Actor(kind=ActorKind.TOKEN, id=str(token.id), label=label, token=token), ""
     user = schedule.created_by
-    if user is None or not user.is_active or not _is_member(schedule.org_id, user.pk):
+    if user is None or not user.is_active or not _is_member(members, schedule.org_id, user.pk):
         return (
             None,
             f"{schedule.actor_label or 'The creator of this schedule'} is no longer a member of this organization.",
@@ -265,8 +280,11 @@ def _fire_actor(schedule: Schedule) -> tuple[Actor | None, str]:
     return Actor.for_user(user), ""
 
 
-def _is_member(org_id: uuid.UUID, user_id: Any) -> bool:
-    return Membership.objects.filter(org_id=org_id, user_id=user_id).exists()
+def _is_member(members: dict, org_id: uuid.UUID, user_id: Any) -> bool:
+    key = (org_id, user_id)
+    if key not in members:
+        members[key] = Membership.objects.filter(org_id=org_id, user_id=user_id).exists()
+    return members[key]
 
 
 def _next_fire(schedule: Schedule, now: datetime) -> datetime | None:

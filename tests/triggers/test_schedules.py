@@ -224,6 +224,12 @@ def test_fall_back_runs_a_repeating_expression_at_every_real_instant():
     ]
 
 
+def test_spring_forward_a_repeating_expression_follows_real_time():
+    """`*/30 * * * *` on the spring-forward night: 01:30 CET, then 03:00 CEST (02:00 and 02:30 do not exist)."""
+    times = cron.fires_after("*/30 * * * *", "Europe/Berlin", utc(2026, 3, 29, 0, 10), 3)
+    assert times == [utc(2026, 3, 29, 0, 30), utc(2026, 3, 29, 1), utc(2026, 3, 29, 1, 30)]
+
+
 @pytest.mark.parametrize(
     "expr,start,end,expected",
     [

@@ -59,6 +59,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Fires the schedules whose time has come (triggers.schedules): a fire is at most this late.
     "schedules-tick": {"task": "triggers.tasks.schedules_tick", "schedule": 15.0},
     "schedule-fires-purge": {"task": "triggers.tasks.schedule_fires_purge", "schedule": 86400.0},
+    # Environments: expired locks, approvals past their time, waiting jobs whose release was lost.
+    "environments-sweep": {"task": "triggers.tasks.environments_sweep", "schedule": 10.0},
     "idempotency-keys-purge": {"task": "triggers.tasks.idempotency_keys_purge", "schedule": 3600.0},
     # Expired API refresh tokens and their blacklist rows (they grow with every login and rotation).
     "refresh-tokens-purge": {"task": "orgs.tasks.expired_refresh_tokens_purge", "schedule": 86400.0},

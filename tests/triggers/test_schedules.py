@@ -321,3 +321,34 @@ def test_a_member_role_is_enough_for_the_creator(org_a):
     schedule = _schedule(org_a, next_fire_at=utc(2026, 12, 7, 9), created_by=person)
     services.schedules_fire_due(now=utc(2026, 12, 7, 9, 0, 5))
     assert [j.actor_label for j in _jobs(schedule)] == [person.email]
+
+
+# --- the trigger's environment rules ----------------------------------------------------------------------
+
+
+def test_a_fire_under_an_environment_lock_makes_a_job_that_ends_cancelled_with_the_locks_reason(org_a, owner, member):
+    from orgs.actors import Actor
+    from triggers.environments import services as env_services
+    from triggers.models import Environment
+
+    production = Environment.objects.create(org=org_a, name="production")
+    trigger = TriggerFactory(org=org_a, environment=production)
+    schedule = _schedule(org_a, trigger=trigger, created_by=member, next_fire_at=utc(2026, 12, 7, 9))
+    env_services.environment_lock(environment=production, actor=Actor.for_user(owner), reason="release freeze")
+
+    assert services.schedules_fire_due(now=utc(2026, 12, 7, 9, 0, 5)) == 1
+
+    [job] = _jobs(schedule)
+    assert job.status == JobStatus.CANCELLED
+    assert job.error == "environment locked by owner@acme.test: 'release freeze'"
+    assert Schedule.objects.get(pk=schedule.pk).last_job_id == job.pk
+
+
+def test_a_fire_of_an_environment_with_approvals_waits_for_them(org_a, member):
+    from triggers.models import Environment
+
+    staging = Environment.objects.create(org=org_a, name="staging", required_approvals=1)
+    trigger = TriggerFactory(org=org_a, environment=staging)
+    schedule = _schedule(org_a, trigger=trigger, created_by=member, next_fire_at=utc(2026, 12, 7, 9))
+    services.schedules_fire_due(now=utc(2026, 12, 7, 9, 0, 5))
+    assert [j.status for j in _jobs(schedule)] == [JobStatus.PENDING_APPROVAL]

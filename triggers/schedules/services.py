@@ -170,7 +170,9 @@ def schedules_fire_due(*, now: datetime | None = None, batch_size: int = TICK_BA
                 .select_related("trigger__org", "created_by", "created_by_token")
                 .order_by("next_fire_at")[:batch_size]
             )
-            for schedule in due:
+            # A fire of a trigger with an environment locks the environment's row until the batch commits:
+            # taken in one order (by environment id) by every tick, two ticks may wait for each other but never deadlock.
+            for schedule in sorted(due, key=lambda s: str(s.trigger.environment_id or "")):
                 made += _schedule_catch_up(schedule=schedule, now=now, members=members)
             if due:  # one UPDATE for the batch's next_fire_at and last_* fields
                 Schedule.objects.bulk_update(due, ["next_fire_at", "last_fire_at", "last_job", "last_error"])
@@ -223,6 +225,9 @@ def schedule_fire(*, schedule: Schedule, fire_at: datetime, members: dict | None
                 source=JobSource.SCHEDULE,
                 ref=schedule.ref or None,
                 params=dict(schedule.params),
+                # A locked environment does not refuse a fire: the job is made and ends cancelled with the
+                # lock's reason, so the miss shows in the job list and its notification (issue 23).
+                record_lock=True,
             )
             job_id = result.job_id
         except DepliteError as exc:

@@ -42,6 +42,7 @@ from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
     OutboxMessageFactory,
+    ScheduleFactory,
     StorageBindingFactory,
     StoredFileFactory,
     TriggerFactory,
@@ -104,6 +105,8 @@ def _seed(s3_admin, moto_url: str) -> dict:
         org=org, name="deploy-prod", workflow="deploy", agent_labels=["prod"], output_binding=binding
     )
     spare_trigger = TriggerFactory(org=org, name="deploy-old", workflow="deploy")
+    schedule = ScheduleFactory(org=org, trigger=trigger, cron="0 9 * * 1-5", timezone="Europe/Berlin", created_by=owner)
+    spare_schedule = ScheduleFactory(org=org, trigger=trigger, cron="0 3 * * *", created_by=owner)
     now = timezone.now()
     # The agent that signs the protocol requests; never named by a management operation, so
     # rotating or revoking an agent does not cut the run's own agent credential.
@@ -206,6 +209,8 @@ def _seed(s3_admin, moto_url: str) -> dict:
             "spare_member": spare_member.pk,
             "invitation": invitation.pk,
             "output": output.pk,
+            "schedule": schedule.pk,
+            "spare_schedule": spare_schedule.pk,
         },
     }
 
@@ -239,6 +244,11 @@ def _operation_parameters(ids: dict) -> dict[str, dict[str, str]]:
         "api_orgs_triggers_retrieve": {"id": i["trigger"]},
         "api_orgs_triggers_partial_update": {"id": i["trigger"]},
         "api_orgs_triggers_destroy": {"id": i["spare_trigger"]},
+        "api_orgs_triggers_schedules_list": {"trigger_id": i["trigger"]},
+        "api_orgs_triggers_schedules_create": {"trigger_id": i["trigger"]},
+        "api_orgs_triggers_schedules_retrieve": {"trigger_id": i["trigger"], "id": i["schedule"]},
+        "api_orgs_triggers_schedules_partial_update": {"trigger_id": i["trigger"], "id": i["schedule"]},
+        "api_orgs_triggers_schedules_destroy": {"trigger_id": i["trigger"], "id": i["spare_schedule"]},
         "api_triggers_run_create": {"trigger_id": i["trigger"]},
         "triggers_run_create": {"trigger_id": i["trigger"]},
         "api_invitations_accept_create": {"invitation_id": i["invitation"]},
@@ -308,6 +318,11 @@ SCHEMA_CANNOT_SAY: dict[str, tuple[list[str], str]] = {
         "a webhook trigger needs name and workflow; chat fields only on chat triggers",
     ),
     "api_orgs_triggers_partial_update": (["400"], "as create, on the merged trigger"),
+    "api_orgs_triggers_schedules_create": (
+        ["400"],
+        "a cron expression cronsim parses (ranges per field, a date that exists), an IANA timezone name, param names",
+    ),
+    "api_orgs_triggers_schedules_partial_update": (["400"], "as create, on the merged schedule"),
     "api_orgs_tokens_create": (
         ["400"],
         "bindingIds/storagePermissions only on storage tokens, triggerIds only on "

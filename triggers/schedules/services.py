@@ -4,9 +4,9 @@
 Exactly once per (schedule, fire time), decided by the database, never by the broker:
 - a tick takes due schedules with SELECT … FOR UPDATE SKIP LOCKED, so two ticks running at once
   (two beats started by mistake) never work on the same schedule at the same time;
-- each fire inserts its ScheduleFire row, unique on (schedule, fire_at), in the same transaction
-  as its job: should two ticks still reach the same fire, the second insert fails and its job
-  with it;
+- each fire first inserts its ScheduleFire row, unique on (schedule, fire_at), in the same
+  transaction as its job: should two ticks still reach the same fire, the second finds the row
+  taken and makes no job;
 - next_fire_at only moves on when that transaction commits, so a tick that dies (beat restarted
   mid-minute) leaves the fire for the next one, and a broker that is down only delays the tick
   (a fire up to LATE_FIRE_GRACE late still runs; older ones follow the schedule's catch_up).

@@ -113,3 +113,24 @@ def test_another_orgs_schedule_pages_are_404(owner, org_a, org_b):
     assert client.post(f"{base}/delete").status_code == 404
     assert client.get(f"/orgs/{org_b.slug}/triggers/{theirs.trigger_id}/schedules/new").status_code == 404
     assert Schedule.objects.filter(pk=theirs.pk).exists()
+
+
+def test_the_trigger_page_costs_the_same_queries_with_one_schedule_or_five(owner, org_a):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    trigger = TriggerFactory(org=org_a)
+    client = _client(owner)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(_page(org_a, trigger)).status_code == 200
+        return len(captured)
+
+    ScheduleFactory(org=org_a, trigger=trigger, created_by=owner)
+    one = queries()
+    for _ in range(4):
+        schedule = ScheduleFactory(org=org_a, trigger=trigger, created_by=owner)
+        job = Job.objects.create(org=org_a, trigger=trigger, trigger_name="x", workflow="deploy", source="schedule")
+        Schedule.objects.filter(pk=schedule.pk).update(last_job=job, last_fire_at=datetime(2026, 12, 7, tzinfo=UTC))
+    assert queries() == one

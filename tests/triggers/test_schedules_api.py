@@ -144,3 +144,25 @@ def test_the_schedules_are_in_the_schema(api, owner):
     assert set(detail) >= {"get", "patch", "delete"}
     output = schema["components"]["schemas"]["ScheduleOutput"]["properties"]
     assert {"nextFireTimes", "description", "lastFireAt", "lastJob", "catchUp"} <= set(output)
+
+
+def test_the_list_costs_the_same_queries_with_one_schedule_or_ten(api, org_a, owner):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from triggers.models import Job
+
+    trigger = TriggerFactory(org=org_a)
+    api.as_user(owner)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get(_url(org_a, trigger)).status_code == 200
+        return len(captured)
+
+    ScheduleFactory(org=org_a, trigger=trigger, created_by=owner)
+    one = queries()
+    for _ in range(9):
+        job = Job.objects.create(org=org_a, trigger=trigger, trigger_name="x", workflow="deploy", source="schedule")
+        ScheduleFactory(org=org_a, trigger=trigger, created_by=owner, last_job=job)
+    assert queries() == one

@@ -352,3 +352,39 @@ def test_a_fire_of_an_environment_with_approvals_waits_for_them(org_a, member):
     schedule = _schedule(org_a, trigger=trigger, created_by=member, next_fire_at=utc(2026, 12, 7, 9))
     services.schedules_fire_due(now=utc(2026, 12, 7, 9, 0, 5))
     assert [j.status for j in _jobs(schedule)] == [JobStatus.PENDING_APPROVAL]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_tick_skips_a_schedule_another_tick_holds_and_fires_it_once_released(org_a):
+    """SKIP LOCKED, deterministically: while another connection (a second beat mid-tick) holds one
+    schedule's row, a tick fires the others without waiting; once released, the held one fires once."""
+    held = _schedule(org_a, next_fire_at=utc(2026, 12, 7, 9))
+    free = _schedule(org_a, next_fire_at=utc(2026, 12, 7, 9))
+    locked, release, errors = threading.Event(), threading.Event(), []
+
+    def other_beat():
+        try:
+            with transaction.atomic():
+                Schedule.objects.select_for_update().get(pk=held.pk)
+                locked.set()
+                release.wait(timeout=60)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            locked.set()
+            connection.close()
+
+    thread = threading.Thread(target=other_beat)
+    thread.start()
+    try:
+        assert locked.wait(timeout=60)
+        assert services.schedules_fire_due(now=utc(2026, 12, 7, 9, 0, 5)) == 1
+        assert (len(_jobs(held)), len(_jobs(free))) == (0, 1)
+    finally:
+        release.set()
+        thread.join(timeout=60)
+    assert not errors
+    assert services.schedules_fire_due(now=utc(2026, 12, 7, 9, 0, 20)) == 1
+    services.schedules_fire_due(now=utc(2026, 12, 7, 9, 0, 35))
+    assert (len(_jobs(held)), len(_jobs(free))) == (1, 1)

@@ -10,6 +10,7 @@ router = OrgRouter()
 router.register("triggers", api.TriggerViewSet, basename="triggers")
 router.register("jobs", api.JobViewSet, basename="jobs")
 router.register(r"triggers/(?P<trigger_id>[^/.]+)/schedules", schedules_api.ScheduleViewSet, basename="schedules")
+router.register("environments", api.EnvironmentViewSet, basename="environments")
 
 # Mounted under api/orgs/<org_id>/ by deplite/urls.py.
 org_urlpatterns = router.urls

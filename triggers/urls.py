@@ -3,10 +3,13 @@ from django.urls import path, re_path
 from deplite.api.routers import OrgRouter
 
 from . import api, views
+from .schedules import api as schedules_api
+from .schedules import views as schedules_views
 
 router = OrgRouter()
 router.register("triggers", api.TriggerViewSet, basename="triggers")
 router.register("jobs", api.JobViewSet, basename="jobs")
+router.register(r"triggers/(?P<trigger_id>[^/.]+)/schedules", schedules_api.ScheduleViewSet, basename="schedules")
 router.register("environments", api.EnvironmentViewSet, basename="environments")
 
 # Mounted under api/orgs/<org_id>/ by deplite/urls.py.
@@ -46,4 +49,20 @@ page_urlpatterns = [
     path("triggers/<uuid:trigger_id>/edit/", views.trigger_edit, name="trigger-edit"),
     path("triggers/<uuid:trigger_id>/run", views.trigger_run, name="trigger-run-form"),
     path("triggers/<uuid:trigger_id>/delete", views.trigger_delete, name="trigger-delete"),
+    path("triggers/<uuid:trigger_id>/schedules/new", schedules_views.schedule_new, name="schedule-new"),
+    path(
+        "triggers/<uuid:trigger_id>/schedules/<uuid:schedule_id>/edit",
+        schedules_views.schedule_edit,
+        name="schedule-edit",
+    ),
+    path(
+        "triggers/<uuid:trigger_id>/schedules/<uuid:schedule_id>/toggle",
+        schedules_views.schedule_toggle,
+        name="schedule-toggle",
+    ),
+    path(
+        "triggers/<uuid:trigger_id>/schedules/<uuid:schedule_id>/delete",
+        schedules_views.schedule_delete,
+        name="schedule-delete",
+    ),
 ]

@@ -19,7 +19,7 @@ from integrations.models import Installation, OutboxMessage
 from storage.models import StorageBinding, StoredFile
 from tests.factories import VICTIM_FACTORIES
 from tests.urlconf import walk
-from triggers.models import Environment, Job, Trigger
+from triggers.models import Environment, Job, Schedule, Trigger
 
 PAGE_PREFIX = "orgs/<slug:org_slug>/"
 # URL kwarg → the model whose id it names. A page with another kwarg fails below until added.
@@ -32,6 +32,7 @@ PAGE_OBJECTS = {
     "installation_id": Installation,
     "delivery_id": OutboxMessage,
     "environment_name": Environment,
+    "schedule_id": Schedule,
 }
 # A kwarg that names its object by another field than its id (an environment by its name).
 PAGE_OBJECT_FIELDS = {"environment_name": "name"}

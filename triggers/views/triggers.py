@@ -19,6 +19,7 @@ from ..chat_links import chat_connection, notify_connection
 from ..extensions import linked_teams
 from ..forms import RunForm, TriggerForm
 from ..models import Environment, Job, JobSource, JobStatus, Trigger
+from ..schedules.views import schedule_rows
 
 
 @org_page(Perm.TRIGGERS_READ)
@@ -162,6 +163,7 @@ def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int =
             "run_url": absolute_url("trigger-run", trigger_id=trigger.pk),
             "chat": chat_connection(trigger, linked),
             "notify": notify_connection(trigger, linked),
+            "schedules": schedule_rows(request, trigger),
         },
         status=status,
     )

@@ -45,6 +45,11 @@ def _unescape_slack(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def console_words(text: str) -> list[str]:
+    """The command's words, mentions and Slack's escaping removed (`lock production release freeze`)."""
+    return _unescape_slack(strip_mentions(text)).split()
+
+
 def parse_command(text: str) -> ParsedCommand:
     """Parse the text after the mention / slash command name. Raises CommandError."""
     text = _unescape_slack(strip_mentions(text)).replace("\u201c", '"').replace("\u201d", '"')

@@ -40,6 +40,8 @@ def check_target(row: OutboxMessage) -> None:
 def send(row: OutboxMessage) -> str:
     """Post (or edit) the message; returns the provider's message id."""
     body = row.content
+    if row.kind == MessageKind.CHAT_PRIVATE:
+        return _send_private(row, body)
     if row.provider == ChatProvider.SLACK:
         return _send_slack(row, body)
     if row.kind == MessageKind.CHAT_REPLY:
@@ -50,6 +52,27 @@ def send(row: OutboxMessage) -> str:
             return discord.edit_message(channel=row.channel, message_id=row.provider_message_id, body=body)
     # Discord's enforced nonce makes a repeat within minutes return the first message.
     return discord.post_message(channel=row.channel, body=body, nonce=row.pk.hex[:25])
+
+
+def _send_private(row: OutboxMessage, body: dict) -> str:
+    """An answer for one chat user's eyes. Slack keeps no ephemeral message to look for, so an
+    attempt whose outcome is unknown may show it twice: harmless for a private answer."""
+    if row.provider != ChatProvider.SLACK:
+        # Discord answers privately in the interaction's own response, never through the outbox.
+        raise TransportError(
+            "private_unsupported", "Discord private answers go in the interaction response", permanent=True
+        )
+    fields = {k: v for k, v in body.items() if k != "user"}
+    return (
+        slack.post_ephemeral(
+            token=row.installation.bot_token,
+            channel=row.channel,
+            user=body.get("user", ""),
+            body=fields,
+            thread_ts=row.thread_ts,
+        )
+        or "ephemeral"
+    )
 
 
 def _send_slack(row: OutboxMessage, body: dict) -> str:

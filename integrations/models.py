@@ -127,6 +127,10 @@ class MessageKind(models.TextChoices):
     CHAT_REPLY = "chat_reply", "Chat reply"
     # A failed chat-started job whose reply sits in a thread is also posted to the channel.
     CHAT_FAILURE = "chat_failure", "Chat failure"
+    # Seen only by one chat user (Slack chat.postEphemeral): a login link, a refusal of a mention.
+    CHAT_PRIVATE = "chat_private", "Private chat answer"
+    # A job waiting for approval, with its buttons, in the environment's approval channel.
+    APPROVAL = "approval", "Approval request"
 
 
 class MessageStatus(models.TextChoices):
@@ -226,3 +230,48 @@ class OutboxMessage(models.Model):
         if self.last_error_message and self.last_error_message != self.last_error:
             return f"{self.last_error}: {self.last_error_message}"
         return self.last_error
+
+
+class ChatIdentity(models.Model):
+    """A chat user (provider, team, chat user id) who acts in chat as a Deplite user of the org.
+
+    Made by the user themself: `/deplite login` gives the chat user a one-time link that the
+    Deplite user opens while signed in (`ChatLinkToken`). A chat act then counts as that
+    user's, with the role they hold at the time of the act.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=True)
+    provider = models.CharField(max_length=16, choices=ChatProvider.choices)
+    team_id = models.CharField(max_length=64)
+    chat_user_id = models.CharField(max_length=64)
+    chat_user_name = models.CharField(max_length=255, blank=True, default="")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_identities")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["provider", "chat_user_name", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "provider", "team_id", "chat_user_id"], name="chatidentity_unique_per_chat_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.chat_user_name or self.chat_user_id} → {self.user_id}"
+
+
+class ChatLinkToken(models.Model):
+    """The one-time link `/deplite login` answers with: single use, 10 minutes, bound to the
+    installation (so to its org) and the chat user. Only the SHA-256 of its secret is stored;
+    the link itself is signed (django.core.signing), so a forged one is refused unread."""
+
+    id = models.BigAutoField(primary_key=True)
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=True)
+    installation = models.ForeignKey(Installation, on_delete=models.CASCADE, related_name="+")
+    chat_user_id = models.CharField(max_length=64)
+    chat_user_name = models.CharField(max_length=255, blank=True, default="")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)

@@ -19,15 +19,13 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deplite.errors import Conflict, DepliteError
-from orgs.actors import Actor, ActorKind
+from deplite.errors import Conflict
+from orgs.actors import Actor
 from orgs.models import Organization, Role, User
 from orgs.services import audit_record
-from triggers.models import ChatProvider, Job, JobSource, JobStatus, Trigger
-from triggers.services import trigger_run
+from triggers.models import ChatProvider, Job
 
-from . import outbox
-from .commands import CommandError, parse_command
+from . import console, outbox
 from .models import ChatCommand, CommandKind, CommandOutcome, Installation, MessageKind, OAuthState
 from .slack import text as slack_text
 
@@ -203,6 +201,8 @@ class ChatReceipt:
     job: Job | None
     # For a refusal: the ephemeral text. For a job: a short acknowledgement.
     text: str
+    # Seen by its author only (a refusal, a login link, help); a job's answer is public.
+    private: bool = True
 
     @property
     def job_created(self) -> bool:
@@ -230,13 +230,15 @@ def chat_command_receive(
     response_url: str = "",
     interaction_token: str = "",
     application_id: str = "",
+    external: bool = False,
 ) -> ChatReceipt:
     """Turn one chat command into at most one job, ever, for this external id.
 
     The command row is inserted first: a retried delivery of the same event waits on its
     unique index and then finds it, so it creates nothing. A reply that needs a provider
     call is an outbox message written in the same transaction and sent after commit; with
-    the broker down it stays `pending` and the sweeper sends it later.
+    the broker down it stays `pending` and the sweeper sends it later. `external`: the
+    chat user is not of the installation's own workspace (Slack Connect, another guild).
     """
     installation = (
         Installation.objects.select_related("org")
@@ -279,26 +281,40 @@ def chat_command_receive(
                 job=existing.job if existing else None,
                 text=existing.reply_text if existing else "",
             )
-        job, reply = _route(installation=installation, command=command)
+        answer = console.route(installation=installation, command=command, external=external)
+        job, reply = answer.job, answer.text
         if job is None and provider == ChatProvider.SLACK:
-            # A refusal quotes the command back (keyword, ref, params): escaped for Slack.
+            # An answer quotes the command back (keyword, ref, params, reasons): escaped for Slack.
             reply = slack_text.escape(reply)
         command.job = job
         command.outcome = CommandOutcome.JOB_CREATED if job is not None else CommandOutcome.REFUSED
         command.reply_text = reply
         command.save(update_fields=["job", "outcome", "reply_text"])
-        # A mention is answered in its thread, and a job's message is posted where it can be
-        # edited as the job moves; a refused slash command was already answered in the HTTP
-        # response (ephemeral), so nothing is left to send.
-        if kind == CommandKind.SLACK_MENTION or job is not None:
-            _reply_enqueue(installation=installation, command=command)
-    return ChatReceipt(command=command, duplicate=False, job=job, text=reply)
+        # A job's message is posted where it can be edited as the job moves; a mention's other
+        # answers go in its thread, or to its author alone when private. A slash command's
+        # were already answered in the HTTP response (ephemeral), so nothing is left to send.
+        if job is not None or kind == CommandKind.SLACK_MENTION:
+            _reply_enqueue(installation=installation, command=command, private=answer.private and job is None)
+    return ChatReceipt(command=command, duplicate=False, job=job, text=reply, private=answer.private)
 
 
-def _reply_enqueue(*, installation: Installation, command: ChatCommand) -> None:
+def _reply_enqueue(*, installation: Installation, command: ChatCommand, private: bool = False) -> None:
     """The command's answer, as an outbox message: for a job, the message its progress and
     result edit later (a Slack slash command's goes to the channel, a mention's in its
-    thread, a Discord command's fills the deferred interaction response)."""
+    thread, a Discord command's fills the deferred interaction response); a private answer
+    to a mention is an ephemeral message seen by its author only."""
+    if private:
+        outbox.message_enqueue(
+            org_id=command.org_id,
+            kind=MessageKind.CHAT_PRIVATE,
+            provider=command.provider,
+            channel=command.channel_id,
+            content={"text": command.reply_text, "user": command.user_id},
+            installation=installation,
+            command_id=command.pk,
+            thread_ts=command.thread_ts,
+        )
+        return
     if command.provider == ChatProvider.SLACK:
         content = {"text": command.reply_text}
         thread_ts = command.thread_ts if command.kind == CommandKind.SLACK_MENTION else ""
@@ -318,69 +334,3 @@ def _reply_enqueue(*, installation: Installation, command: ChatCommand) -> None:
         thread_ts=thread_ts,
         interaction_token=command.interaction_token,
     )
-
-
-def _actor(command: ChatCommand) -> Actor:
-    who = command.user_name or command.user_id
-    # Not a Deplite user: a system actor whose id and label name the chat user.
-    return Actor(
-        kind=ActorKind.SYSTEM,
-        id=f"{command.provider}:{command.user_id}"[:64],
-        label=f"{ChatProvider(command.provider).label} user {who} ({command.user_id}) in {command.team_id}",
-    )
-
-
-def _channel_keywords(*, org: Organization, provider: str, team_id: str, channel_id: str) -> list[Trigger]:
-    return list(
-        Trigger.objects.filter(org=org, chat_provider=provider, chat_team_id=team_id, chat_channel_id=channel_id)
-        .exclude(chat_keyword="")
-        .order_by("chat_keyword")
-    )
-
-
-def _available(triggers: list[Trigger]) -> str:
-    usable = [t.chat_keyword for t in triggers if t.enabled]
-    if not usable:
-        return "No trigger of this organization listens in this channel yet: create a chat trigger for it in Deplite."
-    return "Keywords in this channel: " + ", ".join(f"`{k}`" for k in usable) + "."
-
-
-def _route(*, installation: Installation, command: ChatCommand) -> tuple[Job | None, str]:
-    """The job for this command, or None and a refusal that helps."""
-    org = installation.org
-    here = _channel_keywords(org=org, provider=command.provider, team_id=command.team_id, channel_id=command.channel_id)
-    try:
-        parsed = parse_command(command.text)
-    except CommandError as exc:
-        return None, f"{exc.message}\n{_available(here)}"
-    trigger = next((t for t in here if t.chat_keyword == parsed.keyword), None)
-    if trigger is None:
-        return None, f"No trigger for `{parsed.keyword}` in this channel. {_available(here)}"
-    if not trigger.enabled:
-        return None, f"The trigger {trigger.name} (`{trigger.chat_keyword}`) is disabled. {_available(here)}"
-    source = JobSource.SLACK if command.provider == ChatProvider.SLACK else JobSource.DISCORD
-    try:
-        result = trigger_run(
-            trigger=trigger, actor=_actor(command), source=source, ref=parsed.ref, params=parsed.params
-        )
-    except DepliteError as exc:  # disabled meanwhile, an input file that is not available…
-        return None, exc.message
-    job = Job.objects.get(pk=result.job_id)
-    return job, job_queued_text(job, provider=command.provider)
-
-
-def job_queued_text(job: Job, *, provider: str) -> str:
-    params = " ".join(f"{k}={v}" for k, v in job.params.items())
-    # An environment may hold it: say so, rather than "queued".
-    state = {JobStatus.PENDING_APPROVAL: "waiting for approval", JobStatus.WAITING: "waiting its turn"}.get(
-        job.status, "queued"
-    )
-    where = f" to {job.environment_name}" if job.environment_name else ""
-    text = f"Job #{job.short_id} {state} — {job.trigger_name}{where} (ref `{job.ref}`" + (
-        f" · {params}" if params else ""
-    )
-    if provider == ChatProvider.SLACK:
-        # Everything but the link is the user's text: escaped, so it cannot ping or link.
-        return f"{slack_text.escape(text)}) · <{job.url}|View job>"
-    # Discord messages are sent with `allowed_mentions: {"parse": []}`: nobody is pinged.
-    return f"{text}) · {job.url}"

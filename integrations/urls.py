@@ -32,10 +32,14 @@ public_urlpatterns = [
     path("integrations/discord/interactions", discord_views.interactions, name="discord-interactions"),
     path("integrations/discord/oauth/callback", discord_views.oauth_callback, name="discord-oauth-callback"),
     path("integrations/oauth/result", views.oauth_result, name="integrations-oauth-result"),
+    path("integrations/slack/interactions", slack_views.interactions, name="slack-interactions"),
+    path("integrations/chat/link/<str:token>", views.identity_link, name="chat-identity-link"),
 ]
 
 # Web pages, mounted under orgs/<slug:org_slug>/ by deplite/urls.py.
 page_urlpatterns = [
     path("integrations/", views.integrations_page, name="integrations-page"),
     path("integrations/<uuid:installation_id>/disconnect", views.integration_disconnect, name="integration-disconnect"),
+    path("integrations/identities/", views.identities_page, name="chat-identities-page"),
+    path("integrations/identities/<uuid:identity_id>/remove", views.identity_remove, name="chat-identity-remove"),
 ]

@@ -33,6 +33,8 @@ class Actor:
     ip: str | None = None
     user: User | None = None
     token: ApiToken | None = None
+    # Where a person acted from when not in Deplite itself ("Slack", "Discord"): audited as `data.via`.
+    via: str = ""
 
     def stamp(self) -> dict[str, str]:
         """The fields that record who did it, on audit events and on the rows an actor creates
@@ -46,6 +48,11 @@ class Actor:
     @classmethod
     def for_user(cls, user: User, *, ip: str | None = None) -> Actor:
         return cls(kind=ActorKind.USER, id=str(user.pk), label=user.email, ip=ip, user=user)
+
+    @classmethod
+    def for_chat_user(cls, user: User, *, via: str) -> Actor:
+        """A person acting from chat through their linked identity: their own act, with their rights."""
+        return cls(kind=ActorKind.USER, id=str(user.pk), label=user.email, user=user, via=via)
 
     @classmethod
     def for_agent(cls, *, agent_id: object, name: str) -> Actor:

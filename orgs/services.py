@@ -41,7 +41,7 @@ def audit_event(
         action=action,
         target_type=type(target).__name__ if target is not None else "",
         target_id=str(getattr(target, "pk", "") or "") if target is not None else "",
-        data=data or {},
+        data={**(data or {}), "via": actor.via} if actor.via else (data or {}),
         ip=actor.ip,
     )
 

@@ -112,6 +112,7 @@ class FakeSlack(Fake):
         self.tokens = tokens
         self.history_error = ""  # e.g. "missing_scope": a bot installed without channels:history
         self.next_ts: list[str] = []  # the ts of the next posts, when a test needs to know them
+        self.ephemerals: list[dict] = []  # chat.postEphemeral: seen by one user, never in the channel
         self._ts = itertools.count(1)
         server.expect_request(ANY).respond_with_handler(self.handle)
 
@@ -162,6 +163,7 @@ class FakeSlack(Fake):
                     "channel": channel,
                     "text": body.get("text"),
                     "attachments": body.get("attachments"),
+                    "blocks": body.get("blocks"),
                     "thread_ts": body.get("thread_ts"),
                     "metadata": body.get("metadata"),
                     "token": token,
@@ -170,6 +172,20 @@ class FakeSlack(Fake):
                 }
                 self.messages.append(message)
             return _json({"ok": True, "channel": channel, "ts": ts, "message": {"text": message["text"]}})
+        if method == "chat.postEphemeral":
+            with self.lock:
+                ts = f"{int(time.time())}.{next(self._ts):06d}"
+                self.ephemerals.append(
+                    {
+                        "ts": ts,
+                        "channel": channel,
+                        "user": body.get("user"),
+                        "text": body.get("text"),
+                        "blocks": body.get("blocks"),
+                        "thread_ts": body.get("thread_ts"),
+                    }
+                )
+            return _json({"ok": True, "message_ts": ts})
         if method == "chat.update":
             with self.lock:
                 found = [m for m in self.messages if m["channel"] == channel and m["ts"] == body.get("ts")]
@@ -178,6 +194,7 @@ class FakeSlack(Fake):
                 found[0]["edits"].append(found[0]["text"])
                 found[0]["text"] = body.get("text")
                 found[0]["attachments"] = body.get("attachments")
+                found[0]["blocks"] = body.get("blocks")
             return _json({"ok": True, "channel": channel, "ts": body.get("ts")})
         if method in ("conversations.history", "conversations.replies") and self.history_error:
             return _json({"ok": False, "error": self.history_error})
@@ -229,7 +246,9 @@ class FakeDiscord(Fake):
             with self.lock:
                 original = self.interactions[hook.group(2)]
                 original["edits"].append(original.get("content"))
-                original.update(content=body.get("content"), embeds=body.get("embeds"))
+                original.update(
+                    content=body.get("content"), embeds=body.get("embeds"), components=body.get("components")
+                )
             return _json({"id": original["id"], "content": original["content"]})
         if auth != f"Bot {self.bot_token}":
             return _json({"message": "401: Unauthorized", "code": 0}, 401)
@@ -264,6 +283,7 @@ class FakeDiscord(Fake):
                     "channel": channel,
                     "content": body.get("content"),
                     "embeds": body.get("embeds"),
+                    "components": body.get("components"),
                     "nonce": body.get("nonce"),
                     "received_at": time.time(),
                     "edits": [],
@@ -276,6 +296,8 @@ class FakeDiscord(Fake):
                 if not found:
                     return _json({"message": "Unknown Message", "code": 10008}, 404)
                 found[0]["edits"].append(found[0]["content"])
-                found[0].update(content=body.get("content"), embeds=body.get("embeds"))
+                found[0].update(
+                    content=body.get("content"), embeds=body.get("embeds"), components=body.get("components")
+                )
             return _json({"id": message_id, "channel_id": channel})
         return _json({"message": "405: Method Not Allowed", "code": 0}, 405)

@@ -2,7 +2,7 @@ import factory
 from factory.django import DjangoModelFactory
 
 from agents.models import Agent
-from integrations.models import Installation, MessageStatus, OutboxMessage
+from integrations.models import ChatIdentity, Installation, MessageStatus, OutboxMessage
 from orgs import tokens
 from orgs.models import ApiToken, Invitation, Membership, Organization, Role, TokenScope, User
 from storage.models import StorageBinding, StoredFile
@@ -175,4 +175,11 @@ VICTIM_FACTORIES: dict = {
     Agent: lambda org: AgentFactory(org=org),
     Installation: lambda org: InstallationFactory(org=org),
     OutboxMessage: lambda org: OutboxMessageFactory(org=org),
+    ChatIdentity: lambda org: ChatIdentity.objects.create(
+        org=org,
+        provider="slack",
+        team_id=f"T{org.slug.upper()}",
+        chat_user_id="U0VICTIM",
+        user=MembershipFactory(org=org).user,
+    ),
 }

@@ -18,7 +18,7 @@ from django.contrib import admin
 from django.test import Client
 
 from agents.models import Agent
-from integrations.models import Installation, OutboxMessage
+from integrations.models import ChatIdentity, Installation, OutboxMessage
 from orgs import tokens
 from orgs.models import ApiToken, Membership
 from storage.models import StorageBinding, StoredFile
@@ -140,6 +140,9 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
         StorageBinding: binding,
         StoredFile: stored,
         Trigger: trigger,
+        ChatIdentity: ChatIdentity.objects.create(
+            org=org_a, provider="slack", team_id="TCANARY", chat_user_id="U0CANARY", user=owner
+        ),
         Schedule: ScheduleFactory(org=org_a, trigger=trigger, created_by=owner),
         Environment: EnvironmentFactory(org=org_a, name="production"),
     }

@@ -15,7 +15,7 @@ from django import forms
 
 from . import rules
 from .api import TRIGGER_FIELDS
-from .models import ChatProvider, NotifyOn, Trigger, TriggerType
+from .models import ChatProvider, ChatRunPolicy, NotifyOn, Trigger, TriggerType
 
 _BLANK = [("", "—")]
 
@@ -66,6 +66,14 @@ class TriggerForm(forms.Form):
     chat_keyword = _text(
         "Keyword", placeholder="deploy", help_text="@deplite <keyword> or /deplite <keyword> in that channel."
     )
+    chat_run_policy = forms.ChoiceField(
+        label="Who may run it from chat",
+        choices=ChatRunPolicy.choices,
+        initial=ChatRunPolicy.MEMBERS,
+        required=False,
+        help_text="Linked members (/deplite login), or anyone in the channel for harmless jobs. "
+        "People from outside the workspace never may.",
+    )
 
     notify_provider = forms.ChoiceField(label="Notify via", choices=_BLANK + ChatProvider.choices, required=False)
     notify_team_id = _text("Team / guild id", placeholder="T0123", datalist="linked-team-ids")
@@ -97,7 +105,7 @@ class TriggerForm(forms.Form):
         "output_binding_id",
         "enabled",
     )
-    CHAT = ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword")
+    CHAT = ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword", "chat_run_policy")
     NOTIFY = ("notify_provider", "notify_team_id", "notify_channel_id", "notify_on")
 
     def __init__(
@@ -125,6 +133,8 @@ class TriggerForm(forms.Form):
         # The field shows "main" as its placeholder: left empty, it means what it shows (the rule's default).
         data["default_ref"] = data.get("default_ref") or rules.DEFAULT_REF
         data["output_binding_id"] = data.get("output_binding_id") or None
+        # Not sent (a form without chat fields): the safe default, as the API's.
+        data["chat_run_policy"] = data.get("chat_run_policy") or ChatRunPolicy.MEMBERS
         # The environment by name, as the API takes it: none is null.
         data["environment"] = self.cleaned_data.get("environment") or None
         return data

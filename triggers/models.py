@@ -42,6 +42,13 @@ class ChatProvider(models.TextChoices):
         return f"{self.label} {self.team_noun}"
 
 
+class ChatRunPolicy(models.TextChoices):
+    # Only chat users linked to a member of the org (`/deplite login`).
+    MEMBERS = "members", "Linked members only"
+    # Anyone in the channel of the installation's own workspace (harmless jobs).
+    ANYONE_IN_CHANNEL = "anyone_in_channel", "Anyone in the channel"
+
+
 class NotifyOn(models.TextChoices):
     ALWAYS = "always", "Always"
     FAILURE = "failure", "On failure"
@@ -65,6 +72,8 @@ class Trigger(ActorStamp):
     chat_team_id = models.CharField(max_length=64, blank=True, default="")
     chat_channel_id = models.CharField(max_length=64, blank=True, default="")
     chat_keyword = models.CharField(max_length=50, blank=True, default="")
+    # Who may run it from chat; a user from outside the workspace never may.
+    chat_run_policy = models.CharField(max_length=20, choices=ChatRunPolicy.choices, default=ChatRunPolicy.MEMBERS)
 
     notify_provider = models.CharField(max_length=10, choices=ChatProvider.choices, blank=True, default="")
     notify_team_id = models.CharField(max_length=64, blank=True, default="")

@@ -10,3 +10,7 @@ job_finished = Signal()
 #: `agent lost` whose agent came back with its log and result (lifecycle.job_finish).
 #: kwargs: job_id (UUID), org_id (UUID), status (str, the corrected one).
 job_result_corrected = Signal()
+
+#: Sent after the commit that created a job waiting for approval (`pending_approval`): chat
+#: posts its approval request with buttons. kwargs: job_id (UUID), org_id (UUID).
+job_awaiting_approval = Signal()

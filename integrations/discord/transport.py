@@ -22,10 +22,22 @@ USER_AGENT = "DiscordBot (https://github.com/deplite, 1.0) Deplite"
 COMMAND = {
     "name": "deplite",
     "type": 1,
-    "description": "Run a Deplite trigger of this channel",
+    "description": "Run a Deplite trigger of this channel, or help, status, lock, approve…",
     "options": [
-        {"type": 3, "name": "keyword", "description": "The trigger's keyword, e.g. deploy", "required": True},
-        {"type": 3, "name": "args", "description": "ref=<ref> KEY=value …", "required": False},
+        {
+            "type": 3,
+            "name": "keyword",
+            "description": "A trigger's keyword (deploy…) or help, status, lock, unlock, rollback, cancel, approve, login",
+            "required": True,
+            "autocomplete": True,
+        },
+        {
+            "type": 3,
+            "name": "args",
+            "description": "ref=<ref> KEY=value …, an environment, or a #shortId",
+            "required": False,
+            "autocomplete": True,
+        },
     ],
 }
 # View Channels + Send Messages: enough for the bot to post results.

@@ -26,7 +26,7 @@ from .. import services
 from ..models import CommandKind
 from ..oauth import complete_install
 from ..providers import provider_status
-from . import install, transport
+from . import components, install, transport
 
 PING, APPLICATION_COMMAND = 1, 2
 PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE = 1, 4, 5
@@ -52,10 +52,11 @@ def signature_valid(*, public_key_hex: str, signature_hex: str, timestamp: str, 
     return True
 
 
-def _reply(content: str) -> JsonResponse:
-    return JsonResponse(
-        {"type": CHANNEL_MESSAGE, "data": {"content": content, "flags": EPHEMERAL, "allowed_mentions": {"parse": []}}}
-    )
+def _reply(content: str, *, private: bool = True) -> JsonResponse:
+    data = {"content": content, "allowed_mentions": {"parse": []}}
+    if private:
+        data["flags"] = EPHEMERAL
+    return JsonResponse({"type": CHANNEL_MESSAGE, "data": data})
 
 
 def _obj(value) -> dict:
@@ -99,6 +100,12 @@ def interactions(request):
     kind = interaction.get("type")
     if kind == PING:
         return JsonResponse({"type": PONG})
+    if kind == components.MESSAGE_COMPONENT:
+        return components.component(interaction)
+    if kind == components.MODAL_SUBMIT:
+        return components.modal_submit(interaction)
+    if kind == components.AUTOCOMPLETE:
+        return components.autocomplete(interaction)
     if kind != APPLICATION_COMMAND:
         return _reply("Deplite only understands `/deplite <keyword> [ref=…] [KEY=value …]`.")
     guild_id = str(interaction.get("guild_id") or "")
@@ -120,7 +127,7 @@ def interactions(request):
     if receipt.job_created:
         # "Deplite is thinking…" until the outbox writes the job's message.
         return JsonResponse({"type": DEFERRED_CHANNEL_MESSAGE})
-    return _reply(receipt.text or "Received.")
+    return _reply(receipt.text or "Received.", private=receipt.private)
 
 
 @require_GET

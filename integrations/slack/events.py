@@ -17,7 +17,7 @@ from triggers.models import ChatProvider
 
 from .. import services
 from ..models import CommandKind, Installation
-from . import transport
+from . import actions, transport
 
 logger = logging.getLogger(__name__)
 
@@ -34,19 +34,37 @@ def _authorize(enterprise_id, team_id, user_id, **_kwargs) -> AuthorizeResult:
     return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_user_id=bot_user_id)
 
 
+def external_user(team_id: str, *payloads: dict) -> bool:
+    """Whether the chat user belongs to another workspace than the installation's: in a Slack
+    Connect channel, Slack names the user's own team (`user_team`, `source_team`) beside the
+    channel's, and marks an external member (`is_stranger`, `user.team_id`)."""
+    for payload in payloads:
+        for key in ("user_team", "source_team"):
+            value = payload.get(key)
+            if isinstance(value, str) and value and value != team_id:
+                return True
+        user = payload.get("user")
+        if isinstance(user, dict):
+            if user.get("is_stranger") or (user.get("team_id") and user.get("team_id") != team_id):
+                return True
+    return False
+
+
 def _on_mention(body: dict, event: dict, ack) -> None:
     ack()
+    team_id = body.get("team_id") or event.get("team") or ""
     services.chat_command_receive(
         provider=ChatProvider.SLACK,
         kind=CommandKind.SLACK_MENTION,
         external_id=body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}",
-        team_id=body.get("team_id") or event.get("team") or "",
+        team_id=team_id,
         channel_id=event.get("channel") or "",
         user_id=event.get("user") or "",
         user_name="",
         text=event.get("text") or "",
         # Reply in the thread the mention is in, or start one under it.
         thread_ts=event.get("thread_ts") or event.get("ts") or "",
+        external=external_user(team_id, event),
     )
 
 
@@ -61,6 +79,7 @@ def _on_slash_command(body: dict, ack) -> None:
         user_name=body.get("user_name") or "",
         text=body.get("text") or "",
         response_url=body.get("response_url") or "",
+        external=external_user(body.get("team_id") or "", body),
     )
     # The slash command's own HTTP answer: seen at once by the user who typed it.
     ack(text=receipt.text or "Received.", response_type="ephemeral")
@@ -98,6 +117,8 @@ def _build(signing_secret: str, api_url: str) -> SlackRequestHandler:
     )
     app.event("app_mention")(_on_mention)
     app.command(re.compile(r"^/"))(_on_slash_command)
+    app.action(re.compile(r"^deplite:"))(actions.on_action)
+    app.view(actions.REJECT_CALLBACK)(actions.on_reject_submit)
     app.event("app_uninstalled")(_on_uninstalled)
     app.event("tokens_revoked")(_on_tokens_revoked)
     # Other subscribed events are acknowledged, or Slack would retry them.

@@ -20,6 +20,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from ..transport import TransportError, seconds
 
 TIMEOUT_SECONDS = 10
+# Within Slack's 3 seconds for the click's answer, with room for our own work.
+MODAL_TIMEOUT_SECONDS = 2
 # Errors a retry cannot fix (docs of oauth.v2.access, chat.postMessage, chat.update): the token
 # or the channel is gone, the bot is not in it or may not post, or this request is malformed.
 PERMANENT_ERRORS = frozenset(
@@ -59,13 +61,13 @@ METADATA_EVENT = "deplite_notification"
 _NETWORK_ERRORS = (SlackClientError, urllib.error.URLError, OSError, TimeoutError, ValueError)
 
 
-def client(token: str | None = None) -> WebClient:
+def client(token: str | None = None, *, timeout: float = TIMEOUT_SECONDS) -> WebClient:
     base = settings.SLACK_API_URL
     # retry_handlers=[]: slack_sdk would otherwise retry a connection error itself, uncounted and unpaced.
     return WebClient(
         token=token,
         base_url=base if base.endswith("/") else base + "/",
-        timeout=TIMEOUT_SECONDS,
+        timeout=timeout,
         retry_handlers=[],
     )
 
@@ -143,6 +145,21 @@ def post_message(*, token: str, channel: str, body: dict, outbox_id: str, thread
         **kwargs,
     )
     return str(data.get("ts") or "")
+
+
+def post_ephemeral(*, token: str, channel: str, user: str, body: dict, thread_ts: str = "") -> str:
+    """chat.postEphemeral: seen by `user` only, never stored by Slack (nothing to find or edit later)."""
+    kwargs = dict(body)
+    if thread_ts:
+        kwargs["thread_ts"] = thread_ts
+    data = _call(client(token).chat_postEphemeral, channel=channel, user=user, **kwargs)
+    return str(data.get("message_ts") or "")
+
+
+def open_view(*, token: str, trigger_id: str, view: dict) -> None:
+    """views.open: a modal for the user who just clicked. The one call made inside a request:
+    Slack's trigger_id is valid 3 seconds, so it cannot wait for a task. Bounded by its timeout."""
+    _call(client(token, timeout=MODAL_TIMEOUT_SECONDS).views_open, trigger_id=trigger_id, view=view)
 
 
 def update_message(*, token: str, channel: str, ts: str, body: dict) -> str:

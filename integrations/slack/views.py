@@ -26,7 +26,7 @@ from .events import bolt_handler
 
 _TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
 # Keys bolt reads as objects (`body["event"].get(...)`): anything else would crash it.
-_OBJECT_KEYS = ("event", "team", "user", "channel", "enterprise", "container")
+_OBJECT_KEYS = ("event", "team", "user", "channel", "enterprise", "container", "view")
 
 
 def _unauthorized():
@@ -55,7 +55,10 @@ def events(request):
         body = to_bolt_request(request).body  # bolt parses the body while building its request
     except (ValueError, TypeError, AttributeError, KeyError, IndexError):
         body = None
-    if not isinstance(body, dict) or any(not isinstance(body.get(k, {}), dict) for k in _OBJECT_KEYS):
+    # (Interactivity payloads send `"enterprise": null` outside Enterprise Grid: null is fine.)
+    if not isinstance(body, dict) or any(
+        body.get(k) is not None and not isinstance(body[k], dict) for k in _OBJECT_KEYS
+    ):
         return JsonResponse(error_body("malformed_request", "The body is not a Slack event or command."), status=400)
     response = bolt_handler().handle(request)
     if response.status_code == 401:
@@ -78,3 +81,12 @@ def oauth_callback(request):
         }
 
     return complete_install(request, provider=ChatProvider.SLACK, exchange=exchange)
+
+
+@csrf_exempt
+@require_POST
+def interactions(request):
+    """`POST /integrations/slack/interactions` (the app's Interactivity Request URL): Block Kit
+    button clicks and modal submissions, verified exactly as events (the same v0 signature and
+    window, then the same bolt app, whose listeners are in `events`)."""
+    return events(request)

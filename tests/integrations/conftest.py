@@ -78,7 +78,15 @@ def post_slack_event(client: Client, payload: dict, **sign):
 
 
 def post_slash_command(
-    client: Client, text: str, *, team=TEAM, channel=CHANNEL, trigger_id="13345224609.738474920", **sign
+    client: Client,
+    text: str,
+    *,
+    team=TEAM,
+    channel=CHANNEL,
+    trigger_id="13345224609.738474920",
+    user="U2147483697",
+    extra: dict | None = None,
+    **sign,
 ):
     body = urlencode(
         {
@@ -87,13 +95,14 @@ def post_slash_command(
             "team_domain": "acme",
             "channel_id": channel,
             "channel_name": "deploys",
-            "user_id": "U2147483697",
+            "user_id": user,
             "user_name": "alice",
             "command": "/deplite",
             "text": text,
             "api_app_id": "A123456",
             "response_url": "https://hooks.slack.com/commands/1234/5678",
             "trigger_id": trigger_id,
+            **(extra or {}),
         }
     )
     return client.post(
@@ -179,6 +188,8 @@ def slack_trigger(org_a):
         chat_channel_id=CHANNEL,
         chat_keyword="deploy",
         default_ref="main",
+        # Today's behaviour, which these tests are about; `members` (the default) is tested in test_console.
+        chat_run_policy="anyone_in_channel",
     )
 
 
@@ -192,6 +203,7 @@ def discord_trigger(org_a):
         chat_team_id=GUILD,
         chat_channel_id=DISCORD_CHANNEL,
         chat_keyword="deploy",
+        chat_run_policy="anyone_in_channel",
     )
 
 
@@ -203,3 +215,26 @@ def admin_of_b(org_b):
 def reply_of(command) -> OutboxMessage:
     """The outbox message that answers a chat command (its reply, edited as its job moves)."""
     return OutboxMessage.objects.get(command=command, kind=MessageKind.CHAT_REPLY)
+
+
+SLASH_USER = "U2147483697"  # the user of post_slash_command
+MENTION_USER = "U061F7AUR"  # the user of mention_event
+DISCORD_USER = "53908232506183680"  # the member of deplite_interaction
+
+
+def link_chat_user(user, *, org, provider=ChatProvider.SLACK, team=TEAM, chat_user_id=SLASH_USER, name="alice"):
+    """A chat identity as `/deplite login` leaves it (the link flow itself is tested in test_identity)."""
+    from integrations.models import ChatIdentity
+
+    return ChatIdentity.objects.create(
+        org=org, provider=provider, team_id=team, chat_user_id=chat_user_id, chat_user_name=name, user=user
+    )
+
+
+def link_path(text: str) -> str:
+    """The path of the one-time link an answer carries."""
+    import re
+
+    match = re.search(r"https?://[^/\s]+(/integrations/chat/link/[^\s>|)]+)", text)
+    assert match, text
+    return match.group(1)

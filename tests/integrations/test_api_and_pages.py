@@ -207,6 +207,7 @@ APP_SETTINGS_URLS = {
     "slack-redirect-url": "https://deplite.example.com/integrations/slack/oauth/callback",
     "slack-events-url": "https://deplite.example.com/integrations/slack/events",
     "slack-command-url": "https://deplite.example.com/integrations/slack/events",
+    "slack-interactions-url": "https://deplite.example.com/integrations/slack/interactions",
     "discord-interactions-url": "https://deplite.example.com/integrations/discord/interactions",
     "discord-redirect-url": "https://deplite.example.com/integrations/discord/oauth/callback",
 }

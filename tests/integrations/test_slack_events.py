@@ -296,14 +296,15 @@ def test_bad_params_are_refused_with_the_rule(client, slack_install, slack_trigg
     assert not Job.objects.exists()
 
 
-def test_a_mention_refusal_is_replied_in_thread_by_the_task(
+def test_a_mention_refusal_is_answered_privately_in_its_thread_by_the_task(
     client, slack_api, slack_install, slack_trigger, django_capture_on_commit_callbacks
 ):
-    expect_post_message(slack_api)
     with django_capture_on_commit_callbacks(execute=True):
         post_slack_event(client, mention_event("nope"))
-    (call,) = slack_calls(slack_api, "chat.postMessage")
+    assert slack_calls(slack_api, "chat.postMessage") == []
+    (call,) = slack_calls(slack_api, "chat.postEphemeral")
     assert "No trigger for `nope`" in call["text"] and call["thread_ts"] == "1355517523.000005"
+    assert call["user"] == "U061F7AUR"
     assert not Job.objects.exists()
 
 

@@ -31,6 +31,7 @@ def chat_trigger(org_a, slack_a, fake_slack, settings):
         chat_channel_id=CHANNEL,
         chat_keyword="deploy",
         default_ref="main",
+        chat_run_policy="anyone_in_channel",
     )
 
 

@@ -15,7 +15,7 @@ from django.apps import apps
 from django.test import Client
 
 from agents.models import Agent
-from integrations.models import Installation, OutboxMessage
+from integrations.models import ChatIdentity, Installation, OutboxMessage
 from storage.models import StorageBinding, StoredFile
 from tests.factories import VICTIM_FACTORIES
 from tests.urlconf import walk
@@ -31,6 +31,7 @@ PAGE_OBJECTS = {
     "agent_id": Agent,
     "installation_id": Installation,
     "delivery_id": OutboxMessage,
+    "identity_id": ChatIdentity,
     "environment_name": Environment,
     "schedule_id": Schedule,
 }

@@ -21,8 +21,8 @@ from orgs.models import Membership, Role
 
 from ..environments import rules as env_rules
 from ..environments.models import MAX_REQUIRED_APPROVALS
-from ..models import Concurrency, Environment, JobStatus, QueueOrder
-from ..rules import MAX_REF
+from ..models import ChatProvider, Concurrency, Environment, JobStatus, QueueOrder
+from ..rules import CHAT_ID_RE, MAX_REF
 from ..templatetags.jobs import job_ref_cell
 
 
@@ -67,6 +67,14 @@ class EnvironmentInput(serializers.Serializer):
         required=False,
     )
     allowed_refs = AllowedRefsField(env_rules.clean_allowed_refs, required=False)
+    # Where its approval requests (with Approve / Reject buttons) are posted; all three or none.
+    approval_provider = serializers.ChoiceField(choices=ChatProvider.choices, required=False, allow_blank=True)
+    approval_team_id = StrictCharField(
+        max_length=64, required=False, allow_blank=True, validators=[DocumentedPattern(CHAT_ID_RE)]
+    )
+    approval_channel_id = StrictCharField(
+        max_length=64, required=False, allow_blank=True, validators=[DocumentedPattern(CHAT_ID_RE)]
+    )
 
     def __init__(self, *args, environment: Environment | None = None, **kwargs):
         self.environment = environment
@@ -77,6 +85,17 @@ class EnvironmentInput(serializers.Serializer):
         if self.environment is not None and value != self.environment.name:
             raise serializers.ValidationError("An environment's name is fixed once created.")
         return value
+
+    def validate(self, attrs):
+        fields = ("approval_provider", "approval_team_id", "approval_channel_id")
+        if any(f in attrs for f in fields):
+            stored = self.environment
+            merged = {f: attrs.get(f, getattr(stored, f) if stored else "") for f in fields}
+            if any(merged.values()) and not all(merged.values()):
+                raise serializers.ValidationError(
+                    {"approval_provider": ["approvalProvider, approvalTeamId and approvalChannelId go together."]}
+                )
+        return attrs
 
     def validate_approvers(self, value):
         if ("role" in value) == ("members" in value):
@@ -194,6 +213,9 @@ class EnvironmentOutput(serializers.ModelSerializer):
             "prevent_self_approval",
             "approval_timeout_seconds",
             "allowed_refs",
+            "approval_provider",
+            "approval_team_id",
+            "approval_channel_id",
             "lock",
             "current",
             "counts",

@@ -16,7 +16,7 @@ from .. import rules, services
 from ..chat_links import ChatConnection, chat_connection, notify_connection
 from ..environments import rules as env_rules
 from ..extensions import linked_teams
-from ..models import ChatProvider, NotifyOn, Trigger, TriggerType
+from ..models import ChatProvider, ChatRunPolicy, NotifyOn, Trigger, TriggerType
 
 
 def _chat_id():
@@ -64,6 +64,10 @@ class TriggerInput(serializers.Serializer):
         allow_blank=True,
         default="",
         validators=[DocumentedPattern(rules.KEYWORD_INPUT_RE)],
+    )
+    # Who may run it from chat: linked members (default) or anyone in the channel's own workspace.
+    chat_run_policy = serializers.ChoiceField(
+        choices=ChatRunPolicy.choices, required=False, default=ChatRunPolicy.MEMBERS
     )
     notify_provider = serializers.ChoiceField(
         choices=ChatProvider.choices, required=False, allow_blank=True, default=""

@@ -49,6 +49,10 @@ class Environment(models.Model):
     approval_timeout_seconds = models.PositiveIntegerField(default=DEFAULT_APPROVAL_TIMEOUT_SECONDS)
     # Glob patterns (fnmatch) a run's ref must match; empty: any ref.
     allowed_refs = models.JSONField(default=list, blank=True)
+    # Optional: the chat channel its approval requests are posted to, with their buttons.
+    approval_provider = models.CharField(max_length=10, blank=True, default="")
+    approval_team_id = models.CharField(max_length=64, blank=True, default="")
+    approval_channel_id = models.CharField(max_length=64, blank=True, default="")
 
     # The lock: while set (and not expired), only its holder's runs go through.
     locked_by = models.ForeignKey(

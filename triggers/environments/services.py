@@ -26,6 +26,9 @@ RULE_FIELDS = (
     "prevent_self_approval",
     "approval_timeout_seconds",
     "allowed_refs",
+    "approval_provider",
+    "approval_team_id",
+    "approval_channel_id",
 )
 _ROLE_RANK = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
 

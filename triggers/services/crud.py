@@ -13,7 +13,7 @@ from orgs.models import Organization
 from orgs.services import audit_record
 from storage.models import StorageBinding
 
-from ..models import Environment, NotifyOn, Trigger, TriggerType
+from ..models import ChatRunPolicy, Environment, NotifyOn, Trigger, TriggerType
 
 # `trigger_update(output_binding_id=KEEP)`: leave the output binding as it is (None clears it).
 KEEP = object()
@@ -34,6 +34,7 @@ def trigger_create(
     chat_team_id: str = "",
     chat_channel_id: str = "",
     chat_keyword: str = "",
+    chat_run_policy: str = ChatRunPolicy.MEMBERS,
     notify_provider: str = "",
     notify_team_id: str = "",
     notify_channel_id: str = "",
@@ -62,6 +63,7 @@ def trigger_create(
                 chat_team_id=chat_team_id,
                 chat_channel_id=chat_channel_id,
                 chat_keyword=chat_keyword,
+                chat_run_policy=chat_run_policy,
                 notify_provider=notify_provider,
                 notify_team_id=notify_team_id,
                 notify_channel_id=notify_channel_id,
@@ -109,6 +111,7 @@ def trigger_update(
     chat_team_id: str | None = None,
     chat_channel_id: str | None = None,
     chat_keyword: str | None = None,
+    chat_run_policy: str | None = None,
     notify_provider: str | None = None,
     notify_team_id: str | None = None,
     notify_channel_id: str | None = None,
@@ -130,6 +133,7 @@ def trigger_update(
         "chat_team_id": chat_team_id,
         "chat_channel_id": chat_channel_id,
         "chat_keyword": chat_keyword,
+        "chat_run_policy": chat_run_policy,
         "notify_provider": notify_provider,
         "notify_team_id": notify_team_id,
         "notify_channel_id": notify_channel_id,

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from deplite import metrics, one_statement
-from deplite.background import enqueue_after_commit
+from deplite.background import enqueue_after_commit, send_after_commit
 from deplite.errors import Conflict, Unprocessable
 from orgs.actors import Actor
 from orgs.services import audit_event
@@ -25,6 +25,7 @@ from .. import input_files, outputs, wakeups
 from ..environments import gate
 from ..models import IdempotencyKey, Job, JobStatus, NotifyOn, QueueOrder, Trigger
 from ..payloads import job_run_answer
+from ..signals import job_awaiting_approval
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,8 @@ def trigger_run(
                     body = _after_admission(job, environment=environment, admission=admission, body=body)
                 if not waiting and job.status == JobStatus.QUEUED:
                     job_enqueue_dispatch(job_id=job.id, org_id=job.org_id, labels=job.agent_labels)
+                if job.status == JobStatus.PENDING_APPROVAL:
+                    send_after_commit(job_awaiting_approval, sender=Job, job_id=job.id, org_id=job.org_id)
             return RunResult(status=202, body=body, replayed=False, job_id=job.id)
         except IntegrityError:
             if idempotency_key is None:

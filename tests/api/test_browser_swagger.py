@@ -15,7 +15,9 @@ def test_swagger_try_it_out_uses_the_session_and_groups_by_tag(browser_page, own
     log_in(page, base, "owner@acme.test", then="/api/docs/")
     page.wait_for_selector(".opblock-tag-section")
     tags = [t.get_attribute("data-tag") for t in page.locator(".opblock-tag").all()]
-    assert ["auth", "orgs", "storage", "triggers", "jobs", "agents"] == [t for t in tags if t != "agent protocol"][:6]
+    assert ["auth", "orgs", "storage", "triggers", "jobs", "environments", "agents"] == [
+        t for t in tags if t != "agent protocol"
+    ][:7]
 
     # Try it out: GET /api/orgs with nothing but the session cookie.
     page.click("#operations-orgs-api_orgs_list")

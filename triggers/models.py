@@ -160,6 +160,8 @@ class Job(ActorStamp):
     claimed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the deployed commit was made, if the run request said (`commitTime`): lead time from commit.
+    commit_time = models.DateTimeField(null=True, blank=True)
     timeout_minutes = models.PositiveIntegerField(null=True, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
@@ -205,6 +207,16 @@ class Job(ActorStamp):
             # by every run request, adds no entry to them.
             models.Index(fields=["job_token_hash"], condition=~models.Q(job_token_hash=""), name="job_token_live"),
             models.Index(fields=["rerun_of"], condition=models.Q(rerun_of__isnull=False), name="job_rerun_of"),
+            # Insights (the insights app, which reads jobs): a trigger's last finished runs, and what the
+            # org's agents did over the last day. Partial: a queued or running job adds no entry.
+            models.Index(
+                fields=["trigger", "-finished_at"],
+                condition=models.Q(status__in=["succeeded", "failed"]),
+                name="job_trigger_ran",
+            ),
+            models.Index(
+                fields=["org", "finished_at"], condition=models.Q(finished_at__isnull=False), name="job_org_finished"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -37,6 +37,20 @@ class RerunRefField(RuleField):
 
 @extend_schema_field(
     {
+        "type": "string",
+        "nullable": True,
+        "pattern": schema_pattern(rules.COMMIT_TIME_RE),
+        "description": "When the deployed commit was made (RFC 3339, with its offset), for lead time from "
+        "commit to success; GitHub Actions has it as `github.event.head_commit.timestamp`. Blank or null: none.",
+    }
+)
+class CommitTimeField(RuleField):
+    def to_representation(self, value):
+        return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+@extend_schema_field(
+    {
         "type": "object",
         "nullable": True,
         "maxProperties": rules.MAX_PARAMS,

@@ -7,7 +7,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 import redis
@@ -57,6 +57,7 @@ def trigger_run(
     idempotency_key: str | None = None,
     stored_key: IdempotencyKey | None | object = LOOK_UP,
     rerun_of: Job | None = None,
+    commit_time: datetime | None = None,
 ) -> RunResult:
     """Create a queued job for `trigger` (the run endpoint, the Run form and chat commands).
 
@@ -83,6 +84,7 @@ def trigger_run(
             job = _new_job(trigger=trigger, actor=actor, source=source, ref=ref, params=params)
             job.input_files, job.waiting_for_files = files, waiting
             job.rerun_of = rerun_of
+            job.commit_time = commit_time  # the run request's commitTime, for lead time (insights)
             job.fill_short_id()
             body = job_run_answer(job)
             key_row = None

@@ -33,6 +33,7 @@ class Panel:
     charts: list[Chart] = field(default_factory=list)
     empty: bool = False
     steps: list[dict] = field(default_factory=list)
+    labels: list[dict] = field(default_factory=list)
 
 
 def _trend(
@@ -236,6 +237,17 @@ def agents_panel(*, insights: AgentsInsights) -> Panel:
             title="Busy over the last 24 hours, per label",
             items=[(label.label or "any agent", label.busy_share) for label in insights.labels],
         ),
+    ]
+    panel.labels = [
+        {
+            "label": label.label,
+            "agents": label.agents,
+            "busy": "—" if label.busy_share is None else charts.percent(label.busy_share),
+            "jobs": label.jobs,
+            "p50": "—" if label.wait_p50_seconds is None else charts.duration(label.wait_p50_seconds),
+            "p95": "—" if label.wait_p95_seconds is None else charts.duration(label.wait_p95_seconds),
+        }
+        for label in insights.labels
     ]
     return panel
 

@@ -21,7 +21,7 @@ SPAN = timedelta(days=1)
 #: for an org running more than that in a day, whose percentiles it still estimates well.
 MAX_JOBS = 20_000
 #: The label of jobs that name none (any agent may take them).
-ANY_LABEL = ""
+ANY_LABEL = None
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class AgentLoad:
 
 @dataclass(frozen=True)
 class LabelLoad:
-    label: str  # ANY_LABEL: jobs that name no label
+    label: str | None  # ANY_LABEL (None): jobs that name no label
     agents: int  # agents carrying the label (every agent for ANY_LABEL)
     busy_share: float | None  # of those agents' day; None without agents
     jobs: int  # jobs claimed over the day that needed the label
@@ -79,7 +79,7 @@ def agents_insights(*, org: Organization, now: datetime) -> AgentsInsights:
     )
     busy: dict[uuid.UUID, float] = defaultdict(float)
     jobs_of: dict[uuid.UUID, int] = defaultdict(int)
-    waits_by_label: dict[str, list[float]] = defaultdict(list)
+    waits_by_label: dict[str | None, list[float]] = defaultdict(list)
     waits: list[float] = []
     for agent_id, job_labels, queued_at, claimed_at, finished_at in rows:
         end = min(finished_at or now, now)
@@ -112,7 +112,7 @@ def agents_insights(*, org: Organization, now: datetime) -> AgentsInsights:
     )
 
 
-def _label_loads(loads: list[AgentLoad], waits_by_label: dict[str, list[float]]) -> list[LabelLoad]:
+def _label_loads(loads: list[AgentLoad], waits_by_label: dict[str | None, list[float]]) -> list[LabelLoad]:
     labels = sorted({label for load in loads for label in load.labels} | set(waits_by_label) - {ANY_LABEL})
     out = []
     for label in [ANY_LABEL, *labels]:

@@ -9,13 +9,20 @@ from django.utils import timezone
 
 from tests.agents.signed import SignedAgent
 from tests.factories import AgentFactory, JobFactory, TriggerFactory
-from tests.ops.test_metrics import metrics_on, scrape, value  # noqa: F401 (metrics_on is a fixture)
+from tests.ops.test_metrics import scrape, value
+
+TOKEN = "metrics-token-0123456789"  # noqa: S105 (a test value)
+
+
+@pytest.fixture
+def metrics_on(settings):
+    settings.DEPLITE_METRICS_TOKEN = TOKEN
 
 
 @pytest.mark.postgres
 def test_a_claim_observes_its_job_s_wait_in_the_queue_wait_histogram(
     db, metrics_on, org_a, django_capture_on_commit_callbacks
-):  # noqa: F811
+):
     trigger = TriggerFactory(org=org_a, agent_labels=[])
     # Queued 45 s ago: it lands in the (30, 60] bucket, not in the 30 s one.
     JobFactory(org=org_a, trigger=trigger, status="queued", created_at=timezone.now() - timedelta(seconds=45))

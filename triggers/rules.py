@@ -67,11 +67,9 @@ def clean_ref(value: Any) -> str | None:
 DEFAULT_REF = "main"
 
 # The commit's own time, as GitHub Actions gives it (github.event.head_commit.timestamp): RFC 3339,
-# so with an offset. Blank or null is no commit time (head_commit is null on a manual dispatch, and
+# so with an offset. Empty or null is no commit time (head_commit is null on a manual dispatch, and
 # the snippet then sends "").
-COMMIT_TIME_RE = re.compile(
-    r"^\s*(?:\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2}))?\s*\Z"
-)
+COMMIT_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})\Z")
 
 
 def clean_commit_time(value: Any) -> datetime | None:
@@ -80,8 +78,7 @@ def clean_commit_time(value: Any) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise RuleViolation("commitTime is an RFC 3339 timestamp string, e.g. 2026-12-07T09:30:00Z.")
-    value = value.strip()
-    if not value:
+    if value == "":
         return None
     if not COMMIT_TIME_RE.match(value):
         raise RuleViolation("commitTime must be an RFC 3339 timestamp with its offset, e.g. 2026-12-07T09:30:00Z.")

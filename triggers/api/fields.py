@@ -37,11 +37,11 @@ class RerunRefField(RuleField):
 
 @extend_schema_field(
     {
-        "type": "string",
+        # An empty string too: GitHub's head_commit is null on a manual dispatch, so the snippet sends "".
+        "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "enum": [""]}],
         "nullable": True,
-        "pattern": schema_pattern(rules.COMMIT_TIME_RE),
         "description": "When the deployed commit was made (RFC 3339, with its offset), for lead time from "
-        "commit to success; GitHub Actions has it as `github.event.head_commit.timestamp`. Blank or null: none.",
+        "commit to success; GitHub Actions has it as `github.event.head_commit.timestamp`. Empty or null: none.",
     }
 )
 class CommitTimeField(RuleField):

@@ -58,13 +58,16 @@ class Chart:
     legend: list[Series] = field(default_factory=list)
 
 
-def _svg(chart_id: str, title: str, body: str) -> SafeString:
+def _svg(chart_id: str, title: str, body: str, *, role: str = "img") -> SafeString:
+    # A chart whose points are links is a group (an image's parts are hidden from assistive tech,
+    # and a link inside one is an interactive element nobody can reach by name).
     return _html(
-        '<svg class="chart" viewBox="0 0 {} {}" width="100%" role="img" aria-labelledby="{}-title" '
+        '<svg class="chart" viewBox="0 0 {} {}" width="100%" role="{}" aria-labelledby="{}-title" '
         'preserveAspectRatio="xMidYMid meet" data-testid="chart-{}">'
         '<title id="{}-title">{}</title>{}</svg>',
         WIDTH,
         HEIGHT,
+        role,
         chart_id,
         chart_id,
         chart_id,
@@ -239,7 +242,7 @@ def point_chart(*, chart_id: str, title: str, points: Sequence[Point], fmt: Call
     return Chart(
         id=chart_id,
         title=title,
-        svg=_svg(chart_id, title, body),
+        svg=_svg(chart_id, title, body, role="group"),
         headers=["Job", "Finished", "Result", "Duration"],
         rows=rows,
         legend=[Series("succeeded", BLUE, ()), Series("failed (×)", VERMILLION, (), hatched=True)],

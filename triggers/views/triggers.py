@@ -123,9 +123,8 @@ def github_actions_snippet(trigger: Trigger) -> str:
         '            -H "Authorization: Bearer ${{ secrets.DEPLITE_TOKEN }}" \\\n'
         '            -H "Idempotency-Key: ${{ github.run_id }}" \\\n'
         # commitTime: lead time from commit to deploy (insights); blank on a manual dispatch (no head commit).
-        '            -d \'{ "ref": "${{ github.sha }}", "commitTime": "${{ github.event.head_commit.timestamp }}", '
-        '"params": '
-        '{ "actor": "${{ github.actor }}", "repo": "${{ github.repository }}" } }\'\n'
+        '            -d \'{ "ref": "${{ github.sha }}", "commitTime": "${{ github.event.head_commit.timestamp }}",\n'
+        '                  "params": { "actor": "${{ github.actor }}", "repo": "${{ github.repository }}" } }\'\n'
     )
 
 

@@ -51,8 +51,8 @@ class Window:
         """The bucket `at` falls in, or None outside the window."""
         if not self.start <= at < self.end:
             return None
-        from_end = (self.end - at) // self.bucket  # whole buckets between `at` and the end
-        return self.bucket_count - 1 - from_end
+        back = -(-(self.end - at) // self.bucket)  # buckets from the end, rounded up
+        return self.bucket_count - back
 
     @property
     def days(self) -> int:

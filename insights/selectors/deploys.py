@@ -141,16 +141,16 @@ def deploys_by_environment(
     return out
 
 
-# Per database: seconds between two timestamps, and the whole part of a non-negative number
-# (PostgreSQL's CAST rounds; SQLite, the embedded default, has no FLOOR without its math extension).
+# Per database: seconds between two timestamps, and a non-negative number rounded up (SQLite, the
+# embedded default, has no CEIL without its math extension; its CAST truncates).
 _SQL_DIALECT = {
-    "postgresql": ("EXTRACT(EPOCH FROM ({a} - {b}))", "FLOOR({x})"),
-    "sqlite": ("((julianday({a}) - julianday({b})) * 86400.0)", "CAST({x} AS INTEGER)"),
+    "postgresql": ("EXTRACT(EPOCH FROM ({a} - {b}))", "CEIL({x})"),
+    "sqlite": ("((julianday({a}) - julianday({b})) * 86400.0)", "(CAST({x} AS INTEGER) + ({x} > CAST({x} AS INTEGER)))"),
 }
 
 
 def _statement(*, org_id: uuid.UUID, environment_ids: list[uuid.UUID], window: Window) -> tuple[str, list]:
-    seconds_sql, floor_sql = _SQL_DIALECT.get(connection.vendor, _SQL_DIALECT["postgresql"])
+    seconds_sql, ceil_sql = _SQL_DIALECT.get(connection.vendor, _SQL_DIALECT["postgresql"])
 
     def secs(a: str, b: str) -> str:
         return seconds_sql.format(a=a, b=b)
@@ -160,12 +160,14 @@ def _statement(*, org_id: uuid.UUID, environment_ids: list[uuid.UUID], window: W
     end, start, previous_start = at(window.end), at(window.start), at(window.previous_start)
     lookback = at(window.previous_start - ROLLBACK_WITHIN)
     bucket_seconds = window.bucket.total_seconds()
-    last = window.bucket_count - 1
+    count = window.bucket_count
 
     def bucket_of(column: str) -> str:
-        # Buckets count back from the window's end (the first may be short); -1 is the previous window.
-        whole = floor_sql.format(x=secs("%s", column) + f" / {bucket_seconds}")
-        return f"CASE WHEN {column} >= %s THEN {last} - {whole} ELSE -1 END"
+        # Bucket i is [end − (count − i) × bucket, end − (count − i − 1) × bucket), cut back from the
+        # window's end (the first one starts at the window's start, so it may be short); -1 is the
+        # previous window. As insights.windows.Window.bucket_of.
+        buckets_back = ceil_sql.format(x=secs("%s", column) + f" / {bucket_seconds}")
+        return f"CASE WHEN {column} >= %s THEN {count} - {buckets_back} ELSE -1 END"
 
     table = Job._meta.db_table
     env_list = ", ".join(["%s"] * len(environment_ids))

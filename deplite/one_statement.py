@@ -74,7 +74,7 @@ def update(queryset: QuerySet, **values) -> Write:
     return Write(text, tuple(params), lambda: queryset.update(**values))
 
 
-def execute(*writes: Write | None, using: str = "default") -> None:
+def execute(*writes: Write | None, using: str = "default", savepoint: bool = True) -> None:
     """Run the writes, all or none: one statement on PostgreSQL, one after the other elsewhere.
 
     One statement is atomic on its own, so outside a transaction none is opened (BEGIN and
@@ -84,12 +84,13 @@ def execute(*writes: Write | None, using: str = "default") -> None:
     parts = tuple(w for w in writes if w is not None)
     connection = connections[using]
     if connection.vendor != "postgresql":
-        with transaction.atomic(using=using):
+        with transaction.atomic(using=using, savepoint=savepoint):
             for write in parts:
                 write.run_alone()
         return
     text = f"WITH {', '.join(f'w{i} AS ({w.sql})' for i, w in enumerate(parts))} SELECT 1"
     params = [p for w in parts for p in w.params]
-    with transaction.atomic(using=using) if connection.in_atomic_block else nullcontext():
+    # savepoint=False: the caller's transaction is to fail whole with it (two queries fewer).
+    with transaction.atomic(using=using, savepoint=savepoint) if connection.in_atomic_block else nullcontext():
         with connection.cursor() as cursor:
             cursor.execute(text, params)

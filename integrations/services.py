@@ -23,7 +23,7 @@ from deplite.errors import Conflict, DepliteError
 from orgs.actors import Actor, ActorKind
 from orgs.models import Organization, Role, User
 from orgs.services import audit_record
-from triggers.models import ChatProvider, Job, JobSource, Trigger
+from triggers.models import ChatProvider, Job, JobSource, JobStatus, Trigger
 from triggers.services import trigger_run
 
 from . import outbox
@@ -371,7 +371,14 @@ def _route(*, installation: Installation, command: ChatCommand) -> tuple[Job | N
 
 def job_queued_text(job: Job, *, provider: str) -> str:
     params = " ".join(f"{k}={v}" for k, v in job.params.items())
-    text = f"Job #{job.short_id} queued — {job.trigger_name} (ref `{job.ref}`" + (f" · {params}" if params else "")
+    # An environment may hold it: say so, rather than "queued".
+    state = {JobStatus.PENDING_APPROVAL: "waiting for approval", JobStatus.WAITING: "waiting its turn"}.get(
+        job.status, "queued"
+    )
+    where = f" to {job.environment_name}" if job.environment_name else ""
+    text = f"Job #{job.short_id} {state} — {job.trigger_name}{where} (ref `{job.ref}`" + (
+        f" · {params}" if params else ""
+    )
     if provider == ChatProvider.SLACK:
         # Everything but the link is the user's text: escaped, so it cannot ping or link.
         return f"{slack_text.escape(text)}) · <{job.url}|View job>"

@@ -32,6 +32,8 @@ HEADS = {
     JobStatus.SUCCEEDED: "SUCCESS",
     JobStatus.FAILED: "FAILED",  # a timed-out job is a failed one ("timeout exceeded …")
     JobStatus.CANCELLED: "CANCELLED",
+    JobStatus.PENDING_APPROVAL: "AWAITING APPROVAL",
+    JobStatus.WAITING: "WAITING",
     JobStatus.QUEUED: "QUEUED",
     JobStatus.RUNNING: "RUNNING",
 }
@@ -39,6 +41,8 @@ COLOURS = {
     JobStatus.SUCCEEDED: "#2eb67d",
     JobStatus.FAILED: "#e01e5a",
     JobStatus.CANCELLED: "#868686",
+    JobStatus.PENDING_APPROVAL: "#9b59b6",
+    JobStatus.WAITING: "#1d9bd1",
     JobStatus.QUEUED: "#1d9bd1",
     JobStatus.RUNNING: "#ecb22e",
 }

@@ -69,12 +69,15 @@ def on_file_status_changed(
     from . import services
     from .models import Job, JobStatus
 
+    LIVE_UNCLAIMED = (JobStatus.QUEUED, JobStatus.WAITING, JobStatus.PENDING_APPROVAL)
+
     if status != AVAILABLE and status not in DEAD_STATUSES:
         return
     file_id = str(file_id)
     waiting = [
         job
-        for job in Job.objects.filter(org_id=org_id, status=JobStatus.QUEUED, waiting_for_files=True)
+        # Also the jobs an environment still holds: their files are ready when their turn comes.
+        for job in Job.objects.filter(org_id=org_id, status__in=LIVE_UNCLAIMED, waiting_for_files=True)
         if any(f["fileId"] == file_id for f in job.input_files)
     ]
     for job in waiting:
@@ -88,14 +91,14 @@ def on_file_status_changed(
             services.job_fail(
                 job_id=job.id,
                 error=f'input file "{dead["fileName"]}" (param {dead["param"]}) is {state}',
-                from_statuses=[JobStatus.QUEUED],
+                from_statuses=list(LIVE_UNCLAIMED),
             )
             continue
         if all(files[i].status == AVAILABLE for i in ids if i in files):
             refreshed = [{**f, "size": files[f["fileId"]].size} for f in job.input_files]
             with transaction.atomic():
-                released = Job.objects.filter(pk=job.id, status=JobStatus.QUEUED, waiting_for_files=True).update(
+                released = Job.objects.filter(pk=job.id, status__in=LIVE_UNCLAIMED, waiting_for_files=True).update(
                     waiting_for_files=False, input_files=refreshed
                 )
-                if released:
+                if released and job.status == JobStatus.QUEUED:
                     services.job_enqueue_dispatch(job_id=job.id)

@@ -89,6 +89,11 @@ class Trigger(ActorStamp):
     output_binding = models.ForeignKey(
         StorageBinding, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Where its jobs deploy: the environment's rules gate them (triggers.environments.gate).
+    # PROTECT: an environment named by a trigger is not deleted from under it.
+    environment = models.ForeignKey(
+        "Environment", null=True, blank=True, on_delete=models.PROTECT, related_name="triggers"
+    )
 
     # A `trigger` API token sees the triggers it lists (orgs.scoping.Principal.restrict).
     token_trigger_field = "pk"  # noqa: S105 (a lookup, not a secret)
@@ -112,6 +117,10 @@ class Trigger(ActorStamp):
 
 
 class JobStatus(models.TextChoices):
+    # An environment's states, before a job may be claimed: waiting for its approvals, then
+    # waiting its turn (behind another deploy of the environment, or held by its lock).
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    WAITING = "waiting", "Waiting"
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
@@ -120,6 +129,8 @@ class JobStatus(models.TextChoices):
 
 
 FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+# Not claimable yet: an environment holds them.
+GATED_STATUSES = frozenset({JobStatus.PENDING_APPROVAL, JobStatus.WAITING})
 
 
 class JobSource(models.TextChoices):
@@ -150,13 +161,19 @@ class Job(ActorStamp):
     # True while an input file is still being verified: such a job is not claimable yet.
     waiting_for_files = models.BooleanField(default=False)
 
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     # The agent is referenced by id, not FK: `agents` depends on `triggers`, never the reverse.
     agent_id = models.UUIDField(null=True, blank=True, db_index=True)
     agent_name = models.CharField(max_length=100, blank=True, default="")
     source = models.CharField(max_length=10, choices=JobSource.choices, default=JobSource.API)
 
     created_at = models.DateTimeField(default=timezone.now)
+    # When its approvals completed (none needed: null), and when it became claimable (at creation
+    # without an environment holding it): the reapers count a queued job's age from here.
+    approved_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    # A pending approval not given by then ends the job (`approval timed out`).
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -177,6 +194,21 @@ class Job(ActorStamp):
     # The job this one repeats ("Re-run"): same trigger, ref and params unless new ones were given.
     rerun_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns", db_index=False
+    )
+    # The environment it deploys to (copied from its trigger at creation, with its name, which stays
+    # when the environment is deleted); its rules gate the job (triggers.environments.gate).
+    environment = models.ForeignKey(
+        "Environment", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs", db_index=False
+    )
+    environment_name = models.CharField(max_length=50, blank=True, default="")
+    # The person behind the run (the user, an API token's creator): who may not approve it, whose
+    # runs go through their own lock.
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    # A rollback: the deployment it rolls back (the environment's current one when it was asked for).
+    rollback_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rollbacks", db_index=False
     )
     # SHA-256 of the job's own credential (DEPLITE_JOB_TOKEN), issued to the agent with the claim; it reads the
     # job's input files while the job runs. Cleared when the job ends or goes back to the queue.
@@ -207,6 +239,25 @@ class Job(ActorStamp):
             # by every run request, adds no entry to them.
             models.Index(fields=["job_token_hash"], condition=~models.Q(job_token_hash=""), name="job_token_live"),
             models.Index(fields=["rerun_of"], condition=models.Q(rerun_of__isnull=False), name="job_rerun_of"),
+            models.Index(fields=["rollback_of"], condition=models.Q(rollback_of__isnull=False), name="job_rollback_of"),
+            # An environment's live jobs (its queue and what runs): what the gate reads on every run and
+            # every end; a finished job leaves it.
+            models.Index(
+                fields=["environment", "created_at", "id"],
+                condition=models.Q(status__in=["pending_approval", "waiting", "queued", "running"]),
+                name="job_env_live",
+            ),
+            # An environment's history, newest first (keyset pagination), and its current deployment.
+            models.Index(
+                fields=["environment", "-created_at", "-id"],
+                condition=models.Q(environment__isnull=False),
+                name="job_env_created_id",
+            ),
+            models.Index(
+                fields=["status", "approval_expires_at"],
+                condition=models.Q(status="pending_approval"),
+                name="job_approval_expiry",
+            ),
             # Insights (the insights app, which reads jobs): a trigger's last finished runs, and what the
             # org's agents did over the last day. Partial: a queued or running job adds no entry.
             models.Index(
@@ -216,6 +267,12 @@ class Job(ActorStamp):
             ),
             models.Index(
                 fields=["org", "finished_at"], condition=models.Q(finished_at__isnull=False), name="job_org_finished"
+            ),
+            # An environment's deploys that ran, in the order they finished: the DORA measures.
+            models.Index(
+                fields=["environment", "finished_at"],
+                condition=models.Q(status__in=["succeeded", "failed"]),
+                name="job_env_ran",
             ),
         ]
 
@@ -333,3 +390,7 @@ class IdempotencyKey(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["trigger", "key"], name="idempotencykey_unique_trigger_key")]
+
+
+# Environments are modules of their own (triggers.environments); registered with this app here.
+from .environments.models import ApprovalDecision, Concurrency, Environment, JobApproval, QueueOrder  # noqa: E402, F401

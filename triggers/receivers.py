@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from deplite import metrics
 
-from .models import Job, JobStatus
+from .models import GATED_STATUSES, Job, JobStatus
 
 
 def count_job_finished(sender, job_id, status: str, **kwargs) -> None:
@@ -17,14 +18,27 @@ def count_job_finished(sender, job_id, status: str, **kwargs) -> None:
 
 
 def queued_jobs_state() -> dict[str, float]:
-    """Jobs waiting for an agent and the age of the oldest, in one query."""
-    row = Job.objects.filter(status=JobStatus.QUEUED).aggregate(n=Count("id"), oldest=Min("created_at"))
+    """Jobs waiting for an agent and the age of the oldest, and the jobs environments hold, in one query."""
+    queued = Q(status=JobStatus.QUEUED)
+    row = Job.objects.filter(status__in=(JobStatus.QUEUED, *GATED_STATUSES)).aggregate(
+        n=Count("id", filter=queued),
+        oldest=Min(Coalesce("queued_at", "created_at"), filter=queued),
+        waiting=Count("id", filter=Q(status=JobStatus.WAITING)),
+        pending=Count("id", filter=Q(status=JobStatus.PENDING_APPROVAL)),
+    )
     oldest = row["oldest"]
     age = max(0.0, (timezone.now() - oldest).total_seconds()) if oldest else 0.0
-    return {"jobs_queued": row["n"], "jobs_queued_oldest_age_seconds": round(age, 3)}
+    return {
+        "jobs_queued": row["n"],
+        "jobs_queued_oldest_age_seconds": round(age, 3),
+        "jobs_waiting": row["waiting"],
+        "jobs_pending_approval": row["pending"],
+    }
 
 
 QUEUED_HELP = {
     "jobs_queued": "Jobs waiting for an agent.",
     "jobs_queued_oldest_age_seconds": "Age of the oldest job waiting for an agent (0 when none waits).",
+    "jobs_waiting": "Jobs an environment holds: behind another deploy of it, or held by its lock.",
+    "jobs_pending_approval": "Jobs waiting for their environment's approvals.",
 }

@@ -11,6 +11,7 @@ from datetime import timedelta
 import redis
 from celery import shared_task
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from . import services, wakeups
@@ -51,7 +52,8 @@ def jobs_sweep_queued() -> int:
     """
     cutoff = timezone.now() - SWEEP_AFTER
     waiting = (
-        Job.objects.filter(status=JobStatus.QUEUED, waiting_for_files=False, created_at__lt=cutoff)
+        Job.objects.filter(status=JobStatus.QUEUED, waiting_for_files=False)
+        .filter(Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, created_at__lt=cutoff))
         .order_by("created_at")
         .values_list("org_id", "agent_labels")[:SWEEP_LIMIT]
     )
@@ -85,15 +87,28 @@ def jobs_reap() -> dict:
             )
     max_age = timedelta(seconds=settings.DEPLITE_QUEUED_JOB_MAX_AGE_SECONDS)
     expired = 0
-    for job_id in Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=now - max_age).values_list(
-        "id", flat=True
-    ):
+    # A queued job's age counts from when it became claimable: a deploy that waited its turn in its
+    # environment for an hour is not expired the moment it is released.
+    oldest = now - max_age
+    stale = Job.objects.filter(status=JobStatus.QUEUED).filter(
+        Q(queued_at__lt=oldest) | Q(queued_at__isnull=True, created_at__lt=oldest)
+    )
+    for job_id in stale.values_list("id", flat=True):
         expired += services.job_fail(
             job_id=job_id,
             error=f"expired: no agent claimed this job within {_human(max_age)}",
             from_statuses=[JobStatus.QUEUED],
         )
     return {"timedOut": timed_out, "expired": expired}
+
+
+@shared_task(ignore_result=True)
+def environments_sweep() -> dict:
+    """Beat: expired environment locks unlock, approvals past their time end their job, waiting
+    jobs whose release was lost move on (triggers.environments.services.environments_sweep)."""
+    from .environments.services import environments_sweep as sweep
+
+    return sweep()
 
 
 @shared_task(ignore_result=True)

@@ -56,6 +56,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "jobs-reap": {"task": "triggers.tasks.jobs_reap", "schedule": 30.0},
     # Re-publishes wake-ups for queued jobs whose dispatch was lost.
     "jobs-sweep-queued": {"task": "triggers.tasks.jobs_sweep_queued", "schedule": 15.0},
+    # Environments: expired locks, approvals past their time, waiting jobs whose release was lost.
+    "environments-sweep": {"task": "triggers.tasks.environments_sweep", "schedule": 10.0},
     "idempotency-keys-purge": {"task": "triggers.tasks.idempotency_keys_purge", "schedule": 3600.0},
     # Expired API refresh tokens and their blacklist rows (they grow with every login and rotation).
     "refresh-tokens-purge": {"task": "orgs.tasks.expired_refresh_tokens_purge", "schedule": 86400.0},

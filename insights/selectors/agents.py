@@ -75,18 +75,19 @@ def agents_insights(*, org: Organization, now: datetime) -> AgentsInsights:
         Job.objects.filter(org=org, claimed_at__isnull=False, claimed_at__lt=now)
         .filter(Q(finished_at__gte=since) | Q(status=JobStatus.RUNNING))
         .order_by("-claimed_at")
-        .values_list("agent_id", "agent_labels", "created_at", "claimed_at", "finished_at")[:MAX_JOBS]
+        .values_list("agent_id", "agent_labels", "queued_at", "created_at", "claimed_at", "finished_at")[:MAX_JOBS]
     )
     busy: dict[uuid.UUID, float] = defaultdict(float)
     jobs_of: dict[uuid.UUID, int] = defaultdict(int)
     waits_by_label: dict[str | None, list[float]] = defaultdict(list)
     waits: list[float] = []
-    for agent_id, job_labels, queued_at, claimed_at, finished_at in rows:
+    for agent_id, job_labels, queued_at, created_at, claimed_at, finished_at in rows:
         end = min(finished_at or now, now)
         busy[agent_id] += max((end - max(claimed_at, since)).total_seconds(), 0.0)
         jobs_of[agent_id] += 1
         if claimed_at >= since:
-            wait = max((claimed_at - queued_at).total_seconds(), 0.0)
+            # From when it became claimable (after its approvals and its turn in the environment).
+            wait = max((claimed_at - (queued_at or created_at)).total_seconds(), 0.0)
             waits.append(wait)
             for label in job_labels or [ANY_LABEL]:
                 waits_by_label[label].append(wait)

@@ -21,7 +21,8 @@ from orgs.actors import Actor
 from orgs.models import AuditEvent, Organization
 from orgs.services import audit_record
 
-from ..models import FINAL_STATUSES, Job, JobStatus, JobStep, StepStatus
+from ..environments import gate
+from ..models import FINAL_STATUSES, GATED_STATUSES, Environment, Job, JobStatus, JobStep, StepStatus
 from ..signals import job_finished, job_result_corrected
 from . import runs
 
@@ -114,7 +115,7 @@ def _take_late_result(
 
 
 def job_cancel(*, job: Job, actor: Actor) -> Job:
-    """Cancel: a queued job at once; a running one is marked and its agent told on its next report.
+    """Cancel: a queued (or still gated) job at once; a running one is marked and its agent told on its next report.
 
     Who asked is kept on the job (`cancelled_by`) whichever way it ends.
     """
@@ -122,7 +123,7 @@ def job_cancel(*, job: Job, actor: Actor) -> Job:
     with transaction.atomic():
         if _finalize(
             job_id=job.pk,
-            from_statuses=[JobStatus.QUEUED],
+            from_statuses=[JobStatus.QUEUED, *GATED_STATUSES],
             status=JobStatus.CANCELLED,
             exit_code=None,
             error=f"cancelled by {who}" if who else "cancelled",
@@ -237,6 +238,21 @@ def job_recover_unheld(
     return done
 
 
+def job_end_gated(*, job_id: uuid.UUID, error: str, environment: Environment | None = None) -> bool:
+    """End a job its environment still holds (pending approval or waiting) as cancelled, with
+    `error` saying why: rejected, superseded, approval timed out, refused by a lock. Notified as
+    a failure. The caller holds a transaction (and, if it passes `environment`, its lock: the
+    caller moves the queue on itself)."""
+    return _finalize(
+        job_id=job_id,
+        from_statuses=list(GATED_STATUSES),
+        status=JobStatus.CANCELLED,
+        exit_code=None,
+        error=error,
+        advance=environment is None,
+    )
+
+
 def _finalize(
     *,
     job_id: uuid.UUID,
@@ -245,9 +261,20 @@ def _finalize(
     exit_code: int | None,
     error: str,
     filters: dict | None = None,
+    advance: bool = True,
 ) -> bool:
-    """Move a job into a final state if it is still in `from_statuses`; the caller holds a transaction."""
+    """Move a job into a final state if it is still in `from_statuses`; the caller holds a transaction.
+
+    A job of an environment frees its place there: the environment's lock is taken first (the
+    gate's order: environment, then job) and the next waiting job moves on in the same
+    transaction, unless `advance` is False (a caller that moves the queue on itself).
+    """
     now = timezone.now()
+    row = Job.objects.filter(pk=job_id).values_list("org_id", "environment_id").first()
+    if row is None:
+        return False
+    org_id, environment_id = row
+    environment = gate.environment_for_update(environment_id) if environment_id and advance else None
     # The job's credential dies with it (job_for_token also checks the status).
     updated = Job.objects.filter(pk=job_id, status__in=from_statuses, **(filters or {})).update(
         status=status, finished_at=now, exit_code=exit_code, error=error[:10000], job_token_hash=""
@@ -260,7 +287,8 @@ def _finalize(
         status=StepStatus.CANCELLED if status == JobStatus.CANCELLED else StepStatus.FAILED, finished_at=now
     )
     JobStep.objects.filter(job_id=job_id, status=StepStatus.PENDING).update(status=StepStatus.SKIPPED)
-    org_id = Job.objects.filter(pk=job_id).values_list("org_id", flat=True).first()
     # After commit and robustly: a failing listener (a notification) must not undo or hide a finished job.
     send_after_commit(job_finished, sender=Job, job_id=job_id, org_id=org_id, status=status)
+    if environment is not None:
+        gate.environment_advance(environment=environment)
     return True

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -21,7 +22,8 @@ from orgs.actors import Actor
 from orgs.services import audit_event
 
 from .. import input_files, outputs, wakeups
-from ..models import IdempotencyKey, Job, NotifyOn, Trigger
+from ..environments import gate
+from ..models import IdempotencyKey, Job, JobStatus, NotifyOn, QueueOrder, Trigger
 from ..payloads import job_run_answer
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ def trigger_run(
     idempotency_key: str | None = None,
     stored_key: IdempotencyKey | None | object = LOOK_UP,
     rerun_of: Job | None = None,
+    rollback_of: Job | None = None,
+    record_lock: bool = False,
     commit_time: datetime | None = None,
 ) -> RunResult:
     """Create a queued job for `trigger` (the run endpoint, the Run form and chat commands).
@@ -70,6 +74,11 @@ def trigger_run(
     start (no follow-up UPDATE), the trigger's last-job pointer and the audit row
     (deplite.one_statement). Expired keys are removed by the `idempotency_keys_purge`
     sweeper, not here.
+
+    A trigger that names an environment runs through its rules in one transaction holding the
+    environment's lock (environments.gate): a ref it does not allow is a 422, its lock a 409
+    (`record_lock`, for a scheduled fire: a job is made and ends cancelled, so the miss shows), and
+    the job starts `pending_approval`, `waiting` or `queued`. Two queries more than without one.
     """
     request_hash = run_request_hash(ref=ref, params=params)
     if idempotency_key is not None:
@@ -79,53 +88,65 @@ def trigger_run(
     if not trigger.enabled:
         raise Conflict("This trigger is disabled.", code="trigger_disabled")
     files, waiting = input_files.input_files_resolve(org=trigger.org, params=params)
+    gated = trigger.environment_id is not None
     for attempt in (1, 2):
         try:
-            job = _new_job(trigger=trigger, actor=actor, source=source, ref=ref, params=params)
-            job.input_files, job.waiting_for_files = files, waiting
-            job.rerun_of = rerun_of
-            job.commit_time = commit_time  # the run request's commitTime, for lead time (insights)
-            job.fill_short_id()
-            body = job_run_answer(job)
-            key_row = None
-            if idempotency_key is not None:
-                # A concurrent twin's write waits on the key's unique index until ours commits,
-                # then fails whole (its job row with it) and replays our answer.
-                key_row = IdempotencyKey(
+            with transaction.atomic() if gated else nullcontext():
+                job = _new_job(trigger=trigger, actor=actor, source=source, ref=ref, params=params)
+                job.input_files, job.waiting_for_files = files, waiting
+                job.rerun_of, job.rollback_of = rerun_of, rollback_of
+                job.commit_time = commit_time  # the run request's commitTime, for lead time (insights)
+                job.fill_short_id()
+                environment, admission = None, None
+                if gated:
+                    environment, admission = _admit(job, trigger=trigger, record_lock=record_lock)
+                if job.status == JobStatus.QUEUED:
+                    job.queued_at = job.created_at
+                body = job_run_answer(job)
+                key_row = None
+                if idempotency_key is not None:
+                    # A concurrent twin's write waits on the key's unique index until ours commits,
+                    # then fails whole (its job row with it) and replays our answer.
+                    key_row = IdempotencyKey(
+                        org=trigger.org,
+                        trigger=trigger,
+                        key=idempotency_key,
+                        request_hash=request_hash,
+                        response_status=202,
+                        response_body=body,
+                        job=job,
+                    )
+                audit = audit_event(
                     org=trigger.org,
-                    trigger=trigger,
-                    key=idempotency_key,
-                    request_hash=request_hash,
-                    response_status=202,
-                    response_body=body,
-                    job=job,
+                    actor=actor,
+                    action="job.created",
+                    target=job,
+                    data={
+                        "trigger": trigger.name,
+                        "shortId": job.short_id,
+                        "ref": job.ref,
+                        "source": source,
+                        **({"rerunOf": rerun_of.short_id} if rerun_of is not None else {}),
+                        **({"rollbackOf": rollback_of.short_id} if rollback_of is not None else {}),
+                        **({"environment": environment.name, "status": job.status} if environment is not None else {}),
+                    },
                 )
-            audit = audit_event(
-                org=trigger.org,
-                actor=actor,
-                action="job.created",
-                target=job,
-                data={
-                    "trigger": trigger.name,
-                    "shortId": job.short_id,
-                    "ref": job.ref,
-                    "source": source,
-                    **({"rerunOf": rerun_of.short_id} if rerun_of is not None else {}),
-                },
-            )
-            # All or none, as one statement: the job, its key, the trigger's last-job pointer
-            # (lists join it instead of looking through every job), its input files' links and the audit row.
-            one_statement.execute(
-                one_statement.insert(job),
-                one_statement.insert(key_row) if key_row is not None else None,
-                one_statement.insert_all(outputs.job_input_links(job)),
-                one_statement.update(Trigger.objects.filter(pk=trigger.pk), last_job=job),
-                one_statement.insert(audit),
-            )
-            # Counted here, not on post_save: the one-statement write sends no model signals.
-            transaction.on_commit(partial(metrics.JOBS_CREATED.labels(source=source or "unknown").inc))
-            if not waiting:
-                job_enqueue_dispatch(job_id=job.id, org_id=job.org_id, labels=job.agent_labels)
+                # All or none, as one statement: the job, its key, the trigger's last-job pointer
+                # (lists join it instead of looking through every job), its input files' links and the audit row.
+                one_statement.execute(
+                    one_statement.insert(job),
+                    one_statement.insert(key_row) if key_row is not None else None,
+                    one_statement.insert_all(outputs.job_input_links(job)),
+                    one_statement.update(Trigger.objects.filter(pk=trigger.pk), last_job=job),
+                    one_statement.insert(audit),
+                    savepoint=not gated,
+                )
+                # Counted here, not on post_save: the one-statement write sends no model signals.
+                transaction.on_commit(partial(metrics.JOBS_CREATED.labels(source=source or "unknown").inc))
+                if admission is not None and (admission.refused_by_lock or job.status == JobStatus.WAITING):
+                    body = _after_admission(job, environment=environment, admission=admission, body=body)
+                if not waiting and job.status == JobStatus.QUEUED:
+                    job_enqueue_dispatch(job_id=job.id, org_id=job.org_id, labels=job.agent_labels)
             return RunResult(status=202, body=body, replayed=False, job_id=job.id)
         except IntegrityError:
             if idempotency_key is None:
@@ -165,6 +186,32 @@ def job_rerun(
     )
 
 
+def _admit(job: Job, *, trigger: Trigger, record_lock: bool):
+    """Lock the trigger's environment and let its rules decide what `job` starts as."""
+    environment = gate.environment_for_update(trigger.environment_id)
+    if environment is None:  # PROTECT keeps it while the trigger names it; a race with an edit
+        raise Conflict("This trigger's environment no longer exists.", code="environment_not_found")
+    admission = gate.job_admit(
+        environment=environment, requested_by_id=job.requested_by_id, ref=job.ref, record_lock=record_lock
+    )
+    job.environment, job.environment_name = environment, environment.name
+    job.status, job.approval_expires_at = admission.status, admission.approval_expires_at
+    return environment, admission
+
+
+def _after_admission(job: Job, *, environment, admission, body: dict) -> dict:
+    """A scheduled fire the lock refused ends cancelled at once; a new waiting job in a `newest`
+    environment supersedes the older waiting ones."""
+    from .lifecycle import job_end_gated
+
+    if admission.refused_by_lock:
+        job_end_gated(job_id=job.id, error=admission.refused_by_lock, environment=environment)
+        return {**body, "status": JobStatus.CANCELLED}
+    if environment.queue == QueueOrder.NEWEST:
+        gate.environment_advance(environment=environment)
+    return body
+
+
 def _new_job(*, trigger: Trigger, actor: Actor, source: str, ref: str | None, params: dict[str, str]) -> Job:
     """The job row a run of `trigger` creates: what it copies from the trigger and who asked.
 
@@ -185,6 +232,7 @@ def _new_job(*, trigger: Trigger, actor: Actor, source: str, ref: str | None, pa
         notify_team_id=trigger.notify_team_id,
         notify_channel_id=trigger.notify_channel_id,
         notify_on=trigger.notify_on if trigger.notify_provider else NotifyOn.NONE,
+        requested_by_id=gate.person_id(actor),
         **actor.stamp(),
     )
 

@@ -34,6 +34,8 @@ class Panel:
     empty: bool = False
     steps: list[dict] = field(default_factory=list)
     labels: list[dict] = field(default_factory=list)
+    window: Window | None = None  # the environment page's section: which window, and the others
+    windows: list[tuple[str, bool]] = field(default_factory=list)
 
 
 def _trend(

@@ -7,6 +7,7 @@ from . import api, views
 router = OrgRouter()
 # Before "insights": its route is "insights/?$", which "insights/agents" does not match either way.
 router.register("insights/agents", api.AgentsInsightsViewSet, basename="insights-agents")
+router.register("insights", api.InsightsViewSet, basename="insights")
 router.register("triggers", api.TriggerInsightsViewSet, basename="trigger")
 
 # Mounted under api/orgs/<org_id>/ by deplite/urls.py.

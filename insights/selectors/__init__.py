@@ -5,6 +5,14 @@ so a page or an API answer stays fast at hundreds of thousands of jobs.
 """
 
 from .agents import AgentsInsights, agents_insights
+from .deploys import EnvironmentDeploys, deploys_by_environment
 from .triggers import TriggerInsights, trigger_insights
 
-__all__ = ["AgentsInsights", "TriggerInsights", "agents_insights", "trigger_insights"]
+__all__ = [
+    "AgentsInsights",
+    "EnvironmentDeploys",
+    "TriggerInsights",
+    "agents_insights",
+    "deploys_by_environment",
+    "trigger_insights",
+]

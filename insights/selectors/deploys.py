@@ -2,7 +2,7 @@
 
 - Deployment frequency: succeeded deploys.
 - Change failure rate: deploys that ran and failed, or succeeded and were rolled back within a day
-  (the environment's next succeeded deploy is a rollback asked for within a day of it finishing),
+  (a rollback of it, `rollback_of`, was asked for within a day of it finishing and not refused),
   over every deploy that ran (succeeded or failed). A job cancelled before it ran (rejected,
   superseded, timed out waiting for approval) or stopped by a person is no deploy's outcome.
 - Time to restore: from the first bad deploy after a good one to the environment's next good
@@ -30,7 +30,7 @@ from triggers.models import Job
 
 from ..windows import Window
 
-#: A succeeded deploy replaced by a rollback asked for this soon after it finished counts as failed.
+#: A succeeded deploy rolled back (a rollback of it asked for) this soon after it finished counts as failed.
 ROLLBACK_WITHIN = timedelta(days=1)
 
 
@@ -116,20 +116,21 @@ def deploys_by_environment(
             continue
         if kind == "d":
             ran, succeeded, failures, lead, approval, queue, running, commit_count, commit = values[:9]
+            # Counts come back as int or Decimal (a SUM of bigints is numeric in PostgreSQL).
             totals = Totals(
-                ran=ran,
-                succeeded=succeeded or 0,
-                failures=failures or 0,
+                ran=int(ran),
+                succeeded=int(succeeded or 0),
+                failures=int(failures or 0),
                 lead_seconds=float(lead or 0),
                 approval_seconds=float(approval or 0),
                 queue_seconds=float(queue or 0),
                 running_seconds=float(running or 0),
-                commit_count=commit_count or 0,
+                commit_count=int(commit_count or 0),
                 commit_seconds=float(commit or 0),
             )
         else:
-            incidents, restored, restore, open_since = values[:4]
-            totals = Totals(incidents=incidents, restored=restored or 0, restore_seconds=float(restore or 0))
+            incidents, restored, restore, open_since = *values[:3], values[9]
+            totals = Totals(incidents=int(incidents), restored=int(restored or 0), restore_seconds=float(restore or 0))
             if open_since is not None:
                 env.open_since = _datetime(open_since)
         bucket = int(bucket)
@@ -145,7 +146,10 @@ def deploys_by_environment(
 # embedded default, has no CEIL without its math extension; its CAST truncates).
 _SQL_DIALECT = {
     "postgresql": ("EXTRACT(EPOCH FROM ({a} - {b}))", "CEIL({x})"),
-    "sqlite": ("((julianday({a}) - julianday({b})) * 86400.0)", "(CAST({x} AS INTEGER) + ({x} > CAST({x} AS INTEGER)))"),
+    "sqlite": (
+        "((julianday({a}) - julianday({b})) * 86400.0)",
+        "(CAST({x} AS INTEGER) + ({x} > CAST({x} AS INTEGER)))",
+    ),
 }
 
 
@@ -182,17 +186,17 @@ WITH ran AS (
     WHERE org_id = %s AND environment_id IN ({env_list}) AND status IN ('succeeded', 'failed')
       AND finished_at >= %s AND finished_at < %s
 ),
-succeeded AS (
-    SELECT id, LEAD(rollback_of_id) OVER w AS next_rollback_of, LEAD(created_at) OVER w AS next_created_at
-    FROM ran WHERE status = 'succeeded'
-    WINDOW w AS (PARTITION BY env ORDER BY finished_at, id)
+rolled_back AS (
+    -- Deploys a rollback was asked for within a day of (a refused one, cancelled before it ran, aside).
+    SELECT DISTINCT ran.id
+    FROM ran JOIN {table} r ON r.rollback_of_id = ran.id
+    WHERE ran.status = 'succeeded' AND r.org_id = %s AND {secs("r.created_at", "ran.finished_at")} <= %s
+      AND NOT (r.status = 'cancelled' AND r.claimed_at IS NULL)
 ),
 marked AS (
     SELECT ran.*,
-           CASE WHEN ran.status = 'failed' THEN 1
-                WHEN s.next_rollback_of IS NOT NULL AND {secs("s.next_created_at", "ran.finished_at")} <= %s THEN 1
-                ELSE 0 END AS bad
-    FROM ran LEFT JOIN succeeded s ON s.id = ran.id
+           CASE WHEN ran.status = 'failed' OR rb.id IS NOT NULL THEN 1 ELSE 0 END AS bad
+    FROM ran LEFT JOIN rolled_back rb ON rb.id = ran.id
 ),
 runs AS (
     -- grp: how many good deploys up to this one; an incident's bad deploys share the grp of the
@@ -218,7 +222,8 @@ SELECT 'd', env, {bucket_of("finished_at")} AS bucket,
        SUM(CASE WHEN status = 'succeeded' THEN {secs("claimed_at", "COALESCE(approved_at, created_at)")} END),
        SUM(CASE WHEN status = 'succeeded' THEN {secs("finished_at", "claimed_at")} END),
        SUM(CASE WHEN status = 'succeeded' AND commit_time <= created_at THEN 1 ELSE 0 END),
-       SUM(CASE WHEN status = 'succeeded' AND commit_time <= created_at THEN {secs("finished_at", "commit_time")} END)
+       SUM(CASE WHEN status = 'succeeded' AND commit_time <= created_at THEN {secs("finished_at", "commit_time")} END),
+       NULL
 FROM runs WHERE finished_at >= %s
 GROUP BY env, bucket
 UNION ALL
@@ -226,8 +231,8 @@ SELECT 'i', env, {bucket_of("broken_at")} AS bucket,
        COUNT(*),
        SUM(CASE WHEN restored_at IS NOT NULL THEN 1 ELSE 0 END),
        SUM(CASE WHEN restored_at IS NOT NULL THEN {secs("restored_at", "broken_at")} END),
-       MIN(CASE WHEN restored_at IS NULL THEN broken_at END),
-       NULL, NULL, NULL, NULL, NULL, NULL
+       NULL, NULL, NULL, NULL, NULL, NULL,
+       MIN(CASE WHEN restored_at IS NULL THEN broken_at END)
 FROM restores
 GROUP BY env, bucket
 """  # noqa: S608  # nosec B608
@@ -237,6 +242,7 @@ GROUP BY env, bucket
         *env_params,
         lookback,
         end,
+        _db_uuid(org_id),
         ROLLBACK_WITHIN.total_seconds(),
         previous_start,
         start,

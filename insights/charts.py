@@ -24,8 +24,8 @@ GREEN = "#009E73"
 VERMILLION = "#D55E00"
 GREY = "#BBBBBB"
 
-WIDTH, HEIGHT = 640, 180
-LEFT, RIGHT, TOP, BOTTOM = 56, 8, 10, 22  # room for the axis labels
+WIDTH, HEIGHT = 480, 200
+LEFT, RIGHT, TOP, BOTTOM = 62, 8, 10, 24  # room for the axis labels
 
 
 def _html(template: str, *args) -> SafeString:
@@ -95,7 +95,7 @@ def _axis(top_value: float, fmt: Callable[[float], str]) -> str:
         parts.append(
             _html(
                 '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#ddd"/>'
-                '<text x="{}" y="{}" font-size="11" text-anchor="end" fill="#555">{}</text>',
+                '<text x="{}" y="{}" font-size="13" text-anchor="end" fill="#555">{}</text>',
                 LEFT,
                 WIDTH - RIGHT,
                 y,
@@ -167,7 +167,7 @@ def bar_chart(
         x = LEFT if i == 0 else WIDTH - RIGHT
         ticks.append(
             _html(
-                '<text x="{}" y="{}" font-size="11" text-anchor="{}" fill="#555">{}</text>',
+                '<text x="{}" y="{}" font-size="13" text-anchor="{}" fill="#555">{}</text>',
                 x,
                 HEIGHT - 6,
                 anchor,

@@ -58,3 +58,52 @@ def test_a_trigger_never_run_says_so(member_client, org_a):
     trigger = TriggerFactory(org=org_a)
     html = member_client.get(f"/orgs/acme/triggers/{trigger.pk}/").content.decode()
     assert "No run of this trigger has finished yet." in html
+
+
+# --- environments ------------------------------------------------------------------------------------
+
+
+def test_the_insights_page_shows_every_environment_with_its_four_measures(member_client, org_a, now):
+    from triggers.models import Environment
+
+    from .test_dora import D, H, deploy
+
+    production = Environment.objects.create(org=org_a, name="production")
+    Environment.objects.create(org=org_a, name="staging")
+    deploy(production, finished=now - 2 * D + H, status="failed")
+    deploy(production, finished=now - D + H)
+    html = member_client.get("/orgs/acme/insights/?window=7d").content.decode()
+    prod = html[
+        html.index('data-testid="environment-insights-production"') : html.index(
+            'data-testid="environment-insights-staging"'
+        )
+    ]
+    for label in ("Deployment frequency", "Change failure rate", "Time to restore", "Lead time"):
+        assert label in prod
+    assert "50%" in prod and "1 of 2 deploys" in prod  # the change failure rate
+    assert "1d 0h" in prod  # restored a day after it broke
+    for chart in ("deploys", "failure-rate", "restore", "lead"):
+        assert (
+            f'data-testid="chart-env-production-{chart}"' in prod
+            and f'data-testid="table-env-production-{chart}"' in prod
+        )
+    staging = html[html.index('data-testid="environment-insights-staging"') :]
+    assert "No deploy to staging finished in this window." in staging
+
+
+def test_the_environment_page_include_renders_one_environment(org_a, rf, now):
+    from django.template.loader import render_to_string
+
+    from triggers.models import Environment
+
+    from .test_dora import D, H, deploy
+
+    production = Environment.objects.create(org=org_a, name="production")
+    deploy(production, finished=now - D + H, queue=30, running=90)
+    html = render_to_string(
+        "insights/_environment_insights.html", {"environment": production, "org": org_a}, request=rf.get("/?window=90d")
+    )
+    assert 'data-testid="environment-insights"' in html
+    assert 'href="?window=90d" aria-current="page"' in html and "Over the last 90 days" in html
+    assert "2m 0s" in html  # lead time: 30 s waiting + 90 s running
+    assert html.count("<tbody>") == 4 and 'data-testid="table-env-production-lead"' in html

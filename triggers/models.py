@@ -274,6 +274,12 @@ class Job(ActorStamp):
                 condition=models.Q(status__in=["succeeded", "failed"]),
                 name="job_env_ran",
             ),
+            # An environment's rollbacks by when they were asked for: "rolled back within a day".
+            models.Index(
+                fields=["environment", "created_at"],
+                condition=models.Q(rollback_of__isnull=False),
+                name="job_env_rollbacks",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -13,8 +13,9 @@
   (`commitTime`). Means, so the three parts add up to the whole.
 
 All of it is one SQL statement over the environment's finished deploys (a partial index holds
-exactly those), aggregated per chart bucket in the database: the answer's size and cost follow
-the window's deploys, never the org's whole history.
+exactly those): two window passes (the deploy before, the next good one after) and one GROUP BY
+per chart bucket, in the database: the answer's size and cost follow the window's deploys, never
+the org's whole history.
 """
 
 from __future__ import annotations
@@ -110,29 +111,29 @@ def deploys_by_environment(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    for kind, env_id, bucket, *values in rows:
+    for env_id, bucket, *values in rows:
         env = out.get(_uuid(env_id))
         if env is None:
             continue
-        if kind == "d":
-            ran, succeeded, failures, lead, approval, queue, running, commit_count, commit = values[:9]
-            # Counts come back as int or Decimal (a SUM of bigints is numeric in PostgreSQL).
-            totals = Totals(
-                ran=int(ran),
-                succeeded=int(succeeded or 0),
-                failures=int(failures or 0),
-                lead_seconds=float(lead or 0),
-                approval_seconds=float(approval or 0),
-                queue_seconds=float(queue or 0),
-                running_seconds=float(running or 0),
-                commit_count=int(commit_count or 0),
-                commit_seconds=float(commit or 0),
-            )
-        else:
-            incidents, restored, restore, open_since = *values[:3], values[9]
-            totals = Totals(incidents=int(incidents), restored=int(restored or 0), restore_seconds=float(restore or 0))
-            if open_since is not None:
-                env.open_since = _datetime(open_since)
+        ran, succeeded, failures, lead, approval, queue, running, commit_count, commit = values[:9]
+        incidents, restored, restore, open_since = values[9:13]
+        # Counts come back as int or Decimal (a SUM of bigints is numeric in PostgreSQL).
+        totals = Totals(
+            ran=int(ran),
+            succeeded=int(succeeded or 0),
+            failures=int(failures or 0),
+            lead_seconds=float(lead or 0),
+            approval_seconds=float(approval or 0),
+            queue_seconds=float(queue or 0),
+            running_seconds=float(running or 0),
+            commit_count=int(commit_count or 0),
+            commit_seconds=float(commit or 0),
+            incidents=int(incidents or 0),
+            restored=int(restored or 0),
+            restore_seconds=float(restore or 0),
+        )
+        if open_since is not None:
+            env.open_since = _datetime(open_since)
         bucket = int(bucket)
         if bucket < 0:
             env.previous.add(totals)
@@ -146,8 +147,9 @@ def deploys_by_environment(
 # embedded default, has no CEIL without its math extension; its CAST truncates).
 _SQL_DIALECT = {
     "postgresql": ("EXTRACT(EPOCH FROM ({a} - {b}))", "CEIL({x})"),
+    # julianday() is a float of days: rounded to the millisecond, a whole number of days stays whole.
     "sqlite": (
-        "((julianday({a}) - julianday({b})) * 86400.0)",
+        "ROUND((julianday({a}) - julianday({b})) * 86400.0, 3)",
         "(CAST({x} AS INTEGER) + ({x} > CAST({x} AS INTEGER)))",
     ),
 }
@@ -161,59 +163,56 @@ def _statement(*, org_id: uuid.UUID, environment_ids: list[uuid.UUID], window: W
 
     ops = connection.ops
     at = ops.adapt_datetimefield_value
-    end, start, previous_start = at(window.end), at(window.start), at(window.previous_start)
+    end, previous_start = at(window.end), at(window.previous_start)
     lookback = at(window.previous_start - ROLLBACK_WITHIN)
     bucket_seconds = window.bucket.total_seconds()
     count = window.bucket_count
 
-    def bucket_of(column: str) -> str:
-        # Bucket i is [end − (count − i) × bucket, end − (count − i − 1) × bucket), cut back from the
-        # window's end (the first one starts at the window's start, so it may be short); -1 is the
-        # previous window. As insights.windows.Window.bucket_of.
-        buckets_back = ceil_sql.format(x=secs("%s", column) + f" / {bucket_seconds}")
-        return f"CASE WHEN {column} >= %s THEN {count} - {buckets_back} ELSE -1 END"
+    # Bucket i is [end − (count − i) × bucket, end − (count − i − 1) × bucket), cut back from the
+    # window's end (the first one starts at the window's start, so it may be short); -1 is the
+    # previous window. As insights.windows.Window.bucket_of, from `age`: seconds before the end.
+    buckets_back = ceil_sql.format(x=f"age / {bucket_seconds}")
+    bucket = f"CASE WHEN age <= {window.length.total_seconds()} THEN {count} - {buckets_back} ELSE -1 END"
 
     table = Job._meta.db_table
     env_list = ", ".join(["%s"] * len(environment_ids))
     env_params = [_db_uuid(pk) for pk in environment_ids]
-    good = "(status = 'succeeded' AND bad = 0)"
+    good = "status = 'succeeded' AND bad = 0"
     # Only the model's table name, placeholder lists and fixed snippets are put in the text; values are %s parameters.
     sql = f"""
-WITH ran AS (
-    SELECT environment_id AS env, id, status, created_at, approved_at, claimed_at, finished_at, commit_time,
-           rollback_of_id
+WITH rollbacks AS MATERIALIZED (
+    -- The few rollbacks asked for since then (a partial index holds only rollbacks); a refused one,
+    -- cancelled before it ran, aside.
+    SELECT DISTINCT rollback_of_id AS id, created_at
     FROM {table}
-    WHERE org_id = %s AND environment_id IN ({env_list}) AND status IN ('succeeded', 'failed')
-      AND finished_at >= %s AND finished_at < %s
+    WHERE org_id = %s AND environment_id IN ({env_list}) AND rollback_of_id IS NOT NULL AND created_at >= %s
+      AND NOT (status = 'cancelled' AND claimed_at IS NULL)
 ),
-rolled_back AS (
-    -- Deploys a rollback was asked for within a day of (a refused one, cancelled before it ran, aside).
-    SELECT DISTINCT ran.id
-    FROM ran JOIN {table} r ON r.rollback_of_id = ran.id
-    WHERE ran.status = 'succeeded' AND r.org_id = %s AND {secs("r.created_at", "ran.finished_at")} <= %s
-      AND NOT (r.status = 'cancelled' AND r.claimed_at IS NULL)
+rolled_back AS MATERIALIZED (
+    -- Deploys a rollback was asked for within a day of.
+    SELECT DISTINCT j.id
+    FROM rollbacks r JOIN {table} j ON j.id = r.id
+    WHERE j.status = 'succeeded' AND {secs("r.created_at", "j.finished_at")} <= %s
 ),
-marked AS (
+ran AS (
+    SELECT j.environment_id AS env, j.id, j.status, j.created_at, j.approved_at, j.claimed_at, j.finished_at,
+           j.commit_time, CASE WHEN j.status = 'failed' OR rb.id IS NOT NULL THEN 1 ELSE 0 END AS bad
+    FROM {table} j LEFT JOIN rolled_back rb ON rb.id = j.id
+    WHERE j.org_id = %s AND j.environment_id IN ({env_list}) AND j.status IN ('succeeded', 'failed')
+      AND j.finished_at >= %s AND j.finished_at < %s
+),
+seq AS (
+    -- An incident starts at a bad deploy whose previous deploy was not bad, and ends at the next
+    -- good one (a running MIN over the later deploys, newest first: one pass, no self-join).
     SELECT ran.*,
-           CASE WHEN ran.status = 'failed' OR rb.id IS NOT NULL THEN 1 ELSE 0 END AS bad
-    FROM ran LEFT JOIN rolled_back rb ON rb.id = ran.id
-),
-runs AS (
-    -- grp: how many good deploys up to this one; an incident's bad deploys share the grp of the
-    -- good deploy before them, and the good deploy that restores it opens grp + 1.
-    SELECT marked.*, SUM(CASE WHEN {good} THEN 1 ELSE 0 END) OVER (
-        PARTITION BY env ORDER BY finished_at, id ROWS UNBOUNDED PRECEDING) AS grp
-    FROM marked
-),
-incidents AS (
-    SELECT env, grp, MIN(CASE WHEN bad = 1 THEN finished_at END) AS broken_at FROM runs GROUP BY env, grp
-),
-restores AS (
-    SELECT i.env, i.broken_at, r.finished_at AS restored_at
-    FROM incidents i LEFT JOIN runs r ON r.env = i.env AND r.grp = i.grp + 1 AND r.status = 'succeeded' AND r.bad = 0
-    WHERE i.broken_at >= %s
+           CASE WHEN bad = 1 AND COALESCE(LAG(bad) OVER (PARTITION BY env ORDER BY finished_at, id), 0) = 0
+                THEN 1 ELSE 0 END AS starts,
+           MIN(CASE WHEN {good} THEN finished_at END) OVER (
+               PARTITION BY env ORDER BY finished_at DESC, id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+           ) AS good_after
+    FROM ran
 )
-SELECT 'd', env, {bucket_of("finished_at")} AS bucket,
+SELECT env, {bucket} AS bucket,
        COUNT(*),
        SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END),
        SUM(bad),
@@ -223,17 +222,11 @@ SELECT 'd', env, {bucket_of("finished_at")} AS bucket,
        SUM(CASE WHEN status = 'succeeded' THEN {secs("finished_at", "claimed_at")} END),
        SUM(CASE WHEN status = 'succeeded' AND commit_time <= created_at THEN 1 ELSE 0 END),
        SUM(CASE WHEN status = 'succeeded' AND commit_time <= created_at THEN {secs("finished_at", "commit_time")} END),
-       NULL
-FROM runs WHERE finished_at >= %s
-GROUP BY env, bucket
-UNION ALL
-SELECT 'i', env, {bucket_of("broken_at")} AS bucket,
-       COUNT(*),
-       SUM(CASE WHEN restored_at IS NOT NULL THEN 1 ELSE 0 END),
-       SUM(CASE WHEN restored_at IS NOT NULL THEN {secs("restored_at", "broken_at")} END),
-       NULL, NULL, NULL, NULL, NULL, NULL,
-       MIN(CASE WHEN restored_at IS NULL THEN broken_at END)
-FROM restores
+       SUM(starts),
+       SUM(CASE WHEN starts = 1 AND good_after IS NOT NULL THEN 1 ELSE 0 END),
+       SUM(CASE WHEN starts = 1 AND good_after IS NOT NULL THEN {secs("good_after", "finished_at")} END),
+       MIN(CASE WHEN starts = 1 AND good_after IS NULL THEN finished_at END)
+FROM (SELECT seq.*, {secs("%s", "finished_at")} AS age FROM seq WHERE finished_at >= %s) AS aged
 GROUP BY env, bucket
 """  # noqa: S608  # nosec B608
     # In the order the placeholders appear above.
@@ -241,15 +234,13 @@ GROUP BY env, bucket
         _db_uuid(org_id),
         *env_params,
         lookback,
-        end,
-        _db_uuid(org_id),
         ROLLBACK_WITHIN.total_seconds(),
-        previous_start,
-        start,
+        _db_uuid(org_id),
+        *env_params,
+        lookback,
+        end,
         end,
         previous_start,
-        start,
-        end,
     ]
     return sql, params
 

@@ -90,9 +90,9 @@ class Trigger(ActorStamp):
         StorageBinding, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     # Where its jobs deploy: the environment's rules gate them (triggers.environments.gate).
-    # PROTECT: an environment named by a trigger is not deleted from under it.
+    # RESTRICT: an environment named by a trigger is not deleted from under it (deleting the whole org may).
     environment = models.ForeignKey(
-        "Environment", null=True, blank=True, on_delete=models.PROTECT, related_name="triggers"
+        "Environment", null=True, blank=True, on_delete=models.RESTRICT, related_name="triggers"
     )
 
     # A `trigger` API token sees the triggers it lists (orgs.scoping.Principal.restrict).

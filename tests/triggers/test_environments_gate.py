@@ -325,3 +325,9 @@ def test_a_member_of_another_org_named_as_approver_is_refused(org_a, org_b, prod
 
     with pytest.raises(ValidationFailed):
         env_services.environment_update(environment=production, actor=Actor.for_user(owner), approver_ids=[stranger.pk])
+
+
+def test_an_org_with_environments_named_by_triggers_can_be_deleted(org_a, deploy, owner):
+    run(deploy, owner)
+    org_a.delete()
+    assert not Environment.objects.exists() and not Job.objects.exists()

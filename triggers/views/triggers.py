@@ -193,7 +193,10 @@ def trigger_run(request, org, trigger_id: uuid.UUID):
         )
         if result is not None and result.job_id is not None:
             if not result.replayed:
-                messages.success(request, f"Job #{result.body['shortId']} queued.")
+                state = {"pending_approval": "waiting for approval", "waiting": "waiting its turn"}
+                messages.success(
+                    request, f"Job #{result.body['shortId']} {state.get(result.body['status'], 'queued')}."
+                )
             return redirect("job-detail", org_slug=org.slug, job_id=result.job_id)
         if result is not None:
             form.add_error(None, "This form was already sent; reload the page to run again.")

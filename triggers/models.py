@@ -129,6 +129,7 @@ class JobStatus(models.TextChoices):
 
 
 FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+_RAN = models.Q(status__in=["succeeded", "failed"])  # ran to an end (insights' partial indexes)
 # Not claimable yet: an environment holds them.
 GATED_STATUSES = frozenset({JobStatus.PENDING_APPROVAL, JobStatus.WAITING})
 
@@ -258,23 +259,13 @@ class Job(ActorStamp):
                 condition=models.Q(status="pending_approval"),
                 name="job_approval_expiry",
             ),
-            # Insights (the insights app, which reads jobs): a trigger's last finished runs, and what the
-            # org's agents did over the last day. Partial: a queued or running job adds no entry.
-            models.Index(
-                fields=["trigger", "-finished_at"],
-                condition=models.Q(status__in=["succeeded", "failed"]),
-                name="job_trigger_ran",
-            ),
+            # Insights (the insights app reads jobs): the runs that ran to an end of a trigger and of an
+            # environment by finish, the org's finished jobs (the agents' day), an environment's rollbacks.
+            models.Index(fields=["trigger", "-finished_at"], condition=_RAN, name="job_trigger_ran"),
             models.Index(
                 fields=["org", "finished_at"], condition=models.Q(finished_at__isnull=False), name="job_org_finished"
             ),
-            # An environment's deploys that ran, in the order they finished: the DORA measures.
-            models.Index(
-                fields=["environment", "finished_at"],
-                condition=models.Q(status__in=["succeeded", "failed"]),
-                name="job_env_ran",
-            ),
-            # An environment's rollbacks by when they were asked for: "rolled back within a day".
+            models.Index(fields=["environment", "finished_at"], condition=_RAN, name="job_env_ran"),
             models.Index(
                 fields=["environment", "created_at"],
                 condition=models.Q(rollback_of__isnull=False),

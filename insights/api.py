@@ -92,11 +92,10 @@ class AgentsInsightsViewSet(OrgScopedViewSet):
     """`GET …/insights/agents`: the last 24 hours."""
 
     queryset = Agent.objects.all()
-    permission_map = {"list": Perm.AGENTS_READ}
-    pagination_class = None
+    permission_map = {"summary": Perm.AGENTS_READ}
 
-    @extend_schema(responses={200: AgentsInsightsOutput}, tags=["insights"], filters=False)
-    def list(self, request, org_id):
+    @extend_schema(responses={200: AgentsInsightsOutput}, tags=["insights"])
+    def summary(self, request, org_id):
         return Response(AgentsInsightsOutput(selectors.agents_insights(org=self.org, now=timezone.now())).data)
 
 
@@ -230,13 +229,13 @@ class InsightsViewSet(OrgScopedViewSet):
     every environment of the org without `environment`."""
 
     queryset = Environment.objects.all()
-    permission_map = {"list": Perm.JOBS_READ}
-    pagination_class = None
+    # Reading the org's environments, as their configuration is read: a trigger or storage token,
+    # which names no environment, is refused (403) rather than shown an empty org.
+    permission_map = {"summary": Perm.TRIGGERS_READ}
 
     @extend_schema(
         responses={200: InsightsOutput},
         tags=["insights"],
-        filters=False,
         parameters=[
             OpenApiParameter(
                 "environment",
@@ -248,7 +247,7 @@ class InsightsViewSet(OrgScopedViewSet):
             WINDOW_PARAMETER,
         ],
     )
-    def list(self, request, org_id):
+    def summary(self, request, org_id):
         window = window_parse(request.query_params.get("window"), now=timezone.now())
         environments = self.get_queryset().order_by("name")
         name = request.query_params.get("environment")

@@ -1,17 +1,19 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from deplite.api.routers import OrgRouter
 
 from . import api, views
 
 router = OrgRouter()
-# Before "insights": its route is "insights/?$", which "insights/agents" does not match either way.
-router.register("insights/agents", api.AgentsInsightsViewSet, basename="insights-agents")
-router.register("insights", api.InsightsViewSet, basename="insights")
 router.register("triggers", api.TriggerInsightsViewSet, basename="trigger")
 
-# Mounted under api/orgs/<org_id>/ by deplite/urls.py.
-org_urlpatterns = router.urls
+# Mounted under api/orgs/<org_id>/ by deplite/urls.py. The two summaries are one object each, not a
+# list (a router's `list` would be documented as an array): mapped by hand, same optional slash.
+org_urlpatterns = [
+    re_path(r"^insights/?$", api.InsightsViewSet.as_view({"get": "summary"}), name="insights"),
+    re_path(r"^insights/agents/?$", api.AgentsInsightsViewSet.as_view({"get": "summary"}), name="insights-agents"),
+    *router.urls,
+]
 
 # Web pages, mounted under orgs/<slug:org_slug>/ by deplite/urls.py.
 page_urlpatterns = [

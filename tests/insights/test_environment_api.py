@@ -79,7 +79,7 @@ def test_a_bad_window_or_an_unknown_environment_is_a_clear_error(api, member, pr
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
 
-def test_another_org_s_environment_is_a_404_and_a_trigger_token_sees_none(api, outsider, org_a, org_b, production):
+def test_another_org_s_environment_is_a_404_and_a_trigger_token_is_refused(api, outsider, org_a, org_b, production):
     Environment.objects.create(org=org_b, name="production")
     assert api.as_user(outsider).get("/api/orgs/acme/insights?environment=production").status_code == 404
     # Through its own org, the outsider sees its own production, never org_a's deploys.
@@ -88,8 +88,9 @@ def test_another_org_s_environment_is_a_404_and_a_trigger_token_sees_none(api, o
     assert mine["environments"][0]["changeFailureRate"]["ran"] == 0
     # A trigger token reads its triggers' jobs, not a whole environment's.
     _, raw = make_token(org_a, scope_type=TokenScope.TRIGGER, trigger_ids=[str(TriggerFactory(org=org_a).pk)])
-    assert api.as_token(raw).get("/api/orgs/acme/insights").json()["environments"] == []
-    assert api.as_token(raw).get("/api/orgs/acme/insights?environment=production").status_code == 404
+    assert api.as_token(raw).get("/api/orgs/acme/insights").status_code == 403
+    _, org_raw = make_token(org_a)
+    assert api.as_token(org_raw).get("/api/orgs/acme/insights?environment=production").status_code == 200
 
 
 @pytest.mark.postgres

@@ -6,14 +6,15 @@ throughput round runs the ceiling (bench/ceiling.py) and every hot path back to 
 each path is reported as a ratio to the ceiling of its own round. Then: list timings at
 100,000 jobs, the claim wake-up latency with 300 waiting agents on one web process (web
 RSS), how fast one waiting agent gets a new job through the dispatch task and as the real
-agent (bench/wakeup.py), how long a 20 MB step's log takes to be stored after the step ends (agent CPU), and a
+agent (bench/wakeup.py), how soon an environment's next deploy starts after each way a job ends and what
+its gate costs a run (bench/environments.py), how long a 20 MB step's log takes to be stored after the step ends (agent CPU), and a
 normal request's latency while 16 slow readers and 30,000-header requests abuse the server.
 
 Bounded: BENCH_ROUNDS (5) rounds of BENCH_SECONDS (6) s per path, fixed request and
 job counts elsewhere, a timeout on every wait. Uses its own database (deplite_bench) and
 Redis DB 9 (flushed at start).
 
-    make bench                       # or: .venv/bin/python bench/run.py [throughput lists claim wakeup logs abuse]
+    make bench                       # or: .venv/bin/python bench/run.py [throughput lists claim wakeup environments logs abuse]
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import claim_longpoll  # noqa: E402
+import environments  # noqa: E402
 import lists  # noqa: E402
 import wakeup  # noqa: E402
 import web_abuse  # noqa: E402
@@ -246,6 +248,11 @@ def main(parts: list[str]) -> None:
     if "wakeup" in parts:
         print("a waiting agent gets a new job (the dispatch task, the real agent):", flush=True)
         report["wakeup"] = wakeup.measure(env)
+    if "environments" in parts:
+        print(
+            "environments: the next deploy's start after each way a job ends, and a gate's cost to a run:", flush=True
+        )
+        report["environments"] = environments.measure(env)
     flush_redis()
     print()
     print(table(report))
@@ -298,6 +305,8 @@ def table(report: dict) -> str:
         ]
     if "wakeup" in report:
         lines += wakeup.table(report["wakeup"])
+    if "environments" in report:
+        lines += environments.table(report["environments"])
     if "lists" in report:
         li = report["lists"]
         lines += [
@@ -340,4 +349,4 @@ def production_shape() -> str:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["throughput", "lists", "claim", "wakeup", "logs", "abuse"])
+    main(sys.argv[1:] or ["throughput", "lists", "claim", "wakeup", "environments", "logs", "abuse"])

@@ -171,6 +171,9 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
 
     #: action name → permission (orgs.permissions.Perm). An action missing here is refused.
     permission_map: dict[str, str] = {}
+    #: actions only a signed-in person may take (approve, lock, edit an environment's rules): an
+    #: API token gets 403 `person_required` here, before the view runs.
+    person_only_actions: frozenset[str] = frozenset()
     lookup_field = "pk"
     http_method_names = ["get", "post", "patch", "delete", "head"]
 
@@ -195,6 +198,8 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
         perm = self.permission_map.get(self.action)
         if perm in USER_ONLY_PERMISSIONS and self.principal.token is not None:
             raise Forbidden("API tokens cannot manage members or create credentials; sign in as an owner or admin.")
+        if self.action in self.person_only_actions and self.principal.token is not None:
+            raise Forbidden("Only a signed-in person may do this; an API token may not.", code="person_required")
         if perm is None or not self.principal.has(perm):
             raise Forbidden()
 
@@ -208,11 +213,14 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
 
     def get_object(self) -> Model:
         value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
-        try:
-            pk = uuid.UUID(str(value))
-        except ValueError:
-            raise NotFound() from None
-        obj = self.filter_queryset(self.get_queryset()).filter(pk=pk).first()
+        if self.lookup_field == "pk":
+            try:
+                lookup = {"pk": uuid.UUID(str(value))}
+            except ValueError:
+                raise NotFound() from None
+        else:  # a name unique within the org (an environment's): still only within this org's rows
+            lookup = {self.lookup_field: str(value)}
+        obj = self.filter_queryset(self.get_queryset()).filter(**lookup).first()
         if obj is None:
             raise NotFound()
         return obj

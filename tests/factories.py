@@ -6,7 +6,7 @@ from integrations.models import Installation, MessageStatus, OutboxMessage
 from orgs import tokens
 from orgs.models import ApiToken, Invitation, Membership, Organization, Role, TokenScope, User
 from storage.models import StorageBinding, StoredFile
-from triggers.models import ChatProvider, Job, Trigger
+from triggers.models import ChatProvider, Environment, Job, Trigger
 
 
 class UserFactory(DjangoModelFactory):
@@ -97,6 +97,14 @@ class JobFactory(DjangoModelFactory):
     ref = "main"
 
 
+class EnvironmentFactory(DjangoModelFactory):
+    class Meta:
+        model = Environment
+
+    org = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"env-{n}")
+
+
 class InstallationFactory(DjangoModelFactory):
     """A linked Slack workspace (pass provider=ChatProvider.DISCORD for a guild)."""
 
@@ -147,6 +155,7 @@ VICTIM_FACTORIES: dict = {
     StoredFile: lambda org: StoredFileFactory(org=org),
     Trigger: lambda org: TriggerFactory(org=org),
     Job: lambda org: JobFactory(org=org),
+    Environment: lambda org: EnvironmentFactory(org=org),
     Agent: lambda org: AgentFactory(org=org),
     Installation: lambda org: InstallationFactory(org=org),
     OutboxMessage: lambda org: OutboxMessageFactory(org=org),

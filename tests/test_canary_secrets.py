@@ -23,11 +23,18 @@ from orgs import tokens
 from orgs.models import ApiToken, Membership
 from storage.models import StorageBinding, StoredFile
 from tests.agents.signed import SignedAgent
-from tests.factories import AgentFactory, InstallationFactory, StorageBindingFactory, StoredFileFactory, make_token
+from tests.factories import (
+    AgentFactory,
+    EnvironmentFactory,
+    InstallationFactory,
+    StorageBindingFactory,
+    StoredFileFactory,
+    make_token,
+)
 from tests.notifications.conftest import fake_slack, slack_trigger  # noqa: F401 (fake_slack is a fixture)
-from tests.orgs.test_isolation import ENDPOINTS, _concrete
+from tests.orgs.test_isolation import ENDPOINTS, _concrete, _lookup
 from tests.orgs.test_page_isolation import PAGE_OBJECTS, PAGES, _fill
-from triggers.models import Job, Trigger
+from triggers.models import Environment, Job, Trigger
 
 pytestmark = pytest.mark.django_db
 
@@ -132,6 +139,7 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
         StorageBinding: binding,
         StoredFile: stored,
         Trigger: trigger,
+        Environment: EnvironmentFactory(org=org_a, name="production"),
     }
 
     # Every GET endpoint of the org API, as the owner and as the canary token.
@@ -140,11 +148,12 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
         if endpoint.method != "get":
             continue
         pk = None
-        if "(?P<pk>" in endpoint.regex:
+        kwarg, field = _lookup(endpoint.view)  # a pk, or an environment's name
+        if f"(?P<{kwarg}>" in endpoint.regex:
             obj = objects.get(endpoint.view.queryset.model)
             assert obj is not None, f"give the canary test an object of {endpoint.view.queryset.model.__name__}"
-            pk = str(obj.pk)
-        url = _concrete(endpoint.regex, str(org_a.pk), pk)
+            pk = str(getattr(obj, field))
+        url = _concrete(endpoint.regex, str(org_a.pk), pk, kwarg)
         url = re.sub(r"/[0-9a-f-]{36}/notifications/", f"/{job_id}/notifications/", url)
         for caller in (lambda: api.as_user(owner), lambda: api.as_token(API_TOKEN)):
             caller()

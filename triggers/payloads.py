@@ -13,8 +13,19 @@ def _job_fields(job: Job) -> dict:
 
 
 def job_run_answer(job: Job) -> dict:
-    """`202` body of a run (stored with its Idempotency-Key and replayed as is)."""
-    return {"jobId": str(job.id), **_job_fields(job), "status": job.status, "url": job.url}
+    """`202` body of a run (stored with its Idempotency-Key and replayed as is). A rollback's also
+    names the deployment it rolls back (`rollbackOf`)."""
+    answer = {"jobId": str(job.id), **_job_fields(job), "status": job.status, "url": job.url}
+    if job.rollback_of_id is not None:
+        answer["rollbackOf"] = rollback_of_field(job)
+    return answer
+
+
+def rollback_of_field(job: Job) -> dict | None:
+    """`{"id", "shortId"}` of the deployment a rollback rolls back (a short id is its id's first 8 hex)."""
+    if job.rollback_of_id is None:
+        return None
+    return {"id": str(job.rollback_of_id), "shortId": job.rollback_of_id.hex[:8]}
 
 
 def job_claim_payload(job: Job) -> dict:

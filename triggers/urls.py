@@ -7,6 +7,7 @@ from . import api, views
 router = OrgRouter()
 router.register("triggers", api.TriggerViewSet, basename="triggers")
 router.register("jobs", api.JobViewSet, basename="jobs")
+router.register("environments", api.EnvironmentViewSet, basename="environments")
 
 # Mounted under api/orgs/<org_id>/ by deplite/urls.py.
 org_urlpatterns = router.urls

@@ -37,6 +37,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from orgs.models import Invitation, Role
 from tests.factories import (
     AgentFactory,
+    EnvironmentFactory,
     InstallationFactory,
     JobFactory,
     MembershipFactory,
@@ -171,6 +172,28 @@ def _seed(s3_admin, moto_url: str) -> dict:
     JobFile.objects.create(org=org, job=running, file=output, direction="output")
     JobStep.objects.create(org=org, job=running, index=0, name="build", status=StepStatus.RUNNING, started_at=now)
     JobFactory(org=org, trigger=trigger)  # queued: never claimed, no agent yet
+    # An environment with two deployments (so rollback has one to go back to) and a job awaiting
+    # approval; its own trigger, so rules the run fuzzes onto it never gate the run operations.
+    production = EnvironmentFactory(org=org, name="production", required_approvals=1)
+    spare_environment = EnvironmentFactory(org=org, name="old-env")
+    env_trigger = TriggerFactory(org=org, name="deploy-env", workflow="deploy", environment=production)
+    for minutes in (2, 1):
+        JobFactory(
+            org=org,
+            trigger=env_trigger,
+            environment=production,
+            environment_name="production",
+            status=JobStatus.SUCCEEDED,
+            finished_at=now - timedelta(minutes=minutes),
+        )
+    awaiting = JobFactory(
+        org=org,
+        trigger=env_trigger,
+        environment=production,
+        environment_name="production",
+        status=JobStatus.PENDING_APPROVAL,
+        requested_by=member.user,
+    )
     installation = InstallationFactory(org=org, provider="slack", external_id="T0FUZZ")
     delivery = OutboxMessageFactory(org=org, job=finished, channel="C0FUZZ")
     token, _ = make_token(org, name="ci")
@@ -206,6 +229,9 @@ def _seed(s3_admin, moto_url: str) -> dict:
             "spare_member": spare_member.pk,
             "invitation": invitation.pk,
             "output": output.pk,
+            "environment": production.name,
+            "spare_environment": spare_environment.name,
+            "awaiting_job": awaiting.pk,
         },
     }
 
@@ -239,6 +265,15 @@ def _operation_parameters(ids: dict) -> dict[str, dict[str, str]]:
         "api_orgs_triggers_retrieve": {"id": i["trigger"]},
         "api_orgs_triggers_partial_update": {"id": i["trigger"]},
         "api_orgs_triggers_destroy": {"id": i["spare_trigger"]},
+        "api_orgs_environments_retrieve": {"name": i["environment"]},
+        "api_orgs_environments_partial_update": {"name": i["environment"]},
+        "api_orgs_environments_destroy": {"name": i["spare_environment"]},
+        "api_orgs_environments_deployments_list": {"name": i["environment"]},
+        "api_orgs_environments_lock_create": {"name": i["environment"]},
+        "api_orgs_environments_unlock_create": {"name": i["environment"]},
+        "api_orgs_environments_rollback_create": {"name": i["environment"]},
+        "api_orgs_jobs_approve_create": {"id": i["awaiting_job"]},
+        "api_orgs_jobs_reject_create": {"id": i["awaiting_job"]},
         "api_triggers_run_create": {"trigger_id": i["trigger"]},
         "triggers_run_create": {"trigger_id": i["trigger"]},
         "api_invitations_accept_create": {"invitation_id": i["invitation"]},
@@ -326,6 +361,13 @@ SCHEMA_CANNOT_SAY: dict[str, tuple[list[str], str]] = {
     "triggers_run_create": (["400", "422"], "as api_triggers_run_create"),
     "api_orgs_jobs_rerun_create": (["400"], "param names (OpenAPI 3.0 has no propertyNames)"),
     "api_orgs_jobs_list": (["400"], "a cursor must be one this list gave out (it is opaque)"),
+    "api_orgs_environments_create": (
+        ["400"],
+        "approvers names either a role or members (emails of this org's members); balanced [ ] in allowedRefs",
+    ),
+    "api_orgs_environments_partial_update": (["400"], "as create; the name is fixed once created"),
+    "api_orgs_environments_lock_create": (["400"], "expiresAt in the future"),
+    "api_orgs_environments_deployments_list": (["400"], "as api_orgs_jobs_list"),
     "api_agent_heartbeat_create": (
         ["426"],
         "a version older than DEPLITE_AGENT_MIN_VERSION is well-formed and refused (agent_too_old)",

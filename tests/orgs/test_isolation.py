@@ -68,9 +68,15 @@ def test_every_org_endpoint_derives_from_the_scoping_base():
     assert strays == []
 
 
-def _concrete(regex: str, org_slug: str, pk: str | None) -> str:
+def _lookup(view) -> tuple[str, str]:
+    """(URL kwarg, model field) naming a view's object: `pk`, or a name unique in the org (environments)."""
+    field = getattr(view, "lookup_field", "pk")
+    return (getattr(view, "lookup_url_kwarg", None) or field), field
+
+
+def _concrete(regex: str, org_slug: str, pk: str | None, kwarg: str = "pk") -> str:
     path = regex.replace(ORG_GROUP, org_slug)
-    path = re.sub(r"\(\?P<pk>[^)]*\)", pk or str(uuid.uuid4()), path)
+    path = re.sub(rf"\(\?P<{kwarg}>[^)]*\)", pk or str(uuid.uuid4()), path)
     # Another object named on the way (jobs/<job_id>/notifications/<pk>): strangers never get that far.
     path = re.sub(r"\(\?P<\w+_id>[^)]*\)", str(uuid.uuid4()), path)
     leftover = re.findall(r"\(\?P<(\w+)>", path)
@@ -92,13 +98,15 @@ def _db_digest() -> str:
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[e.id for e in ENDPOINTS])
 def test_strangers_are_kept_out(endpoint: Endpoint, api, org_a, org_b, owner, outsider):
-    # The victim object behind a detail URL.
-    pk = None
-    if "(?P<pk>" in endpoint.regex:
+    # The victim object behind a detail URL (named by its pk, or by a name: an environment's).
+    pk = victim_id = None
+    kwarg, field = _lookup(endpoint.view)
+    if f"(?P<{kwarg}>" in endpoint.regex:
         model = endpoint.view.queryset.model
         assert model in VICTIM_FACTORIES, f"register {model.__name__} in tests.factories.VICTIM_FACTORIES"
-        pk = str(VICTIM_FACTORIES[model](org_a).pk)
-    url = _concrete(endpoint.regex, org_a.slug, pk)
+        victim = VICTIM_FACTORIES[model](org_a)
+        pk, victim_id = str(getattr(victim, field)), str(victim.pk)
+    url = _concrete(endpoint.regex, org_a.slug, pk, kwarg)
 
     perm = endpoint.view.permission_map.get(endpoint.action)
     _, revoked = make_token(org_a, revoked_at=timezone.now())
@@ -117,7 +125,7 @@ def test_strangers_are_kept_out(endpoint: Endpoint, api, org_a, org_b, owner, ou
 
     secrets_of_a = {str(org_a.id), org_a.name}
     if pk:
-        secrets_of_a.add(pk)
+        secrets_of_a |= {pk, victim_id}
     body = json.dumps({"name": "intruder", "role": "owner", "email": "x@evil.test"})
 
     callers = [
@@ -160,7 +168,7 @@ def test_strangers_are_kept_out(endpoint: Endpoint, api, org_a, org_b, owner, ou
             become()
             response = api.generic(
                 endpoint.method.upper(),
-                _concrete(endpoint.regex, org_b.slug, pk),
+                _concrete(endpoint.regex, org_b.slug, pk, kwarg),
                 body,
                 content_type="application/json",
             )

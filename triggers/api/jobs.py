@@ -1,5 +1,6 @@
-"""Jobs: `GET /api/orgs/<orgId>/jobs?trigger=&status=`, `GET …/jobs/<id>`, `GET …/jobs/<id>/logs?after=`,
-`GET …/jobs/<id>/files`, `POST …/jobs/<id>/cancel`, `POST …/jobs/<id>/rerun`."""
+"""Jobs: `GET /api/orgs/<orgId>/jobs?trigger=&status=&environment=`, `GET …/jobs/<id>`,
+`GET …/jobs/<id>/logs?after=`, `GET …/jobs/<id>/files`, `POST …/jobs/<id>/cancel`, `POST …/jobs/<id>/rerun`,
+`POST …/jobs/<id>/approve` and `…/reject` (an environment's approvals: a person's acts)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
 
 from .. import extensions, outputs, rules, services
-from ..models import Job, JobFileDirection, JobLogChunk, JobSource, JobStatus
+from ..environments import selectors as env_selectors
+from ..environments import services as env_services
+from ..models import ApprovalDecision, Job, JobFileDirection, JobLogChunk, JobSource, JobStatus
+from ..payloads import rollback_of_field
 from .fields import ParamsField, RerunRefField
 from .run import RunOutput
 
@@ -42,8 +46,18 @@ class JobStepOutput(serializers.Serializer):
     allowed_failure = serializers.BooleanField()
 
 
+class RollbackOfOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    short_id = StrictCharField()
+
+
 class JobOutput(serializers.ModelSerializer):
     trigger_id = serializers.UUIDField(allow_null=True)  # the trigger was deleted
+    environment = serializers.SerializerMethodField(help_text="The environment's name, or null.")
+    required_approvals = serializers.SerializerMethodField(
+        help_text="Its environment's required approvals now; null without an environment."
+    )
+    rollback_of = serializers.SerializerMethodField(help_text="The deployment this rollback rolls back, or null.")
     agent_labels = serializers.ListField(child=StrictCharField())
     input_files = serializers.JSONField()
     # The wire says who asked as `actor`; the row keeps it as a label.
@@ -79,9 +93,27 @@ class JobOutput(serializers.ModelSerializer):
             "cancel_requested",
             "cancelled_by",
             "rerun_of",
+            "environment",
+            "required_approvals",
+            "approved_at",
+            "queued_at",
+            "approval_expires_at",
+            "rollback_of",
             "log_truncated",
             "url",
         ]
+
+    def get_environment(self, job) -> str | None:
+        # Copied onto the job: it stays when the environment is deleted.
+        return job.environment_name or None
+
+    def get_required_approvals(self, job) -> int | None:
+        # The list joins the environment (JobViewSet.safely_get_queryset): no query per job.
+        return job.environment.required_approvals if job.environment_id and job.environment else None
+
+    @extend_schema_field(RollbackOfOutput(allow_null=True))
+    def get_rollback_of(self, job) -> dict | None:
+        return rollback_of_field(job)
 
 
 class JobNotificationOutput(serializers.Serializer):
@@ -97,12 +129,27 @@ class JobNotificationOutput(serializers.Serializer):
     sent_at = serializers.DateTimeField(allow_null=True)
 
 
+class JobApprovalOutput(serializers.Serializer):
+    user = StrictCharField(source="user_label", help_text="The approver's email when they decided.")
+    decision = serializers.ChoiceField(choices=ApprovalDecision.choices)
+    comment = StrictCharField()
+    at = serializers.DateTimeField(source="created_at")
+
+
 class JobDetailOutput(JobOutput):
     steps = JobStepOutput(many=True)
     notifications = serializers.SerializerMethodField()
+    approvals = JobApprovalOutput(many=True, help_text="Each approver's decision (prefetched).")
+    waiting_reason = serializers.SerializerMethodField(
+        help_text='Why a waiting job waits ("behind #a1b2c3 (running for 2m)", "locked by …"); null otherwise.'
+    )
 
     class Meta(JobOutput.Meta):
-        fields = [*JobOutput.Meta.fields, "steps", "notifications"]
+        fields = [*JobOutput.Meta.fields, "waiting_reason", "approvals", "steps", "notifications"]
+
+    def get_waiting_reason(self, job) -> str | None:
+        # Only a waiting job has one, and only the detail reads it (a few queries, never per row of a list).
+        return (env_selectors.waiting_reason(job) or None) if job.status == JobStatus.WAITING else None
 
     @extend_schema_field(JobNotificationOutput(many=True))
     def get_notifications(self, job) -> list[dict]:
@@ -150,14 +197,20 @@ class JobFilesOutput(serializers.Serializer):
     files = JobFileOutput(many=True)
 
 
+class ApprovalInput(serializers.Serializer):
+    comment = StrictCharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
 class JobFilter(filters.FilterSet):
     trigger = filters.UUIDFilter(field_name="trigger_id")
     status = filters.ChoiceFilter(choices=JobStatus.choices)
+    # By the name copied onto each job: an environment's jobs are still found after it is deleted.
+    environment = filters.CharFilter(field_name="environment_name", max_length=50, label="Environment name")
     q = filters.CharFilter(method="search", max_length=200, label="Ref or params (text, or KEY=value)")
 
     class Meta:
         model = Job
-        fields = ["trigger", "status", "q"]
+        fields = ["trigger", "status", "environment", "q"]
 
     def search(self, queryset, name, value):
         value = value.strip()
@@ -193,12 +246,16 @@ class JobViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         "files": Perm.JOBS_READ,
         "cancel": Perm.JOBS_CANCEL,
         "rerun": Perm.TRIGGERS_RUN,
+        # Whether this person may approve is the environment's rule (env_services.may_approve).
+        "approve": Perm.TRIGGERS_RUN,
+        "reject": Perm.TRIGGERS_RUN,
     }
+    person_only_actions = frozenset({"approve", "reject"})
 
     def safely_get_queryset(self, queryset):
-        queryset = queryset.select_related("org")
-        if self.action == "retrieve":
-            queryset = queryset.prefetch_related("steps")
+        queryset = queryset.select_related("org", "environment")
+        if self.action in ("retrieve", "approve", "reject"):
+            queryset = queryset.prefetch_related("steps", "approvals")
         return queryset
 
     def get_serializer_class(self):
@@ -253,3 +310,23 @@ class JobViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         ref, params = data.validated_data.get("ref"), data.validated_data.get("params")
         result = services.job_rerun(job=job, actor=self.actor, source=JobSource.API, ref=ref, params=params)
         return Response(result.body, status=result.status, headers={"Location": result.body["url"]})
+
+    @extend_schema(request=ApprovalInput, responses={200: JobDetailOutput})
+    @action(detail=True, methods=["post"])
+    def approve(self, request, org_id, pk):
+        """Approve a job waiting for approval (an eligible person; approving twice counts once). The
+        approval that completes the count moves it on: `waiting`, then `queued` when its turn comes."""
+        return self._decide(request, ApprovalDecision.APPROVED)
+
+    @extend_schema(request=ApprovalInput, responses={200: JobDetailOutput})
+    @action(detail=True, methods=["post"])
+    def reject(self, request, org_id, pk):
+        """Reject a job waiting for approval: it ends `cancelled` ("rejected by …: <comment>")."""
+        return self._decide(request, ApprovalDecision.REJECTED)
+
+    def _decide(self, request, decision: str) -> Response:
+        job = self.get_object()
+        data = ApprovalInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        env_services.job_decide(job=job, actor=self.actor, decision=decision, comment=data.validated_data["comment"])
+        return Response(JobDetailOutput(self.get_object()).data)

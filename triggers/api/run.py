@@ -6,7 +6,7 @@ import re
 import uuid
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -54,7 +54,19 @@ class TriggerRunView(APIView):
 
     @extend_schema(
         request=RunInput,
-        responses={202: RunOutput},
+        responses={
+            202: RunOutput,
+            409: OpenApiResponse(
+                description="`environment_locked`: the trigger's environment is locked by someone else "
+                "(`details`: environment, lockedBy, reason, lockedAt, expiresAt); no job is made. "
+                "Also `trigger_disabled`."
+            ),
+            422: OpenApiResponse(
+                description="`ref_not_allowed`: the ref matches none of the environment's allowedRefs "
+                "(`details`: environment, ref, allowedRefs); no job is made. Also `idempotency_key_reused`: "
+                "the Idempotency-Key was used with another body."
+            ),
+        },
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",

@@ -14,6 +14,7 @@ from orgs.scoping import OrgScopedViewSet
 
 from .. import rules, services
 from ..chat_links import ChatConnection, chat_connection, notify_connection
+from ..environments import rules as env_rules
 from ..extensions import linked_teams
 from ..models import ChatProvider, NotifyOn, Trigger, TriggerType
 
@@ -72,6 +73,16 @@ class TriggerInput(serializers.Serializer):
     notify_on = serializers.ChoiceField(choices=NotifyOn.choices, required=False, default=NotifyOn.ALWAYS)
     # Where its jobs' output files go: a storage binding of the same org (checked by the service), or null.
     output_binding_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+    # Where its jobs deploy: an environment of the same org, by name (checked by the service), or
+    # null/blank for none. Absent from a PATCH: left as it is.
+    environment = StrictCharField(
+        source="environment_name",
+        max_length=50,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        validators=[DocumentedPattern(env_rules.NAME_RE)],
+    )
 
     def validate_workflow(self, value: str) -> str:
         if not value:  # blank: the chat keyword, or "required" (see validate)
@@ -125,13 +136,15 @@ class TriggerInput(serializers.Serializer):
         return attrs
 
 
-# The trigger fields a client (or the trigger form) sets, by their model names.
-TRIGGER_FIELDS = tuple(TriggerInput().fields)
+# The trigger fields a client (or the trigger form) sets, by their model names. `environment` is
+# not one: the wire names it by the environment's name, the row holds the FK.
+TRIGGER_FIELDS = tuple(name for name in TriggerInput().fields if name != "environment")
 
 
 class TriggerOutput(serializers.ModelSerializer):
     agent_labels = serializers.ListField(child=StrictCharField())
     output_binding_id = serializers.UUIDField(allow_null=True, read_only=True)
+    environment = serializers.SerializerMethodField(help_text="The environment's name, or null.")
     run_url = serializers.SerializerMethodField()
     chat_connected = serializers.SerializerMethodField()
     chat_connected_reason = serializers.SerializerMethodField()
@@ -143,6 +156,7 @@ class TriggerOutput(serializers.ModelSerializer):
         fields = [
             "id",
             *TRIGGER_FIELDS,
+            "environment",
             "run_url",
             "chat_connected",
             "chat_connected_reason",
@@ -151,6 +165,10 @@ class TriggerOutput(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+
+    def get_environment(self, obj) -> str | None:
+        # Lists join it (TriggerViewSet.safely_get_queryset).
+        return obj.environment.name if obj.environment_id else None
 
     def get_run_url(self, obj) -> str:
         return absolute_url("trigger-run", trigger_id=obj.id)
@@ -197,6 +215,9 @@ class TriggerViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
     }
     filterset_fields = ["type", "enabled"]
 
+    def safely_get_queryset(self, queryset):
+        return queryset.select_related("environment")
+
     @extend_schema(request=TriggerInput, responses={201: TriggerOutput})
     def create(self, request, org_id):
         data = TriggerInput(data=request.data)
@@ -208,7 +229,7 @@ class TriggerViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
     def partial_update(self, request, org_id, pk):
         trigger = self.get_object()
         current = {field: getattr(trigger, field) for field in TRIGGER_FIELDS}
-        data = TriggerInput(data={**current, **request.data})
+        data = TriggerInput(data={**current, **request.data})  # no `environment` given: kept
         data.is_valid(raise_exception=True)
         trigger = services.trigger_update(trigger=trigger, actor=self.actor, **data.validated_data)
         return Response(TriggerOutput(trigger).data)

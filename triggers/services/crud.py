@@ -13,7 +13,7 @@ from orgs.models import Organization
 from orgs.services import audit_record
 from storage.models import StorageBinding
 
-from ..models import NotifyOn, Trigger, TriggerType
+from ..models import Environment, NotifyOn, Trigger, TriggerType
 
 # `trigger_update(output_binding_id=KEEP)`: leave the output binding as it is (None clears it).
 KEEP = object()
@@ -39,9 +39,12 @@ def trigger_create(
     notify_channel_id: str = "",
     notify_on: str = NotifyOn.ALWAYS,
     output_binding_id: uuid.UUID | None = None,
+    environment_name: str | None = None,
 ) -> Trigger:
-    """Create a trigger from validated values (triggers.rules / the API's TriggerInput)."""
+    """Create a trigger from validated values (triggers.rules / the API's TriggerInput).
+    `environment_name`: the org's environment its jobs deploy to (blank or None: none)."""
     _check_output_binding(org=org, binding_id=output_binding_id)
+    environment = _environment(org=org, name=environment_name)
     try:
         with transaction.atomic():
             trigger = Trigger.objects.create(
@@ -64,13 +67,19 @@ def trigger_create(
                 notify_channel_id=notify_channel_id,
                 notify_on=notify_on,
                 output_binding_id=output_binding_id,
+                environment=environment,
             )
             audit_record(
                 org=org,
                 actor=actor,
                 action="trigger.created",
                 target=trigger,
-                data={"name": trigger.name, "type": trigger.type, "workflow": trigger.workflow},
+                data={
+                    "name": trigger.name,
+                    "type": trigger.type,
+                    "workflow": trigger.workflow,
+                    **({"environment": environment.name} if environment else {}),
+                },
             )
     except IntegrityError:
         raise _keyword_taken(
@@ -105,9 +114,10 @@ def trigger_update(
     notify_channel_id: str | None = None,
     notify_on: str | None = None,
     output_binding_id: uuid.UUID | None | object = KEEP,
+    environment_name: str | None | object = KEEP,
 ) -> Trigger:
-    """Change the given fields (None: leave as is; for `output_binding_id`, None clears it and KEEP
-    leaves it). Nothing changed, nothing written."""
+    """Change the given fields (None: leave as is; for `output_binding_id` and `environment_name`,
+    None (or a blank name) clears it and KEEP leaves it). Nothing changed, nothing written."""
     given = {
         "name": name,
         "type": type,
@@ -129,6 +139,10 @@ def trigger_update(
     if output_binding_id is not KEEP and output_binding_id != trigger.output_binding_id:
         _check_output_binding(org=trigger.org, binding_id=output_binding_id)
         changed["output_binding_id"] = output_binding_id
+    if environment_name is not KEEP:
+        environment = _environment(org=trigger.org, name=environment_name)
+        if (environment.pk if environment else None) != trigger.environment_id:
+            changed["environment"] = environment
     if not changed:
         return trigger
     try:
@@ -137,7 +151,18 @@ def trigger_update(
                 setattr(trigger, field, value)
             trigger.save()
             audit_record(
-                org=trigger.org, actor=actor, action="trigger.updated", target=trigger, data={"fields": sorted(changed)}
+                org=trigger.org,
+                actor=actor,
+                action="trigger.updated",
+                target=trigger,
+                data={
+                    "fields": sorted(changed),
+                    **(
+                        {"environment": trigger.environment.name if trigger.environment else None}
+                        if "environment" in changed
+                        else {}
+                    ),
+                },
             )
     except IntegrityError:
         trigger.refresh_from_db()
@@ -160,6 +185,17 @@ def _check_output_binding(*, org: Organization, binding_id: uuid.UUID | None) ->
     if binding_id is not None and not StorageBinding.objects.filter(pk=binding_id, org=org).exists():
         message = "No storage binding of this organization has this id."
         raise ValidationFailed(f"outputBindingId: {message}", details={"fields": {"outputBindingId": [message]}})
+
+
+def _environment(*, org: Organization, name: str | None) -> Environment | None:
+    """The org's environment of that name (another org's is as unknown as a made-up name)."""
+    if not name:
+        return None
+    environment = Environment.objects.filter(org=org, name=name).first()
+    if environment is None:
+        message = f"No environment of this organization is named {name!r}."
+        raise ValidationFailed(f"environment: {message}", details={"fields": {"environment": [message]}})
+    return environment
 
 
 _CHAT_FIELDS = ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword")

@@ -194,6 +194,10 @@ def _admit(job: Job, *, trigger: Trigger, record_lock: bool):
     admission = gate.job_admit(
         environment=environment, requested_by_id=job.requested_by_id, ref=job.ref, record_lock=record_lock
     )
+    # Stamped again under the lock: the queue's order (fifo, newest) is created_at, so it must be the order
+    # runs were admitted in. Stamped when the row was built, a run that waited on the lock kept an earlier
+    # time than the run that took the lock first and went ahead (the drill saw #2 run before #1).
+    job.created_at = timezone.now()
     job.environment, job.environment_name = environment, environment.name
     job.status, job.approval_expires_at = admission.status, admission.approval_expires_at
     return environment, admission

@@ -7,14 +7,15 @@ each path is reported as a ratio to the ceiling of its own round. Then: list tim
 100,000 jobs, the claim wake-up latency with 300 waiting agents on one web process (web
 RSS), how fast one waiting agent gets a new job through the dispatch task and as the real
 agent (bench/wakeup.py), how soon an environment's next deploy starts after each way a job ends and what
-its gate costs a run (bench/environments.py), how long a 20 MB step's log takes to be stored after the step ends (agent CPU), and a
-normal request's latency while 16 slow readers and 30,000-header requests abuse the server.
+its gate costs a run (bench/environments.py), how long a 20 MB step's log takes to be stored after the step ends (agent CPU), a
+normal request's latency while 16 slow readers and 30,000-header requests abuse the server, and one
+schedules tick at 10,000 enabled schedules (bench/schedules.py).
 
 Bounded: BENCH_ROUNDS (5) rounds of BENCH_SECONDS (6) s per path, fixed request and
 job counts elsewhere, a timeout on every wait. Uses its own database (deplite_bench) and
 Redis DB 9 (flushed at start).
 
-    make bench                       # or: .venv/bin/python bench/run.py [throughput lists claim wakeup environments logs abuse]
+    make bench                       # or: .venv/bin/python bench/run.py [throughput lists claim wakeup environments logs abuse schedules]
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import claim_longpoll  # noqa: E402
 import environments  # noqa: E402
 import lists  # noqa: E402
+import schedules  # noqa: E402
 import wakeup  # noqa: E402
 import web_abuse  # noqa: E402
 from stack import (  # noqa: E402
@@ -248,6 +250,9 @@ def main(parts: list[str]) -> None:
     if "wakeup" in parts:
         print("a waiting agent gets a new job (the dispatch task, the real agent):", flush=True)
         report["wakeup"] = wakeup.measure(env)
+    if "schedules" in parts:
+        print(f"schedules tick at {schedules.COUNT:,} enabled schedules:", flush=True)
+        report["schedules"] = schedules.measure(env)
     if "environments" in parts:
         print(
             "environments: the next deploy's start after each way a job ends, and a gate's cost to a run:", flush=True
@@ -320,6 +325,8 @@ def table(report: dict) -> str:
         lines.append("\nserver time: Django's own time for the request, from its `Server-Timing: app;dur=` header.")
     if "abuse" in report:
         lines += web_abuse.table(report["abuse"])
+    if "schedules" in report:
+        lines += schedules.table(report["schedules"])
     if "logs" in report:
         g = report["logs"]
         lines += [
@@ -349,4 +356,4 @@ def production_shape() -> str:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["throughput", "lists", "claim", "wakeup", "environments", "logs", "abuse"])
+    main(sys.argv[1:] or ["throughput", "lists", "claim", "wakeup", "environments", "logs", "abuse", "schedules"])

@@ -6,7 +6,7 @@ from integrations.models import Installation, MessageStatus, OutboxMessage
 from orgs import tokens
 from orgs.models import ApiToken, Invitation, Membership, Organization, Role, TokenScope, User
 from storage.models import StorageBinding, StoredFile
-from triggers.models import ChatProvider, Environment, Job, Trigger
+from triggers.models import ChatProvider, Environment, Job, Schedule, Trigger
 
 
 class UserFactory(DjangoModelFactory):
@@ -132,6 +132,21 @@ class AgentFactory(DjangoModelFactory):
     secret = factory.Sequence(lambda n: f"das_test-secret-{n:04d}-0123456789abcdef")
 
 
+class ScheduleFactory(DjangoModelFactory):
+    """A schedule of a trigger of `org`, made by a member (pass created_by=… for a given person)."""
+
+    class Meta:
+        model = Schedule
+
+    org = factory.SubFactory(OrganizationFactory)
+    trigger = factory.SubFactory(TriggerFactory, org=factory.SelfAttribute("..org"))
+    cron = "0 9 * * 1-5"
+    timezone = "UTC"
+    created_by = factory.LazyAttribute(lambda s: MembershipFactory(org=s.org).user)
+    actor_kind = "user"
+    actor_label = factory.LazyAttribute(lambda s: s.created_by.email if s.created_by else "")
+
+
 # Model → callable(org) that makes one row of that model in `org`. The isolation matrix
 # (tests/orgs/test_isolation.py) uses it to put a victim object behind every detail URL
 # under /api/orgs/<orgId>/; every app registers its org-scoped models here.
@@ -155,6 +170,7 @@ VICTIM_FACTORIES: dict = {
     StoredFile: lambda org: StoredFileFactory(org=org),
     Trigger: lambda org: TriggerFactory(org=org),
     Job: lambda org: JobFactory(org=org),
+    Schedule: lambda org: ScheduleFactory(org=org),
     Environment: lambda org: EnvironmentFactory(org=org),
     Agent: lambda org: AgentFactory(org=org),
     Installation: lambda org: InstallationFactory(org=org),

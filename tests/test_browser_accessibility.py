@@ -5,7 +5,9 @@ and the shared browser fixture's own check: it sees what axe sees."""
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
+from orgs.actors import Actor
 from tests.browser import FAILING_IMPACTS, log_in
 from tests.factories import (
     AgentFactory,
@@ -16,6 +18,8 @@ from tests.factories import (
     StoredFileFactory,
     TriggerFactory,
 )
+from triggers.environments import services as env_services
+from triggers.models import JobStatus
 
 
 @pytest.mark.django_db(transaction=True)
@@ -30,6 +34,15 @@ def test_every_page_after_login_has_no_serious_violation_and_no_empty_table_head
     trigger = TriggerFactory(org=org_a, name="deploy-prod")
     job = JobFactory(org=org_a, trigger=trigger)
     OutboxMessageFactory(org=org_a, job=job)
+    # An environment with a lock, a deployment and a job waiting for approval (the admin may decide).
+    environment = env_services.environment_create(
+        org=org_a, actor=Actor.for_user(admin_user), name="production", required_approvals=1
+    )
+    env_services.environment_lock(environment=environment, actor=Actor.for_user(admin_user), reason="freeze")
+    deploys = TriggerFactory(org=org_a, name="deploy-env", environment=environment)
+    env_job = {"org": org_a, "trigger": deploys, "environment": environment, "environment_name": "production"}
+    JobFactory(**env_job, status=JobStatus.SUCCEEDED, finished_at=timezone.now())
+    pending = JobFactory(**env_job, status=JobStatus.PENDING_APPROVAL)
     page, base = browser_page
     log_in(page, base, "admin@acme.test", then="/")
     paths = [
@@ -39,6 +52,9 @@ def test_every_page_after_login_has_no_serious_violation_and_no_empty_table_head
         "/orgs/acme/triggers/",
         f"/orgs/acme/triggers/{trigger.pk}/",
         "/orgs/acme/triggers/new/",
+        "/orgs/acme/environments/",
+        "/orgs/acme/environments/production/",
+        f"/orgs/acme/jobs/{pending.pk}",
         "/orgs/acme/agents/",
         "/orgs/acme/storage/",
         "/orgs/acme/storage/files/",

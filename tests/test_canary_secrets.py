@@ -27,6 +27,7 @@ from tests.factories import (
     AgentFactory,
     EnvironmentFactory,
     InstallationFactory,
+    ScheduleFactory,
     StorageBindingFactory,
     StoredFileFactory,
     make_token,
@@ -34,7 +35,7 @@ from tests.factories import (
 from tests.notifications.conftest import fake_slack, slack_trigger  # noqa: F401 (fake_slack is a fixture)
 from tests.orgs.test_isolation import ENDPOINTS, _concrete, _lookup
 from tests.orgs.test_page_isolation import PAGE_OBJECTS, PAGES, _fill
-from triggers.models import Environment, Job, Trigger
+from triggers.models import Environment, Job, Schedule, Trigger
 
 pytestmark = pytest.mark.django_db
 
@@ -139,6 +140,7 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
         StorageBinding: binding,
         StoredFile: stored,
         Trigger: trigger,
+        Schedule: ScheduleFactory(org=org_a, trigger=trigger, created_by=owner),
         Environment: EnvironmentFactory(org=org_a, name="production"),
     }
 
@@ -165,7 +167,8 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
     # Every org page, as the owner.
     browser = Client()
     browser.force_login(owner)
-    page_ids = {name: str(objects[model].pk) for name, model in PAGE_OBJECTS.items()}
+    # The objects themselves: a page URL names most by id, an environment by its name (`_fill`).
+    page_ids = {name: objects[model] for name, model in PAGE_OBJECTS.items()}
     for route in PAGES:
         url = _fill(route, org_a.slug, page_ids)
         response = keep(url, browser.get(url))

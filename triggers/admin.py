@@ -56,3 +56,7 @@ class IdempotencyKeyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# Schedules keep their admin in their own package (triggers/schedules/admin.py); registered on import.
+from .schedules import admin as schedules_admin  # noqa: E402, F401

@@ -79,6 +79,13 @@ class TriggerForm(forms.Form):
         help_text="Where the files its jobs upload (deplite-agent files upload, workflow outputs) go.",
     )
 
+    environment = forms.ChoiceField(
+        label="Environment",
+        choices=[("", "— none: its jobs run as soon as an agent is free")],
+        required=False,
+        help_text="Where its jobs deploy: that environment's rules (order, approvals, refs, lock) gate them.",
+    )
+
     GENERAL = (
         "name",
         "type",
@@ -86,22 +93,29 @@ class TriggerForm(forms.Form):
         "agent_labels",
         "default_ref",
         "repository_url",
+        "environment",
         "output_binding_id",
         "enabled",
     )
     CHAT = ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword")
     NOTIFY = ("notify_provider", "notify_team_id", "notify_channel_id", "notify_on")
 
-    def __init__(self, *args, bindings: Iterable[tuple[uuid.UUID, str]] = (), **kwargs):
+    def __init__(
+        self, *args, bindings: Iterable[tuple[uuid.UUID, str]] = (), environments: Iterable[str] = (), **kwargs
+    ):
         super().__init__(*args, **kwargs)
         field = self.fields["output_binding_id"]
         field.choices = [*field.choices, *((str(pk), name) for pk, name in bindings)]
+        field = self.fields["environment"]
+        field.choices = [*field.choices, *((name, name) for name in environments)]
 
     @classmethod
     def initial_for(cls, trigger: Trigger) -> dict:
         initial = {field: getattr(trigger, field) for field in TRIGGER_FIELDS}
         initial["agent_labels"] = ", ".join(trigger.agent_labels or [])
         initial["output_binding_id"] = str(trigger.output_binding_id or "")
+        # The environment by its name, as the API names it.
+        initial["environment"] = trigger.environment.name if trigger.environment_id else ""
         return initial
 
     def wire_data(self) -> dict:
@@ -111,6 +125,8 @@ class TriggerForm(forms.Form):
         # The field shows "main" as its placeholder: left empty, it means what it shows (the rule's default).
         data["default_ref"] = data.get("default_ref") or rules.DEFAULT_REF
         data["output_binding_id"] = data.get("output_binding_id") or None
+        # The environment by name, as the API takes it: none is null.
+        data["environment"] = self.cleaned_data.get("environment") or None
         return data
 
     def fieldsets(self):

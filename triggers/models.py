@@ -140,6 +140,7 @@ class JobSource(models.TextChoices):
     SLACK = "slack", "Slack"
     DISCORD = "discord", "Discord"
     UI = "ui", "Web UI"
+    SCHEDULE = "schedule", "Schedule"
 
 
 class Job(ActorStamp):
@@ -391,3 +392,6 @@ class IdempotencyKey(models.Model):
 
 # Environments are modules of their own (triggers.environments); registered with this app here.
 from .environments.models import ApprovalDecision, Concurrency, Environment, JobApproval, QueueOrder  # noqa: E402, F401
+
+# Schedules live in their own package (triggers/schedules/); imported here so the app owns their tables.
+from .schedules.models import CatchUp, Schedule, ScheduleFire  # noqa: E402, F401

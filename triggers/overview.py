@@ -1,4 +1,5 @@
-"""What triggers add to the Overview: "Trigger created", "First job run" and the recent jobs."""
+"""What triggers add to the Overview: "Trigger created", "First job run", the environments and the
+recent jobs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from django.urls import reverse
 from orgs.extensions import Panel, Step
 from orgs.permissions import Perm
 
-from .models import Job, Trigger
+from .environments.listing import environment_rows
+from .models import Environment, Job, Trigger
 
 
 def triggers_overview(request, org):
@@ -29,3 +31,7 @@ def triggers_overview(request, org):
             40, "Run a first job", bool(recent), url, "Run a trigger from its page, the API, GitHub Actions or chat."
         )
         yield Panel(10, "triggers/_overview_jobs.html", {"recent_jobs": recent})
+    if request.principal.has(Perm.TRIGGERS_READ):
+        environments = environment_rows(request.principal.restrict(Environment.objects.all()))
+        if environments:  # an org without environments sees no empty panel
+            yield Panel(5, "triggers/_overview_environments.html", {"environments": environments})

@@ -1,4 +1,5 @@
-"""Celery tasks for jobs: dispatch (wake agents), the queued-job sweeper, the reaper, key purge.
+"""Celery tasks for jobs: dispatch (wake agents), the queued-job sweeper, the reaper, key purge, and the
+schedules' tick.
 
 Each takes ids, re-reads rows and is safe to run twice.
 """
@@ -16,6 +17,8 @@ from django.utils import timezone
 
 from . import services, wakeups
 from .models import IdempotencyKey, Job, JobStatus
+from .schedules.models import ScheduleFire
+from .schedules.services import schedules_fire_due
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +118,24 @@ def environments_sweep() -> dict:
 def idempotency_keys_purge() -> int:
     """Beat: forget Idempotency-Keys after 24 hours."""
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - services.IDEMPOTENCY_KEY_TTL).delete()
+    return deleted
+
+
+@shared_task(ignore_result=True)
+def schedules_tick() -> int:
+    """Beat: fire the schedules whose time has come; the number of jobs made. The database decides
+    what is due and what already fired, so a late, repeated or concurrent tick fires nothing twice."""
+    return schedules_fire_due()
+
+
+# A fire row only guards a fire against a concurrent tick; next_fire_at never goes back, so old ones can go.
+SCHEDULE_FIRE_RETENTION = timedelta(days=30)
+
+
+@shared_task(ignore_result=True)
+def schedule_fires_purge() -> int:
+    """Beat: forget fire rows older than SCHEDULE_FIRE_RETENTION (the schedule keeps its last fire and job)."""
+    deleted, _ = ScheduleFire.objects.filter(created_at__lt=timezone.now() - SCHEDULE_FIRE_RETENTION).delete()
     return deleted
 
 

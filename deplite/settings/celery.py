@@ -56,6 +56,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "jobs-reap": {"task": "triggers.tasks.jobs_reap", "schedule": 30.0},
     # Re-publishes wake-ups for queued jobs whose dispatch was lost.
     "jobs-sweep-queued": {"task": "triggers.tasks.jobs_sweep_queued", "schedule": 15.0},
+    # Fires the schedules whose time has come (triggers.schedules): a fire is at most this late.
+    "schedules-tick": {"task": "triggers.tasks.schedules_tick", "schedule": 15.0},
+    "schedule-fires-purge": {"task": "triggers.tasks.schedule_fires_purge", "schedule": 86400.0},
     # Environments: expired locks, approvals past their time, waiting jobs whose release was lost.
     "environments-sweep": {"task": "triggers.tasks.environments_sweep", "schedule": 10.0},
     "idempotency-keys-purge": {"task": "triggers.tasks.idempotency_keys_purge", "schedule": 3600.0},

@@ -43,6 +43,7 @@ from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
     OutboxMessageFactory,
+    ScheduleFactory,
     StorageBindingFactory,
     StoredFileFactory,
     TriggerFactory,
@@ -105,6 +106,8 @@ def _seed(s3_admin, moto_url: str) -> dict:
         org=org, name="deploy-prod", workflow="deploy", agent_labels=["prod"], output_binding=binding
     )
     spare_trigger = TriggerFactory(org=org, name="deploy-old", workflow="deploy")
+    schedule = ScheduleFactory(org=org, trigger=trigger, cron="0 9 * * 1-5", timezone="Europe/Berlin", created_by=owner)
+    spare_schedule = ScheduleFactory(org=org, trigger=trigger, cron="0 3 * * *", created_by=owner)
     now = timezone.now()
     # The agent that signs the protocol requests; never named by a management operation, so
     # rotating or revoking an agent does not cut the run's own agent credential.
@@ -229,6 +232,8 @@ def _seed(s3_admin, moto_url: str) -> dict:
             "spare_member": spare_member.pk,
             "invitation": invitation.pk,
             "output": output.pk,
+            "schedule": schedule.pk,
+            "spare_schedule": spare_schedule.pk,
             "environment": production.name,
             "spare_environment": spare_environment.name,
             "awaiting_job": awaiting.pk,
@@ -265,6 +270,11 @@ def _operation_parameters(ids: dict) -> dict[str, dict[str, str]]:
         "api_orgs_triggers_retrieve": {"id": i["trigger"]},
         "api_orgs_triggers_partial_update": {"id": i["trigger"]},
         "api_orgs_triggers_destroy": {"id": i["spare_trigger"]},
+        "api_orgs_triggers_schedules_list": {"trigger_id": i["trigger"]},
+        "api_orgs_triggers_schedules_create": {"trigger_id": i["trigger"]},
+        "api_orgs_triggers_schedules_retrieve": {"trigger_id": i["trigger"], "id": i["schedule"]},
+        "api_orgs_triggers_schedules_partial_update": {"trigger_id": i["trigger"], "id": i["schedule"]},
+        "api_orgs_triggers_schedules_destroy": {"trigger_id": i["trigger"], "id": i["spare_schedule"]},
         "api_orgs_environments_retrieve": {"name": i["environment"]},
         "api_orgs_environments_partial_update": {"name": i["environment"]},
         "api_orgs_environments_destroy": {"name": i["spare_environment"]},
@@ -343,6 +353,11 @@ SCHEMA_CANNOT_SAY: dict[str, tuple[list[str], str]] = {
         "a webhook trigger needs name and workflow; chat fields only on chat triggers",
     ),
     "api_orgs_triggers_partial_update": (["400"], "as create, on the merged trigger"),
+    "api_orgs_triggers_schedules_create": (
+        ["400"],
+        "a cron expression cronsim parses (ranges per field, a date that exists), an IANA timezone name, param names",
+    ),
+    "api_orgs_triggers_schedules_partial_update": (["400"], "as create, on the merged schedule"),
     "api_orgs_tokens_create": (
         ["400"],
         "bindingIds/storagePermissions only on storage tokens, triggerIds only on "

@@ -107,3 +107,16 @@ def test_the_environment_page_include_renders_one_environment(org_a, rf, now):
     assert 'href="?window=90d" aria-current="page"' in html and "Over the last 90 days" in html
     assert "2m 0s" in html  # lead time: 30 s waiting + 90 s running
     assert html.count("<tbody>") == 4 and 'data-testid="table-env-production-lead"' in html
+
+
+def test_the_environment_page_shows_its_insights(member_client, org_a, now):
+    from triggers.models import Environment
+
+    from .test_dora import D, H, deploy
+
+    production = Environment.objects.create(org=org_a, name="production")
+    deploy(production, finished=now - D + H, status="failed")
+    html = member_client.get("/orgs/acme/environments/production/?window=7d").content.decode()
+    section = html[html.index('data-testid="environment-insights"') :]
+    assert "100%" in section and "1 of 1 deploys" in section and "not restored yet" in section
+    assert 'data-testid="table-env-production-deploys"' in section

@@ -19,7 +19,7 @@ from integrations.models import Installation, OutboxMessage
 from storage.models import StorageBinding, StoredFile
 from tests.factories import VICTIM_FACTORIES
 from tests.urlconf import walk
-from triggers.models import Job, Trigger
+from triggers.models import Environment, Job, Schedule, Trigger
 
 PAGE_PREFIX = "orgs/<slug:org_slug>/"
 # URL kwarg → the model whose id it names. A page with another kwarg fails below until added.
@@ -31,7 +31,11 @@ PAGE_OBJECTS = {
     "agent_id": Agent,
     "installation_id": Installation,
     "delivery_id": OutboxMessage,
+    "environment_name": Environment,
+    "schedule_id": Schedule,
 }
+# A kwarg that names its object by another field than its id (an environment by its name).
+PAGE_OBJECT_FIELDS = {"environment_name": "name"}
 
 
 PAGES = sorted({route for route, _, _ in walk() if route.startswith(PAGE_PREFIX)})
@@ -63,13 +67,15 @@ def _db_digest() -> str:
     return h.hexdigest()
 
 
-def _fill(route: str, org_slug: str, objects: dict[str, str]) -> str:
+def _fill(route: str, org_slug: str, objects: dict) -> str:
+    """`route` with each kwarg filled: `objects` maps a kwarg to its value, or to the object it names."""
     path = route.replace("<slug:org_slug>", org_slug)
 
     def sub(match: re.Match) -> str:
         name = match.group(1)
         assert name in objects, f"add {name} to PAGE_OBJECTS in {__name__}"
-        return objects[name]
+        value = objects[name]
+        return value if isinstance(value, str) else str(getattr(value, PAGE_OBJECT_FIELDS.get(name, "pk")))
 
     return "/" + re.sub(r"<\w+:(\w+)>", sub, path)
 
@@ -86,7 +92,8 @@ def test_strangers_get_nothing_from_any_page(route, org_a, org_b, owner, outside
         if name == "org_slug":
             continue
         assert name in PAGE_OBJECTS, f"add {name} to PAGE_OBJECTS"
-        objects[name] = str(VICTIM_FACTORIES[PAGE_OBJECTS[name]](org_a).pk)
+        victim = VICTIM_FACTORIES[PAGE_OBJECTS[name]](org_a)
+        objects[name] = str(getattr(victim, PAGE_OBJECT_FIELDS.get(name, "pk")))
     url = _fill(route, org_a.slug, objects)
     secrets_of_a = {org_a.name, *objects.values()}
     stranger = Client()

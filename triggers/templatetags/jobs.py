@@ -163,6 +163,7 @@ class JobRow(JobRefCell):
     error_shown: str
     url: str  # the job's page
     trigger_name: str
+    environment: str  # the environment's name; "" when none
     who: str
     created: str  # "YYYY-MM-DD HH:MM:SS", UTC (the title)
     created_ago: str
@@ -190,6 +191,7 @@ def _job_row(job, detail_url: str, now) -> JobRow:
         "error_shown": Truncator(job.error).chars(120) if job.error else "",
         "url": detail_url.replace(_ANY_ID, str(job.id)),
         "trigger_name": job.trigger_name,
+        "environment": job.environment_name,
         **job_ref_cell(job),
         "who": job_who(job),
         "created": timezone.localtime(job.created_at, UTC).strftime("%Y-%m-%d %H:%M:%S"),

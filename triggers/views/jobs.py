@@ -20,8 +20,10 @@ from storage.models import FileStatus
 from .. import outputs, queue_diagnostics, services
 from ..api import JobFilter
 from ..api.jobs import RerunInput
+from ..environments.forms import DecisionForm
 from ..forms import RerunForm
-from ..models import Job, JobFileDirection, JobLogChunk, JobSource, JobStatus, JobStep, Trigger
+from ..models import Environment, Job, JobFileDirection, JobLogChunk, JobSource, JobStatus, JobStep, Trigger
+from .job_environment import job_environment_context
 
 # The job page shows this many log chunks at once; the live view fetches the rest in pages.
 LOG_CHUNKS_ON_PAGE = 2000
@@ -35,6 +37,7 @@ JOB_ROW_FIELDS = (
     "status",
     "error",
     "trigger_name",
+    "environment_name",
     "ref",
     "params",
     "source",
@@ -48,12 +51,19 @@ JOB_ROW_FIELDS = (
 )
 
 
-def _jobs_context(request) -> dict:
+def _jobs_context(request, *, environment: str | None = None) -> dict:
+    """The jobs list's page of rows; `environment`: an environment page's history (its jobs only)."""
     jobs = (
         request.principal.restrict(Job.objects.select_related("trigger"))
         .only(*JOB_ROW_FIELDS)
         .order_by("-created_at", "-id")
     )
+    # An environment page's history: its jobs, by the name copied onto each (as the API's
+    # `?environment=` filter, which the jobs list and the rows' poll use).
+    rows_query = request.GET.copy()
+    if environment:
+        jobs = jobs.filter(environment_name=environment)
+        rows_query["environment"] = environment
     # The API's own filter: same parameter names (?trigger=&status=&q=) and rules.
     filterset = JobFilter(request.GET, queryset=jobs)
     filtered = filterset.qs if filterset.is_valid() else jobs.none()
@@ -74,8 +84,9 @@ def _jobs_context(request) -> dict:
         "filter_errors": filterset.errors,
         "selected_trigger": request.GET.get("trigger", ""),
         "selected_status": request.GET.get("status", ""),
+        "selected_environment": environment or request.GET.get("environment", ""),
         "search": request.GET.get("q", ""),
-        "rows_query": request.GET.urlencode(),
+        "rows_query": rows_query.urlencode(),
         # The newest page follows new jobs; any page follows its queued and running ones.
         "polling": active or "cursor" not in request.GET,
         "poll_every": "2s" if active else "10s",
@@ -86,7 +97,13 @@ def _jobs_context(request) -> dict:
 @require_GET
 def jobs_list(request, org):
     triggers = request.principal.restrict(Trigger.objects.all()).order_by("name")
-    context = {**_jobs_context(request), "triggers": triggers, "statuses": JobStatus.choices}
+    environments = request.principal.restrict(Environment.objects.all()).order_by("name").values_list("name", flat=True)
+    context = {
+        **_jobs_context(request),
+        "triggers": triggers,
+        "environments": list(environments),
+        "statuses": JobStatus.choices,
+    }
     return render_page(request, "triggers/jobs_list.html", context)
 
 
@@ -98,7 +115,7 @@ def jobs_rows(request, org):
 
 
 def _job(request, job_id) -> Job:
-    return page_object(request.principal.restrict(Job.objects.select_related("org")), job_id)
+    return page_object(request.principal.restrict(Job.objects.select_related("org", "environment")), job_id)
 
 
 def job_state(job: Job) -> str:
@@ -141,6 +158,7 @@ def _live_context(request, job: Job, *, after: int, limit: int, known_steps: int
         "can_cancel": request.principal.has(Perm.JOBS_CANCEL) and not job.is_final,
         "state": job_state(job),
         "diagnosis": queue_diagnostics.job_diagnosis(job),
+        **job_environment_context(request, job),
     }
 
 
@@ -165,6 +183,7 @@ def _rerun_choices(job: Job) -> dict:
 def _job_page(request, job: Job, rerun_form: RerunForm, *, status: int = 200):
     context = _live_context(request, job, after=0, limit=LOG_CHUNKS_ON_PAGE)
     context["rerun_form"] = rerun_form
+    context["decision_form"] = DecisionForm()
     context["can_rerun"] = request.principal.has(Perm.TRIGGERS_RUN) and job.trigger_id is not None
     context["rerun_of"] = (
         request.principal.restrict(Job.objects.filter(pk=job.rerun_of_id)).only("id", "short_id").first()

@@ -18,7 +18,8 @@ from ..api import IDEMPOTENCY_KEY_RE, RunInput, TriggerInput
 from ..chat_links import chat_connection, notify_connection
 from ..extensions import linked_teams
 from ..forms import RunForm, TriggerForm
-from ..models import Job, JobSource, JobStatus, Trigger
+from ..models import Environment, Job, JobSource, JobStatus, Trigger
+from ..schedules.views import schedule_rows
 
 
 @org_page(Perm.TRIGGERS_READ)
@@ -26,7 +27,9 @@ from ..models import Job, JobSource, JobStatus, Trigger
 def triggers_list(request, org):
     # The last-job pointer the run service keeps: a join, not a look through every job.
     triggers = (
-        request.principal.restrict(Trigger.objects.all()).select_related("last_job").order_by("name", "created_at")
+        request.principal.restrict(Trigger.objects.all())
+        .select_related("last_job", "environment")
+        .order_by("name", "created_at")
     )
     linked = linked_teams(org.pk)
     triggers = list(triggers)
@@ -43,16 +46,23 @@ def _save_trigger(request, form: TriggerForm, trigger: Trigger | None) -> Trigge
         add_api_errors(form, data.errors)
         return None
     actor = request.principal.actor
+    values = dict(data.validated_data)
+    # The Environment select, by name as the API names it (the service finds it among the org's).
+    values.setdefault("environment_name", form.cleaned_data.get("environment") or None)
     if trigger is None:
-        return call_service(
-            form, services.trigger_create, org=request.principal.org, actor=actor, **data.validated_data
-        )
-    return call_service(form, services.trigger_update, trigger=trigger, actor=actor, **data.validated_data)
+        return call_service(form, services.trigger_create, org=request.principal.org, actor=actor, **values)
+    return call_service(form, services.trigger_update, trigger=trigger, actor=actor, **values)
 
 
 def _bindings(org) -> list[tuple[uuid.UUID, str]]:
     """The org's storage bindings, for the trigger form's output binding."""
     return list(StorageBinding.objects.filter(org=org).order_by("name").values_list("pk", "name"))
+
+
+def _choices(org) -> dict:
+    """What the trigger form offers: the org's storage bindings and environments."""
+    environments = Environment.objects.filter(org=org).order_by("name").values_list("name", flat=True)
+    return {"bindings": _bindings(org), "environments": list(environments)}
 
 
 def _form_context(org, form: TriggerForm, trigger: Trigger | None) -> dict:
@@ -66,9 +76,9 @@ def _form_context(org, form: TriggerForm, trigger: Trigger | None) -> dict:
 
 @org_page(Perm.TRIGGERS_MANAGE)
 def trigger_new(request, org):
-    form = TriggerForm(bindings=_bindings(org))
+    form = TriggerForm(**_choices(org))
     if request.method == "POST":
-        form = TriggerForm(request.POST, bindings=_bindings(org))
+        form = TriggerForm(request.POST, **_choices(org))
         trigger = _save_trigger(request, form, None)
         if trigger is not None:
             messages.success(request, f"Trigger {trigger.name} created.")
@@ -80,9 +90,9 @@ def trigger_new(request, org):
 @org_page(Perm.TRIGGERS_MANAGE)
 def trigger_edit(request, org, trigger_id: uuid.UUID):
     trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org")), trigger_id)
-    form = TriggerForm(initial=TriggerForm.initial_for(trigger), bindings=_bindings(org))
+    form = TriggerForm(initial=TriggerForm.initial_for(trigger), **_choices(org))
     if request.method == "POST":
-        form = TriggerForm(request.POST, bindings=_bindings(org))
+        form = TriggerForm(request.POST, **_choices(org))
         saved = _save_trigger(request, form, trigger)
         if saved is not None:
             messages.success(request, f"Trigger {saved.name} saved.")
@@ -154,6 +164,7 @@ def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int =
             "run_url": absolute_url("trigger-run", trigger_id=trigger.pk),
             "chat": chat_connection(trigger, linked),
             "notify": notify_connection(trigger, linked),
+            "schedules": schedule_rows(request, trigger),
         },
         status=status,
     )
@@ -162,7 +173,7 @@ def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int =
 @org_page(Perm.TRIGGERS_READ)
 @require_GET
 def trigger_detail(request, org, trigger_id: uuid.UUID):
-    trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org")), trigger_id)
+    trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org", "environment")), trigger_id)
     return _trigger_page(request, trigger, RunForm(trigger=trigger, files=_input_files(request)))
 
 
@@ -170,7 +181,7 @@ def trigger_detail(request, org, trigger_id: uuid.UUID):
 @require_POST
 def trigger_run(request, org, trigger_id: uuid.UUID):
     """The Run form: RunInput and `trigger_run`, as the run endpoint, with source `ui`."""
-    trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org")), trigger_id)
+    trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org", "environment")), trigger_id)
     form = RunForm(request.POST, trigger=trigger, files=_input_files(request))
     data = RunInput(data=form.wire_data()) if form.is_valid() else None
     if data is not None and not data.is_valid():

@@ -30,4 +30,31 @@
       navigator.clipboard.writeText(text).then(done, function () { button.textContent = "Copy failed"; });
     }
   });
+
+  // <time datetime="<ISO UTC>" data-local-time> shows that moment in the browser's own timezone
+  // (no profile setting); the server's UTC text stays as the title.
+  var localFormat = (window.Intl && Intl.DateTimeFormat) ? new Intl.DateTimeFormat(undefined, {
+    weekday: "short", year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short"
+  }) : null;
+  function showLocalTimes(root) {
+    if (!localFormat) return;
+    root.querySelectorAll("time[data-local-time]").forEach(function (el) {
+      var moment = new Date(el.getAttribute("datetime"));
+      if (isNaN(moment.getTime())) return;
+      if (!el.title) el.title = el.textContent;
+      el.textContent = localFormat.format(moment);
+    });
+  }
+  // <input data-browser-timezone> left blank is filled with the browser's IANA timezone name.
+  function fillTimezones(root) {
+    var zone = (window.Intl && Intl.DateTimeFormat) ? Intl.DateTimeFormat().resolvedOptions().timeZone : "";
+    if (!zone) return;
+    root.querySelectorAll("input[data-browser-timezone]").forEach(function (input) {
+      if (!input.value) input.value = zone;
+    });
+  }
+  function ready() { showLocalTimes(document); fillTimezones(document); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ready); else ready();
+  document.addEventListener("htmx:afterSwap", function (event) { showLocalTimes(event.target); });
 })();

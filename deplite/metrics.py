@@ -58,6 +58,12 @@ CLAIM_WAKEUP_SECONDS = Histogram(
     "being queued to the claim answer.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+JOBS_QUEUE_WAIT_SECONDS = Histogram(
+    "deplite_jobs_queue_wait_seconds",
+    "For every job an agent claims: seconds from when it could be claimed to the claim (the fleet's queue "
+    "wait; the insights' agents section shows its p50/p95 per label).",
+    buckets=(0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0),
+)
 LOG_BYTES_INGESTED = Counter("deplite_job_log_bytes_ingested", "Job log bytes accepted from agents (after the cap).")
 
 # --- storage ----------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from agents.urls import download_urlpatterns as agent_download_urls
 from agents.urls import org_urlpatterns as agents_org_urls
 from agents.urls import page_urlpatterns as agents_pages
 from deplite import health, metrics_endpoint
+from insights.urls import org_urlpatterns as insights_org_urls
+from insights.urls import page_urlpatterns as insights_pages
 from integrations.urls import org_urlpatterns as integrations_org_urls
 from integrations.urls import page_urlpatterns as integrations_pages
 from integrations.urls import public_urlpatterns as integrations_public_urls
@@ -31,6 +33,7 @@ org_api_urls = [
     *agents_org_urls,
     *integrations_org_urls,
     *notifications_org_urls,
+    *insights_org_urls,
 ]
 
 # Web pages of one organisation, under /orgs/<slug>/.
@@ -41,6 +44,7 @@ org_page_urls = [
     *agents_pages,
     *integrations_pages,
     *notifications_pages,
+    *insights_pages,
 ]
 
 urlpatterns = [

@@ -48,7 +48,7 @@ def test_the_contracts_break_on_upward_imports(tmp_path):
     # A guard against contracts that silently check nothing: a tree with the same packages where
     # orgs imports triggers inside a function, a service imports DRF and the agent imports Django,
     # while notifications importing integrations (downward) is fine.
-    for package in ("deplite", "deplite/api", "orgs", "storage", "triggers", "agents", "integrations"):
+    for package in ("deplite", "deplite/api", "orgs", "storage", "triggers", "agents", "integrations", "insights"):
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
     for package in ("notifications", "deplite_agent"):
@@ -57,12 +57,14 @@ def test_the_contracts_break_on_upward_imports(tmp_path):
     (tmp_path / "notifications/__init__.py").write_text("import integrations\n")
     (tmp_path / "orgs/services.py").write_text("def f():\n    from triggers import models\n")
     (tmp_path / "triggers/models.py").write_text("")
+    (tmp_path / "triggers/receivers.py").write_text("import insights\n")  # nothing imports insights
     (tmp_path / "storage/services.py").write_text("from rest_framework import serializers\n")
     (tmp_path / "deplite_agent/__init__.py").write_text("import django\n")
     result = lint_imports(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Contracts: 0 kept, 3 broken." in result.stdout
     assert "orgs.services -> triggers.models" in result.stdout
+    assert "triggers.receivers -> insights" in result.stdout
     assert "storage.services -> rest_framework" in result.stdout
     assert "deplite_agent -> django" in result.stdout
     assert "notifications" not in result.stdout

@@ -39,6 +39,20 @@ def job_page_sections() -> list[str]:
     return list(_job_page_sections)
 
 
+# --- The trigger page: sections other apps add (insights: the trigger's durations and success rate) ---
+
+_trigger_page_sections: list[str] = []
+
+
+def register_trigger_page_section(template_name: str) -> None:
+    if template_name not in _trigger_page_sections:
+        _trigger_page_sections.append(template_name)
+
+
+def trigger_page_sections() -> list[str]:
+    return list(_trigger_page_sections)
+
+
 # --- Which chat teams an org has linked (behind `chatConnected` / `notifyConnected`) ---------------
 # Filled by integrations, which owns the Slack workspaces and Discord guilds (`Installation`).
 # Without it every chat or notify team reads "not connected" (`chat_links.py`).

@@ -138,6 +138,7 @@ class JobStatus(models.TextChoices):
 
 
 FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+_RAN = models.Q(status__in=["succeeded", "failed"])  # ran to an end (insights' partial indexes)
 # Not claimable yet: an environment holds them.
 GATED_STATUSES = frozenset({JobStatus.PENDING_APPROVAL, JobStatus.WAITING})
 
@@ -187,6 +188,8 @@ class Job(ActorStamp):
     claimed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the deployed commit was made, if the run request said (`commitTime`): lead time from commit.
+    commit_time = models.DateTimeField(null=True, blank=True)
     timeout_minutes = models.PositiveIntegerField(null=True, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
@@ -265,6 +268,18 @@ class Job(ActorStamp):
                 fields=["status", "approval_expires_at"],
                 condition=models.Q(status="pending_approval"),
                 name="job_approval_expiry",
+            ),
+            # Insights (the insights app reads jobs): the runs that ran to an end of a trigger and of an
+            # environment by finish, the org's finished jobs (the agents' day), an environment's rollbacks.
+            models.Index(fields=["trigger", "-finished_at"], condition=_RAN, name="job_trigger_ran"),
+            models.Index(
+                fields=["org", "finished_at"], condition=models.Q(finished_at__isnull=False), name="job_org_finished"
+            ),
+            models.Index(fields=["environment", "finished_at"], condition=_RAN, name="job_env_ran"),
+            models.Index(
+                fields=["environment", "created_at"],
+                condition=models.Q(rollback_of__isnull=False),
+                name="job_env_rollbacks",
             ),
         ]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 MAX_REF = 255
@@ -64,6 +65,31 @@ def clean_ref(value: Any) -> str | None:
 
 
 DEFAULT_REF = "main"
+
+# The commit's own time, as GitHub Actions gives it (github.event.head_commit.timestamp): RFC 3339,
+# so with an offset. Empty or null is no commit time (head_commit is null on a manual dispatch, and
+# the snippet then sends "").
+COMMIT_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})\Z")
+
+
+def clean_commit_time(value: Any) -> datetime | None:
+    """When the deployed commit was made (lead time from commit to success); None when absent or blank."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RuleViolation("commitTime is an RFC 3339 timestamp string, e.g. 2026-12-07T09:30:00Z.")
+    if value == "":
+        return None
+    if not COMMIT_TIME_RE.match(value):
+        raise RuleViolation("commitTime must be an RFC 3339 timestamp with its offset, e.g. 2026-12-07T09:30:00Z.")
+    date_part, time_part = value[:10], value[11:]
+    # Python reads at most microseconds: a nanosecond fraction is cut, not refused.
+    time_part = re.sub(r"\.(\d{6})\d+", r".\1", time_part)
+    try:
+        parsed = datetime.fromisoformat(f"{date_part}T{time_part.upper().replace('Z', '+00:00')}")
+    except ValueError:
+        raise RuleViolation("commitTime is not a real date and time (RFC 3339).") from None
+    return parsed.astimezone(UTC)
 
 
 def clean_default_ref(value: Any) -> str:

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "agents",
     "integrations",
     "notifications",
+    "insights",
 ]
 
 MIDDLEWARE = [

@@ -37,6 +37,20 @@ class RerunRefField(RuleField):
 
 @extend_schema_field(
     {
+        # An empty string too: GitHub's head_commit is null on a manual dispatch, so the snippet sends "".
+        "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "enum": [""]}],
+        "nullable": True,
+        "description": "When the deployed commit was made (RFC 3339, with its offset), for lead time from "
+        "commit to success; GitHub Actions has it as `github.event.head_commit.timestamp`. Empty or null: none.",
+    }
+)
+class CommitTimeField(RuleField):
+    def to_representation(self, value):
+        return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+@extend_schema_field(
+    {
         "type": "object",
         "nullable": True,
         "maxProperties": rules.MAX_PARAMS,

@@ -21,13 +21,15 @@ from orgs.scoping import principal_for_org
 
 from .. import rules, services
 from ..models import IdempotencyKey, JobSource, Trigger
-from .fields import ParamsField, RefField
+from .fields import CommitTimeField, ParamsField, RefField
 
 
 class RunInput(serializers.Serializer):
-    """`{"ref": …, "params": {…}}`: every bad param is named (`params.KEY`), with a bad ref too."""
+    """`{"ref": …, "commitTime": …, "params": {…}}`: every bad param is named (`params.KEY`), with a bad
+    ref or commit time too."""
 
     ref = RefField(rules.clean_ref, required=False, allow_null=True)
+    commit_time = CommitTimeField(rules.clean_commit_time, required=False, allow_null=True)
     params = ParamsField(rules.clean_params, required=False, allow_null=True)
 
 
@@ -108,6 +110,7 @@ class TriggerRunView(APIView):
             source=JobSource.API if request.path.startswith("/api/") else JobSource.WEBHOOK,
             ref=ref,
             params=params,
+            commit_time=data.validated_data.get("commit_time"),
             idempotency_key=key,
             **self._stored_key(request),
         )

@@ -7,9 +7,12 @@ import json
 import secrets
 import uuid
 from datetime import datetime
+from functools import partial
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
+
+from deplite import metrics
 
 from ..models import Job, JobStatus
 
@@ -77,6 +80,8 @@ def job_claim_next(*, org_id: uuid.UUID, agent_id: uuid.UUID, agent_name: str, a
         return None
     job = Job.objects.select_related("org", "trigger").get(pk=job_id)
     job.job_token = token
+    wait = max((job.claimed_at - (job.queued_at or job.created_at)).total_seconds(), 0.0)
+    transaction.on_commit(partial(metrics.JOBS_QUEUE_WAIT_SECONDS.observe, wait))
     return job
 
 

@@ -8,7 +8,7 @@ import logging
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 import redis
@@ -62,6 +62,7 @@ def trigger_run(
     rerun_of: Job | None = None,
     rollback_of: Job | None = None,
     record_lock: bool = False,
+    commit_time: datetime | None = None,
 ) -> RunResult:
     """Create a queued job for `trigger` (the run endpoint, the Run form and chat commands).
 
@@ -95,6 +96,7 @@ def trigger_run(
                 job = _new_job(trigger=trigger, actor=actor, source=source, ref=ref, params=params)
                 job.input_files, job.waiting_for_files = files, waiting
                 job.rerun_of, job.rollback_of = rerun_of, rollback_of
+                job.commit_time = commit_time  # the run request's commitTime, for lead time (insights)
                 job.fill_short_id()
                 environment, admission = None, None
                 if gated:

@@ -59,6 +59,15 @@ def job_page_sections(context) -> str:
     return mark_safe("".join(render_to_string(name, flat, request=request) for name in extensions.job_page_sections()))  # noqa: S308 (rendered templates, autoescaped)  # nosec B308 B703
 
 
+@register.simple_tag(takes_context=True)
+def trigger_page_sections(context) -> str:
+    """The sections other apps registered for the trigger page (triggers.extensions), rendered in place."""
+    request = context.get("request")
+    flat = context.flatten()
+    names = extensions.trigger_page_sections()
+    return mark_safe("".join(render_to_string(name, flat, request=request) for name in names))  # noqa: S308 (rendered templates, autoescaped)  # nosec B308 B703
+
+
 @register.filter
 def step_status_label(step) -> str:
     """ "failed (allowed)" for a continue-on-error failure; the status otherwise."""

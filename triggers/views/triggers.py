@@ -132,8 +132,9 @@ def github_actions_snippet(trigger: Trigger) -> str:
         f"          curl -X POST {run_url} \\\n"
         '            -H "Authorization: Bearer ${{ secrets.DEPLITE_TOKEN }}" \\\n'
         '            -H "Idempotency-Key: ${{ github.run_id }}" \\\n'
-        '            -d \'{ "ref": "${{ github.sha }}", "params": '
-        '{ "actor": "${{ github.actor }}", "repo": "${{ github.repository }}" } }\'\n'
+        # commitTime: lead time from commit to deploy (insights); blank on a manual dispatch (no head commit).
+        '            -d \'{ "ref": "${{ github.sha }}", "commitTime": "${{ github.event.head_commit.timestamp }}",\n'
+        '                  "params": { "actor": "${{ github.actor }}", "repo": "${{ github.repository }}" } }\'\n'
     )
 
 

@@ -377,30 +377,11 @@ class JobFile(models.Model):
         constraints = [models.UniqueConstraint(fields=["job", "file"], name="jobfile_unique_job_file")]
 
 
-class IdempotencyKey(models.Model):
-    """The stored first answer to a run request that carried an `Idempotency-Key`.
-
-    Scoped to the trigger (two triggers may see the same CI run id). Only a request that
-    created a job is stored: one refused by validation or a conflict may be retried.
-    """
-
-    id = models.BigAutoField(primary_key=True)
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=True)
-    # Indexed by the unique (trigger, key) constraint, which starts with it.
-    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="+", db_index=False)
-    key = models.CharField(max_length=255)
-    request_hash = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField()
-    response_body = models.JSONField()
-    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["trigger", "key"], name="idempotencykey_unique_trigger_key")]
-
-
 # Environments are modules of their own (triggers.environments); registered with this app here.
 from .environments.models import ApprovalDecision, Concurrency, Environment, JobApproval, QueueOrder  # noqa: E402, F401
+
+# The run endpoint's stored answers (triggers.idempotency_keys).
+from .idempotency_keys import IdempotencyKey  # noqa: E402, F401
 
 # Schedules live in their own package (triggers/schedules/); imported here so the app owns their tables.
 from .schedules.models import CatchUp, Schedule, ScheduleFire  # noqa: E402, F401

@@ -70,7 +70,7 @@ def test_one_job_wakes_exactly_one_waiting_claim_and_the_others_keep_waiting_wit
     threads = [_waiting_claim(agent, 15, results) for agent in agents]
     wait_until(
         lambda: hub.waiting(org_a.pk) == 5 and len(claim_attempts) == 5,
-        timeout=10,
+        timeout=30,
         interval=0.02,
         message="five claims to wait",
     )
@@ -78,7 +78,7 @@ def test_one_job_wakes_exactly_one_waiting_claim_and_the_others_keep_waiting_wit
 
     first_job = _run(trigger, raw)
 
-    wait_until(lambda: len(results) == 1, timeout=10, interval=0.02, message="one claim to answer")
+    wait_until(lambda: len(results) == 1, timeout=30, interval=0.02, message="one claim to answer")
     time.sleep(0.5)  # room for any other waiter to (wrongly) wake and query
     ((winner, (status, body)),) = results.items()
     assert (status, body["id"]) == (200, first_job)
@@ -105,11 +105,11 @@ def test_a_job_wakes_only_a_waiter_whose_labels_fit(org_a, claim_attempts):
     hub = waiters.hub()
     results: dict = {}
     threads = [_waiting_claim(staging, 3, results)]  # waiting the longest, but cannot take the job
-    wait_until(lambda: hub.waiting(org_a.pk) == 1, timeout=10, interval=0.02, message="the staging claim to wait")
+    wait_until(lambda: hub.waiting(org_a.pk) == 1, timeout=30, interval=0.02, message="the staging claim to wait")
     threads.append(_waiting_claim(prod, 10, results))
     wait_until(
         lambda: hub.waiting(org_a.pk) == 2 and len(claim_attempts) == 2,
-        timeout=10,
+        timeout=30,
         interval=0.02,
         message="both claims to wait",
     )
@@ -190,7 +190,7 @@ def test_the_hub_is_connected_only_once_redis_confirmed_its_subscription(org_a):
     loop, (waiter,) = _loop_waiters(hub, str(org_a.pk), 1)
     try:
         hub.start()
-        wait_until(lambda: hub.connected, timeout=10, interval=0.02, message="the hub to connect")
+        wait_until(lambda: hub.connected, timeout=30, interval=0.02, message="the hub to connect")
         wakeups.publish_jobs_available(org_id=org_a.pk, labels=["prod"])  # straight to Redis
         loop.run_until_complete(asyncio.wait_for(waiter.event.wait(), 5))
         assert waiter.pending["org"] == str(org_a.pk)

@@ -5,6 +5,8 @@ from deplite.api.routers import OrgRouter
 from . import api, views
 from .discord import views as discord_views
 from .slack import views as slack_views
+from .webhook import api as webhook_api
+from .webhook import views as webhook_views
 
 router = OrgRouter()
 router.register("integrations", api.InstallationViewSet, basename="integrations")
@@ -23,6 +25,12 @@ org_urlpatterns = [
         api.DiscordInstallUrlViewSet.as_view({"get": "install_url"}),
         name="discord-install-url",
     ),
+    # A trigger's webhook "Send test": under the trigger's URL, served here (triggers cannot reach the client).
+    re_path(
+        r"^triggers/(?P<pk>[^/]+)/notify-test/?$",
+        webhook_api.WebhookTestViewSet.as_view({"post": "notify_test"}),
+        name="trigger-notify-test-api",
+    ),
 ]
 
 # What Slack and Discord call, outside /api/ (their own signatures, bodies and answers).
@@ -38,4 +46,5 @@ public_urlpatterns = [
 page_urlpatterns = [
     path("integrations/", views.integrations_page, name="integrations-page"),
     path("integrations/<uuid:installation_id>/disconnect", views.integration_disconnect, name="integration-disconnect"),
+    path("triggers/<uuid:trigger_id>/notify-test", webhook_views.notify_test, name="trigger-notify-test"),
 ]

@@ -21,7 +21,7 @@ from storage import endpoints
 from tests.factories import StoredFileFactory
 from tests.integrations.webhook_receiver import Receiver, Reply, readme_verifier
 from triggers import services as trigger_services
-from triggers.models import JobFile, Trigger
+from triggers.models import Job, JobFile, Trigger
 
 from .conftest import finish, run
 
@@ -317,3 +317,42 @@ def test_the_job_page_and_api_name_the_endpoint_by_host_and_a_failed_delivery_ca
     assert response.status_code == 202, response.content
     row.refresh_from_db()
     assert (row.status, len(receiver.received)) == ("sent", 2)
+
+
+def test_a_corrected_result_is_posted_again_under_the_same_delivery_id(
+    org_a, receiver, django_capture_on_commit_callbacks
+):
+    job = run(webhook_trigger(org_a, receiver.url()))
+    _finish(job, "failed", django_capture_on_commit_callbacks, exit_code=None, error="agent lost")
+    # The agent came back with the real result (triggers' late-result path; tested with chat in test_late_result).
+    Job.objects.filter(pk=job.pk).update(status="succeeded", exit_code=0, error="")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.deliveries_for_corrected_job(job_id=job.pk) == 1
+    first, second = receiver.received
+    assert (first.json()["status"], second.json()["status"]) == ("failed", "succeeded")
+    assert second.json()["event"] == second.headers["x-deplite-event"] == "job.result_corrected"
+    assert first.headers["x-deplite-delivery"] == second.headers["x-deplite-delivery"]
+    assert OutboxMessage.objects.filter(job=job).count() == 1
+
+
+def test_a_deleted_trigger_leaves_nothing_to_sign_with(org_a, receiver, django_capture_on_commit_callbacks):
+    trigger = webhook_trigger(org_a, receiver.url())
+    job = run(trigger)
+    trigger_services.trigger_delete(trigger=trigger, actor=Actor.system("test"))
+    job.refresh_from_db()
+    _finish(job, "succeeded", django_capture_on_commit_callbacks)
+    row = OutboxMessage.objects.get(job=job)
+    assert (row.status, row.last_error) == ("failed", "trigger_deleted")
+    assert receiver.received == []
+
+
+def test_a_job_created_before_the_trigger_left_webhooks_still_delivers_to_its_url(
+    org_a, receiver, django_capture_on_commit_callbacks
+):
+    trigger = webhook_trigger(org_a, receiver.url())
+    secret = trigger.notify_secret
+    job = run(trigger)
+    trigger_services.trigger_update(trigger=trigger, actor=Actor.system("test"), notify_provider="", notify_url="")
+    _finish(job, "succeeded", django_capture_on_commit_callbacks)
+    [got] = receiver.received
+    assert verify(secret, got.body, got.headers["x-deplite-signature"])

@@ -152,6 +152,10 @@ def post_event(*, url: str, secret: str, body: bytes, event: str, delivery_id: s
             response.release_conn()
     except _Refused as exc:
         raise TransportError(URL_NOT_ALLOWED, f"The webhook URL is not allowed: {exc}", permanent=True) from None
+    except urllib3.exceptions.SSLError:
+        raise TransportError(
+            "tls_error", "The endpoint's TLS certificate could not be verified for its host name", permanent=False
+        ) from None
     except (urllib3.exceptions.TimeoutError, TimeoutError):
         raise TransportError("timeout", "The endpoint did not answer in time", permanent=False) from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:

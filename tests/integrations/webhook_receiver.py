@@ -8,12 +8,44 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def self_signed_cert(directory: Path) -> Path:
+    """A key and self-signed certificate for 127.0.0.1 in one PEM file (openssl)."""
+    pem = directory / "receiver.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(pem),
+            "-out",
+            str(directory / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    pem.write_text(pem.read_text() + (directory / "cert.pem").read_text())
+    return pem
 
 
 def readme_verifier():
@@ -48,7 +80,7 @@ class Reply:
 class Receiver:
     """Answers each POST with the next scripted Reply (then 200 "ok"); records every request."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls_cert: Path | None = None) -> None:
         self.received: list[Received] = []
         self.replies: list[Reply] = []
         self.stream_stopped_at: int | None = None
@@ -83,12 +115,18 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.scheme = "http"
+        if tls_cert is not None:  # a certificate no client trusts (self-signed)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(tls_cert)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def url(self, path: str = "/hook") -> str:
         return self.base + path

@@ -19,7 +19,7 @@ from notifications import services
 from orgs.actors import Actor
 from storage import endpoints
 from tests.factories import StoredFileFactory
-from tests.integrations.webhook_receiver import Receiver, Reply, readme_verifier
+from tests.integrations.webhook_receiver import Receiver, Reply, readme_verifier, self_signed_cert
 from triggers import services as trigger_services
 from triggers.models import Job, JobFile, Trigger
 
@@ -356,3 +356,15 @@ def test_a_job_created_before_the_trigger_left_webhooks_still_delivers_to_its_ur
     _finish(job, "succeeded", django_capture_on_commit_callbacks)
     [got] = receiver.received
     assert verify(secret, got.body, got.headers["x-deplite-signature"])
+
+
+def test_an_https_endpoint_whose_certificate_is_not_trusted_is_not_sent_to(settings, tmp_path):
+    settings.DEPLITE_ALLOW_PRIVATE_WEBHOOK_URLS = True
+    receiver = Receiver(tls_cert=self_signed_cert(tmp_path))
+    try:
+        with pytest.raises(transport.TransportError) as refused:
+            transport.post_event(url=receiver.url(), secret="whsec_x", body=b"{}", event="test", delivery_id="d1")
+    finally:
+        receiver.close()
+    assert (refused.value.code, refused.value.permanent) == ("tls_error", False)
+    assert receiver.received == []

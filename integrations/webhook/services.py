@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from deplite.errors import Conflict
+from deplite.errors import Conflict, RateLimited
+from orgs import ratelimit
 from orgs.actors import Actor
 from orgs.services import audit_record
 from triggers import services as trigger_services
@@ -20,6 +21,9 @@ from triggers.models import NotifyProvider, Trigger
 
 from ..transport import TransportError
 from . import events, transport
+
+# Tests per trigger: each makes the server itself POST somewhere, synchronously, in a web request.
+TEST_RATE = (10, 60)
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,9 @@ def webhook_test_send(*, trigger: Trigger, actor: Actor) -> TestDelivery:
     """POST a sample `test` event to the trigger's webhook, signed with its secret; report the answer."""
     if trigger.notify_provider != NotifyProvider.WEBHOOK or not trigger.notify_url:
         raise Conflict("This trigger does not notify a webhook.", code="not_a_webhook_target")
+    if ratelimit.is_limited("webhook-test", str(trigger.pk), TEST_RATE):
+        raise RateLimited(f"At most {TEST_RATE[0]} test events a minute per trigger; try again shortly.")
+    ratelimit.hit("webhook-test", str(trigger.pk), TEST_RATE)
     body = transport.encode(events.sample_event(trigger))
     try:
         answer = transport.post_event(

@@ -232,3 +232,11 @@ def test_a_member_cannot_rotate_or_send_a_test(client, member, org_a, receiver):
     for action in ("rotate-notify-secret", "notify-test"):
         assert client.post(f"/orgs/acme/triggers/{trigger.pk}/{action}").status_code == 403
     assert receiver.received == [] and Trigger.objects.get(pk=trigger.pk).notify_secret == "whsec_m"
+
+
+def test_send_test_is_rate_limited_per_trigger(api, owner, receiver):
+    created = _create(api, owner, receiver.url()).json()
+    url = f"/api/orgs/acme/triggers/{created['id']}/notify-test"
+    answers = [api.as_user(owner).post(url).status_code for _ in range(11)]
+    assert answers == [200] * 10 + [429]
+    assert len(receiver.received) == 10

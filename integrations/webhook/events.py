@@ -28,11 +28,13 @@ def _iso(value) -> str | None:
 
 
 def _environment(job: Job) -> str | None:
-    # Environments are being added to jobs; until then (and for a job without one) this is null.
+    """The environment's name (the job's copy, kept when the environment is deleted); null without one.
+    Read with getattr: it works the same on a tree without environments."""
+    name = getattr(job, "environment_name", "")
+    if name:
+        return name
     environment = getattr(job, "environment", None)
-    if environment is None:
-        return None
-    return getattr(environment, "name", None) or str(environment)
+    return getattr(environment, "name", None) if environment is not None else None
 
 
 def _outputs(job: Job) -> list[dict]:

@@ -21,7 +21,7 @@ from storage import endpoints
 from tests.factories import StoredFileFactory
 from tests.integrations.webhook_receiver import Receiver, Reply, readme_verifier, self_signed_cert
 from triggers import services as trigger_services
-from triggers.models import Job, JobFile, Trigger
+from triggers.models import Environment, Job, JobFile, Trigger
 
 from .conftest import finish, run
 
@@ -368,3 +368,15 @@ def test_an_https_endpoint_whose_certificate_is_not_trusted_is_not_sent_to(setti
         receiver.close()
     assert (refused.value.code, refused.value.permanent) == ("tls_error", False)
     assert receiver.received == []
+
+
+def test_the_document_names_the_jobs_environment(org_a, receiver, django_capture_on_commit_callbacks):
+    trigger = webhook_trigger(org_a, receiver.url())
+    Trigger.objects.filter(pk=trigger.pk).update(
+        environment=Environment.objects.create(org=org_a, name="staging", required_approvals=0)
+    )
+    trigger.refresh_from_db()
+    job = run(trigger)
+    _finish(job, "succeeded", django_capture_on_commit_callbacks)
+    [got] = receiver.received
+    assert got.json()["environment"] == "staging"

@@ -11,6 +11,7 @@ import re
 import ssl
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -84,6 +85,10 @@ class Receiver:
         self.received: list[Received] = []
         self.replies: list[Reply] = []
         self.stream_stopped_at: int | None = None
+        # Called (in the handler's thread) after a request is recorded, before it is answered.
+        self.hold = None
+        # When each request arrived (time.monotonic()), in order.
+        self.arrived: list[float] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -94,6 +99,9 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                receiver.arrived.append(time.monotonic())
+                if receiver.hold is not None:
+                    receiver.hold()
                 reply = receiver.replies.pop(0) if receiver.replies else Reply()
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():

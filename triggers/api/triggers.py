@@ -74,7 +74,14 @@ class TriggerInput(serializers.Serializer):
     notify_on = serializers.ChoiceField(choices=NotifyOn.choices, required=False, default=NotifyOn.ALWAYS)
     # notifyProvider "webhook": where the signed JSON result is POSTed (public https unless the server
     # allows private URLs). The other target's fields are cleared: a trigger has one notify target.
-    notify_url = StrictCharField(max_length=MAX_NOTIFY_URL, required=False, allow_blank=True, default="")
+    notify_url = StrictCharField(
+        max_length=MAX_NOTIFY_URL,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="With notifyProvider webhook: the public https:// URL each result is POSTed to, signed "
+        "X-Deplite-Signature with the secret the answer shows once (notifySecret).",
+    )
     # Where its jobs' output files go: a storage binding of the same org (checked by the service), or null.
     output_binding_id = serializers.UUIDField(required=False, allow_null=True, default=None)
     # Where its jobs deploy: an environment of the same org, by name (checked by the service), or

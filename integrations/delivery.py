@@ -9,12 +9,13 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from triggers.models import ChatProvider
+from triggers.models import ChatProvider, NotifyProvider
 
 from .discord import transport as discord
 from .models import MessageKind, OutboxMessage
 from .slack import transport as slack
 from .transport import TransportError
+from .webhook import delivery as webhook
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,11 @@ INTERACTION_TOKEN_TTL = timedelta(minutes=14)
 
 
 def check_target(row: OutboxMessage) -> None:
-    """Only an installation of the row's own org is ever used; a Discord channel must be in its guild."""
+    """Only an installation of the row's own org is ever used; a Discord channel must be in its guild.
+    A webhook needs its trigger (the secret) and an endpoint not disabled."""
+    if row.provider == NotifyProvider.WEBHOOK:
+        webhook.check_target(row)
+        return
     installation = row.installation
     if installation is None or installation.org_id != row.org_id or installation.provider != row.provider:
         raise TransportError(NOT_CONNECTED, "No installation of this organization for this workspace", permanent=True)
@@ -39,6 +44,8 @@ def check_target(row: OutboxMessage) -> None:
 
 def send(row: OutboxMessage) -> str:
     """Post (or edit) the message; returns the provider's message id."""
+    if row.provider == NotifyProvider.WEBHOOK:
+        return webhook.send(row)
     body = row.content
     if row.kind == MessageKind.CHAT_PRIVATE:
         return _send_private(row, body)

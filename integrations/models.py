@@ -9,6 +9,7 @@ the job's own org.
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import models
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from deplite.crypto import EncryptedTextField
 from orgs.models import Organization
-from triggers.models import ChatProvider
+from triggers.models import MAX_NOTIFY_URL, ChatProvider, NotifyProvider
 
 
 class Installation(models.Model):
@@ -163,13 +164,16 @@ class OutboxMessage(models.Model):
         ChatCommand, null=True, blank=True, on_delete=models.SET_NULL, related_name="outbox_messages"
     )
     kind = models.CharField(max_length=16, choices=MessageKind.choices, default=MessageKind.RESULT)
-    provider = models.CharField(max_length=10, choices=ChatProvider.choices)
+    provider = models.CharField(max_length=10, choices=NotifyProvider.choices)
     # Only ever an installation of the row's own org; null when the target names none (not_connected).
     installation = models.ForeignKey(
         Installation, null=True, blank=True, on_delete=models.SET_NULL, related_name="outbox_messages"
     )
     team_id = models.CharField(max_length=64, blank=True, default="")
+    # A chat channel id; for a webhook, the SHA-256 of its URL (one row per job × endpoint).
     channel = models.CharField(max_length=64)
+    # A webhook's endpoint, copied from the job (the URL the trigger had when the job was created).
+    target_url = models.CharField(max_length=MAX_NOTIFY_URL, blank=True, default="")
     # Slack: the thread a reply goes in. Discord: the interaction whose original response it is.
     thread_ts = models.CharField(max_length=32, blank=True, default="")
     interaction_token = EncryptedTextField(blank=True, default="")
@@ -221,6 +225,14 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.provider}:{self.channel} ({self.status})"
+
+    @property
+    def target(self) -> str:
+        """What the job page and API name as the destination: the channel, or a webhook's host
+        (a webhook URL's path may hold a credential of the receiver: it is not repeated there)."""
+        if self.provider == NotifyProvider.WEBHOOK:
+            return urlsplit(self.target_url).netloc.rpartition("@")[2] or "webhook"
+        return self.channel
 
     @property
     def error(self) -> str:

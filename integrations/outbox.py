@@ -25,6 +25,7 @@ from django.utils import timezone
 from deplite.errors import Conflict
 from orgs.actors import Actor
 from orgs.services import audit_record
+from triggers.models import NotifyProvider
 
 from . import delivery
 from .delivery import NOT_CONNECTED
@@ -67,24 +68,27 @@ def message_enqueue(
     command_id: uuid.UUID | None = None,
     thread_ts: str = "",
     interaction_token: str = "",
+    target_url: str = "",
 ) -> OutboxMessage | None:
     """Write a message owed to a channel and send it after commit. None if this job already
     owes that message (unique per job × kind × target): safe to call twice.
 
     Without `installation`, the org's own installation of `team_id` is used; a team this org
-    has not linked (or another org's) gives a row recorded `not_connected`, never sent.
+    has not linked (or another org's) gives a row recorded `not_connected`, never sent. A
+    webhook (`target_url`, its `channel` the URL's key) needs no installation.
     """
     if (
         job_id is not None
         and OutboxMessage.objects.filter(job_id=job_id, kind=kind, provider=provider, channel=channel).exists()
     ):
         return None
-    if installation is None:
+    webhook = provider == NotifyProvider.WEBHOOK
+    if installation is None and not webhook:
         installation = installation_for_org(org_id=org_id, provider=provider, external_id=team_id)
-    elif installation.org_id != org_id or installation.provider != provider:
+    elif installation is not None and (installation.org_id != org_id or installation.provider != provider):
         raise ValueError("a message goes only through an installation of its own org and provider")
     fields = {}
-    if installation is None:
+    if installation is None and not webhook:
         fields = {
             "status": MessageStatus.FAILED,
             "last_error": NOT_CONNECTED,
@@ -104,6 +108,7 @@ def message_enqueue(
                 thread_ts=thread_ts,
                 interaction_token=interaction_token,
                 interaction_at=timezone.now() if interaction_token else None,
+                target_url=target_url,
                 content=content,
                 content_rank=rank,
                 **fields,
@@ -156,7 +161,7 @@ def message_retry(*, message: OutboxMessage, actor: Actor) -> OutboxMessage:
                 code="delivery_not_failed",
                 details={"status": row.status},
             )
-        if row.kind != MessageKind.CHAT_REPLY or row.installation is None:
+        if row.provider != NotifyProvider.WEBHOOK and (row.kind != MessageKind.CHAT_REPLY or row.installation is None):
             # The workspace may have been linked (or relinked) since.
             row.installation = installation_for_org(org_id=row.org_id, provider=row.provider, external_id=row.team_id)
         row.status = MessageStatus.PENDING
@@ -165,7 +170,7 @@ def message_retry(*, message: OutboxMessage, actor: Actor) -> OutboxMessage:
         # An admin's retry accepts the risk of a duplicate when the last outcome was unknown.
         row.uncertain_since = None
         row.save()
-        data = {"provider": row.provider, "channel": row.channel}
+        data = {"provider": row.provider, "channel": row.target}
         if row.job is not None:
             data["shortId"] = row.job.short_id
         audit_record(org=row.org, actor=actor, action="notification.retried", target=row, data=data)

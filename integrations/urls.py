@@ -5,6 +5,8 @@ from deplite.api.routers import OrgRouter
 from . import api, views
 from .discord import views as discord_views
 from .slack import views as slack_views
+from .webhook import api as webhook_api
+from .webhook import views as webhook_views
 
 router = OrgRouter()
 router.register("integrations", api.InstallationViewSet, basename="integrations")
@@ -22,6 +24,12 @@ org_urlpatterns = [
         r"^discord/install-url/?$",
         api.DiscordInstallUrlViewSet.as_view({"get": "install_url"}),
         name="discord-install-url",
+    ),
+    # A trigger's webhook "Send test": under the trigger's URL, served here (triggers cannot reach the client).
+    re_path(
+        r"^triggers/(?P<pk>[^/]+)/notify-test/?$",
+        webhook_api.WebhookTestViewSet.as_view({"post": "notify_test"}),
+        name="trigger-notify-test-api",
     ),
 ]
 
@@ -42,4 +50,5 @@ page_urlpatterns = [
     path("integrations/<uuid:installation_id>/disconnect", views.integration_disconnect, name="integration-disconnect"),
     path("integrations/identities/", views.identities_page, name="chat-identities-page"),
     path("integrations/identities/<uuid:identity_id>/remove", views.identity_remove, name="chat-identity-remove"),
+    path("triggers/<uuid:trigger_id>/notify-test", webhook_views.notify_test, name="trigger-notify-test"),
 ]

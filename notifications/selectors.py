@@ -18,7 +18,8 @@ def delivery_payload(row: OutboxMessage) -> dict:
         "id": str(row.pk),
         "kind": row.kind,
         "provider": row.provider,
-        "channel": row.channel,
+        # A webhook's host (its URL's path may hold a credential of the receiver), else the channel.
+        "channel": row.target,
         "status": row.status,
         "error": row.error,
         "attempts": row.attempts,

@@ -1,6 +1,7 @@
 """Which messages a job owes to chat, rendered and handed to the outbox (`integrations.outbox`).
 
-A finished job owes its result to the trigger's notify target (filtered by notifyOn); a
+A finished job owes its result to the trigger's notify target (filtered by notifyOn: a chat
+channel, or a webhook, which gets the JSON document of integrations.webhook.events); a
 chat-started job's reply (written by the chat side when the command came in) is revised
 as the job moves: its current step while it runs, its result at the end. A failure of a job
 whose reply sits in a thread is also posted to the channel, so it is not buried there.
@@ -15,7 +16,8 @@ from django.db import transaction
 
 from integrations import outbox
 from integrations.models import MessageKind, OutboxMessage
-from triggers.models import Job, JobStatus, NotifyOn
+from integrations.webhook import events as webhook_events
+from triggers.models import Job, JobStatus, NotifyOn, NotifyProvider
 
 from . import rendering
 
@@ -33,6 +35,28 @@ def notify_on_matches(notify_on: str, status: str) -> bool:
     return False
 
 
+def _result_target(job: Job) -> dict | None:
+    """Where the job's result goes (the target copied from its trigger), as message_enqueue's arguments."""
+    if job.notify_provider == NotifyProvider.WEBHOOK:
+        if not job.notify_url:
+            return None
+        return {
+            "provider": job.notify_provider,
+            "channel": webhook_events.channel_key(job.notify_url),
+            "target_url": job.notify_url,
+        }
+    if job.notify_provider and job.notify_channel_id:
+        return {"provider": job.notify_provider, "team_id": job.notify_team_id, "channel": job.notify_channel_id}
+    return None
+
+
+def _content(job: Job, message: rendering.Message, provider: str, *, event: str = webhook_events.JOB_FINISHED) -> dict:
+    """The message body for a chat provider; for a webhook, the JSON document it is POSTed."""
+    if provider == NotifyProvider.WEBHOOK:
+        return webhook_events.job_event(job, event=event)
+    return message.body(provider)
+
+
 def _replies(job_id: uuid.UUID) -> list[OutboxMessage]:
     return list(OutboxMessage.objects.filter(job_id=job_id, kind=MessageKind.CHAT_REPLY))
 
@@ -45,16 +69,15 @@ def deliveries_for_finished_job(*, job_id: uuid.UUID) -> list[OutboxMessage]:
     message = rendering.render(job)
     created: list[OutboxMessage] = []
     with transaction.atomic():
-        if job.notify_provider and job.notify_channel_id and notify_on_matches(job.notify_on, job.status):
+        target = _result_target(job)
+        if target is not None and notify_on_matches(job.notify_on, job.status):
             row = outbox.message_enqueue(
                 org_id=job.org_id,
                 job_id=job.pk,
                 kind=MessageKind.RESULT,
-                provider=job.notify_provider,
-                team_id=job.notify_team_id,
-                channel=job.notify_channel_id,
-                content=message.body(job.notify_provider),
+                content=_content(job, message, job.notify_provider),
                 rank=message.rank,
+                **target,
             )
             if row is not None:
                 created.append(row)
@@ -108,7 +131,11 @@ def deliveries_for_corrected_job(*, job_id: uuid.UUID) -> int:
     rank = message.rank + 1
     with transaction.atomic():
         revised = sum(
-            outbox.message_revise(message_id=row.pk, content=message.body(row.provider), rank=rank)
+            outbox.message_revise(
+                message_id=row.pk,
+                content=_content(job, message, row.provider, event=webhook_events.JOB_RESULT_CORRECTED),
+                rank=rank,
+            )
             for row in OutboxMessage.objects.filter(job_id=job.pk)
         )
     deliveries_for_finished_job(job_id=job.pk)

@@ -1,6 +1,7 @@
-"""Canary secrets: a storage secret key, an agent secret, an API token and a Slack bot token,
-each recognisable, are *used* for real (the token calls the API, the agent signs the protocol,
-the Slack token posts the notification) and then looked for everywhere the product writes:
+"""Canary secrets: a storage secret key, an agent secret, an API token, a Slack bot token and a
+webhook signing secret, each recognisable, are *used* for real (the token calls the API, the agent
+signs the protocol, the Slack token posts the notification, the webhook secret signs a result
+delivered to a local receiver) and then looked for everywhere the product writes:
 every API list and detail under /api/orgs/<orgId>/ (read from the URLconf, so a new endpoint is
 covered), every org page, every admin changelist and change page, every log record (DEBUG), and
 the arguments of every Celery task run or published. None may appear anywhere.
@@ -32,9 +33,11 @@ from tests.factories import (
     StoredFileFactory,
     make_token,
 )
+from tests.integrations.webhook_receiver import Receiver, readme_verifier
 from tests.notifications.conftest import fake_slack, slack_trigger  # noqa: F401 (fake_slack is a fixture)
 from tests.orgs.test_isolation import ENDPOINTS, _concrete, _lookup
 from tests.orgs.test_page_isolation import PAGE_OBJECTS, PAGES, _fill
+from triggers import services as trigger_services
 from triggers.models import Environment, Job, Schedule, Trigger
 
 pytestmark = pytest.mark.django_db
@@ -46,6 +49,8 @@ _TOKEN_BODY = "CANARYapiToken0123456789abcdef"  # 30 base62 characters
 API_TOKEN = f"{tokens.PREFIX}{_TOKEN_BODY}{tokens._checksum(_TOKEN_BODY)}"
 CANARIES = {"bucket secret": BUCKET_SECRET, "agent secret": AGENT_SECRET, "api token": API_TOKEN}
 CANARIES["slack token"] = SLACK_TOKEN
+WEBHOOK_SECRET = "whsec_CANARYwebhookSecret-5e2a9c71"  # noqa: S105 (a canary)
+CANARIES["webhook secret"] = WEBHOOK_SECRET
 # A fragment long enough to be unmistakable: catches a canary cut short or wrapped.
 FRAGMENTS = {name: value[len(value) // 4 : len(value) // 4 + 12] for name, value in CANARIES.items()}
 
@@ -82,6 +87,7 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
     caplog,
     task_messages,
     django_capture_on_commit_callbacks,
+    settings,
 ):
     caplog.set_level(logging.DEBUG)  # django, celery, urllib3, slack_sdk, botocore: everything
     bodies: list[tuple[str, str]] = []
@@ -104,6 +110,16 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
         token_hash=tokens.hash_token(API_TOKEN), prefix=tokens.visible_prefix(API_TOKEN)
     )
     trigger = slack_trigger(org_a, notify_on="always")
+    settings.DEPLITE_ALLOW_PRIVATE_WEBHOOK_URLS = True  # the receiver is on loopback
+    receiver = Receiver()
+    hook = Trigger.objects.create(
+        org=org_a,
+        name="canary-hook",
+        workflow="deploy",
+        notify_provider="webhook",
+        notify_url=receiver.url(),
+        notify_secret=WEBHOOK_SECRET,
+    )
 
     # Used for real: the token runs the trigger, the agent signs the whole protocol, the Slack
     # token posts the notification of the finished job.
@@ -123,6 +139,20 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
         finished = keep("finish", agent.finish(job_id))
     assert finished.status_code == 200, finished.content
     assert fake_slack.wait_for(lambda: fake_slack.posts("C0456")), "the Slack token should have posted"
+    # The webhook secret signs a real delivery (and "Send test").
+    with django_capture_on_commit_callbacks(execute=True):
+        hooked = api.as_token(API_TOKEN).post(f"/api/triggers/{hook.pk}/run", {"ref": "main"}, format="json")
+    assert keep("run hook", hooked).status_code == 202, hooked.content
+    hook_job = Job.objects.get(pk=hooked.json()["jobId"])
+    with django_capture_on_commit_callbacks(execute=True):
+        Job.objects.filter(pk=hook_job.pk).update(status="running", agent_id=agent_row.pk)
+        trigger_services.job_finish(job=Job.objects.get(pk=hook_job.pk), status="succeeded", exit_code=0, error=None)
+    tested = api.as_user(owner).post(f"/api/orgs/{org_a.pk}/triggers/{hook.pk}/notify-test")
+    assert keep("notify test", tested).status_code == 200, tested.content
+    receiver.close()
+    verify = readme_verifier()
+    assert len(receiver.received) == 2
+    assert all(verify(WEBHOOK_SECRET, r.body, r.headers["x-deplite-signature"]) for r in receiver.received)
     # The bucket secret written through the API too (write-only: never rendered back).
     api.as_user(owner)
     patched = api.patch(
@@ -167,9 +197,17 @@ def test_no_canary_secret_appears_in_any_response_page_admin_log_or_task(
         api_urls += 1
     assert api_urls >= 15, api_urls
 
+    # The webhook trigger itself, through the API (as owner and token) and its page.
+    for caller in (lambda: api.as_user(owner), lambda: api.as_token(API_TOKEN)):
+        caller()
+        keep("hook trigger", api.get(f"/api/orgs/{org_a.pk}/triggers/{hook.pk}"))
+        keep("hook job", api.get(f"/api/orgs/{org_a.pk}/jobs/{hook_job.pk}"))
+
     # Every org page, as the owner.
     browser = Client()
     browser.force_login(owner)
+    keep("hook page", browser.get(f"/orgs/{org_a.slug}/triggers/{hook.pk}/"))
+    keep("hook job page", browser.get(f"/orgs/{org_a.slug}/jobs/{hook_job.pk}"))
     # The objects themselves: a page URL names most by id, an environment by its name (`_fill`).
     page_ids = {name: objects[model] for name, model in PAGE_OBJECTS.items()}
     for route in PAGES:

@@ -14,6 +14,8 @@ class TriggerAdmin(OperatorConsole, admin.ModelAdmin):
     list_filter = [org_filter(), "enabled", "type", age_filter()]
     list_select_related = ["org"]
     search_fields = ["name", "workflow", "org__slug", "id"]
+    # The webhook secret is never rendered, not even read-only (shown once to the person who made it).
+    exclude = ["notify_secret"]
     actions = [
         service_action(
             "disable",

@@ -15,7 +15,7 @@ from django import forms
 
 from . import rules
 from .api import TRIGGER_FIELDS
-from .models import ChatProvider, ChatRunPolicy, NotifyOn, Trigger, TriggerType
+from .models import ChatProvider, ChatRunPolicy, NotifyOn, NotifyProvider, Trigger, TriggerType
 
 _BLANK = [("", "—")]
 
@@ -75,9 +75,14 @@ class TriggerForm(forms.Form):
         "People from outside the workspace never may.",
     )
 
-    notify_provider = forms.ChoiceField(label="Notify via", choices=_BLANK + ChatProvider.choices, required=False)
+    notify_provider = forms.ChoiceField(label="Notify via", choices=_BLANK + NotifyProvider.choices, required=False)
     notify_team_id = _text("Team / guild id", placeholder="T0123", datalist="linked-team-ids")
     notify_channel_id = _text("Channel id", placeholder="C0456")
+    notify_url = _text(
+        "Webhook URL",
+        placeholder="https://hooks.example.com/deplite",
+        help_text="Notify via Webhook: the signed JSON result is POSTed here. The signing secret is shown once, after saving.",
+    )
     notify_on = forms.ChoiceField(label="Notify on", choices=NotifyOn.choices, initial=NotifyOn.ALWAYS)
 
     output_binding_id = forms.ChoiceField(
@@ -106,7 +111,7 @@ class TriggerForm(forms.Form):
         "enabled",
     )
     CHAT = ("chat_provider", "chat_team_id", "chat_channel_id", "chat_keyword", "chat_run_policy")
-    NOTIFY = ("notify_provider", "notify_team_id", "notify_channel_id", "notify_on")
+    NOTIFY = ("notify_provider", "notify_team_id", "notify_channel_id", "notify_url", "notify_on")
 
     def __init__(
         self, *args, bindings: Iterable[tuple[uuid.UUID, str]] = (), environments: Iterable[str] = (), **kwargs

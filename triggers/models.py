@@ -13,9 +13,12 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from deplite.crypto import EncryptedTextField
 from deplite.links import absolute_url
 from orgs.models import ActorStamp, Organization
 from storage.models import StorageBinding, StoredFile
+
+MAX_NOTIFY_URL = 1000  # a webhook URL's length limit (the trigger's target and the job's copy)
 
 
 class TriggerType(models.TextChoices):
@@ -49,6 +52,12 @@ class ChatRunPolicy(models.TextChoices):
     ANYONE_IN_CHANNEL = "anyone_in_channel", "Anyone in the channel"
 
 
+class NotifyProvider(models.TextChoices):  # where results go: a chat channel, or any HTTP endpoint
+    SLACK = "slack", "Slack"
+    DISCORD = "discord", "Discord"
+    WEBHOOK = "webhook", "Webhook"
+
+
 class NotifyOn(models.TextChoices):
     ALWAYS = "always", "Always"
     FAILURE = "failure", "On failure"
@@ -75,10 +84,16 @@ class Trigger(ActorStamp):
     # Who may run it from chat; a user from outside the workspace never may.
     chat_run_policy = models.CharField(max_length=20, choices=ChatRunPolicy.choices, default=ChatRunPolicy.MEMBERS)
 
-    notify_provider = models.CharField(max_length=10, choices=ChatProvider.choices, blank=True, default="")
+    notify_provider = models.CharField(max_length=10, choices=NotifyProvider.choices, blank=True, default="")
     notify_team_id = models.CharField(max_length=64, blank=True, default="")
     notify_channel_id = models.CharField(max_length=64, blank=True, default="")
     notify_on = models.CharField(max_length=10, choices=NotifyOn.choices, default=NotifyOn.ALWAYS)
+    # notifyProvider "webhook": its URL (triggers.notify_url) and signing secret (server-made, shown once).
+    notify_url = models.CharField(max_length=MAX_NOTIFY_URL, blank=True, default="")
+    notify_secret = EncryptedTextField(blank=True, default="")
+    # Set by a 410 Gone from the endpoint: nothing is sent to it until a new URL or a successful test.
+    notify_disabled_at = models.DateTimeField(null=True, blank=True)
+    notify_disabled_reason = models.CharField(max_length=300, blank=True, default="")
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -195,10 +210,12 @@ class Job(ActorStamp):
     error = models.TextField(blank=True, default="")
     # Where the result is announced, copied from the trigger at creation (like its name and
     # workflow): editing or deleting the trigger later does not redirect a running job's result.
-    notify_provider = models.CharField(max_length=10, choices=ChatProvider.choices, blank=True, default="")
+    notify_provider = models.CharField(max_length=10, choices=NotifyProvider.choices, blank=True, default="")
     notify_team_id = models.CharField(max_length=64, blank=True, default="")
     notify_channel_id = models.CharField(max_length=64, blank=True, default="")
     notify_on = models.CharField(max_length=10, choices=NotifyOn.choices, default=NotifyOn.NONE)
+    # A webhook's URL; not its secret: deliveries sign with the trigger's current one (integrations.webhook).
+    notify_url = models.CharField(max_length=MAX_NOTIFY_URL, blank=True, default="")
     cancel_requested = models.BooleanField(default=False)
     # Who asked to cancel (an actor label: a user's email, a token's name), shown on the job page.
     cancelled_by = models.CharField(max_length=255, blank=True, default="")
@@ -334,26 +351,6 @@ class JobStep(models.Model):
         constraints = [models.UniqueConstraint(fields=["job", "index"], name="jobstep_unique_job_index")]
 
 
-class JobLogChunk(models.Model):
-    """An append-only piece of a job's output, numbered per job for incremental reads."""
-
-    id = models.BigAutoField(primary_key=True)
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=True)
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="log_chunks")
-    seq = models.PositiveIntegerField()
-    step = models.PositiveIntegerField(null=True, blank=True)
-    # "stderr" for a step's standard error; "" for standard output and the agent's own lines.
-    stream = models.CharField(max_length=6, blank=True, default="")
-    data = models.TextField()
-    at = models.DateTimeField(default=timezone.now)
-
-    token_trigger_field = "job__trigger_id"  # noqa: S105 (a lookup, not a secret)
-
-    class Meta:
-        ordering = ["job", "seq"]
-        constraints = [models.UniqueConstraint(fields=["job", "seq"], name="joblogchunk_unique_job_seq")]
-
-
 class JobFileDirection(models.TextChoices):
     INPUT = "input", "Input"
     OUTPUT = "output", "Output"
@@ -382,6 +379,9 @@ from .environments.models import ApprovalDecision, Concurrency, Environment, Job
 
 # The run endpoint's stored answers (triggers.idempotency_keys).
 from .idempotency_keys import IdempotencyKey  # noqa: E402, F401
+
+# A job's output, in numbered pieces (triggers.log_chunks).
+from .log_chunks import JobLogChunk  # noqa: E402, F401
 
 # Schedules live in their own package (triggers/schedules/); imported here so the app owns their tables.
 from .schedules.models import CatchUp, Schedule, ScheduleFire  # noqa: E402, F401

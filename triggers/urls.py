@@ -65,4 +65,9 @@ page_urlpatterns = [
         schedules_views.schedule_delete,
         name="schedule-delete",
     ),
+    path(
+        "triggers/<uuid:trigger_id>/rotate-notify-secret",
+        views.trigger_rotate_notify_secret,
+        name="trigger-rotate-notify-secret",
+    ),
 ]

@@ -27,3 +27,7 @@ DEPLITE_NOTIFY_MAX_ATTEMPTS = env.int("DEPLITE_NOTIFY_MAX_ATTEMPTS", default=8)
 DEPLITE_NOTIFY_SWEEP_GRACE_SECONDS = env.int("DEPLITE_NOTIFY_SWEEP_GRACE_SECONDS", default=3)
 # Seconds between two messages to one channel (Slack allows about one a second).
 DEPLITE_NOTIFY_CHANNEL_INTERVAL = env.float("DEPLITE_NOTIFY_CHANNEL_INTERVAL", default=1.0)
+
+# --- webhook notifications (notifyProvider "webhook": integrations.webhook) -------------------
+# Allow `http://` and private/loopback webhook URLs (a receiver on a LAN, tests). Off: public https only.
+DEPLITE_ALLOW_PRIVATE_WEBHOOK_URLS = env.bool("DEPLITE_ALLOW_PRIVATE_WEBHOOK_URLS", default=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from deplite.api.camel import to_camel
@@ -12,11 +13,11 @@ from deplite.links import absolute_url
 from orgs.permissions import Perm
 from orgs.scoping import OrgScopedViewSet
 
-from .. import rules, services
+from .. import notify_url, rules, services
 from ..chat_links import ChatConnection, chat_connection, notify_connection
 from ..environments import rules as env_rules
 from ..extensions import linked_teams
-from ..models import ChatProvider, ChatRunPolicy, NotifyOn, Trigger, TriggerType
+from ..models import MAX_NOTIFY_URL, ChatProvider, ChatRunPolicy, NotifyOn, NotifyProvider, Trigger, TriggerType
 
 
 def _chat_id():
@@ -70,11 +71,21 @@ class TriggerInput(serializers.Serializer):
         choices=ChatRunPolicy.choices, required=False, default=ChatRunPolicy.MEMBERS
     )
     notify_provider = serializers.ChoiceField(
-        choices=ChatProvider.choices, required=False, allow_blank=True, default=""
+        choices=NotifyProvider.choices, required=False, allow_blank=True, default=""
     )
     notify_team_id = _chat_id()
     notify_channel_id = _chat_id()
     notify_on = serializers.ChoiceField(choices=NotifyOn.choices, required=False, default=NotifyOn.ALWAYS)
+    # notifyProvider "webhook": where the signed JSON result is POSTed (public https unless the server
+    # allows private URLs). The other target's fields are cleared: a trigger has one notify target.
+    notify_url = StrictCharField(
+        max_length=MAX_NOTIFY_URL,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="With notifyProvider webhook: the public https:// URL each result is POSTed to, signed "
+        "X-Deplite-Signature with the secret the answer shows once (notifySecret).",
+    )
     # Where its jobs' output files go: a storage binding of the same org (checked by the service), or null.
     output_binding_id = serializers.UUIDField(required=False, allow_null=True, default=None)
     # Where its jobs deploy: an environment of the same org, by name (checked by the service), or
@@ -129,15 +140,36 @@ class TriggerInput(serializers.Serializer):
                 else:
                     given = field in getattr(self, "initial_data", {})
                     errors[field] = ["This field may not be blank." if given else "This field is required."]
-        if attrs.get("notify_provider"):
-            for field in ("notify_team_id", "notify_channel_id"):
-                if not attrs.get(field):
-                    errors[field] = ["Needed when notifyProvider is set."]
-        elif attrs.get("notify_team_id") or attrs.get("notify_channel_id"):
-            errors["notify_provider"] = ["Set notifyProvider to send notifications to this channel."]
+        errors.update(_notify_target_errors(attrs))
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+def _notify_target_errors(attrs: dict) -> dict[str, list[str]]:
+    """A chat channel (team + channel ids) or a webhook URL, per notifyProvider; clears the other kind's fields."""
+    provider = attrs.get("notify_provider")
+    if provider == NotifyProvider.WEBHOOK:
+        attrs["notify_team_id"] = attrs["notify_channel_id"] = ""
+        if not attrs.get("notify_url"):
+            return {"notify_url": ["Needed when notifyProvider is webhook."]}
+        try:
+            attrs["notify_url"] = notify_url.validate_notify_url(attrs["notify_url"])
+        except notify_url.UrlNotAllowed as exc:
+            return {"notify_url": [f"Not allowed: {exc}"]}
+        return {}
+    if not provider and attrs.get("notify_url"):
+        return {"notify_provider": ["Set notifyProvider to webhook to send results to notifyUrl."]}
+    attrs["notify_url"] = ""
+    if provider:
+        return {
+            f: ["Needed when notifyProvider is set."]
+            for f in ("notify_team_id", "notify_channel_id")
+            if not attrs.get(f)
+        }
+    if attrs.get("notify_team_id") or attrs.get("notify_channel_id"):
+        return {"notify_provider": ["Set notifyProvider to send notifications to this channel."]}
+    return {}
 
 
 # The trigger fields a client (or the trigger form) sets, by their model names. `environment` is
@@ -154,6 +186,8 @@ class TriggerOutput(serializers.ModelSerializer):
     chat_connected_reason = serializers.SerializerMethodField()
     notify_connected = serializers.SerializerMethodField()
     notify_connected_reason = serializers.SerializerMethodField()
+    notify_secret = serializers.SerializerMethodField()
+    notify_secret_hint = serializers.SerializerMethodField()
 
     class Meta:
         model = Trigger
@@ -166,9 +200,26 @@ class TriggerOutput(serializers.ModelSerializer):
             "chat_connected_reason",
             "notify_connected",
             "notify_connected_reason",
+            "notify_secret",
+            "notify_secret_hint",
+            "notify_disabled_at",
+            "notify_disabled_reason",
             "created_at",
             "updated_at",
         ]
+        read_only_fields = ["notify_disabled_at", "notify_disabled_reason"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_notify_secret(self, obj) -> str | None:
+        """The webhook signing secret, in the answer that generated it (create, the update that made the
+        target a webhook, rotate-notify-secret) and never again: null in every other answer."""
+        return self.context.get("notify_secret") if isinstance(self.context, dict) else None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_notify_secret_hint(self, obj) -> str | None:
+        """The secret masked (its prefix and last four characters), to tell which one a receiver holds; null without one."""
+        secret = obj.notify_secret
+        return f"{secret[:6]}…{secret[-4:]}" if secret else None
 
     def get_environment(self, obj) -> str | None:
         # Lists join it (TriggerViewSet.safely_get_queryset).
@@ -216,6 +267,7 @@ class TriggerViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
         "create": Perm.TRIGGERS_MANAGE,
         "partial_update": Perm.TRIGGERS_MANAGE,
         "destroy": Perm.TRIGGERS_MANAGE,
+        "rotate_notify_secret": Perm.TRIGGERS_MANAGE,
     }
     filterset_fields = ["type", "enabled"]
 
@@ -227,7 +279,7 @@ class TriggerViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
         data = TriggerInput(data=request.data)
         data.is_valid(raise_exception=True)
         trigger = services.trigger_create(org=self.org, actor=self.actor, **data.validated_data)
-        return Response(TriggerOutput(trigger).data, status=status.HTTP_201_CREATED)
+        return Response(_output(trigger, new_secret=trigger.notify_secret), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=TriggerInput, responses={200: TriggerOutput})
     def partial_update(self, request, org_id, pk):
@@ -235,9 +287,21 @@ class TriggerViewSet(OrgScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
         current = {field: getattr(trigger, field) for field in TRIGGER_FIELDS}
         data = TriggerInput(data={**current, **request.data})  # no `environment` given: kept
         data.is_valid(raise_exception=True)
+        had_secret = bool(trigger.notify_secret)
         trigger = services.trigger_update(trigger=trigger, actor=self.actor, **data.validated_data)
-        return Response(TriggerOutput(trigger).data)
+        return Response(_output(trigger, new_secret=None if had_secret else trigger.notify_secret))
+
+    @extend_schema(request=None, responses={200: TriggerOutput})
+    @action(detail=True, methods=["post"], url_path="rotate-notify-secret")
+    def rotate_notify_secret(self, request, org_id, pk):
+        """A new webhook signing secret, shown in this answer only; the old one stops at once."""
+        trigger, secret = services.trigger_notify_secret_rotate(trigger=self.get_object(), actor=self.actor)
+        return Response(_output(trigger, new_secret=secret))
 
     def destroy(self, request, org_id, pk):
         services.trigger_delete(trigger=self.get_object(), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _output(trigger: Trigger, *, new_secret: str | None) -> dict:
+    return TriggerOutput(trigger, context={"notify_secret": new_secret or None}).data

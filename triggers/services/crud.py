@@ -13,7 +13,8 @@ from orgs.models import Organization
 from orgs.services import audit_record
 from storage.models import StorageBinding
 
-from ..models import ChatRunPolicy, Environment, NotifyOn, Trigger, TriggerType
+from ..models import ChatRunPolicy, Environment, NotifyOn, NotifyProvider, Trigger, TriggerType
+from .notify_target import new_notify_secret
 
 # `trigger_update(output_binding_id=KEEP)`: leave the output binding as it is (None clears it).
 KEEP = object()
@@ -39,11 +40,13 @@ def trigger_create(
     notify_team_id: str = "",
     notify_channel_id: str = "",
     notify_on: str = NotifyOn.ALWAYS,
+    notify_url: str = "",
     output_binding_id: uuid.UUID | None = None,
     environment_name: str | None = None,
 ) -> Trigger:
     """Create a trigger from validated values (triggers.rules / the API's TriggerInput).
-    `environment_name`: the org's environment its jobs deploy to (blank or None: none)."""
+    `environment_name`: the org's environment its jobs deploy to (blank or None: none). A webhook
+    notify target gets its signing secret here (`trigger.notify_secret`, for the answer to show once)."""
     _check_output_binding(org=org, binding_id=output_binding_id)
     environment = _environment(org=org, name=environment_name)
     try:
@@ -68,6 +71,8 @@ def trigger_create(
                 notify_team_id=notify_team_id,
                 notify_channel_id=notify_channel_id,
                 notify_on=notify_on,
+                notify_url=notify_url,
+                notify_secret=new_notify_secret() if notify_provider == NotifyProvider.WEBHOOK else "",
                 output_binding_id=output_binding_id,
                 environment=environment,
             )
@@ -116,11 +121,14 @@ def trigger_update(
     notify_team_id: str | None = None,
     notify_channel_id: str | None = None,
     notify_on: str | None = None,
+    notify_url: str | None = None,
     output_binding_id: uuid.UUID | None | object = KEEP,
     environment_name: str | None | object = KEEP,
 ) -> Trigger:
     """Change the given fields (None: leave as is; for `output_binding_id` and `environment_name`,
-    None (or a blank name) clears it and KEEP leaves it). Nothing changed, nothing written."""
+    None (or a blank name) clears it and KEEP leaves it). Nothing changed, nothing written. A trigger
+    that starts notifying a webhook gets its signing secret (kept when it stops: jobs created before
+    still sign with it); a new webhook URL is enabled again if the old one had been disabled."""
     given = {
         "name": name,
         "type": type,
@@ -138,8 +146,13 @@ def trigger_update(
         "notify_team_id": notify_team_id,
         "notify_channel_id": notify_channel_id,
         "notify_on": notify_on,
+        "notify_url": notify_url,
     }
     changed = {k: v for k, v in given.items() if v is not None and getattr(trigger, k) != v}
+    if changed.get("notify_provider") == NotifyProvider.WEBHOOK and not trigger.notify_secret:
+        changed["notify_secret"] = new_notify_secret()
+    if "notify_url" in changed and trigger.notify_disabled_at is not None:
+        changed.update(notify_disabled_at=None, notify_disabled_reason="")
     if output_binding_id is not KEEP and output_binding_id != trigger.output_binding_id:
         _check_output_binding(org=trigger.org, binding_id=output_binding_id)
         changed["output_binding_id"] = output_binding_id

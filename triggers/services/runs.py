@@ -238,6 +238,7 @@ def _new_job(*, trigger: Trigger, actor: Actor, source: str, ref: str | None, pa
         notify_provider=trigger.notify_provider,
         notify_team_id=trigger.notify_team_id,
         notify_channel_id=trigger.notify_channel_id,
+        notify_url=trigger.notify_url,
         notify_on=trigger.notify_on if trigger.notify_provider else NotifyOn.NONE,
         requested_by_id=gate.person_id(actor),
         **actor.stamp(),

@@ -19,7 +19,15 @@ from .environments import (
     job_reject,
 )
 from .jobs import job_cancel, job_detail, job_live, job_log_raw, job_rerun, jobs_list, jobs_rows
-from .triggers import trigger_delete, trigger_detail, trigger_edit, trigger_new, trigger_run, triggers_list
+from .triggers import (
+    trigger_delete,
+    trigger_detail,
+    trigger_edit,
+    trigger_new,
+    trigger_rotate_notify_secret,
+    trigger_run,
+    triggers_list,
+)
 
 __all__ = [
     "environment_delete",
@@ -43,6 +51,7 @@ __all__ = [
     "trigger_detail",
     "trigger_edit",
     "trigger_new",
+    "trigger_rotate_notify_secret",
     "trigger_run",
     "triggers_list",
 ]

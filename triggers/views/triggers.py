@@ -8,8 +8,9 @@ from django.contrib import messages
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
+from deplite.errors import DepliteError
 from deplite.links import absolute_url
-from orgs.pages import add_api_errors, call_service, org_page, page_object, render_page
+from orgs.pages import add_api_errors, call_service, org_page, page_object, pop_secret, render_page, stash_secret
 from orgs.permissions import Perm
 from storage.models import FileStatus, StorageBinding, StoredFile
 
@@ -49,9 +50,18 @@ def _save_trigger(request, form: TriggerForm, trigger: Trigger | None) -> Trigge
     values = dict(data.validated_data)
     # The Environment select, by name as the API names it (the service finds it among the org's).
     values.setdefault("environment_name", form.cleaned_data.get("environment") or None)
+    had_secret = trigger is not None and bool(trigger.notify_secret)
     if trigger is None:
-        return call_service(form, services.trigger_create, org=request.principal.org, actor=actor, **values)
-    return call_service(form, services.trigger_update, trigger=trigger, actor=actor, **values)
+        saved = call_service(form, services.trigger_create, org=request.principal.org, actor=actor, **values)
+    else:
+        saved = call_service(form, services.trigger_update, trigger=trigger, actor=actor, **values)
+    if saved is not None and saved.notify_secret and not had_secret:
+        # A new webhook target's signing secret: shown once, on the trigger's page after the redirect.
+        stash_secret(request, _NEW_SECRET_SESSION_KEY, obj_id=saved.pk, secret=saved.notify_secret)
+    return saved
+
+
+_NEW_SECRET_SESSION_KEY = "deplite.notify_secret"  # noqa: S105 (a session key name)
 
 
 def _bindings(org) -> list[tuple[uuid.UUID, str]]:
@@ -148,6 +158,9 @@ def _input_files(request) -> list[StoredFile]:
 
 def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int = 200):
     linked = linked_teams(trigger.org_id)
+    stashed = pop_secret(
+        request, _NEW_SECRET_SESSION_KEY, request.principal.restrict(Trigger.objects.filter(pk=trigger.pk))
+    )
     recent = request.principal.restrict(Job.objects.filter(trigger=trigger)).order_by("-created_at")[:10]
     return render_page(
         request,
@@ -165,6 +178,7 @@ def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int =
             "chat": chat_connection(trigger, linked),
             "notify": notify_connection(trigger, linked),
             "schedules": schedule_rows(request, trigger),
+            "new_notify_secret": stashed[1] if stashed else None,
         },
         status=status,
     )
@@ -175,6 +189,20 @@ def _trigger_page(request, trigger: Trigger, run_form: RunForm, *, status: int =
 def trigger_detail(request, org, trigger_id: uuid.UUID):
     trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org", "environment")), trigger_id)
     return _trigger_page(request, trigger, RunForm(trigger=trigger, files=_input_files(request)))
+
+
+@org_page(Perm.TRIGGERS_MANAGE)
+@require_POST
+def trigger_rotate_notify_secret(request, org, trigger_id: uuid.UUID):
+    trigger = page_object(request.principal.restrict(Trigger.objects.select_related("org")), trigger_id)
+    try:
+        trigger, secret = services.trigger_notify_secret_rotate(trigger=trigger, actor=request.principal.actor)
+    except DepliteError as exc:
+        messages.error(request, exc.message)
+    else:
+        stash_secret(request, _NEW_SECRET_SESSION_KEY, obj_id=trigger.pk, secret=secret)
+        messages.success(request, "New webhook signing secret: the old one no longer signs deliveries.")
+    return redirect("trigger-detail", org_slug=org.slug, trigger_id=trigger.pk)
 
 
 @org_page(Perm.TRIGGERS_RUN)

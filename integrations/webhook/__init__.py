@@ -1,0 +1,1 @@
+"""Webhook notifications: a job's result POSTed, signed, to any HTTP endpoint (notifyProvider "webhook")."""

@@ -49,8 +49,8 @@ SECRET = "bench-signing-secret"  # noqa: S105 (a bench value)
 TOKEN = "xoxb-bench-chat"  # noqa: S105 (the fake Slack's bot token)
 TEAM, CHANNEL, ADMIN, MEMBER = "TBENCHCHAT", "CBENCHCHAT", "UBENCHADMIN", "UBENCHMEMBER"
 LABELS = ["production"]
-# The issue's targets (ms): every answer p99 ≤ 300; click → claimed p50 ≤ 300, p99 ≤ 1000.
-ANSWER_P99, CLAIM_P50, CLAIM_P99 = 300, 300, 1000
+# The issue's targets (ms): every answer within 3 s and p99 ≤ 300; click → claimed p50 ≤ 300, p99 ≤ 1000.
+ANSWER_MAX, ANSWER_P99, CLAIM_P50, CLAIM_P99 = 3000, 300, 300, 1000
 
 SEED = """
 import json
@@ -265,6 +265,7 @@ def table(report: dict) -> list[str]:
     statuses = report["statuses"]
     ended = ", ".join(f"{s}×{statuses.count(s)}" for s in sorted(set(statuses)))
     before, after = report["load"]
+    answer_target = f"p99 ≤ {ANSWER_P99}, max ≤ {ANSWER_MAX}"
     return [
         "",
         "| chat console over HTTP (2 web processes, a Celery worker, a real agent waiting in its long poll) "
@@ -273,10 +274,15 @@ def table(report: dict) -> list[str]:
         row(
             "`/deplite status production` → HTTP answer",
             commands,
-            f"p99 ≤ {ANSWER_P99}",
-            p(commands, 99) <= ANSWER_P99,
+            answer_target,
+            p(commands, 99) <= ANSWER_P99 and max(commands, default=0) <= ANSWER_MAX / 1000,
         ),
-        row("Approve click → HTTP answer", answers, f"p99 ≤ {ANSWER_P99}", p(answers, 99) <= ANSWER_P99),
+        row(
+            "Approve click → HTTP answer",
+            answers,
+            answer_target,
+            p(answers, 99) <= ANSWER_P99 and max(answers, default=0) <= ANSWER_MAX / 1000,
+        ),
         row(
             "Approve click → the job's claimedAt (the waiting agent)",
             claims,

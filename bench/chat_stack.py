@@ -193,6 +193,9 @@ def measure(env: dict) -> dict:
 def clicks(base: str, seed_json: str) -> None:
     """Runs inside `manage.py shell` (the bench's database, so jobs are started as a member would start them
     and their rows read directly): prints the answers' and claims' seconds as JSON."""
+    from django.db.models import Count
+
+    from integrations.models import OutboxMessage
     from orgs.models import User
     from orgs.scoping import Actor
     from triggers.models import FINAL_STATUSES, Job, JobStatus, Trigger
@@ -239,8 +242,17 @@ def clicks(base: str, seed_json: str) -> None:
             statuses.append(row["status"])
         if time.monotonic() > deadline:
             break
+    outbox = [
+        f"{r['kind']} {r['status']}×{r['n']}"
+        for r in OutboxMessage.objects.filter(org_id=seed["org"])
+        .values("kind", "status")
+        .annotate(n=Count("id"))
+        .order_by("kind", "status")
+    ]
     Job.objects.filter(org_id=seed["org"]).delete()
-    print(json.dumps({"commands": commands, "answers": answers, "claims": claims, "statuses": statuses}))
+    print(
+        json.dumps({"commands": commands, "answers": answers, "claims": claims, "statuses": statuses, "outbox": outbox})
+    )
 
 
 def _pct(values: list[float], pct: float) -> float:
@@ -291,7 +303,9 @@ def table(report: dict) -> list[str]:
         ),
         "",
         f"approved jobs: {ended}; Slack Web API calls the worker made to the fake: "
-        f"{', '.join(report['slack_calls']) or 'none'} ({report['slack_posts']} posts). Below 100 samples the p99 is "
+        f"{', '.join(report['slack_calls']) or 'none'} ({report['slack_posts']} posts); the outbox when the clicks "
+        f"ended (warm-up included): {', '.join(report['outbox']) or 'empty'} (a pending row is owed, held by the "
+        "channel's pace, DEPLITE_NOTIFY_CHANNEL_INTERVAL: every card and its edits share one channel here). Below 100 samples the p99 is "
         f"the largest. Load average (1/5/15 min) before {before[0]:.1f}/{before[1]:.1f}/"
         f"{before[2]:.1f}, after {after[0]:.1f}/{after[1]:.1f}/{after[2]:.1f} on {os.cpu_count()} cores.",
     ]

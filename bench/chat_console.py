@@ -11,7 +11,7 @@ outbox rows the acts owe are left for the worker (none runs here).
    `unlock production` as a linked member: p50 / p99 / max ms per answer.
 2. Approval clicks: BENCH_CHAT_ROUNDS jobs waiting for approval, each approved by one click:
    p50 / p99 / max ms per answer, and click start → `job_claim_next` (the agent's claim service)
-   returning that job. (The agent's long-poll wake-up is bench/wakeup.py's; add its figure.)
+   returning that job. (Over HTTP with a real agent waiting in its long poll: bench/chat_stack.py.)
 
 Loopback only; bounded (BENCH_CHAT_ROUNDS, default 50; BENCH_CHAT_SECONDS, default 240).
 

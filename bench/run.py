@@ -7,7 +7,8 @@ each path is reported as a ratio to the ceiling of its own round. Then: list tim
 100,000 jobs, the claim wake-up latency with 300 waiting agents on one web process (web
 RSS), how fast one waiting agent gets a new job through the dispatch task and as the real
 agent (bench/wakeup.py), how soon an environment's next deploy starts after each way a job ends and what
-its gate costs a run (bench/environments.py), how long a 20 MB step's log takes to be stored after the step ends (agent CPU), a
+its gate costs a run (bench/environments.py), how fast a chat command and an approval click are answered
+and the approved job is claimed by a waiting agent (bench/chat_stack.py), how long a 20 MB step's log takes to be stored after the step ends (agent CPU), a
 normal request's latency while 16 slow readers and 30,000-header requests abuse the server, and one
 schedules tick at 10,000 enabled schedules (bench/schedules.py).
 
@@ -15,7 +16,7 @@ Bounded: BENCH_ROUNDS (5) rounds of BENCH_SECONDS (6) s per path, fixed request 
 job counts elsewhere, a timeout on every wait. Uses its own database (deplite_bench) and
 Redis DB 9 (flushed at start).
 
-    make bench                       # or: .venv/bin/python bench/run.py [throughput lists claim wakeup environments logs abuse schedules]
+    make bench                       # or: .venv/bin/python bench/run.py [throughput lists claim wakeup environments chat logs abuse schedules]
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import chat_stack  # noqa: E402
 import claim_longpoll  # noqa: E402
 import environments  # noqa: E402
 import lists  # noqa: E402
@@ -258,6 +260,12 @@ def main(parts: list[str]) -> None:
             "environments: the next deploy's start after each way a job ends, and a gate's cost to a run:", flush=True
         )
         report["environments"] = environments.measure(env)
+    if "chat" in parts:
+        print(
+            "chat console: a slash command and an approval click answered, click → claimed by a waiting agent:",
+            flush=True,
+        )
+        report["chat"] = chat_stack.measure(env)
     flush_redis()
     print()
     print(table(report))
@@ -312,6 +320,8 @@ def table(report: dict) -> str:
         lines += wakeup.table(report["wakeup"])
     if "environments" in report:
         lines += environments.table(report["environments"])
+    if "chat" in report:
+        lines += chat_stack.table(report["chat"])
     if "lists" in report:
         li = report["lists"]
         lines += [
@@ -356,4 +366,6 @@ def production_shape() -> str:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["throughput", "lists", "claim", "wakeup", "environments", "logs", "abuse", "schedules"])
+    main(
+        sys.argv[1:] or ["throughput", "lists", "claim", "wakeup", "environments", "chat", "logs", "abuse", "schedules"]
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 
 import pytest
 from cryptography.fernet import Fernet
@@ -48,7 +49,7 @@ def test_the_secret_is_shown_once_masked_after_and_encrypted_in_its_row(api, own
     listed = api.as_user(owner).get("/api/orgs/acme/triggers")
     assert secret not in listed.content.decode()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT notify_secret FROM triggers_trigger WHERE id = %s", [body["id"]])
+        cursor.execute("SELECT notify_secret FROM triggers_trigger WHERE id = %s", [_db_id(body["id"])])
         (stored,) = cursor.fetchone()
     assert stored and secret not in stored
     assert Trigger.objects.get(pk=body["id"]).notify_secret == secret
@@ -61,7 +62,7 @@ def test_rotate_encryption_keys_reencrypts_the_webhook_secret(org_a, settings, r
     settings.DEPLITE_ENCRYPTION_KEYS = [new, old]
     call_command("rotate_encryption_keys", stdout=io.StringIO())
     with connection.cursor() as cursor:
-        cursor.execute("SELECT notify_secret FROM triggers_trigger WHERE id = %s", [trigger.pk])
+        cursor.execute("SELECT notify_secret FROM triggers_trigger WHERE id = %s", [_db_id(trigger.pk)])
         (ciphertext,) = cursor.fetchone()
     assert Fernet(new.encode()).decrypt(ciphertext.encode()) == b"whsec_r"
     settings.DEPLITE_ENCRYPTION_KEYS = [new]  # the old key retired
@@ -240,3 +241,8 @@ def test_send_test_is_rate_limited_per_trigger(api, owner, receiver):
     answers = [api.as_user(owner).post(url).status_code for _ in range(11)]
     assert answers == [200] * 10 + [429]
     assert len(receiver.received) == 10
+
+
+def _db_id(pk) -> object:
+    """A trigger id as the database stores it (SQLite keeps UUIDs as 32 hex characters), for raw SQL."""
+    return Trigger._meta.pk.get_db_prep_value(uuid.UUID(str(pk)), connection)

@@ -1,0 +1,101 @@
+"""The DORA statement over the rollup (insights.models), PostgreSQL: the same rows as
+insights.selectors.deploys' statement over the jobs, read from
+
+- the environment's hour rows of the two windows (a few thousand small rows, whatever the pace);
+- the jobs of the hours a bucket's edge cuts through (the windows end at the reader's "now", so the
+  edges fall at any minute): at most one hour per edge, by the (environment, finished_at) index;
+- its incidents that began in the two windows (restored only by a deploy before the window's end).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from triggers.models import Job
+
+from ..models import EnvironmentHour, EnvironmentIncident
+from ..rollup import BAD_SQL, floor_hour
+from ..windows import Window
+
+
+def edge_hours(window: Window) -> list[datetime]:
+    """The UTC hours holding an edge of a bucket or of a window: read from the jobs, not the rollup."""
+    edges = [window.previous_start, window.start, *window.bucket_starts(), window.end]
+    return sorted({floor_hour(at.astimezone(UTC)) for at in edges})
+
+
+def rollup_statement(
+    *, org_id: uuid.UUID, environment_ids: list[uuid.UUID], window: Window, bucket_sql: str
+) -> tuple[str, list]:
+    """`bucket_sql` turns `age` (seconds before the window's end) into a bucket, as the jobs' statement does."""
+    job, hours, incidents = Job._meta.db_table, EnvironmentHour._meta.db_table, EnvironmentIncident._meta.db_table
+    env_list = ", ".join(["%s"] * len(environment_ids))
+    end, previous_start = window.end, window.previous_start
+    edges = edge_hours(window)
+
+    def secs(a: str, b: str) -> str:
+        return f"EXTRACT(EPOCH FROM ({a} - {b}))"
+
+    ok = "j.status = 'succeeded'"
+    commit = f"{ok} AND j.commit_time <= j.created_at"
+    restored = "i.restored_at < %s"
+    # Only table names, placeholder lists and fixed snippets are put in the text; values are %s parameters.
+    sql = f"""
+SELECT env, {bucket_sql} AS bucket,
+       SUM(ran), SUM(succeeded), SUM(failures), SUM(lead), SUM(approval), SUM(queue), SUM(running),
+       SUM(commit_count), SUM(commit), SUM(incidents), SUM(restored), SUM(restore), MIN(open_since)
+FROM (
+    SELECT parts.*, {secs("%s", "at")} AS age FROM (
+        SELECT h.environment_id AS env, h.hour AS at, h.ran, h.succeeded, h.failures, h.lead_seconds AS lead,
+               h.approval_seconds AS approval, h.queue_seconds AS queue, h.running_seconds AS running,
+               h.commit_count, h.commit_seconds AS commit,
+               0 AS incidents, 0 AS restored, 0.0::float8 AS restore, NULL::timestamptz AS open_since
+        FROM {hours} h
+        WHERE h.org_id = %s AND h.environment_id IN ({env_list}) AND h.hour >= %s AND h.hour < %s
+          AND NOT (h.hour = ANY(%s::timestamptz[]))
+        UNION ALL
+        SELECT j.environment_id, j.finished_at, 1, ({ok})::int, ({BAD_SQL})::int,
+               CASE WHEN {ok} THEN {secs("j.finished_at", "j.created_at")} END,
+               CASE WHEN {ok} AND j.approved_at IS NOT NULL THEN {secs("j.approved_at", "j.created_at")} END,
+               CASE WHEN {ok} THEN {secs("j.claimed_at", "COALESCE(j.approved_at, j.created_at)")} END,
+               CASE WHEN {ok} THEN {secs("j.finished_at", "j.claimed_at")} END,
+               ({commit})::int, CASE WHEN {commit} THEN {secs("j.finished_at", "j.commit_time")} END,
+               0, 0, 0.0, NULL
+        FROM unnest(%s::timestamptz[]) AS edge(hour)
+        JOIN {job} j ON j.environment_id IN ({env_list}) AND j.status IN ('succeeded', 'failed')
+             AND j.finished_at >= edge.hour AND j.finished_at < edge.hour + interval '1 hour'
+        WHERE j.org_id = %s AND j.finished_at >= %s AND j.finished_at < %s
+        UNION ALL
+        SELECT i.environment_id, i.started_at, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0,
+               1, CASE WHEN {restored} THEN 1 ELSE 0 END,
+               CASE WHEN {restored} THEN {secs("i.restored_at", "i.started_at")} ELSE 0.0 END,
+               CASE WHEN i.restored_at IS NULL OR i.restored_at >= %s THEN i.started_at END
+        FROM {incidents} i
+        WHERE i.org_id = %s AND i.environment_id IN ({env_list}) AND i.started_at >= %s AND i.started_at < %s
+    ) AS parts
+) AS aged
+GROUP BY env, bucket
+"""  # noqa: S608  # nosec B608
+    # In the order the placeholders appear above.
+    params = [
+        end,
+        org_id,
+        *environment_ids,
+        floor_hour(previous_start.astimezone(UTC)),
+        end,
+        edges,
+        edges,
+        *environment_ids,
+        org_id,
+        previous_start,
+        end,
+        end,
+        end,
+        end,
+        org_id,
+        *environment_ids,
+        previous_start,
+        end,
+    ]
+    return sql, params

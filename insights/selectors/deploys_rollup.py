@@ -49,7 +49,7 @@ SELECT env, {bucket_sql} AS bucket,
        SUM(ran), SUM(succeeded), SUM(failures), SUM(lead), SUM(approval), SUM(queue), SUM(running),
        SUM(commit_count), SUM(commit), SUM(incidents), SUM(restored), SUM(restore), MIN(open_since)
 FROM (
-    SELECT parts.*, {secs("%s", "at")} AS age FROM (
+    SELECT parts.*, date_part('epoch', %s - at) AS age FROM (
         SELECT h.environment_id AS env, h.hour AS at, h.ran, h.succeeded, h.failures, h.lead_seconds AS lead,
                h.approval_seconds AS approval, h.queue_seconds AS queue, h.running_seconds AS running,
                h.commit_count, h.commit_seconds AS commit,

@@ -146,6 +146,7 @@ def seed(slug: str, count: int):
     rollup_rebuild(org_id=org.pk)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE insights_environmenthour")
+        cursor.execute("ANALYZE insights_environmentday")
         cursor.execute("ANALYZE insights_environmentincident")
     print(f"{slug}: DORA rollup rebuilt in {time.monotonic() - began:.1f} s")
     with connection.cursor() as cursor:

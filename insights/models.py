@@ -36,6 +36,26 @@ class EnvironmentHour(models.Model):
         constraints = [models.UniqueConstraint(fields=["environment", "hour"], name="insights_env_hour")]
 
 
+class EnvironmentDay(models.Model):
+    """The sum of an environment's hour rows of one UTC day: what a 90-day window's whole days read."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateTimeField()  # its first instant, UTC
+    ran = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    lead_seconds = models.FloatField(default=0)
+    approval_seconds = models.FloatField(default=0)
+    queue_seconds = models.FloatField(default=0)
+    running_seconds = models.FloatField(default=0)
+    commit_count = models.PositiveIntegerField(default=0)
+    commit_seconds = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["environment", "day"], name="insights_env_day")]
+
+
 class EnvironmentIncident(models.Model):
     """A run of bad deploys: from the first bad one after a good one to the next good one (if any yet)."""
 

@@ -24,12 +24,18 @@ from django.db import connection, transaction
 
 from triggers.models import Environment, Job
 
-from .models import EnvironmentHour, EnvironmentIncident
+from .models import EnvironmentDay, EnvironmentHour, EnvironmentIncident
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 _LOCK_NAMESPACE = 24  # issue 24: the first key of this module's advisory locks
 _JOB = Job._meta.db_table
 _HOURS = EnvironmentHour._meta.db_table
+_DAYS = EnvironmentDay._meta.db_table
+_SUMS = (
+    "ran, succeeded, failures, lead_seconds, approval_seconds, queue_seconds, running_seconds, commit_count, "
+    "commit_seconds"
+)
 _INCIDENTS = EnvironmentIncident._meta.db_table
 # A deploy `j` counts as bad: it failed, or a rollback of it (not refused: cancelled before it ran)
 # was asked for within a day of its finish. As insights.selectors.deploys computes it.
@@ -44,6 +50,10 @@ def rollup_enabled() -> bool:
 
 def floor_hour(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
+
+
+def floor_day(at: datetime) -> datetime:
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def rollup_job_changed(*, job_id: uuid.UUID, corrected: bool = False) -> None:
@@ -81,6 +91,11 @@ def rollup_rebuild(*, org_id: uuid.UUID | None = None) -> int:
         with transaction.atomic():
             rollup_recompute(environment_id=environment_id, since=None, until=None)
         count += 1
+    if org_id is None:
+        # Fresh statistics for the new rows (the backfill fills empty tables), as autovacuum would keep them.
+        with connection.cursor() as cursor:
+            for table in (_HOURS, _DAYS, _INCIDENTS):
+                cursor.execute(f"ANALYZE {table}")
     return count
 
 
@@ -90,6 +105,7 @@ def rollup_recompute(*, environment_id: uuid.UUID, since: datetime | None, until
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, _lock_key(environment_id)])
         _recompute_hours(cursor, environment_id, since, until)
+        _recompute_days(cursor, environment_id, since, until)
         _recompute_incidents(cursor, environment_id, since, until)
 
 
@@ -137,6 +153,22 @@ FROM {_JOB} j
 WHERE j.environment_id = %s AND j.status IN ('succeeded', 'failed'){where}
 GROUP BY j.org_id, j.environment_id, date_trunc('hour', j.finished_at, 'UTC')
 """,  # noqa: S608  # nosec B608
+        [environment_id, *params],
+    )
+
+
+def _recompute_days(cursor, environment_id: uuid.UUID, since: datetime | None, until: datetime | None) -> None:
+    first = floor_day(since) if since else None
+    last = floor_day(until) if until else None
+    where, params = _range("day", first, last, until_op="<=")
+    cursor.execute(f"DELETE FROM {_DAYS} WHERE environment_id = %s{where}", [environment_id, *params])  # noqa: S608  # nosec B608
+    where, params = _range("hour", first, last + DAY if last else None, until_op="<")
+    sums = ", ".join(f"SUM({name})" for name in _SUMS.split(", "))
+    cursor.execute(
+        f"""INSERT INTO {_DAYS} (org_id, environment_id, day, {_SUMS})
+SELECT org_id, environment_id, date_trunc('day', hour, 'UTC'), {sums}
+FROM {_HOURS} WHERE environment_id = %s{where}
+GROUP BY org_id, environment_id, date_trunc('day', hour, 'UTC')""",  # noqa: S608  # nosec B608
         [environment_id, *params],
     )
 

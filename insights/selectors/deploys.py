@@ -35,7 +35,7 @@ from triggers.models import Job
 
 from ..rollup import rollup_enabled
 from ..windows import Window
-from .deploys_rollup import rollup_statement
+from .deploys_rollup import rollup_statement, unprepared
 
 #: A succeeded deploy rolled back (a rollback of it asked for) this soon after it finished counts as failed.
 ROLLBACK_WITHIN = timedelta(days=1)
@@ -117,11 +117,14 @@ def deploys_by_environment(
         sql, params = rollup_statement(
             org_id=org_id, environment_ids=environment_ids, window=window, bucket_sql=_bucket_sql(window)
         )
+        with connection.cursor() as cursor, unprepared(connection):
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
     else:
         sql, params = _statement(org_id=org_id, environment_ids=environment_ids, window=window)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
     for env_id, bucket, *values in rows:
         env = out.get(_uuid(env_id))
         if env is None:

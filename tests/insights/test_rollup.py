@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from insights.models import EnvironmentHour, EnvironmentIncident
+from insights.models import EnvironmentDay, EnvironmentHour, EnvironmentIncident
 from insights.rollup import rollup_rebuild
 from insights.selectors import deploys as deploys_selector
 from insights.selectors import deploys_by_environment
@@ -133,6 +133,7 @@ def test_the_rollup_gives_the_jobs_answers_on_a_hand_built_history(envs, org_a, 
     direct = direct_answers(monkeypatch, org_a.pk, ids, now)
     assert EnvironmentHour.objects.filter(environment__in=envs).count() > 700
     assert EnvironmentIncident.objects.filter(environment__in=envs).count() > 20
+    assert EnvironmentDay.objects.filter(environment__in=envs).count() >= 200
     rolled = answers(org_a.pk, ids, now)
     assert_same(rolled, direct)
     assert rolled[("90d", ids[0])]["current"]["failures"] > 0 and rolled[("90d", ids[0])]["current"]["restored"] > 0
@@ -150,13 +151,15 @@ def test_a_rebuild_writes_the_rows_the_receivers_kept(envs, org_a, now):
         return (
             [(h.environment_id, h.hour, h.ran, h.succeeded, h.failures, h.lead_seconds, h.commit_count) for h in hours],
             list(incidents.values_list("environment_id", "started_at", "restored_at")),
+            list(EnvironmentDay.objects.filter(org=org_a).order_by("day").values_list("day", "ran", "failures")),
         )
 
     kept = rows()
     EnvironmentHour.objects.filter(org=org_a).delete()
     EnvironmentIncident.objects.filter(org=org_a).delete()
+    EnvironmentDay.objects.filter(org=org_a).delete()
     assert rollup_rebuild(org_id=org_a.pk) == 2
-    assert rows() == kept and kept[0]
+    assert rows() == kept and kept[0] and len(kept[2]) in (20, 21)
 
 
 def test_a_rollback_asked_for_within_a_day_makes_its_deploy_a_failure_and_a_refusal_undoes_it(envs, org_a, now):

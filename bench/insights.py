@@ -5,10 +5,12 @@ BENCH_DATABASE_URL. Seeds two orgs once (bulk inserts, bounded; re-seeded when t
 more than six hours old, so the windows still cover it): `bench-insights` with BENCH_INSIGHTS_JOBS
 (100,000) jobs over the last 365 days and `bench-insights-small` with 100, each over 4
 environments, 8 triggers and 6 agents, with approvals on production, rollbacks, failures, jobs
-cancelled before they ran, commit times on half the runs and steps on each trigger's latest runs.
+cancelled before they ran, commit times on half the runs and steps on each trigger's latest runs
+(and the DORA rollup rebuilt, as bulk inserts pass by its receivers).
 Then asks each answer BENCH_INSIGHTS_REQUESTS (20) times per org, the orgs interleaved (so both
 see the same machine load), for at most BENCH_INSIGHTS_SECONDS (300) in all, and prints the
 median and 95th percentile of the server time (the answer's `Server-Timing: app;dur=`).
+BENCH_INSIGHTS_FROM=jobs answers the DORA measures from the jobs instead of the rollup.
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/deplite_bench .venv/bin/python bench/insights.py
 """
@@ -32,6 +34,7 @@ REQUESTS = int(os.environ.get("BENCH_INSIGHTS_REQUESTS", "20"))
 SECONDS = float(os.environ.get("BENCH_INSIGHTS_SECONDS", "300"))
 ENVIRONMENTS = ("production", "staging", "qa", "preview")
 STALE = timedelta(hours=6)
+FROM = os.environ.get("BENCH_INSIGHTS_FROM", "rollup")  # or "jobs": the DORA answers without the rollup
 
 
 def seed(slug: str, count: int):
@@ -136,6 +139,16 @@ def seed(slug: str, count: int):
                 )
                 at += took
     JobStep.objects.bulk_create(steps, batch_size=5000)
+    # Bulk inserts pass by the receivers that keep the DORA rollup: build it as the migration does.
+    from insights.rollup import rollup_rebuild
+
+    began = time.monotonic()
+    rollup_rebuild(org_id=org.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE insights_environmenthour")
+        cursor.execute("ANALYZE insights_environmentday")
+        cursor.execute("ANALYZE insights_environmentincident")
+    print(f"{slug}: DORA rollup rebuilt in {time.monotonic() - began:.1f} s")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE triggers_job")  # fresh statistics, as autovacuum would keep them
         cursor.execute("ANALYZE triggers_jobstep")
@@ -158,6 +171,11 @@ def main() -> None:
     from triggers.models import Job, Trigger
 
     call_command("migrate", verbosity=0)
+    if FROM == "jobs":
+        # The statement over the jobs (SQLite's), for the comparison in one sitting.
+        from insights.selectors import deploys
+
+        deploys.rollup_enabled = lambda: False
     orgs = {}
     for slug, count in (("bench-insights-small", SMALL), ("bench-insights", JOBS)):
         began = time.monotonic()
@@ -193,7 +211,7 @@ def main() -> None:
                 assert response.status_code == 200, (url, response.status_code)
                 match = re.search(r"app;dur=([\d.]+)", response["Server-Timing"])
                 server.setdefault((name, count), []).append(float(match.group(1)))
-    print(f"insights, in-process, server ms per answer (Server-Timing), {rounds} requests each:")
+    print(f"insights from the {FROM}, in-process, server ms per answer (Server-Timing), {rounds} requests each:")
     print(f"| answer | {SMALL} jobs, median | {JOBS:,} jobs, median | {JOBS:,} jobs, p95 |")
     print("|---|---|---|---|")
     for name in answers(*orgs[SMALL][::2]):

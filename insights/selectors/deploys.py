@@ -12,10 +12,14 @@
   running (→ finished), which add up to it; and from the commit when the request said
   (`commitTime`). Means, so the three parts add up to the whole.
 
-All of it is one SQL statement over the environment's finished deploys (a partial index holds
-exactly those): two window passes (the deploy before, the next good one after) and one GROUP BY
-per chart bucket, in the database: the answer's size and cost follow the window's deploys, never
-the org's whole history.
+On PostgreSQL it is one statement over the rollup (insights.models, kept by insights.rollup as
+jobs finish): hour rows, the jobs of the hours a bucket's edge cuts through, and the incidents, so
+the answer's cost follows the window's hours, not its deploys (insights.selectors.deploys_rollup).
+Elsewhere (SQLite, the embedded default) it is one statement over the environment's finished
+deploys: two window passes (the deploy before, the next good one after) and one GROUP BY per chart
+bucket. Both give the same numbers (tests/insights/test_rollup.py), except that the rollup sees an
+incident's previous deploy however old it is, where the jobs' statement looks back one day before
+the previous window.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from django.utils.dateparse import parse_datetime
 
 from triggers.models import Job
 
+from ..rollup import rollup_enabled
 from ..windows import Window
+from .deploys_rollup import rollup_statement, unprepared
 
 #: A succeeded deploy rolled back (a rollback of it asked for) this soon after it finished counts as failed.
 ROLLBACK_WITHIN = timedelta(days=1)
@@ -107,10 +113,18 @@ def deploys_by_environment(
     }
     if not environment_ids:
         return out
-    sql, params = _statement(org_id=org_id, environment_ids=environment_ids, window=window)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    if rollup_enabled():
+        sql, params = rollup_statement(
+            org_id=org_id, environment_ids=environment_ids, window=window, bucket_sql=_bucket_sql(window)
+        )
+        with connection.cursor() as cursor, unprepared(connection):
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+    else:
+        sql, params = _statement(org_id=org_id, environment_ids=environment_ids, window=window)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
     for env_id, bucket, *values in rows:
         env = out.get(_uuid(env_id))
         if env is None:
@@ -155,8 +169,17 @@ _SQL_DIALECT = {
 }
 
 
+def _bucket_sql(window: Window) -> str:
+    # Bucket i is [end − (count − i) × bucket, end − (count − i − 1) × bucket), cut back from the
+    # window's end (the first one starts at the window's start, so it may be short); -1 is the
+    # previous window. As insights.windows.Window.bucket_of, from `age`: seconds before the end.
+    ceil_sql = _SQL_DIALECT.get(connection.vendor, _SQL_DIALECT["postgresql"])[1]
+    buckets_back = ceil_sql.format(x=f"age / {window.bucket.total_seconds()}")
+    return f"CASE WHEN age <= {window.length.total_seconds()} THEN {window.bucket_count} - {buckets_back} ELSE -1 END"
+
+
 def _statement(*, org_id: uuid.UUID, environment_ids: list[uuid.UUID], window: Window) -> tuple[str, list]:
-    seconds_sql, ceil_sql = _SQL_DIALECT.get(connection.vendor, _SQL_DIALECT["postgresql"])
+    seconds_sql = _SQL_DIALECT.get(connection.vendor, _SQL_DIALECT["postgresql"])[0]
 
     def secs(a: str, b: str) -> str:
         return seconds_sql.format(a=a, b=b)
@@ -165,14 +188,7 @@ def _statement(*, org_id: uuid.UUID, environment_ids: list[uuid.UUID], window: W
     at = ops.adapt_datetimefield_value
     end, previous_start = at(window.end), at(window.previous_start)
     lookback = at(window.previous_start - ROLLBACK_WITHIN)
-    bucket_seconds = window.bucket.total_seconds()
-    count = window.bucket_count
-
-    # Bucket i is [end − (count − i) × bucket, end − (count − i − 1) × bucket), cut back from the
-    # window's end (the first one starts at the window's start, so it may be short); -1 is the
-    # previous window. As insights.windows.Window.bucket_of, from `age`: seconds before the end.
-    buckets_back = ceil_sql.format(x=f"age / {bucket_seconds}")
-    bucket = f"CASE WHEN age <= {window.length.total_seconds()} THEN {count} - {buckets_back} ELSE -1 END"
+    bucket = _bucket_sql(window)
 
     table = Job._meta.db_table
     env_list = ", ".join(["%s"] * len(environment_ids))

@@ -66,6 +66,9 @@ def test_one_job_wakes_exactly_one_waiting_claim_and_the_others_keep_waiting_wit
     trigger = TriggerFactory(org=org_a, agent_labels=["prod"])
     _, raw = make_token(org_a, scope_type=TokenScope.TRIGGER, trigger_ids=[str(trigger.pk)])
     hub = waiters.hub()
+    # The process's subscription may still be reconnecting after an earlier test's Redis fault: claims
+    # started before it is up poll instead of waiting on it, which is not what this test is about.
+    wait_until(lambda: hub.connected, timeout=30, interval=0.02, message="the hub to connect")
     results: dict = {}
     threads = [_waiting_claim(agent, 15, results) for agent in agents]
     wait_until(

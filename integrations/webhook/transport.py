@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import json
 import socket
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,9 +27,8 @@ import certifi
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-from urllib3.util import connection as urllib3_connection
 
+from storage.s3 import guard
 from triggers import notify_url
 
 from ..transport import TransportError, seconds
@@ -81,23 +79,7 @@ class _GuardedConnectionMixin:
             addresses = notify_url.connect_addresses(self._dns_host, self.port)
         except notify_url.UrlNotAllowed as exc:
             raise _Refused(str(exc)) from None
-        error: OSError | None = None
-        for address in addresses:
-            try:
-                sock = urllib3_connection.create_connection(
-                    (str(address), self.port),
-                    self.timeout,
-                    source_address=self.source_address,
-                    socket_options=self.socket_options,
-                )
-            except TimeoutError as exc:
-                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out.") from exc
-            except OSError as exc:
-                error = exc
-                continue
-            sys.audit("http.client.connect", self, self.host, self.port)
-            return sock
-        raise NewConnectionError(self, f"Failed to establish a new connection: {error}")
+        return guard.connect_first(self, addresses)
 
 
 class _GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):

@@ -54,25 +54,34 @@ class _GuardedConnectionMixin:
             addresses = endpoints.check_connect_addresses(self._dns_host, self.port)
         except endpoints.EndpointNotAllowed as exc:
             raise EndpointRefused(str(exc)) from None
-        error: OSError | None = None
-        for address in addresses:
-            try:
-                sock = urllib3_connection.create_connection(
-                    (str(address), self.port),
-                    self.timeout,
-                    source_address=self.source_address,
-                    socket_options=self.socket_options,
-                )
-            except TimeoutError as exc:
-                raise ConnectTimeoutError(
-                    self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
-                ) from exc
-            except OSError as exc:
-                error = exc
-                continue
-            sys.audit("http.client.connect", self, self.host, self.port)
-            return sock
-        raise NewConnectionError(self, f"Failed to establish a new connection: {error}")
+        return connect_first(self, addresses)
+
+
+def connect_first(conn, addresses) -> socket.socket:
+    """A socket to the first of `addresses` (already checked) that answers, for urllib3 connection `conn`.
+
+    Shared by every client that may only reach addresses a guard allowed (this S3 client, the webhook
+    client): the host was resolved once and checked, so no second DNS answer can slip in before the connect.
+    """
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            sock = urllib3_connection.create_connection(
+                (str(address), conn.port),
+                conn.timeout,
+                source_address=conn.source_address,
+                socket_options=conn.socket_options,
+            )
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(
+                conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
+            ) from exc
+        except OSError as exc:
+            error = exc
+            continue
+        sys.audit("http.client.connect", conn, conn.host, conn.port)
+        return sock
+    raise NewConnectionError(conn, f"Failed to establish a new connection: {error}")
 
 
 class _GuardedHTTPConnection(_GuardedConnectionMixin, botocore.awsrequest.AWSHTTPConnection):

@@ -3,7 +3,7 @@ from django.contrib import admin
 from orgs.admin_console import OperatorConsole, age_filter, org_filter, service_action
 
 from . import services
-from .models import IdempotencyKey, Job, JobStep, Trigger
+from .models import Environment, IdempotencyKey, Job, JobApproval, JobStep, Trigger
 
 
 @admin.register(Trigger)
@@ -62,3 +62,34 @@ class IdempotencyKeyAdmin(admin.ModelAdmin):
 
 # Schedules keep their admin in their own package (triggers/schedules/admin.py); registered on import.
 from .schedules import admin as schedules_admin  # noqa: E402, F401
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(OperatorConsole, admin.ModelAdmin):
+    """Rules and locks change through the environments' services (audited, under the environment's lock):
+    read-only here, so an operator sees what gates a deploy without bypassing the gate."""
+
+    list_display = ["name", "org", "concurrency", "queue", "required_approvals", "locked_by_label", "lock_expires_at"]
+    list_filter = [org_filter(), "concurrency", "queue"]
+    list_select_related = ["org"]
+    search_fields = ["name", "org__slug", "locked_by_label"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(JobApproval)
+class JobApprovalAdmin(admin.ModelAdmin):
+    list_display = ["job", "org", "user_label", "decision", "created_at"]
+    list_filter = ["decision"]
+    list_select_related = ["org", "job"]
+    search_fields = ["job__short_id", "user_label", "org__slug"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -167,6 +167,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
     from django.test import Client
+    from django.urls import reverse
 
     from triggers.models import Job, Trigger
 
@@ -197,6 +198,7 @@ def main() -> None:
             "Insights page, 30d": f"/orgs/{org.slug}/insights/?window=30d",
             "Insights page, 90d": f"/orgs/{org.slug}/insights/?window=90d",
             "trigger page (whole page)": f"/orgs/{org.slug}/triggers/{trigger.pk}/",
+            "environment page, 30d (whole page)": reverse("environment-detail", args=[org.slug, "production"]),
         }
 
     server: dict[tuple[str, int], list[float]] = {}

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import cached_property
+from html import escape
 
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -56,6 +58,51 @@ class Chart:
     headers: list[str]
     rows: list[list[Cell]] = field(default_factory=list)
     legend: list[Series] = field(default_factory=list)
+
+    @cached_property
+    def html(self) -> SafeString:
+        """The whole figure: caption, SVG, legend and the numbers' table (see `_figure`)."""
+        return _figure(self)
+
+
+def _cell(cell: Cell) -> str:
+    if cell.datetime is not None:
+        # The reader's timezone replaces the UTC text (insights.js); the server knows neither.
+        shown = cell.datetime.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        return f'<td><time datetime="{escape(cell.text)}" data-local>{shown} UTC</time></td>'
+    if cell.href:
+        return f'<td><a href="{escape(cell.href)}">{escape(cell.text)}</a></td>'
+    return f"<td>{escape(cell.text)}</td>"
+
+
+def _legend_mark(series: Series) -> str:
+    colour = escape(series.colour)
+    if series.hatched:
+        mark = f'<path d="M1 1l10 10m0 -10l-10 10" stroke="{colour}" stroke-width="2.5"/>'
+    else:
+        mark = f'<rect width="12" height="12" fill="{colour}"/>'
+    return f'<li><svg width="12" height="12" viewBox="0 0 12 12">{mark}</svg> {escape(series.name)}</li>'
+
+
+def _figure(chart: Chart) -> SafeString:
+    """A chart as one figure, built here rather than by a template: the Insights page draws 16 charts
+    of up to 30 rows, and the template engine took ~25 ms a page over their ~1,500 table cells where
+    joining escaped strings takes ~1 ms (bench/insights.py). Every text is escaped (`html.escape`)."""
+    chart_id, title = escape(chart.id), escape(chart.title)
+    headers = "".join(f'<th scope="col">{escape(h)}</th>' for h in chart.headers)
+    if chart.rows:
+        body = "".join(f"<tr>{''.join(_cell(c) for c in row)}</tr>" for row in chart.rows)
+    else:
+        body = f'<tr><td colspan="{len(chart.headers)}" class="muted">No data.</td></tr>'
+    legend = "".join(_legend_mark(s) for s in chart.legend)
+    return mark_safe(  # noqa: S308 (every part escaped above; the SVG is escaped by its builders)  # nosec B308 B703
+        f'<figure class="insights-chart" id="{chart_id}">\n<figcaption>{title}</figcaption>\n{chart.svg}\n'
+        f'<ul class="insights-legend" aria-hidden="true">{legend}</ul>\n'
+        f"<details>\n<summary>Numbers</summary>\n"
+        f'<table data-testid="table-{chart_id}">\n'
+        f'<caption class="visually-hidden">{title}</caption>\n'
+        f"<thead><tr>{headers}</tr></thead>\n<tbody>{body}</tbody>\n</table>\n</details>\n</figure>"
+    )
 
 
 def _svg(chart_id: str, title: str, body: str, *, role: str = "img") -> SafeString:
@@ -139,27 +186,22 @@ def bar_chart(
     slot = plot_w / max(count, 1)
     bar_w = max(slot * 0.7, 1.0)
     defs = "".join(_hatch(f"{chart_id}-{n}", s.colour) for n, s in enumerate(series) if s.hatched)
+    # The page draws ~500 bars: f-strings over escaped parts, not format_html per bar (5× the time).
+    fills = [escape(f"url(#{chart_id}-{n})" if s.hatched else s.colour) for n, s in enumerate(series)]
+    names = [escape(s.name) for s in series]
     bars = []
     for i in range(count):
         y = TOP + plot_h
+        x = LEFT + i * slot + (slot - bar_w) / 2
         for n, s in enumerate(series):
             value = s.values[i]
             if not value:
                 continue
             h = plot_h * value / top
             y -= h
-            fill = f"url(#{chart_id}-{n})" if s.hatched else s.colour
             bars.append(
-                _html(
-                    '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}: {}</title></rect>',
-                    LEFT + i * slot + (slot - bar_w) / 2,
-                    y,
-                    bar_w,
-                    h,
-                    fill,
-                    s.name,
-                    fmt(value),
-                )
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{fills[n]}">'
+                f"<title>{names[n]}: {escape(fmt(value))}</title></rect>"
             )
     ticks = []
     for i in (0, count - 1) if count else ():
@@ -213,21 +255,15 @@ def point_chart(*, chart_id: str, title: str, points: Sequence[Point], fmt: Call
             " ".join(f"{x:.1f},{y:.1f}" for x, y in coords),
             GREY,
         )
-    marks = []
+    marks = []  # up to 100 (the trigger page): f-strings over escaped parts, as bar_chart's bars
     for (x, y), p in zip(coords, points, strict=True):
         if p.failed:
-            shape = _html('<path d="M{} {}l8 8m0 -8l-8 8" stroke="{}" stroke-width="2.5"/>', x - 4, y - 4, VERMILLION)
+            shape = f'<path d="M{x - 4:.1f} {y - 4:.1f}l8 8m0 -8l-8 8" stroke="{VERMILLION}" stroke-width="2.5"/>'
         else:
-            shape = _html('<circle cx="{}" cy="{}" r="3.5" fill="{}"/>', x, y, BLUE)
+            shape = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{BLUE}"/>'
+        result = "failed" if p.failed else "succeeded"
         marks.append(
-            _html(
-                '<a href="{}"><title>#{} {}: {}</title>{}</a>',
-                p.href,
-                p.label,
-                "failed" if p.failed else "succeeded",
-                fmt(p.value),
-                shape,
-            )
+            f'<a href="{escape(p.href)}"><title>#{escape(p.label)} {result}: {escape(fmt(p.value))}</title>{shape}</a>'
         )
     body = _axis(top, fmt) + line + "".join(marks)
     rows = [

@@ -4,6 +4,10 @@ before it (for the trend), and the buckets a window's chart is drawn in.
 Buckets are cut from the window's own start, not from calendar days: a calendar day depends on the
 reader's timezone, which the server does not know (the page shows each bucket's start in the
 browser's timezone instead).
+
+A window ends at the end of the current UTC hour (a deploy that finished a minute ago is in it), so
+every edge of it and of its buckets falls at a whole hour: the DORA rollup's hour rows then answer it
+whole, with no job to read at an edge (insights.selectors.deploys_rollup).
 """
 
 from __future__ import annotations
@@ -60,10 +64,21 @@ class Window:
 
 
 def window_parse(raw: str | None, *, now: datetime) -> Window:
-    """`7d`, `30d` or `90d` (absent or blank: 30d) ending at `now`; anything else is a 400 naming `window`."""
+    """`7d`, `30d` or `90d` (absent or blank: 30d) ending with `now`'s hour; anything else is a 400 naming `window`."""
     name = (raw or "").strip() or DEFAULT_WINDOW
     if name not in WINDOWS:
         choices = ", ".join(WINDOWS)
         raise ValidationFailed(f"window: one of {choices}.", details={"fields": {"window": [f"One of {choices}."]}})
+    return window_ending(name, hour_end(now))
+
+
+def window_ending(name: str, end: datetime) -> Window:
+    """The window `name` ending at `end` exactly (window_parse's end with the hour; tests, any end)."""
     length, bucket = WINDOWS[name]
-    return Window(name=name, end=now, length=length, bucket=bucket)
+    return Window(name=name, end=end, length=length, bucket=bucket)
+
+
+def hour_end(at: datetime) -> datetime:
+    """The end of `at`'s hour (its next whole hour; `at` itself when it is one)."""
+    start = at.replace(minute=0, second=0, microsecond=0)
+    return start if start == at else start + timedelta(hours=1)

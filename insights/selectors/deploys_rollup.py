@@ -38,22 +38,28 @@ def unprepared(connection) -> Iterator[None]:
         raw.prepare_threshold = saved
 
 
+def _edges(window: Window) -> list[datetime]:
+    return [at.astimezone(UTC) for at in (window.previous_start, window.start, *window.bucket_starts(), window.end)]
+
+
 def edge_hours(window: Window) -> list[datetime]:
-    """The UTC hours holding an edge of a bucket or of a window: read from the jobs, not the rollup."""
-    edges = [window.previous_start, window.start, *window.bucket_starts(), window.end]
-    return sorted({floor_hour(at.astimezone(UTC)) for at in edges})
+    """The UTC hours an edge of a bucket or of a window cuts through (an edge at an hour's start cuts
+    none): read from the jobs, not the rollup."""
+    return sorted({floor_hour(at) for at in _edges(window) if at != floor_hour(at)})
 
 
 def edge_days(window: Window) -> list[datetime]:
-    """The UTC days holding an edge: read by the hour (the other days by the day)."""
-    edges = [window.previous_start, window.start, *window.bucket_starts(), window.end]
-    return sorted({floor_day(at.astimezone(UTC)) for at in edges})
+    """The UTC days an edge cuts through: read by the hour (the other days by the day)."""
+    return sorted({floor_day(at) for at in _edges(window) if at != floor_day(at)})
 
 
 def rollup_statement(
     *, org_id: uuid.UUID, environment_ids: list[uuid.UUID], window: Window, bucket_sql: str
 ) -> tuple[str, list]:
-    """`bucket_sql` turns `age` (seconds before the window's end) into a bucket, as the jobs' statement does."""
+    """`bucket_sql` turns `age` (seconds before the window's end) into a bucket, as the jobs' statement does.
+
+    A window whose edges all fall at whole hours (insights.windows: the pages' and the API's do) reads
+    no job: its parts are the day rows, the hour rows of the days an edge cuts, and the incidents."""
     job, days, hours = Job._meta.db_table, EnvironmentDay._meta.db_table, EnvironmentHour._meta.db_table
     incidents = EnvironmentIncident._meta.db_table
     env_list = ", ".join(["%s"] * len(environment_ids))
@@ -75,29 +81,43 @@ def rollup_statement(
             f"{alias}.running_seconds AS running, {alias}.commit_count, {alias}.commit_seconds AS commit"
         )
 
-    day_ranges = " OR ".join(["(h.hour >= %s AND h.hour < %s)"] * len(days_cut))
-    # Constant ranges, not a join with an array: the planner then knows they hold a few rows (a
-    # misjudged join made its cost estimate large enough to compile the statement, slower than running it).
-    edge_ranges = " OR ".join(["(j.finished_at >= %s AND j.finished_at < %s)"] * len(edges))
-    # Only table names, placeholder lists and fixed snippets are put in the text; values are %s parameters.
-    sql = f"""
-SELECT env, {bucket_sql} AS bucket,
-       SUM(ran), SUM(succeeded), SUM(failures), SUM(lead), SUM(approval), SUM(queue), SUM(running),
-       SUM(commit_count), SUM(commit), SUM(incidents), SUM(restored), SUM(restore), MIN(open_since)
-FROM (
-    SELECT parts.*, date_part('epoch', %s - at) AS age FROM (
-        SELECT d.environment_id AS env, d.day AS at, {sums("d")},
+    # Each part with its parameters, in the order its placeholders appear. Only table names, placeholder
+    # lists and fixed snippets are put in the text; values are %s parameters.
+    parts: list[tuple[str, list]] = [
+        (
+            f"""SELECT d.environment_id AS env, d.day AS at, {sums("d")},
                0 AS incidents, 0 AS restored, 0.0::float8 AS restore, NULL::timestamptz AS open_since
         FROM {days} d
         WHERE d.org_id = %s AND d.environment_id IN ({env_list}) AND d.day >= %s AND d.day < %s
-          AND NOT (d.day = ANY(%s::timestamptz[]))
-        UNION ALL
-        SELECT h.environment_id, h.hour, {sums("h")}, 0, 0, 0.0, NULL
+          AND NOT (d.day = ANY(%s::timestamptz[]))""",  # noqa: S608  # nosec B608
+            [org_id, *environment_ids, floor_day(previous_start.astimezone(UTC)), end, days_cut],
+        )
+    ]
+    if days_cut:
+        # Constant ranges, not a join with an array: the planner then knows they hold a few rows (a
+        # misjudged join made its cost estimate large enough to compile the statement, slower than running it).
+        day_ranges = " OR ".join(["(h.hour >= %s AND h.hour < %s)"] * len(days_cut))
+        parts.append(
+            (
+                f"""SELECT h.environment_id, h.hour, {sums("h")}, 0, 0, 0.0, NULL
         FROM {hours} h
         WHERE h.org_id = %s AND h.environment_id IN ({env_list}) AND h.hour >= %s AND h.hour < %s
-          AND NOT (h.hour = ANY(%s::timestamptz[])) AND ({day_ranges})
-        UNION ALL
-        SELECT j.environment_id, j.finished_at, 1, ({ok})::int, ({BAD_SQL})::int,
+          AND NOT (h.hour = ANY(%s::timestamptz[])) AND ({day_ranges})""",  # noqa: S608  # nosec B608
+                [
+                    org_id,
+                    *environment_ids,
+                    floor_hour(previous_start.astimezone(UTC)),
+                    end,
+                    edges,
+                    *[at for day in days_cut for at in (day, day + DAY)],
+                ],
+            )
+        )
+    if edges:
+        edge_ranges = " OR ".join(["(j.finished_at >= %s AND j.finished_at < %s)"] * len(edges))
+        parts.append(
+            (
+                f"""SELECT j.environment_id, j.finished_at, 1, ({ok})::int, ({BAD_SQL})::int,
                CASE WHEN {ok} THEN {secs("j.finished_at", "j.created_at")} END,
                CASE WHEN {ok} AND j.approved_at IS NOT NULL THEN {secs("j.approved_at", "j.created_at")} END,
                CASE WHEN {ok} THEN {secs("j.claimed_at", "COALESCE(j.approved_at, j.created_at)")} END,
@@ -106,43 +126,31 @@ FROM (
                0, 0, 0.0, NULL
         FROM {job} j
         WHERE j.org_id = %s AND j.environment_id IN ({env_list}) AND j.status IN ('succeeded', 'failed')
-          AND j.finished_at >= %s AND j.finished_at < %s AND ({edge_ranges})
-        UNION ALL
-        SELECT i.environment_id, i.started_at, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0,
+          AND j.finished_at >= %s AND j.finished_at < %s AND ({edge_ranges})""",  # noqa: S608  # nosec B608
+                [org_id, *environment_ids, previous_start, end, *[at for hour in edges for at in (hour, hour + HOUR)]],
+            )
+        )
+    parts.append(
+        (
+            f"""SELECT i.environment_id, i.started_at, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0,
                1, CASE WHEN {restored} THEN 1 ELSE 0 END,
                CASE WHEN {restored} THEN {secs("i.restored_at", "i.started_at")} ELSE 0.0 END,
                CASE WHEN i.restored_at IS NULL OR i.restored_at >= %s THEN i.started_at END
         FROM {incidents} i
-        WHERE i.org_id = %s AND i.environment_id IN ({env_list}) AND i.started_at >= %s AND i.started_at < %s
+        WHERE i.org_id = %s AND i.environment_id IN ({env_list}) AND i.started_at >= %s AND i.started_at < %s""",  # noqa: S608  # nosec B608
+            [end, end, end, org_id, *environment_ids, previous_start, end],
+        )
+    )
+    union = "\n        UNION ALL\n        ".join(text for text, _ in parts)
+    sql = f"""
+SELECT env, {bucket_sql} AS bucket,
+       SUM(ran), SUM(succeeded), SUM(failures), SUM(lead), SUM(approval), SUM(queue), SUM(running),
+       SUM(commit_count), SUM(commit), SUM(incidents), SUM(restored), SUM(restore), MIN(open_since)
+FROM (
+    SELECT parts.*, date_part('epoch', %s - at) AS age FROM (
+        {union}
     ) AS parts
 ) AS aged
 GROUP BY env, bucket
 """  # noqa: S608  # nosec B608
-    # In the order the placeholders appear above.
-    params = [
-        end,
-        org_id,
-        *environment_ids,
-        floor_day(previous_start.astimezone(UTC)),
-        end,
-        days_cut,
-        org_id,
-        *environment_ids,
-        floor_hour(previous_start.astimezone(UTC)),
-        end,
-        edges,
-        *[at for day in days_cut for at in (day, day + DAY)],
-        org_id,
-        *environment_ids,
-        previous_start,
-        end,
-        *[at for hour in edges for at in (hour, hour + HOUR)],
-        end,
-        end,
-        end,
-        org_id,
-        *environment_ids,
-        previous_start,
-        end,
-    ]
-    return sql, params
+    return sql, [end, *[param for _, params in parts for param in params]]

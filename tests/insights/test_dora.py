@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from insights.selectors import deploys_by_environment
-from insights.windows import window_parse
+from insights.windows import window_ending, window_parse
 from tests.factories import JobFactory, TriggerFactory
 from triggers.models import Environment
 
@@ -49,7 +49,8 @@ def deploy(env, *, finished, status="succeeded", running=60, queue=30, approval=
 
 
 def measure(env, now, window="7d"):
-    return deploys_by_environment(org_id=env.org_id, environment_ids=[env.pk], window=window_parse(window, now=now))[
+    # The window ending at `now` exactly (the pages' end with the hour: test_a_window_ends_with_the_hour).
+    return deploys_by_environment(org_id=env.org_id, environment_ids=[env.pk], window=window_ending(window, now))[
         env.pk
     ]
 
@@ -182,3 +183,14 @@ def test_each_window_has_its_buckets_and_the_window_start_is_in_the_first(produc
     result = measure(production, now, window)
     assert len(result.buckets) == buckets
     assert result.buckets[0].succeeded == 1 and result.previous.succeeded == 0
+
+
+def test_a_window_ends_with_the_hour_so_a_deploy_a_minute_ago_is_in_its_last_bucket(production, now):
+    at = now.replace(minute=30, second=0)
+    window = window_parse("7d", now=at)
+    assert window.end == at.replace(minute=0) + H and window.start == window.end - 7 * D
+    assert all(edge.minute == edge.second == 0 for edge in window.bucket_starts())
+    assert window_parse("7d", now=window.end).end == window.end  # a whole hour is its own end
+    deploy(production, finished=at - 60 * S)
+    result = deploys_by_environment(org_id=production.org_id, environment_ids=[production.pk], window=window)
+    assert result[production.pk].buckets[-1].succeeded == 1 and result[production.pk].current.succeeded == 1

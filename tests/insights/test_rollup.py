@@ -14,7 +14,7 @@ from insights.models import EnvironmentDay, EnvironmentHour, EnvironmentIncident
 from insights.rollup import rollup_rebuild
 from insights.selectors import deploys as deploys_selector
 from insights.selectors import deploys_by_environment
-from insights.windows import window_parse
+from insights.windows import window_ending, window_parse
 from tests.factories import AgentFactory, JobFactory, TriggerFactory
 from triggers import services as trigger_services
 from triggers.models import Environment, JobStatus
@@ -90,12 +90,13 @@ def history(env, now, *, days: int, seed: int) -> None:
         at += timedelta(seconds=rng.randint(3600, 6 * 3600), microseconds=rng.randint(0, 999_999))
 
 
-def answers(org_id, environment_ids, now):
+def answers(org_id, environment_ids, now, *, exact=False):
+    """Every window's answers as the pages ask (ending with `now`'s hour), or ending at `now` exactly
+    (`exact`: edges inside hours, read from the jobs)."""
     out = {}
     for name in ("7d", "30d", "90d"):
-        result = deploys_by_environment(
-            org_id=org_id, environment_ids=environment_ids, window=window_parse(name, now=now)
-        )
+        window = window_ending(name, now) if exact else window_parse(name, now=now)
+        result = deploys_by_environment(org_id=org_id, environment_ids=environment_ids, window=window)
         for env_id, env in result.items():
             out[(name, env_id)] = {
                 "current": asdict(env.current),
@@ -117,11 +118,11 @@ def assert_same(rolled, direct):
             assert a == pytest.approx(b), (key, index)
 
 
-def direct_answers(monkeypatch, org_id, environment_ids, now):
+def direct_answers(monkeypatch, org_id, environment_ids, now, *, exact=False):
     # The statement over the jobs (the one SQLite runs), as the known answer.
     with monkeypatch.context() as patch:
         patch.setattr(deploys_selector, "rollup_enabled", lambda: False)
-        return answers(org_id, environment_ids, now)
+        return answers(org_id, environment_ids, now, exact=exact)
 
 
 @pytest.fixture
@@ -140,9 +141,12 @@ def test_the_rollup_gives_the_jobs_answers_on_a_hand_built_history(envs, org_a, 
     rolled = answers(org_a.pk, ids, now)
     assert_same(rolled, direct)
     assert rolled[("90d", ids[0])]["current"]["failures"] > 0 and rolled[("90d", ids[0])]["current"]["restored"] > 0
-    # Later windows' edges fall at other minutes: the same at an hour's start and at its last second.
-    for end in (now.replace(minute=0, second=0) - H, now.replace(minute=59, second=59) - 3 * H):
-        assert_same(answers(org_a.pk, ids, end), direct_answers(monkeypatch, org_a.pk, ids, end))
+    # Windows ending inside an hour (their edges' hours read from the jobs): the same at an hour's start,
+    # at its last second and at `now`'s own minute.
+    for end in (now.replace(minute=0, second=0) - H, now.replace(minute=59, second=59) - 3 * H, now):
+        assert_same(
+            answers(org_a.pk, ids, end, exact=True), direct_answers(monkeypatch, org_a.pk, ids, end, exact=True)
+        )
 
 
 def test_a_rebuild_writes_the_rows_the_receivers_kept(envs, org_a, now):

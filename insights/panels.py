@@ -182,14 +182,11 @@ def trigger_panel(*, org_slug: str, insights: TriggerInsights) -> Panel:
         ],
         empty=not insights.runs,
     )
+    # One reverse() for the hundred links (each costs ~20 µs): the job's id is the path's last part.
+    marker = "00000000-0000-0000-0000-000000000000"
+    job_url = reverse("job-detail", args=[org_slug, marker])
     points = [
-        Point(
-            run.duration_seconds,
-            run.failed,
-            run.short_id,
-            reverse("job-detail", args=[org_slug, run.job_id]),
-            run.finished_at,
-        )
+        Point(run.duration_seconds, run.failed, run.short_id, job_url.replace(marker, str(run.job_id)), run.finished_at)
         for run in insights.runs
     ]
     panel.charts = [

@@ -6,7 +6,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, F, Min, Q, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q, Sum
+from django.db.models.functions import Coalesce
 
 from triggers.models import Job, JobStatus, JobStep, StepStatus, Trigger
 
@@ -55,16 +56,22 @@ class TriggerInsights:
 def trigger_insights(*, trigger: Trigger) -> TriggerInsights:
     """The trigger's last HISTORY runs that ran to an end (succeeded or failed; a cancelled job is
     a person's decision, not a measure of the workflow) and their steps: two queries."""
+    # The duration comes back as an interval, computed by the database (Django loads each timestamp in
+    # Python: three a run were a third of this answer).
     rows = (
         Job.objects.filter(trigger=trigger, status__in=RAN, finished_at__isnull=False)
         .order_by("-finished_at")
-        .values_list("id", "short_id", "status", "claimed_at", "started_at", "finished_at")[:HISTORY]
+        .annotate(
+            took=ExpressionWrapper(
+                F("finished_at") - Coalesce("started_at", "claimed_at", "finished_at"), output_field=DurationField()
+            )
+        )
+        .values_list("id", "short_id", "status", "finished_at", "took")[:HISTORY]
     )
-    runs = []
-    for job_id, short_id, status, claimed_at, started_at, finished_at in rows:
-        began = started_at or claimed_at or finished_at
-        seconds = max((finished_at - began).total_seconds(), 0.0)
-        runs.append(RunPoint(job_id, short_id, status, finished_at, seconds))
+    runs = [
+        RunPoint(job_id, short_id, status, finished_at, max(took.total_seconds(), 0.0))
+        for job_id, short_id, status, finished_at, took in rows
+    ]
     runs.reverse()
     durations = [run.duration_seconds for run in runs]
     succeeded = sum(1 for run in runs if not run.failed)

@@ -100,7 +100,12 @@ class AgentsInsightsViewSet(OrgScopedViewSet):
 
 
 WINDOW_PARAMETER = OpenApiParameter(
-    "window", str, OpenApiParameter.QUERY, required=False, enum=["7d", "30d", "90d"], description="Default 30d."
+    "window",
+    str,
+    OpenApiParameter.QUERY,
+    required=False,
+    enum=["7d", "30d", "90d"],
+    description="Default 30d. A window ends with the current UTC hour (`end`: the next whole hour).",
 )
 
 

@@ -7,6 +7,9 @@ more than six hours old, so the windows still cover it): `bench-insights` with B
 environments, 8 triggers and 6 agents, with approvals on production, rollbacks, failures, jobs
 cancelled before they ran, commit times on half the runs and steps on each trigger's latest runs
 (and the DORA rollup rebuilt, as bulk inserts pass by its receivers).
+Times the rollup's reconcile (insights.reconcile, the beat task's work) over every environment:
+BENCH_RECONCILE_RUNS (10) runs with nothing stale, then one after a large environment's last 48 hours
+of rollup rows were deleted (a lost receiver's worst case) and one after both orgs' were.
 Then asks each answer BENCH_INSIGHTS_REQUESTS (20) times per org, the orgs interleaved (so both
 see the same machine load), for at most BENCH_INSIGHTS_SECONDS (300) in all, and prints the
 median and 95th percentile of the server time (the answer's `Server-Timing: app;dur=`).
@@ -35,6 +38,7 @@ SECONDS = float(os.environ.get("BENCH_INSIGHTS_SECONDS", "300"))
 ENVIRONMENTS = ("production", "staging", "qa", "preview")
 STALE = timedelta(hours=6)
 FROM = os.environ.get("BENCH_INSIGHTS_FROM", "rollup")  # or "jobs": the DORA answers without the rollup
+RECONCILE_RUNS = int(os.environ.get("BENCH_RECONCILE_RUNS", "10"))
 
 
 def seed(slug: str, count: int):
@@ -155,6 +159,49 @@ def seed(slug: str, count: int):
     return org, user
 
 
+def reconcile_timing(org) -> None:
+    """The reconcile's time with nothing stale (median of RECONCILE_RUNS), then with one environment's and
+    with every bench environment's last 48 hours of rollup rows gone (each repaired by one run)."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from insights.models import EnvironmentHour
+    from insights.reconcile import RECONCILE_HOURS, rollup_reconcile
+    from triggers.models import Environment, Job
+
+    def timed() -> tuple[float, object]:
+        began = time.perf_counter()
+        done = rollup_reconcile()
+        return (time.perf_counter() - began) * 1000, done
+
+    environments, jobs = Environment.objects.count(), Job.objects.count()
+    quiet = []
+    for _ in range(RECONCILE_RUNS):
+        took, done = timed()
+        assert done.stale == 0, done
+        quiet.append(took)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_total_relation_size('insights_environmenthour')")
+        hour_bytes = cursor.fetchone()[0]
+    print(
+        f"rollup reconcile over {environments} environments, {jobs:,} jobs ({hour_bytes / 1e6:.1f} MB of hour rows): "
+        f"nothing stale {statistics.median(quiet):.1f} ms median, {max(quiet):.1f} max ({len(quiet)} runs)"
+    )
+    recent = EnvironmentHour.objects.filter(hour__gte=timezone.now() - timedelta(hours=RECONCILE_HOURS))
+    production = Environment.objects.get(org=org, name="production")
+    lost = recent.filter(environment=production).delete()[0]
+    took, done = timed()
+    assert done.repaired == 1, done
+    print(f"  one environment stale ({lost} hour rows lost): repaired in one run, {took:.1f} ms")
+    lost = recent.filter(environment__org__slug__startswith="bench-insights").delete()[0]
+    took, done = timed()
+    assert done.repaired == done.stale > 1, done
+    print(f"  {done.stale} environments stale ({lost} hour rows lost): repaired in one run, {took:.1f} ms")
+    assert timed()[1].stale == 0
+
+
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from stack import ROOT, production_env
@@ -185,6 +232,8 @@ def main() -> None:
         trigger = Trigger.objects.filter(org=org, name="production-0").first()
         orgs[count] = (org, client, trigger)
         print(f"{slug}: {Job.objects.filter(org=org).count()} jobs (ready in {time.monotonic() - began:.1f} s)")
+
+    reconcile_timing(orgs[JOBS][0])
 
     def answers(org, trigger) -> dict[str, str]:
         api = f"/api/orgs/{org.slug}"

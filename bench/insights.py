@@ -7,6 +7,11 @@ more than six hours old, so the windows still cover it): `bench-insights` with B
 environments, 8 triggers and 6 agents, with approvals on production, rollbacks, failures, jobs
 cancelled before they ran, commit times on half the runs and steps on each trigger's latest runs
 (and the DORA rollup rebuilt, as bulk inserts pass by its receivers).
+Times the rollup's reconcile (insights.reconcile, the beat task's work) over every environment:
+BENCH_RECONCILE_RUNS (10) runs with nothing stale, then one run after the big org's production lost its
+last 48 hours of rollup rows (a lost receiver's worst case) and one after its 4 environments did; then
+the same with a third org of BENCH_RECONCILE_ENVIRONMENTS (1,000) small environments added (5 recent
+deploys each), plus one run after 50 of them lost theirs; the third org is removed after.
 Then asks each answer BENCH_INSIGHTS_REQUESTS (20) times per org, the orgs interleaved (so both
 see the same machine load), for at most BENCH_INSIGHTS_SECONDS (300) in all, and prints the
 median and 95th percentile of the server time (the answer's `Server-Timing: app;dur=`).
@@ -35,6 +40,12 @@ SECONDS = float(os.environ.get("BENCH_INSIGHTS_SECONDS", "300"))
 ENVIRONMENTS = ("production", "staging", "qa", "preview")
 STALE = timedelta(hours=6)
 FROM = os.environ.get("BENCH_INSIGHTS_FROM", "rollup")  # or "jobs": the DORA answers without the rollup
+RECONCILE_RUNS = int(os.environ.get("BENCH_RECONCILE_RUNS", "10"))
+# The reconcile reads each environment's recent rows: its cost follows the environments and their last
+# 48 hours, not the history. A third org with this many small environments, each with a few recent deploys.
+MANY_ENVIRONMENTS = int(os.environ.get("BENCH_RECONCILE_ENVIRONMENTS", "1000"))
+RECENT_DEPLOYS = 5
+MANY_SLUG = "bench-insights-environments"
 
 
 def seed(slug: str, count: int):
@@ -155,6 +166,89 @@ def seed(slug: str, count: int):
     return org, user
 
 
+def seed_many_environments(slug: str, count: int):
+    """A new org `slug` with `count` environments, each with RECENT_DEPLOYS deploys in the last 48 hours
+    (bulk-inserted, their rollup rebuilt)."""
+    from django.utils import timezone
+
+    from insights.rollup import rollup_rebuild
+    from orgs.models import Organization
+    from triggers.models import Environment, Job
+
+    org = Organization.objects.create(slug=slug, name=slug)
+    Environment.objects.bulk_create([Environment(org=org, name=f"env-{n}") for n in range(count)], batch_size=1000)
+    now = timezone.now()
+    jobs = []
+    for n, env in enumerate(Environment.objects.filter(org=org)):
+        for k in range(RECENT_DEPLOYS):
+            finished = now - timedelta(hours=1 + (n + 7 * k) % 46, minutes=k)
+            job = Job(
+                id=uuid.uuid4(),
+                org=org,
+                trigger_name="deploy",
+                workflow="deploy",
+                environment=env,
+                environment_name=env.name,
+                status="failed" if (n + k) % 9 == 0 else "succeeded",
+                created_at=finished - timedelta(minutes=5),
+                claimed_at=finished - timedelta(minutes=4),
+                started_at=finished - timedelta(minutes=4),
+                finished_at=finished,
+            )
+            job.fill_short_id()
+            jobs.append(job)
+    Job.objects.bulk_create(jobs, batch_size=5000)
+    began = time.monotonic()
+    rollup_rebuild(org_id=org.pk)
+    print(f"{slug}: {count} environments, {len(jobs)} recent jobs (rollup rebuilt in {time.monotonic() - began:.1f} s)")
+    return org
+
+
+def reconcile_timing(org, many=None) -> None:
+    """The reconcile's time with nothing stale (median of RECONCILE_RUNS), then with `org`'s production and
+    with all its environments' last 48 hours of rollup rows gone, and (`many`) with RECONCILE_LIMIT of
+    `many`'s environments' gone: each repaired by one run."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from insights.models import EnvironmentHour
+    from insights.reconcile import RECONCILE_HOURS, RECONCILE_LIMIT, rollup_reconcile
+    from triggers.models import Environment, Job
+
+    def timed() -> tuple[float, object]:
+        began = time.perf_counter()
+        done = rollup_reconcile()
+        return (time.perf_counter() - began) * 1000, done
+
+    environments, jobs = Environment.objects.count(), Job.objects.count()
+    quiet = []
+    for _ in range(RECONCILE_RUNS):
+        took, done = timed()
+        assert done.stale == 0, done
+        quiet.append(took)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_total_relation_size('insights_environmenthour')")
+        hour_bytes = cursor.fetchone()[0]
+    print(
+        f"rollup reconcile over {environments:,} environments, {jobs:,} jobs ({hour_bytes / 1e6:.1f} MB of hour "
+        f"rows): nothing stale {statistics.median(quiet):.1f} ms median, {max(quiet):.1f} max ({len(quiet)} runs)"
+    )
+    recent = EnvironmentHour.objects.filter(hour__gte=timezone.now() - timedelta(hours=RECONCILE_HOURS))
+    cases = [
+        (f"{org.slug} production", recent.filter(environment__org=org, environment__name="production")),
+        (f"every {org.slug} environment", recent.filter(environment__org=org)),
+    ]
+    if many is not None:
+        some = Environment.objects.filter(org=many).order_by("pk").values("pk")[:RECONCILE_LIMIT]
+        cases.append((f"{RECONCILE_LIMIT} {many.slug} environments", recent.filter(environment__in=some)))
+    for name, rows in cases:
+        lost = rows.delete()[0]
+        took, done = timed()
+        assert done.repaired == done.stale > 0, done
+        print(f"  {name} stale ({lost} hour rows lost): {done.stale} repaired in one run, {took:.1f} ms")
+    assert timed()[1].stale == 0
+
+
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from stack import ROOT, production_env
@@ -186,6 +280,16 @@ def main() -> None:
         trigger = Trigger.objects.filter(org=org, name="production-0").first()
         orgs[count] = (org, client, trigger)
         print(f"{slug}: {Job.objects.filter(org=org).count()} jobs (ready in {time.monotonic() - began:.1f} s)")
+
+    from orgs.models import Organization
+
+    # Measured last and removed after, so the first measure sees the two orgs' 8 environments only.
+    Organization.objects.filter(slug=MANY_SLUG).delete()
+    reconcile_timing(orgs[JOBS][0])
+    if MANY_ENVIRONMENTS:
+        many = seed_many_environments(MANY_SLUG, MANY_ENVIRONMENTS)
+        reconcile_timing(orgs[JOBS][0], many)
+        many.delete()
 
     def answers(org, trigger) -> dict[str, str]:
         api = f"/api/orgs/{org.slug}"

@@ -10,7 +10,9 @@ out of order gives the same rows:
 - for a rollback asked for or refused, the same for the deploy it rolls back (rolled back within a
   day, a succeeded deploy counts as failed).
 
-Concurrent changes of one environment take turns (a transaction-scoped advisory lock), so the
+Each runs after the change commits (insights.receivers); what one missed (it failed, or the jobs were
+written past the receivers) insights.reconcile finds and recomputes, and `manage.py rollup_rebuild`
+rebuilds. Concurrent changes of one environment take turns (a transaction-scoped advisory lock), so the
 later one reads the earlier one's committed jobs. PostgreSQL only: on another database the
 selectors compute from the jobs directly (insights.selectors.deploys).
 """

@@ -69,4 +69,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "agent-nonces-purge": {"task": "agents.tasks.agent_nonces_purge", "schedule": 300.0},
     # The outbox's sweeper: messages whose task was lost (broker down, worker killed).
     "outbox-sweep": {"task": "integrations.tasks.outbox_sweep", "schedule": 2.0},
+    # The DORA rollup's last 48 hours against the jobs: recomputes what a failed receiver or a bulk
+    # write left stale (insights.reconcile); one read when nothing is.
+    "insights-rollup-reconcile": {"task": "insights.tasks.insights_rollup_reconcile", "schedule": 300.0},
 }

@@ -11,6 +11,8 @@ from insights.windows import window_ending, window_parse
 from tests.factories import JobFactory, TriggerFactory
 from triggers.models import Environment
 
+from .commits import committed
+
 pytestmark = pytest.mark.django_db
 
 S = timedelta(seconds=1)
@@ -31,21 +33,22 @@ def deploy(env, *, finished, status="succeeded", running=60, queue=30, approval=
     waited_from = claimed - queue * S
     approved = waited_from if approval is not None else None
     created = waited_from - (approval or 0) * S
-    return JobFactory(
-        org=env.org,
-        trigger=trigger,
-        environment=env,
-        environment_name=env.name,
-        status=status,
-        created_at=created,
-        approved_at=approved,
-        queued_at=waited_from,
-        claimed_at=claimed,
-        started_at=claimed,
-        finished_at=finished,
-        commit_time=None if commit_before is None else created - commit_before * S,
-        **fields,
-    )
+    with committed():  # the rollup counts it once its save commits
+        return JobFactory(
+            org=env.org,
+            trigger=trigger,
+            environment=env,
+            environment_name=env.name,
+            status=status,
+            created_at=created,
+            approved_at=approved,
+            queued_at=waited_from,
+            claimed_at=claimed,
+            started_at=claimed,
+            finished_at=finished,
+            commit_time=None if commit_before is None else created - commit_before * S,
+            **fields,
+        )
 
 
 def measure(env, now, window="7d"):
@@ -123,16 +126,17 @@ def test_a_deploy_rolled_back_within_a_day_is_a_change_failure(production, org_a
     deploy(production, finished=now - 1 * D, rollback_of=later)
     # A third, whose rollback was refused (rejected: cancelled before it ran): not a failure either.
     kept = deploy(production, finished=now - 2 * D)
-    JobFactory(
-        org=org_a,
-        trigger=TriggerFactory(org=org_a),
-        environment=production,
-        environment_name="production",
-        status="cancelled",
-        created_at=now - 2 * D + H,
-        finished_at=now - 2 * D + 2 * H,
-        rollback_of=kept,
-    )
+    with committed():
+        JobFactory(
+            org=org_a,
+            trigger=TriggerFactory(org=org_a),
+            environment=production,
+            environment_name="production",
+            status="cancelled",
+            created_at=now - 2 * D + H,
+            finished_at=now - 2 * D + 2 * H,
+            rollback_of=kept,
+        )
     cur = measure(production, now).current
     assert (cur.ran, cur.succeeded, cur.failures) == (6, 6, 1)
     assert cur.change_failure_rate == pytest.approx(1 / 6)

@@ -19,6 +19,8 @@ from tests.factories import AgentFactory, JobFactory, TriggerFactory
 from triggers import services as trigger_services
 from triggers.models import Environment, JobStatus
 
+from .commits import committed
+
 # The rollup is PostgreSQL's (elsewhere the selectors read the jobs): marked, so the SQLite pass
 # deselects these rather than skipping them.
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -30,6 +32,23 @@ D = timedelta(days=1)
 
 
 def deploy(env, trigger, *, finished, status="succeeded", running=60.0, queue=30.0, approval=None, **fields):
+    """A deploy saved as if committed: the rollup counts it (insights.receivers)."""
+    with committed():
+        return JobFactory(
+            **deploy_fields(
+                env,
+                trigger,
+                finished=finished,
+                status=status,
+                running=running,
+                queue=queue,
+                approval=approval,
+                **fields,
+            )
+        )
+
+
+def deploy_fields(env, trigger, *, finished, status="succeeded", running=60.0, queue=30.0, approval=None, **fields):
     claimed = finished - running * S
     queued = claimed - queue * S
     created = queued - (approval or 0) * S
@@ -46,7 +65,7 @@ def deploy(env, trigger, *, finished, status="succeeded", running=60.0, queue=30
         "started_at": claimed,
         "finished_at": finished,
     }
-    return JobFactory(**{**values, **fields})
+    return {**values, **fields}
 
 
 def history(env, now, *, days: int, seed: int) -> None:
@@ -78,15 +97,16 @@ def history(env, now, *, days: int, seed: int) -> None:
                 # A rollback of it, asked for within a day, after one, or refused (cancelled before it ran).
                 asked = at + rng.choice([2 * H, 20 * H, 30 * H])
                 refused = rng.random() < 0.3
-                JobFactory(
-                    org=env.org,
-                    trigger=trigger,
-                    environment=env,
-                    environment_name=env.name,
-                    rollback_of=job,
-                    created_at=asked,
-                    status=JobStatus.CANCELLED if refused else JobStatus.QUEUED,
-                )
+                with committed():
+                    JobFactory(
+                        org=env.org,
+                        trigger=trigger,
+                        environment=env,
+                        environment_name=env.name,
+                        rollback_of=job,
+                        created_at=asked,
+                        status=JobStatus.CANCELLED if refused else JobStatus.QUEUED,
+                    )
         at += timedelta(seconds=rng.randint(3600, 6 * 3600), microseconds=rng.randint(0, 999_999))
 
 
@@ -179,12 +199,16 @@ def test_a_rollback_asked_for_within_a_day_makes_its_deploy_a_failure_and_a_refu
         return deploys_by_environment(org_id=org_a.pk, environment_ids=[env.pk], window=window)[env.pk].current
 
     assert (current().failures, current().incidents) == (0, 0)
-    rollback = JobFactory(org=org_a, trigger=trigger, environment=env, rollback_of=good, created_at=now - 3 * D + 5 * H)
+    with committed():
+        rollback = JobFactory(
+            org=org_a, trigger=trigger, environment=env, rollback_of=good, created_at=now - 3 * D + 5 * H
+        )
     assert (current().failures, current().incidents, current().restored) == (1, 1, 1)
     assert current().restore_mean_seconds == pytest.approx(D.total_seconds())
     # Refused: cancelled before it ran (the real service sends job_finished after commit).
     rollback.status, rollback.finished_at = JobStatus.CANCELLED, now - 3 * D + 6 * H
-    rollback.save()
+    with committed():
+        rollback.save()
     assert (current().failures, current().incidents) == (0, 0)
 
 

@@ -115,28 +115,20 @@ def _figure(chart: Chart) -> SafeString:
 def _svg(chart_id: str, title: str, body: str, *, role: str = "img") -> SafeString:
     # A chart whose points are links is a group (an image's parts are hidden from assistive tech,
     # and a link inside one is an interactive element nobody can reach by name).
-    return _html(
-        '<svg class="chart" viewBox="0 0 {} {}" width="100%" role="{}" aria-labelledby="{}-title" '
-        'preserveAspectRatio="xMidYMid meet" data-testid="chart-{}">'
-        '<title id="{}-title">{}</title>{}</svg>',
-        WIDTH,
-        HEIGHT,
-        role,
-        chart_id,
-        chart_id,
-        chart_id,
-        title,
-        mark_safe(body),  # noqa: S308 (built below from escaped parts)  # nosec B308 B703
+    # f-strings over escaped parts here and below: a page draws 16 charts (format_html took ~10% of it).
+    chart_id, title = escape(chart_id), escape(title)
+    return mark_safe(  # noqa: S308 (escaped above; `body` built from escaped parts)  # nosec B308 B703
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="{role}" '
+        f'aria-labelledby="{chart_id}-title" preserveAspectRatio="xMidYMid meet" data-testid="chart-{chart_id}">'
+        f'<title id="{chart_id}-title">{title}</title>{body}</svg>'
     )
 
 
 def _hatch(pattern_id: str, colour: str) -> str:
-    return _html(
-        '<pattern id="{}" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)">'
-        '<rect width="6" height="6" fill="{}"/><line x1="0" y1="0" x2="0" y2="6" stroke="#000" '
-        'stroke-opacity="0.55" stroke-width="2.5"/></pattern>',
-        pattern_id,
-        colour,
+    return (
+        f'<pattern id="{escape(pattern_id)}" patternUnits="userSpaceOnUse" width="6" height="6" '
+        f'patternTransform="rotate(45)"><rect width="6" height="6" fill="{escape(colour)}"/>'
+        '<line x1="0" y1="0" x2="0" y2="6" stroke="#000" stroke-opacity="0.55" stroke-width="2.5"/></pattern>'
     )
 
 
@@ -147,17 +139,9 @@ def _axis(top_value: float, fmt: Callable[[float], str]) -> str:
     for fraction in (0.0, 0.5, 1.0):
         y = TOP + plot_h * (1 - fraction)
         parts.append(
-            _html(
-                '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#ddd"/>'
-                '<text x="{}" y="{}" font-size="13" text-anchor="end" fill="#555">{}</text>',
-                LEFT,
-                WIDTH - RIGHT,
-                y,
-                y,
-                LEFT - 6,
-                y + 4,
-                fmt(top_value * fraction),
-            )
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="13" text-anchor="end" fill="#555">'
+            f"{escape(fmt(top_value * fraction))}</text>"
         )
     return "".join(parts)
 
@@ -215,17 +199,8 @@ def bar_chart(
             )
     ticks = []
     for i in (0, count - 1) if count else ():
-        anchor = "start" if i == 0 else "end"
-        x = LEFT if i == 0 else WIDTH - RIGHT
-        ticks.append(
-            _html(
-                '<text x="{}" y="{}" font-size="13" text-anchor="{}" fill="#555">{}</text>',
-                x,
-                HEIGHT - 6,
-                anchor,
-                "oldest" if i == 0 else "newest",
-            )
-        )
+        anchor, x, word = ("start", LEFT, "oldest") if i == 0 else ("end", WIDTH - RIGHT, "newest")
+        ticks.append(f'<text x="{x}" y="{HEIGHT - 6}" font-size="13" text-anchor="{anchor}" fill="#555">{word}</text>')
     body = (f"<defs>{defs}</defs>" if defs else "") + _axis(top, fmt) + "".join(bars) + "".join(ticks)
     rows = [
         [Cell(labels[i].isoformat(), datetime=labels[i])]

@@ -50,6 +50,7 @@ _SLOW_MODULES = {
     "agent_program/test_protocol.py",
     "agent_program/test_reliability.py",
     "agents/test_claim_concurrency.py",
+    "agents/test_claim_hang_up.py",
     "api/test_schema_fuzz.py",
     "notifications/test_worker.py",
     "ops/test_shutdown.py",

@@ -11,11 +11,9 @@ Django runs it in the request thread, which is fine for a handful of agents.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 
-import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
@@ -81,15 +79,23 @@ def _parse_wait(raw: str | None) -> int:
 
 
 async def _until_first(awaitable, stop: asyncio.Future) -> None:
-    """Wait for `awaitable` or for `stop` (the process is stopping), whichever comes first."""
+    """Wait for `awaitable` or for `stop` (the process is stopping), whichever comes first.
+
+    The awaitable runs as a task of its own, ended and reaped before this returns however it
+    returns, also when the request itself is cancelled (Django cancels the view when the agent
+    hangs up). Left behind, a `wait_for` would time out later with nobody to retrieve its
+    TimeoutError, and asyncio would log "Task exception was never retrieved"."""
     task = asyncio.ensure_future(awaitable)
-    done, _ = await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
-    if task not in done:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, redis.RedisError, OSError):
-            await task
-    elif task.exception() is not None:
-        raise task.exception()
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})  # returns its outcome rather than raising it
+        # Read even while this coroutine is being cancelled: an outcome never read is what asyncio logs.
+        error = None if task.cancelled() else task.exception()
+    if error is not None:
+        raise error
 
 
 def _observe_wakeup(payload: dict) -> None:

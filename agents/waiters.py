@@ -17,6 +17,12 @@ jobs that stay queued (a message lost while Redis was away).
 The listener is a plain thread, not a coroutine, so it serves ASGI workers (one loop) and
 the embedded default's WSGI requests (a loop per request) alike; waiters are woken through
 `loop.call_soon_threadsafe`.
+
+The listener owns its reconnection: on losing the subscription it tells its waiters at once (they
+poll the database, and wait here again as soon as it is back) and makes a new one, at once if the lost
+one had been up a while, else after `RECONNECT_SECONDS`. A Redis that stops answering sends no error,
+only silence: the listener pings a quiet subscription and takes it for lost when no answer comes
+within `ANSWER_SECONDS`.
 """
 
 from __future__ import annotations
@@ -41,9 +47,14 @@ logger = logging.getLogger(__name__)
 TAKEN_TTL_SECONDS = 60
 # A wake-up passed between processes more often than this is left to the sweeper.
 MAX_HOPS = 3
+# Between failed attempts to subscribe (a subscription that was up is re-made at once).
 RECONNECT_SECONDS = 1.0
-# How long Redis may take to confirm the subscription before the listener reconnects.
-SUBSCRIBE_CONFIRM_SECONDS = 5.0
+# How long Redis may take to answer the listener (confirm the subscription, reply to a ping) before the
+# listener takes the subscription for lost and makes a new one.
+ANSWER_SECONDS = 5.0
+# A subscription that heard nothing for this long is pinged: a Redis that stopped answering (hung,
+# or the network path gone silent) sends no error, only silence.
+PING_SECONDS = 5.0
 # A claim waits this long for the process's subscription to come up before polling instead.
 CONNECT_WAIT_SECONDS = 2.0
 
@@ -75,6 +86,8 @@ class ClaimWaiters:
         self._connected = threading.Event()
         self._stopping = threading.Event()
         self._client: redis.Redis | None = None
+        # The subscription's connection name (`CLIENT LIST`): this process and this registry.
+        self.client_name = f"deplite-claim-waiters-{os.getpid()}-{id(self):x}"
         # Counters, for tests and the benchmark: how many wake-ups reached a waiter here.
         self.delivered = 0
         self.forwarded = 0
@@ -84,6 +97,9 @@ class ClaimWaiters:
     def register(self, *, org_id, labels, loop: asyncio.AbstractEventLoop) -> Waiter:
         waiter = Waiter(org_id=str(org_id), labels=frozenset(labels), loop=loop, event=asyncio.Event())
         with self._lock:
+            # Read under the lock that `_wake_all` takes: a waiter registering just as the subscription
+            # is lost is either marked here or by `_wake_all(hub_down=True)`, never waits unaware.
+            waiter.hub_down = not self._connected.is_set()
             self._idle.setdefault(waiter.org_id, deque()).append(waiter)
         return waiter
 
@@ -214,6 +230,10 @@ class ClaimWaiters:
             self._client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
         return self._client
 
+    def _subscriber(self) -> redis.Redis:
+        # Named, to be found in `CLIENT LIST` (and cut there by the tests' fault injection).
+        return redis.Redis.from_url(self.url, socket_connect_timeout=2, client_name=self.client_name)
+
     def start(self) -> None:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
@@ -230,7 +250,7 @@ class ClaimWaiters:
     def _await_subscribed(self, pubsub) -> None:
         """Until Redis confirms the subscription: before that a wake-up published is not ours to
         receive, and a claim registering meanwhile would wait for one that never comes."""
-        deadline = time.monotonic() + SUBSCRIBE_CONFIRM_SECONDS
+        deadline = time.monotonic() + ANSWER_SECONDS
         while not self._stopping.is_set():
             message = pubsub.get_message(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
             if message is not None and message.get("type") == "subscribe":
@@ -238,34 +258,55 @@ class ClaimWaiters:
             if time.monotonic() >= deadline:
                 raise redis.TimeoutError("Redis did not confirm the wake-up subscription")
 
+    def _receive(self, pubsub) -> None:
+        """Deliver wake-ups until told to stop; raises once the subscription is lost or Redis went silent."""
+        heard = time.monotonic()  # when Redis last sent anything on this connection
+        pinged: float | None = None  # when an unanswered ping went out
+        while not self._stopping.is_set():
+            message = pubsub.get_message(timeout=1.0)
+            now = time.monotonic()
+            if message is None:
+                if pinged is not None and now - pinged >= ANSWER_SECONDS:
+                    raise redis.TimeoutError("Redis did not answer the wake-up subscription's ping")
+                if pinged is None and now - heard >= PING_SECONDS:
+                    pubsub.ping()
+                    pinged = now
+                continue
+            heard, pinged = now, None
+            if message.get("type") != "message":
+                continue  # the pong
+            try:
+                wake = json.loads(message["data"])
+            except (TypeError, ValueError):
+                continue
+            if isinstance(wake, dict):
+                self.deliver(wake)
+
     def _listen(self) -> None:
         first = True
         while not self._stopping.is_set():
-            client = redis.Redis.from_url(self.url, socket_connect_timeout=2, health_check_interval=15)
+            client = self._subscriber()
             pubsub = client.pubsub()
+            up_since: float | None = None
             try:
                 pubsub.subscribe(wakeups.CHANNEL)
                 self._await_subscribed(pubsub)
                 self._connected.set()
+                up_since = time.monotonic()
                 if not first:
                     self._wake_all(hub_down=False)  # wake-ups sent while we were away are lost
                 first = False
-                while not self._stopping.is_set():
-                    message = pubsub.get_message(timeout=1.0)
-                    if message is None or message.get("type") != "message":
-                        continue
-                    try:
-                        wake = json.loads(message["data"])
-                    except (TypeError, ValueError):
-                        continue
-                    if isinstance(wake, dict):
-                        self.deliver(wake)
+                self._receive(pubsub)
             except (redis.RedisError, OSError) as exc:
                 if self._connected.is_set():
                     logger.warning("Agent wake-ups unavailable (%s); waiting agents poll until Redis is back.", exc)
                 self._connected.clear()
                 self._wake_all(hub_down=True)
-                self._stopping.wait(RECONNECT_SECONDS)
+                # A subscription that was up a while is re-made at once (its connection was cut, Redis
+                # restarted): claims starting meanwhile wait for it (CONNECT_WAIT_SECONDS) instead of
+                # polling. After a failed attempt, or one that lasted no time, the next waits a little.
+                if up_since is None or time.monotonic() - up_since < RECONNECT_SECONDS:
+                    self._stopping.wait(RECONNECT_SECONDS)
             finally:
                 try:
                     pubsub.close()

@@ -50,6 +50,8 @@ _SLOW_MODULES = {
     "agent_program/test_protocol.py",
     "agent_program/test_reliability.py",
     "agents/test_claim_concurrency.py",
+    "agents/test_claim_hang_up.py",
+    "agents/test_claim_hub_outages.py",
     "api/test_schema_fuzz.py",
     "notifications/test_worker.py",
     "ops/test_shutdown.py",

@@ -11,11 +11,9 @@ Django runs it in the request thread, which is fine for a handful of agents.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 
-import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
@@ -81,15 +79,23 @@ def _parse_wait(raw: str | None) -> int:
 
 
 async def _until_first(awaitable, stop: asyncio.Future) -> None:
-    """Wait for `awaitable` or for `stop` (the process is stopping), whichever comes first."""
+    """Wait for `awaitable` or for `stop` (the process is stopping), whichever comes first.
+
+    The awaitable runs as a task of its own, ended and reaped before this returns however it
+    returns, also when the request itself is cancelled (Django cancels the view when the agent
+    hangs up). Left behind, a `wait_for` would time out later with nobody to retrieve its
+    TimeoutError, and asyncio would log "Task exception was never retrieved"."""
     task = asyncio.ensure_future(awaitable)
-    done, _ = await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
-    if task not in done:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, redis.RedisError, OSError):
-            await task
-    elif task.exception() is not None:
-        raise task.exception()
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})  # returns its outcome rather than raising it
+        # Read even while this coroutine is being cancelled: an outcome never read is what asyncio logs.
+        error = None if task.cancelled() else task.exception()
+    if error is not None:
+        raise error
 
 
 def _observe_wakeup(payload: dict) -> None:
@@ -97,11 +103,50 @@ def _observe_wakeup(payload: dict) -> None:
     metrics.CLAIM_WAKEUP_SECONDS.observe(max(0.0, (timezone.now() - created).total_seconds()))
 
 
+# What `_wait_on_hub` answers when the process's subscription was lost during the wait.
+_HUB_DOWN = object()
+
+
+async def _wait_on_hub(hub, agent: Agent, claim, deadline: float, stop_event: asyncio.Event, stop: asyncio.Future):
+    """Claim now, else wait registered with the process's subscription for a wake-up until `deadline`.
+
+    The payload (None: nothing within the wait, or the process is stopping), or `_HUB_DOWN` once
+    the subscription is lost (after one more look): the caller polls until it is back."""
+    loop = asyncio.get_running_loop()
+    # Registered before the first attempt: a job committed in between still wakes us.
+    waiter = hub.register(org_id=agent.org_id, labels=agent.labels, loop=loop)
+    try:
+        waited = False
+        while True:
+            seen = waiter.pending
+            payload = await claim(agent)
+            hub.attempted(waiter, seen)
+            left = deadline - loop.time()
+            if payload is not None and waited:
+                _observe_wakeup(payload)
+            if payload is not None or left <= 0 or stop_event.is_set():
+                return payload
+            if waiter.hub_down:
+                return _HUB_DOWN
+            hub.rewait(waiter)
+            try:
+                # No periodic re-check: only a wake-up (or losing Redis, or SIGTERM) makes this claim query again.
+                await _until_first(asyncio.wait_for(waiter.event.wait(), timeout=left), stop)
+            except TimeoutError:
+                return None
+            waited = True
+    finally:
+        # A wake-up handed to us and not used (the agent hung up) goes to the next waiter.
+        hub.unregister(waiter)
+
+
 async def _wait_and_claim(agent: Agent, wait: float) -> dict | None:
     """Claim now, else wait up to `wait` seconds for a wake-up addressed to this claim.
 
-    A process told to stop (SIGTERM) answers at once (204) so the agent reconnects to a
-    process that stays."""
+    Without the process's Redis subscription (down, or not yet up) the claim polls the database
+    once a second, and at the first poll after the subscription is back it waits on it again: for
+    the rest of its wait a wake-up reaches it at once, not at a poll. A process told to stop
+    (SIGTERM) answers at once (204) so the agent reconnects to a process that stays."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     claim = sync_to_async(_claim_once)
@@ -117,41 +162,22 @@ async def _wait_and_claim(agent: Agent, wait: float) -> dict | None:
             if payload is not None:
                 return payload
             if not await hub.wait_connected(min(waiters.CONNECT_WAIT_SECONDS, max(deadline - loop.time(), 0))):
-                hub = None
-        if hub is not None:
-            # Registered before the first attempt: a job committed in between still wakes us.
-            waiter = hub.register(org_id=agent.org_id, labels=agent.labels, loop=loop)
-            try:
-                waited = False
-                while True:
-                    seen = waiter.pending
-                    payload = await claim(agent)
-                    hub.attempted(waiter, seen)
-                    left = deadline - loop.time()
-                    if payload is not None and waited:
-                        _observe_wakeup(payload)
-                    if payload is not None or left <= 0 or stop_event.is_set():
-                        return payload
-                    if waiter.hub_down:
-                        break  # Redis went away: poll below
-                    hub.rewait(waiter)
-                    try:
-                        # No periodic re-check: only a wake-up (or losing Redis, or SIGTERM) makes this claim query again.
-                        await _until_first(asyncio.wait_for(waiter.event.wait(), timeout=left), stop)
-                    except TimeoutError:
-                        return None
-                    waited = True
-            finally:
-                # A wake-up handed to us and not used (the agent hung up) goes to the next waiter.
-                hub.unregister(waiter)
-        else:
+                logger.info("Agent wake-ups unavailable; agent %s polls until they are back.", agent.pk)
+        elif hub is None:
             logger.info("Agent wake-ups unavailable; agent %s polls.", agent.pk)
         while True:
-            payload = await claim(agent)
-            left = deadline - loop.time()
-            if payload is not None or left <= 0 or stop_event.is_set():
-                return payload
-            await _until_first(asyncio.sleep(min(left, POLL_SECONDS)), stop)
+            if hub is not None and hub.connected:
+                payload = await _wait_on_hub(hub, agent, claim, deadline, stop_event, stop)
+                if payload is not _HUB_DOWN:
+                    return payload
+                # Redis went away; the wait just looked: poll from the next round.
+            else:
+                payload = await claim(agent)
+                if payload is not None or deadline - loop.time() <= 0 or stop_event.is_set():
+                    return payload
+            # Then, the subscription back meanwhile, wait on it again. (Not woken the moment it is back:
+            # `wait_connected` checks every 20 ms, too often for every polling claim through an outage.)
+            await _until_first(asyncio.sleep(min(deadline - loop.time(), POLL_SECONDS)), stop)
     finally:
         stop.cancel()
 

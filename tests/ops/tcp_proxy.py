@@ -1,5 +1,5 @@
-"""A loopback TCP forwarder a test can close and reopen: an outage of PostgreSQL or Redis as one server
-process sees it, without touching the shared services other tests use."""
+"""A loopback TCP forwarder a test can close and reopen, or pause: an outage of PostgreSQL or Redis as one
+server process sees it, without touching the shared services other tests use."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._flowing = threading.Event()  # cleared while paused
+        self._flowing.set()
 
     def open(self) -> TcpProxy:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -28,8 +30,17 @@ class TcpProxy:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
         return self
 
+    def pause(self) -> None:
+        """Hold every byte in both directions, connections kept open and new ones accepted: a server
+        that stopped answering (hung), or a network path gone silent. Nothing is lost: `resume` sends on."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
+
     def close(self) -> None:
-        """Refuse new connections and cut the open ones (what a crashed server looks like)."""
+        """Refuse new connections and cut the open ones (what a crashed server looks like). Ends a pause."""
+        self._flowing.set()
         with self._lock:
             if self._listener is not None:
                 self._listener.close()
@@ -63,12 +74,12 @@ class TcpProxy:
             threading.Thread(target=self._pump, args=(client, upstream, self.upstream_delay), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket, delay: float = 0.0) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, delay: float = 0.0) -> None:
         try:
             while data := source.recv(65536):
                 if delay:
                     time.sleep(delay)
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass

@@ -165,7 +165,9 @@ def seed():
 
 def fstring_templates(settings) -> list[dict]:
     """The product's template settings, with `triggers/_jobs_rows.html` the f-string rows (cached loader too)."""
-    base = settings.TEMPLATES[0]
+    django_engines = [t for t in settings.TEMPLATES if t["BACKEND"].endswith(".DjangoTemplates")]
+    others = [t for t in settings.TEMPLATES if not t["BACKEND"].endswith(".DjangoTemplates")]
+    base = django_engines[0]
     options = {
         **base["OPTIONS"],
         "libraries": {"bench_job_rows": "bench.job_rows"},
@@ -180,7 +182,7 @@ def fstring_templates(settings) -> list[dict]:
             )
         ],
     }
-    return [{**base, "APP_DIRS": False, "OPTIONS": options}]
+    return [*others, {**base, "APP_DIRS": False, "OPTIONS": options}]
 
 
 def _between_tags(html: str) -> str:

@@ -69,6 +69,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "agent-nonces-purge": {"task": "agents.tasks.agent_nonces_purge", "schedule": 300.0},
     # The outbox's sweeper: messages whose task was lost (broker down, worker killed).
     "outbox-sweep": {"task": "integrations.tasks.outbox_sweep", "schedule": 2.0},
+    # `/deplite login` links past their 10 minutes, used or not (only a chat user asking again cleared theirs).
+    "chat-link-tokens-purge": {"task": "integrations.tasks.chat_link_tokens_purge", "schedule": 600.0},
     # The DORA rollup's last 48 hours against the jobs: recomputes what a failed receiver or a bulk
     # write left stale (insights.reconcile); one read when nothing is.
     "insights-rollup-reconcile": {"task": "insights.tasks.insights_rollup_reconcile", "schedule": 300.0},

@@ -7,6 +7,7 @@ skipping.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -117,6 +118,16 @@ def clear_own_redis_keys() -> int:
         _own_keys_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
     keys = list(_own_keys_client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:*", count=1000))
     return _own_keys_client.delete(*keys) if keys else 0
+
+
+def pytest_sessionfinish(session):
+    """Leave nothing of this session (or this xdist worker) in Redis: FLUSHDB used to, before each test."""
+    if settings.REDIS_URL:
+        import redis
+
+        # Redis gone by now: the tests that needed it have said so.
+        with contextlib.suppress(redis.RedisError):
+            clear_own_redis_keys()
 
 
 @pytest.fixture(autouse=True)

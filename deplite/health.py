@@ -160,4 +160,4 @@ def broker_queue_depth() -> int | None:
     """Messages waiting in Celery's default queue (a Redis list), or None without Redis."""
     if not settings.REDIS_URL:
         return None
-    return int(_redis(settings.REDIS_URL).llen("celery"))
+    return int(_redis(settings.REDIS_URL).llen(f"{settings.CELERY_BROKER_KEY_PREFIX}celery"))

@@ -56,6 +56,31 @@ def link_issue(*, installation: Installation, chat_user_id: str, chat_user_name:
     return absolute_url("chat-identity-link", token=signing.TimestampSigner(salt=_SALT).sign(raw))
 
 
+# Past its age a link is refused by its signature before its row is read, so the row, spent or not,
+# serves nothing more. Until then a spent row stays: it is what says "already used" to a second click.
+# The grace: the signed timestamp is whole seconds, and the row must outlive it to say "expired".
+LINK_PURGE_GRACE = timedelta(minutes=1)
+LINK_PURGE_BATCH = 500
+LINK_PURGE_MAX_BATCHES = 20
+
+
+def link_tokens_purge(*, batch: int = LINK_PURGE_BATCH, max_batches: int = LINK_PURGE_MAX_BATCHES) -> int:
+    """Delete the login links past their age, used or not, `batch` rows per statement and at most
+    `max_batches` statements (a backlog goes over the next runs); the number deleted. `link_issue`
+    only clears the links of the chat user asking again: everyone else's stayed forever."""
+    cutoff = timezone.now() - LINK_PURGE_GRACE
+    deleted = 0
+    for _ in range(max_batches):
+        ids = list(
+            ChatLinkToken.objects.filter(expires_at__lt=cutoff).order_by("pk").values_list("pk", flat=True)[:batch]
+        )
+        if ids:
+            deleted += ChatLinkToken.objects.filter(pk__in=ids).delete()[0]
+        if len(ids) < batch:
+            break
+    return deleted
+
+
 class LinkRefused(Exception):
     """The link cannot be used; `message` says why, in words for the page."""
 

@@ -20,7 +20,6 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "deplite:outbox-pace:"
 
 # KEYS[1]: the channel's last reserved slot (seconds, float). ARGV[1]: interval, ARGV[2]: minimum start offset.
 _RESERVE = """
@@ -43,7 +42,7 @@ def _redis() -> redis.Redis:
 
 
 def channel_key(provider: str, channel: str) -> str:
-    return f"{KEY_PREFIX}{provider}:{channel}"
+    return f"{settings.REDIS_KEY_PREFIX}:outbox-pace:{provider}:{channel}"
 
 
 def reserve_slot(*, provider: str, channel: str, not_before: float = 0.0) -> float:

@@ -1,4 +1,5 @@
-"""Celery tasks of the outbox: deliver one message (paced per channel, retried), and the sweeper.
+"""Celery tasks of the outbox: deliver one message (paced per channel, retried), and the sweeper;
+and the purge of chat login links past their age.
 
 Tasks take ids and re-read their row; the claim (a conditional update with a lease) makes
 running one twice harmless.
@@ -16,7 +17,7 @@ from django.utils import timezone
 from deplite import metrics
 from deplite.background import enqueue_now
 
-from . import outbox, pace
+from . import identities, outbox, pace
 from .models import MessageStatus, OutboxMessage
 
 # Below this, waiting for the channel's slot is not worth a countdown.
@@ -86,3 +87,9 @@ def outbox_sweep() -> int:
     for message_id in ids:
         enqueue_now(outbox_send, message_id)
     return len(ids)
+
+
+@shared_task(ignore_result=True)
+def chat_link_tokens_purge() -> int:
+    """Beat: delete the `/deplite login` links past their age, used or not (bounded per run)."""
+    return identities.link_tokens_purge()

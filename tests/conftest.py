@@ -7,6 +7,7 @@ skipping.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -102,11 +103,40 @@ def pytest_runtest_setup(item):
             _missing_service("Redis")
 
 
+_own_keys_client = None
+
+
+def clear_own_redis_keys() -> int:
+    """Delete this session's keys in its Redis database: the cache's, the outbox's pace and the broker's
+    (all start with REDIS_KEY_PREFIX, tests/settings.py). Not `cache.clear()`: Django's Redis cache clears
+    with FLUSHDB, which would empty another test session's keys sharing the database too."""
+    global _own_keys_client
+    if not settings.REDIS_URL:
+        cache.clear()  # the local-memory cache: this process's own
+        return 0
+    if _own_keys_client is None:
+        import redis
+
+        _own_keys_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
+    keys = list(_own_keys_client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:*", count=1000))
+    return _own_keys_client.delete(*keys) if keys else 0
+
+
+def pytest_sessionfinish(session):
+    """Leave nothing of this session (or this xdist worker) in Redis: FLUSHDB used to, before each test."""
+    if settings.REDIS_URL:
+        import redis
+
+        # Redis gone by now: the tests that needed it have said so.
+        with contextlib.suppress(redis.RedisError):
+            clear_own_redis_keys()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache_and_eager_tasks(request):
-    """Each test starts with an empty cache (rate-limit counters) and, unless it is about
-    the worker, Celery tasks run in-process so the test sees their effect."""
-    cache.clear()
+    """Each test starts with none of its session's Redis keys (rate-limit counters, queued tasks)
+    and, unless it is about the worker, Celery tasks run in-process so the test sees their effect."""
+    clear_own_redis_keys()
     eager = not request.node.get_closest_marker("real_worker")
     old = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = eager

@@ -6,13 +6,18 @@ from __future__ import annotations
 from .base import env
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# What the product's own Redis keys start with (the cache's, the outbox's pace), and an optional prefix
+# for the broker's (kombu's global_keyprefix; none by default: it renames the queues). The tests give
+# each session its own pair, so that sessions sharing a Redis database never touch each other's keys.
+REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="deplite")
+CELERY_BROKER_KEY_PREFIX = env.str("CELERY_BROKER_KEY_PREFIX", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
             # Django's, with one client object per connection pool (deplite/cache.py).
             "BACKEND": "deplite.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "deplite",
+            "KEY_PREFIX": REDIS_KEY_PREFIX,
             "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
         }
     }
@@ -38,6 +43,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": DEPLITE_BROKER_CONNECT_TIMEOUT_SECONDS,
     "max_retries": 0,  # the producer's connection: fail at once, do not retry connecting
 }
+if CELERY_BROKER_KEY_PREFIX:
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = CELERY_BROKER_KEY_PREFIX
 CELERY_BROKER_CONNECTION_TIMEOUT = DEPLITE_BROKER_CONNECT_TIMEOUT_SECONDS
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -69,6 +76,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "agent-nonces-purge": {"task": "agents.tasks.agent_nonces_purge", "schedule": 300.0},
     # The outbox's sweeper: messages whose task was lost (broker down, worker killed).
     "outbox-sweep": {"task": "integrations.tasks.outbox_sweep", "schedule": 2.0},
+    # `/deplite login` links past their 10 minutes, used or not (only a chat user asking again cleared theirs).
+    "chat-link-tokens-purge": {"task": "integrations.tasks.chat_link_tokens_purge", "schedule": 600.0},
     # The DORA rollup's last 48 hours against the jobs: recomputes what a failed receiver or a bulk
     # write left stale (insights.reconcile); one read when nothing is.
     "insights-rollup-reconcile": {"task": "insights.tasks.insights_rollup_reconcile", "schedule": 300.0},

@@ -100,7 +100,13 @@ class OwnRedis:
 
 
 def drill_env(*, database_url: str, redis_url: str | None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "DEPLITE_"))}
+    # Not the test session's key prefixes (tests/settings.py): a drill's processes have a Redis of their own
+    # and run with the product's defaults.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_", "REDIS_", "DEPLITE_")) and k != "CELERY_BROKER_KEY_PREFIX"
+    }
     env.update(
         DJANGO_SETTINGS_MODULE="deplite.settings",
         DATABASE_URL=database_url,

@@ -56,7 +56,12 @@ def stack_env(*, public_url: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     if settings.REDIS_URL:
-        env["REDIS_URL"] = settings.REDIS_URL
+        # And this session's key prefixes (tests/settings.py): the worker must read the queue the tests write.
+        env.update(
+            REDIS_URL=settings.REDIS_URL,
+            REDIS_KEY_PREFIX=settings.REDIS_KEY_PREFIX,
+            CELERY_BROKER_KEY_PREFIX=settings.CELERY_BROKER_KEY_PREFIX,
+        )
     return env
 
 

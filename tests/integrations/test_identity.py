@@ -7,10 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from integrations import identities
 from integrations.models import ChatIdentity, ChatLinkToken
+from integrations.tasks import chat_link_tokens_purge
 from orgs.actors import Actor
 from orgs.models import AuditEvent, Membership
 from orgs.services import member_remove
@@ -174,3 +177,34 @@ def test_another_orgs_identity_is_a_404(slack_install, member, org_b):
     browser = _browser(member)
     assert browser.post(f"/orgs/acme/integrations/identities/{identity.pk}/remove").status_code == 404
     assert ChatIdentity.objects.filter(pk=identity.pk).exists()
+
+
+def _links(installation, *chat_user_ids: str) -> list[ChatLinkToken]:
+    """One link per chat user, as `/deplite login` issues them."""
+    for chat_user_id in chat_user_ids:
+        identities.link_issue(installation=installation, chat_user_id=chat_user_id)
+    return list(ChatLinkToken.objects.order_by("pk"))
+
+
+def test_links_past_their_age_are_purged_used_or_not(slack_install, settings):
+    expired, spent, used_lately, live = _links(slack_install, "U1", "U2", "U3", "U4")
+    past = timezone.now() - identities.LINK_PURGE_GRACE - timedelta(seconds=1)
+    ChatLinkToken.objects.filter(pk=expired.pk).update(expires_at=past)
+    ChatLinkToken.objects.filter(pk=spent.pk).update(expires_at=past, used_at=past - timedelta(minutes=5))
+    # Used, but within its age: its row still answers "already used" to a second click.
+    ChatLinkToken.objects.filter(pk=used_lately.pk).update(used_at=timezone.now())
+    entry = settings.CELERY_BEAT_SCHEDULE["chat-link-tokens-purge"]
+    assert entry["task"] == chat_link_tokens_purge.name
+    assert chat_link_tokens_purge() == 2
+    assert sorted(ChatLinkToken.objects.values_list("pk", flat=True)) == [used_lately.pk, live.pk]
+    assert chat_link_tokens_purge() == 0
+
+
+def test_the_purge_is_bounded_per_run_and_the_embedded_beat_runs_it(slack_install):
+    _links(slack_install, *(f"U{n}" for n in range(7)))
+    live = ChatLinkToken.objects.order_by("pk").last()
+    ChatLinkToken.objects.exclude(pk=live.pk).update(expires_at=timezone.now() - timedelta(hours=1))
+    assert identities.link_tokens_purge(batch=2, max_batches=2) == 4
+    assert ChatLinkToken.objects.count() == 3
+    call_command("embedded_beat", "--once")
+    assert list(ChatLinkToken.objects.all()) == [live]

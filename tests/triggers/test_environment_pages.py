@@ -229,6 +229,27 @@ def test_admin_edits_the_rules(admin_user, owner, member, org_a):
     assert bad.status_code == 400 and 'data-field-error="approval_timeout_seconds"' in bad.content.decode()
 
 
+def test_saving_the_rules_form_unchanged_writes_nothing(admin_user, owner, member, org_a):
+    _environment(org_a, owner, name="production", required_approvals=1, approver_ids=[member.pk])
+    environment = Environment.objects.get(name="production")
+    audited = AuditEvent.objects.count()
+    client = _client(admin_user)
+    # The form as the page fills it in, sent back untouched.
+    page = client.get("/orgs/acme/environments/production/").content.decode()
+    assert f'<option value="{member.pk}" selected>' in page
+    same = {**RULES, "required_approvals": "1", "approvers": [str(member.pk)]}
+    response = client.post("/orgs/acme/environments/production/edit", same, follow=True)
+    assert response.redirect_chain == [("/orgs/acme/environments/production/", 302)]
+    assert "Rules of production saved." in response.content.decode()
+    assert Environment.objects.get(name="production").updated_at == environment.updated_at
+    assert AuditEvent.objects.count() == audited
+    client.post("/orgs/acme/environments/production/edit", {**same, "queue": "newest", "approvers": []})
+    event = AuditEvent.objects.get(action="environment.updated")
+    assert event.data["fields"] == ["approvers", "queue"]
+    assert event.data["changed"] == {"approvers": [], "queue": "newest"}
+    assert not Environment.objects.get(name="production").approvers.exists()
+
+
 def test_rollback_from_the_page(owner, member, org_a):
     environment = _environment(org_a, owner, name="production")
     trigger = TriggerFactory(org=org_a, name="deploy-prod", environment=environment)

@@ -140,7 +140,41 @@ def test_patch_changes_the_given_rules_and_never_the_name(api, owner, member, or
     error = _error(api.patch(f"{ENVS}/production", {"name": "prod"}, format="json"), 400)
     assert "fixed once created" in error["details"]["fields"]["name"][0]
     assert Environment.objects.get(org=org_a).name == "production"
-    assert AuditEvent.objects.filter(action="environment.updated").count() == 3
+    # The name sent again changed nothing: two edits, two audit events.
+    assert AuditEvent.objects.filter(action="environment.updated").count() == 2
+
+
+def test_a_patch_changing_nothing_writes_nothing_and_answers_the_same(api, owner, member, org_a):
+    api.as_user(owner)
+    rules = {
+        "description": "the real one",
+        "concurrency": "one",
+        "queue": "newest",
+        "requiredApprovals": 2,
+        "approvers": {"members": [member.email, owner.email]},
+        "preventSelfApproval": False,
+        "approvalTimeoutSeconds": 3600,
+        "allowedRefs": ["main", "release/*"],
+    }
+    assert api.post(ENVS, {"name": "production", **rules}, format="json").status_code == 201
+    before = api.get(f"{ENVS}/production").json()
+    updated_at = Environment.objects.get(org=org_a).updated_at
+    audited = AuditEvent.objects.count()
+    # The same rules, members in another order and another case.
+    same = {**rules, "approvers": {"members": [owner.email, member.email.upper()]}}
+    response = api.patch(f"{ENVS}/production", same, format="json")
+    assert response.status_code == 200 and response.json() == before
+    assert Environment.objects.get(org=org_a).updated_at == updated_at
+    assert AuditEvent.objects.count() == audited
+    # A real change: audited once, naming what changed and nothing else.
+    answer = api.patch(
+        f"{ENVS}/production", {**same, "requiredApprovals": 1, "approvers": {"members": [member.email]}}, format="json"
+    ).json()
+    assert answer["requiredApprovals"] == 1 and answer["approvers"]["members"] == [member.email]
+    event = AuditEvent.objects.get(action="environment.updated")
+    assert event.data["fields"] == ["approvers", "required_approvals"]
+    assert event.data["changed"] == {"approvers": [member.email], "required_approvals": 1}
+    assert Environment.objects.get(org=org_a).updated_at > updated_at
 
 
 def test_delete_refuses_an_environment_a_trigger_names(api, owner, org_a):

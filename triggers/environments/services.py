@@ -57,27 +57,45 @@ def environment_create(*, org: Organization, actor: Actor, name: str, approver_i
 
 
 def environment_update(*, environment: Environment, actor: Actor, approver_ids=None, **rules) -> Environment:
+    """Change the given rules (`approver_ids`: the named approvers, when given). Nothing changed,
+    nothing written: no save, no audit event, the environment as it is. A change is audited once,
+    naming the changed fields (and their new values: an environment's rules hold no secret)."""
     _person(actor, "edit an environment's rules")
+    # Checked first, changed or not: a request naming a non-member is refused as it always was.
+    approvers = _members(environment.org, approver_ids) if approver_ids is not None else None
+    rules = {k: v for k, v in rules.items() if k in RULE_FIELDS}
+    if not _rule_changes(environment, rules, approvers):
+        return environment
     with transaction.atomic():
         locked = gate.environment_for_update(environment.pk)
-        before = _rules(locked)
-        for field, value in rules.items():
-            if field in RULE_FIELDS:
-                setattr(locked, field, value)
+        # Against the locked row: an edit that committed meanwhile may already have made them so.
+        changed = _rule_changes(locked, rules, approvers)
+        if not changed:
+            return locked
+        for field in changed.keys() & set(RULE_FIELDS):
+            setattr(locked, field, rules[field])
         locked.save()
-        if approver_ids is not None:
-            locked.approvers.set(_members(locked.org, approver_ids))
-        after = _rules(locked)
+        if "approvers" in changed:
+            locked.approvers.set(approvers)
         audit_record(
             org=locked.org,
             actor=actor,
             action="environment.updated",
             target=locked,
-            data={"name": locked.name, "changed": {k: after[k] for k in after if after[k] != before.get(k)}},
+            data={"name": locked.name, "fields": sorted(changed), "changed": changed},
         )
         # `unlimited` or fewer approvals may free waiting jobs at once.
         gate.environment_advance(environment=locked)
     return locked
+
+
+def _rule_changes(environment: Environment, rules: dict, approvers: list | None) -> dict:
+    """What `rules` and `approvers` would change: {field: new value}, `approvers` as emails."""
+    changed = {k: v for k, v in rules.items() if getattr(environment, k) != v}
+    if approvers is not None:
+        if {u.pk for u in approvers} != set(environment.approvers.values_list("pk", flat=True)):
+            changed["approvers"] = sorted(u.email for u in approvers)
+    return changed
 
 
 def environment_delete(*, environment: Environment, actor: Actor) -> None:

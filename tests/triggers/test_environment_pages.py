@@ -439,3 +439,22 @@ def test_the_list_costs_the_same_queries_for_one_environment_or_many(owner, memb
     for name in ("staging", "qa", "preview", "demo"):
         add(name)
     assert queries() == one
+
+
+def test_the_history_shows_the_newest_twenty_with_older_pages_and_a_poll_for_as_many(owner, member, org_a):
+    environment = _environment(org_a, owner, name="production")
+    trigger = TriggerFactory(org=org_a, name="deploy-prod", environment=environment)
+    jobs = [_deployed(org_a, environment, trigger, ref=f"v{n}", minutes_ago=100 - n) for n in range(25)]
+    client = _client(member)
+    text = client.get("/orgs/acme/environments/production/").content.decode()
+    history = text.split('data-testid="history"')[1].split("</table>")[0]
+    assert history.count("data-job=") == 20
+    assert f"#{jobs[-1].short_id}" in history and f"#{jobs[4].short_id}" not in history
+    poll = history.split('hx-get="')[1].split('"')[0]
+    assert "environment=production" in poll and "pageSize=20" in poll
+    polled = client.get(poll.replace("&amp;", "&")).content.decode()
+    assert polled.count("data-job=") == 20
+    older = text.split('data-testid="history"')[1].split("</table>")[1].split("Older")[0].rsplit('href="', 1)[1]
+    older_page = client.get(older.split('"')[0].replace("&amp;", "&")).content.decode()
+    rest = older_page.split('data-testid="history"')[1].split("</table>")[0]
+    assert rest.count("data-job=") == 5 and f"#{jobs[0].short_id}" in rest

@@ -27,6 +27,9 @@ from ..templatetags.jobs import job_ref_cell
 from .jobs import _job, _jobs_context
 
 _ADMIN_ROLES = (Role.OWNER, Role.ADMIN)
+# The environment page's history, a page at a time (older pages, or the jobs list filtered by the
+# environment, for more): its newest deploys, as GitHub's environment page lists them.
+HISTORY_PER_PAGE = 20
 
 
 def _environment(request, name: str) -> Environment:
@@ -97,7 +100,7 @@ def _detail_page(
         rules_form = EnvironmentForm(
             initial=EnvironmentForm.initial_for(environment), members=_members(environment.org), creating=False
         )
-    history = _jobs_context(request, environment=environment.name)
+    history = _jobs_context(request, environment=environment.name, per_page=HISTORY_PER_PAGE)
     context = {
         "environment": environment,
         "current": current,

@@ -51,8 +51,9 @@ JOB_ROW_FIELDS = (
 )
 
 
-def _jobs_context(request, *, environment: str | None = None) -> dict:
-    """The jobs list's page of rows; `environment`: an environment page's history (its jobs only)."""
+def _jobs_context(request, *, environment: str | None = None, per_page: int = JOBS_PER_PAGE) -> dict:
+    """The jobs list's page of rows; `environment`: an environment page's history (its jobs only), `per_page`
+    rows at a time (its poll asks for as many)."""
     jobs = (
         request.principal.restrict(Job.objects.select_related("trigger"))
         .only(*JOB_ROW_FIELDS)
@@ -64,12 +65,14 @@ def _jobs_context(request, *, environment: str | None = None) -> dict:
     if environment:
         jobs = jobs.filter(environment_name=environment)
         rows_query["environment"] = environment
+    if per_page != JOBS_PER_PAGE:
+        rows_query["pageSize"] = str(per_page)
     # The API's own filter: same parameter names (?trigger=&status=&q=) and rules.
     filterset = JobFilter(request.GET, queryset=jobs)
     filtered = filterset.qs if filterset.is_valid() else jobs.none()
     # The API's keyset pages: no COUNT(*), and an old page costs what the first one does.
     paginator = KeysetPagination()
-    paginator.page_size = JOBS_PER_PAGE
+    paginator.page_size = per_page
     try:
         page = paginator.paginate_queryset(filtered, Request(request))
     except DepliteError:  # a cursor this page never gave out: start from the newest

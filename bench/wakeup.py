@@ -84,12 +84,14 @@ def dispatch_latencies(base: str, seed_json: str) -> None:
     agent_id, secret = seed["claimer"]
     latencies: list[float] = []
     early = 0
+    early_answers: list[int | None] = []
     for _ in range(JOBS):
         answer: dict = {}
 
         def claim(answer=answer):
             response = signed_claim(base, agent_id, secret, wait=20)
             answer["at"] = time.monotonic()
+            answer["status"] = response.status_code
             answer["id"] = response.json()["id"] if response.status_code == 200 else None
 
         thread = threading.Thread(target=claim, daemon=True)
@@ -97,6 +99,7 @@ def dispatch_latencies(base: str, seed_json: str) -> None:
         time.sleep(1.0)  # its first look is done and found nothing: it waits for a wake-up
         if answer:
             early += 1
+            early_answers.append(answer.get("status"))
         job = Job.objects.create(
             org_id=seed["org"], trigger=trigger, trigger_name=trigger.name, workflow=trigger.workflow, ref="main"
         )
@@ -105,7 +108,7 @@ def dispatch_latencies(base: str, seed_json: str) -> None:
         thread.join(25)
         latencies.append(answer["at"] - enqueued if answer.get("id") == str(job.pk) else float("inf"))
     Job.objects.filter(org_id=seed["org"]).delete()
-    print(json.dumps({"latencies": latencies, "early": early}))
+    print(json.dumps({"latencies": latencies, "early": early, "early_answers": early_answers}))
 
 
 def agent_latencies(base: str, seed: dict) -> dict:
@@ -165,7 +168,8 @@ def table(report: dict) -> list[str]:
         row("dispatch task via a Celery worker → waiting claim answers", dispatch["latencies"], DISPATCH_LIMIT),
         row("run → the real agent's claim (createdAt → claimedAt)", agent["latencies"], AGENT_LIMIT),
         "",
-        f"real agent's jobs: {statuses}; claims that answered before their job existed: {dispatch['early']}.",
+        f"real agent's jobs: {statuses}; claims that answered before their job existed: {dispatch['early']}"
+        + (f" (HTTP {', '.join(map(str, dispatch.get('early_answers', [])))})." if dispatch["early"] else "."),
     ]
 
 

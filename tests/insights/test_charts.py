@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from insights import charts
-from insights.charts import BLUE, Cell, Point, Series
+from insights.charts import BLUE, Point, Series
 
 HOSTILE = '<script>alert("x")</script>&'
 
@@ -22,7 +22,7 @@ def test_every_text_of_a_bar_chart_is_escaped_and_its_table_matches_its_bars():
         fmt=lambda value: f"{value:.0f}{HOSTILE}",
     )
     html = str(chart.html)
-    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html and "&amp;lt;" not in html
     assert 'data-testid="table-c-&lt;script&gt;' in html
     # One bar (the None bucket draws nothing), its title and its table cell give the same text.
     assert html.count("<rect ") == 1 + 1  # the bar, and the hatch pattern's tile
@@ -48,4 +48,11 @@ def test_a_point_chart_escapes_its_links_and_labels():
 def test_an_empty_chart_says_so_in_its_table():
     chart = charts.bar_chart(chart_id="e", title="t", labels=[], series=[Series("s", BLUE, [])], fmt=charts.count)
     assert '<td colspan="2" class="muted">No data.</td>' in str(chart.html)
-    assert Cell("x").escaped is None
+
+
+def test_a_share_chart_escapes_the_names_it_draws():
+    chart = charts.share_chart(chart_id="a", title=HOSTILE, items=[(HOSTILE, 0.25), ("idle-agent", None)])
+    html = str(chart.html)
+    assert "<script>" not in html and html.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;") == 6
+    assert "&amp;lt;" not in html  # escaped once, never twice
+    assert "25%" in html and "<td>—</td>" in html

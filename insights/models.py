@@ -14,17 +14,16 @@ from orgs.models import Organization
 from triggers.models import Environment
 
 
-class EnvironmentHour(models.Model):
-    """The deploys (jobs that succeeded or failed) of one environment that finished in one UTC hour."""
+class DeploySums(models.Model):
+    """What the rollup keeps of a span's deploys (jobs that succeeded or failed): counts, and sums in
+    seconds over the succeeded ones."""
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_index=False)
-    hour = models.DateTimeField()
     ran = models.PositiveIntegerField(default=0)
     succeeded = models.PositiveIntegerField(default=0)
     # Failed, or succeeded and rolled back within a day (insights.selectors.deploys).
     failures = models.PositiveIntegerField(default=0)
-    # Sums in seconds over the succeeded deploys.
     lead_seconds = models.FloatField(default=0)
     approval_seconds = models.FloatField(default=0)
     queue_seconds = models.FloatField(default=0)
@@ -33,24 +32,22 @@ class EnvironmentHour(models.Model):
     commit_seconds = models.FloatField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class EnvironmentHour(DeploySums):
+    """The deploys of one environment that finished in one UTC hour."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
         constraints = [models.UniqueConstraint(fields=["environment", "hour"], name="insights_env_hour")]
 
 
-class EnvironmentDay(models.Model):
+class EnvironmentDay(DeploySums):
     """The sum of an environment's hour rows of one UTC day: what a 90-day window's whole days read."""
 
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateTimeField()  # its first instant, UTC
-    ran = models.PositiveIntegerField(default=0)
-    succeeded = models.PositiveIntegerField(default=0)
-    failures = models.PositiveIntegerField(default=0)
-    lead_seconds = models.FloatField(default=0)
-    approval_seconds = models.FloatField(default=0)
-    queue_seconds = models.FloatField(default=0)
-    running_seconds = models.FloatField(default=0)
-    commit_count = models.PositiveIntegerField(default=0)
-    commit_seconds = models.FloatField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["environment", "day"], name="insights_env_day")]

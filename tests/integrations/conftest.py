@@ -177,20 +177,24 @@ def discord_install(org_a):
     )
 
 
-@pytest.fixture
-def slack_trigger(org_a):
+def make_slack_trigger(org, **fields):
+    """`deploy-prod`, run by the keyword `deploy` in the Slack channel CHANNEL of the team TEAM."""
     return TriggerFactory(
-        org=org_a,
+        org=org,
         name="deploy-prod",
         type=TriggerType.SLACK,
         chat_provider="slack",
         chat_team_id=TEAM,
         chat_channel_id=CHANNEL,
         chat_keyword="deploy",
-        default_ref="main",
-        # Today's behaviour, which these tests are about; `members` (the default) is tested in test_console.
-        chat_run_policy="anyone_in_channel",
+        **fields,
     )
+
+
+@pytest.fixture
+def slack_trigger(org_a):
+    # Today's behaviour, which these tests are about; `members` (the default) is tested in test_console.
+    return make_slack_trigger(org_a, default_ref="main", chat_run_policy="anyone_in_channel")
 
 
 @pytest.fixture

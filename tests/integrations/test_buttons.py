@@ -28,6 +28,7 @@ from .conftest import (
     TEAM,
     link_chat_user,
     link_path,
+    make_slack_trigger,
     mention_event,
     post_interaction,
     post_slack_event,
@@ -53,17 +54,7 @@ def production(org_a):
 
 @pytest.fixture
 def trigger(org_a, production):
-    return TriggerFactory(
-        org=org_a,
-        name="deploy-prod",
-        type=TriggerType.SLACK,
-        chat_provider="slack",
-        chat_team_id=TEAM,
-        chat_channel_id=CHANNEL,
-        chat_keyword="deploy",
-        environment=production,
-        repository_url="https://github.com/acme/web",
-    )
+    return make_slack_trigger(org_a, environment=production, repository_url="https://github.com/acme/web")
 
 
 @pytest.fixture

@@ -14,17 +14,16 @@ from django.utils import timezone
 
 from integrations.models import ChatCommand
 from orgs.models import AuditEvent
-from tests.factories import JobFactory, MembershipFactory, TriggerFactory
-from triggers.models import ChatRunPolicy, Environment, Job, JobStatus, TriggerType
+from tests.factories import JobFactory, MembershipFactory
+from triggers.models import ChatRunPolicy, Environment, Job, JobStatus
 
 from .conftest import (
-    CHANNEL,
     DISCORD_USER,
     MENTION_USER,
-    TEAM,
     deplite_interaction,
     link_chat_user,
     link_path,
+    make_slack_trigger,
     mention_event,
     post_interaction,
     post_slack_event,
@@ -47,16 +46,7 @@ def production(org_a):
 
 @pytest.fixture
 def members_trigger(org_a, production):
-    return TriggerFactory(
-        org=org_a,
-        name="deploy-prod",
-        type=TriggerType.SLACK,
-        chat_provider="slack",
-        chat_team_id=TEAM,
-        chat_channel_id=CHANNEL,
-        chat_keyword="deploy",
-        environment=production,
-    )
+    return make_slack_trigger(org_a, environment=production)
 
 
 def say(chat, text: str, *, user="U2147483697", extra=None) -> str:

@@ -20,64 +20,37 @@ Loopback only; bounded (BENCH_CHAT_ROUNDS, default 50; BENCH_CHAT_SECONDS, defau
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import os
 import statistics
 import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+from chat_stack import ADMIN, CHANNEL, MEMBER, SECRET, TEAM, approve_body, signature, slash_body  # noqa: E402
 from stack import prepare_database, production_env  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_CHAT_ROUNDS", "50"))
 SECONDS = float(os.environ.get("BENCH_CHAT_SECONDS", "240"))
-SECRET = "bench-signing-secret"  # noqa: S105 (a bench value)
-TEAM, CHANNEL, ADMIN, MEMBER = "TBENCHCHAT", "CBENCHCHAT", "UBENCHADMIN", "UBENCHMEMBER"
 
 
 def _headers(body: str) -> dict:
-    ts = str(int(time.time()))
-    signature = "v0=" + hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {"HTTP_X_SLACK_REQUEST_TIMESTAMP": ts, "HTTP_X_SLACK_SIGNATURE": signature}
+    ts, sig = signature(body)
+    return {"HTTP_X_SLACK_REQUEST_TIMESTAMP": ts, "HTTP_X_SLACK_SIGNATURE": sig}
 
 
 def _slash(client, text: str, user: str):
-    body = urlencode(
-        {
-            "team_id": TEAM,
-            "channel_id": CHANNEL,
-            "user_id": user,
-            "user_name": user.lower(),
-            "command": "/deplite",
-            "text": text,
-            "trigger_id": uuid.uuid4().hex,
-            "response_url": "https://hooks.slack.com/commands/1/2",
-        }
-    )
+    body = slash_body(text, user)
     return client.post(
         "/integrations/slack/events", data=body, content_type="application/x-www-form-urlencoded", **_headers(body)
     )
 
 
 def _click(client, job_id: str):
-    payload = {
-        "type": "block_actions",
-        "team": {"id": TEAM},
-        "user": {"id": ADMIN, "username": "admin", "team_id": TEAM},
-        "trigger_id": uuid.uuid4().hex,
-        "enterprise": None,
-        "channel": {"id": CHANNEL},
-        "container": {"type": "message", "message_ts": "1.1", "channel_id": CHANNEL},
-        "actions": [{"type": "button", "action_id": "deplite:approve", "value": job_id, "action_ts": "1.1"}],
-    }
-    body = urlencode({"payload": json.dumps(payload)})
+    body = approve_body(job_id)
     return client.post(
         "/integrations/slack/interactions",
         data=body,

@@ -83,19 +83,24 @@ print(json.dumps({'org': str(org.id), 'trigger': str(trigger.id), 'member': peop
 """
 
 
-def signed(body: str) -> dict:
-    """Slack's v0 request signature over the body, at the current time."""
+def signature(body: str) -> tuple[str, str]:
+    """Slack's v0 request signature over the body, at the current time: (timestamp, signature)."""
     ts = str(int(time.time()))
-    signature = "v0=" + hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return ts, "v0=" + hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+
+
+def signed(body: str) -> dict:
+    ts, sig = signature(body)
     return {
         "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": signature,
+        "X-Slack-Signature": sig,
         "Content-Type": "application/x-www-form-urlencoded",
     }
 
 
-def slash(base: str, text: str, user: str) -> requests.Response:
-    body = urlencode(
+def slash_body(text: str, user: str) -> str:
+    """A `/deplite` slash command in the bench's channel (bench/chat_console.py sends it in-process)."""
+    return urlencode(
         {
             "team_id": TEAM,
             "channel_id": CHANNEL,
@@ -107,10 +112,10 @@ def slash(base: str, text: str, user: str) -> requests.Response:
             "response_url": "http://127.0.0.1:9/commands/1/2",  # never called: the answer is the HTTP body
         }
     )
-    return requests.post(f"{base}/integrations/slack/events", data=body, headers=signed(body), timeout=10)
 
 
-def approve_click(base: str, job_id: str) -> requests.Response:
+def approve_body(job_id: str) -> str:
+    """The admin's click on a card's Approve button."""
     payload = {
         "type": "block_actions",
         "team": {"id": TEAM},
@@ -121,7 +126,16 @@ def approve_click(base: str, job_id: str) -> requests.Response:
         "container": {"type": "message", "message_ts": "1.1", "channel_id": CHANNEL},
         "actions": [{"type": "button", "action_id": "deplite:approve", "value": job_id, "action_ts": "1.1"}],
     }
-    body = urlencode({"payload": json.dumps(payload)})
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def slash(base: str, text: str, user: str) -> requests.Response:
+    body = slash_body(text, user)
+    return requests.post(f"{base}/integrations/slack/events", data=body, headers=signed(body), timeout=10)
+
+
+def approve_click(base: str, job_id: str) -> requests.Response:
+    body = approve_body(job_id)
     return requests.post(f"{base}/integrations/slack/interactions", data=body, headers=signed(body), timeout=10)
 
 

@@ -31,7 +31,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -40,7 +39,7 @@ from urllib.parse import urlencode
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack import ROOT, Process, shell, start_web, start_worker  # noqa: E402
+from stack import ROOT, agent_home, shell, start_agent, start_web, start_worker  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_CHAT_ROUNDS", "30"))
 SECONDS = float(os.environ.get("BENCH_CHAT_SECONDS", "300"))
@@ -169,18 +168,10 @@ def measure(env: dict) -> dict:
     load_before = os.getloadavg()
     web, base = start_web(env, workers=2)
     worker = start_worker(env)
-    home = Path(tempfile.mkdtemp(prefix="deplite-bench-chat-"))
-    (home / "workflows").mkdir()
-    (home / "workflows" / "deploy.yaml").write_text("name: deploy\nsteps:\n  - name: Deploy\n    run: echo deployed\n")
-    agent_id, secret = seed["agent"]
-    agent_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("DEPLITE_")},
-        "DEPLITE_URL": base,
-        "DEPLITE_AGENT_ID": agent_id,
-        "DEPLITE_AGENT_SECRET": secret,
-        "DEPLITE_AGENT_DIR": str(home),
-    }
-    agent = Process([str(Path(sys.executable).parent / "deplite-agent"), "run"], agent_env)
+    home = agent_home(
+        "deplite-bench-chat-", {"deploy": "name: deploy\nsteps:\n  - name: Deploy\n    run: echo deployed\n"}
+    )
+    agent = start_agent(base, *seed["agent"], home)
     try:
         time.sleep(3)  # the agent has sent its first heartbeat and waits in a claim
         report = shell(

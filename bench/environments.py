@@ -27,7 +27,6 @@ import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +34,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack import Process, shell, start_web, start_worker  # noqa: E402
+from stack import agent_home, shell, start_agent, start_web, start_worker  # noqa: E402
 
 JOBS = int(os.environ.get("BENCH_ENV_JOBS", "20"))
 AGENTS = int(os.environ.get("BENCH_ENV_AGENTS", "3"))
@@ -83,23 +82,13 @@ def measure(env: dict) -> dict:
     seed = shell(env, SEED % AGENTS)
     web, base = start_web(env, workers=2)
     worker = start_worker(env)
-    home = Path(tempfile.mkdtemp(prefix="deplite-bench-env-"))
-    (home / "workflows").mkdir()
-    (home / "workflows" / "deploy.yaml").write_text(WORKFLOW)
+    homes: list[Path] = []
     agents = []
     report: dict = {"jobs": JOBS, "agents": AGENTS}
     try:
         for agent_id, secret in seed["agents"]:
-            agent_home = home / agent_id
-            shutil.copytree(home / "workflows", agent_home / "workflows")
-            agent_env = {
-                **{k: v for k, v in os.environ.items() if not k.startswith("DEPLITE_")},
-                "DEPLITE_URL": base,
-                "DEPLITE_AGENT_ID": agent_id,
-                "DEPLITE_AGENT_SECRET": secret,
-                "DEPLITE_AGENT_DIR": str(agent_home),
-            }
-            agents.append(Process([str(Path(sys.executable).parent / "deplite-agent"), "run"], agent_env))
+            homes.append(agent_home("deplite-bench-env-", {"deploy": WORKFLOW}))
+            agents.append(start_agent(base, agent_id, secret, homes[-1]))
         time.sleep(3)  # every agent has sent its first heartbeat and waits in a claim
         pids = {agent_id: agent.pid for (agent_id, _), agent in zip(seed["agents"], agents, strict=True)}
         report["ends"] = {}
@@ -114,7 +103,8 @@ def measure(env: dict) -> dict:
     finally:
         for agent in agents:
             agent.stop()
-        shutil.rmtree(home, ignore_errors=True)
+        for home in homes:
+            shutil.rmtree(home, ignore_errors=True)
         worker.stop()
     try:
         report["run"] = run_path(env, base, seed)
@@ -127,17 +117,7 @@ def measure(env: dict) -> dict:
 
 
 def _replacement_agent(base: str, agent_id: str, secret: str, *, since):
-    home = Path(tempfile.mkdtemp(prefix="deplite-bench-env-"))
-    (home / "workflows").mkdir()
-    (home / "workflows" / "deploy.yaml").write_text(WORKFLOW)
-    agent_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("DEPLITE_")},
-        "DEPLITE_URL": base,
-        "DEPLITE_AGENT_ID": agent_id,
-        "DEPLITE_AGENT_SECRET": secret,
-        "DEPLITE_AGENT_DIR": str(home),
-    }
-    agent = Process([str(Path(sys.executable).parent / "deplite-agent"), "run"], agent_env)
+    agent = start_agent(base, agent_id, secret, agent_home("deplite-bench-env-", {"deploy": WORKFLOW}))
     agent.started = since
     return agent
 

@@ -28,7 +28,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -45,13 +44,14 @@ import wakeup  # noqa: E402
 import web_abuse  # noqa: E402
 from stack import (  # noqa: E402
     ROOT,
-    Process,
+    agent_home,
     cpu_seconds,
     flush_redis,
     metric_total,
     prepare_database,
     production_env,
     shell,
+    start_agent,
     start_web,
 )
 
@@ -169,22 +169,15 @@ def log_ingest(env: dict, base: str) -> dict:
         "_, raw = services.token_create(org=org, actor=Actor.system(), name='bench', scope_type='org');"
         "print(json.dumps({'trigger': str(t.id), 'agent': str(agent.id), 'secret': agent.secret, 'token': raw}))",
     )
-    home = Path(tempfile.mkdtemp(prefix="deplite-bench-agent-"))
-    (home / "workflows").mkdir()
     lines = LOG_MB * 1024 * 1024 // 100  # 100-byte lines
-    (home / "workflows" / "big.yaml").write_text(
-        "name: big\nsteps:\n  - name: print\n"
-        f"    run: python3 -c \"import sys; sys.stdout.write(('x' * 99 + '\\\\n') * {lines})\"\n"
+    home = agent_home(
+        "deplite-bench-agent-",
+        {
+            "big": "name: big\nsteps:\n  - name: print\n"
+            f"    run: python3 -c \"import sys; sys.stdout.write(('x' * 99 + '\\\\n') * {lines})\"\n"
+        },
     )
-    agent_env = {
-        **os.environ,
-        "DEPLITE_URL": base,
-        "DEPLITE_AGENT_ID": seed["agent"],
-        "DEPLITE_AGENT_SECRET": seed["secret"],
-        "DEPLITE_AGENT_DIR": str(home),
-    }
-    agent_bin = Path(sys.executable).parent / "deplite-agent"
-    agent = Process([str(agent_bin), "run"], agent_env)
+    agent = start_agent(base, seed["agent"], seed["secret"], home)
     headers = {"Authorization": f"Bearer {seed['token']}"}
     try:
         time.sleep(3)  # the agent has sent its first heartbeat and waits in a claim

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -155,6 +156,28 @@ def start_worker(env: dict) -> Process:
     worker = Process([*procfile_command("worker", 0, 1), "-c", "1", "--loglevel", "WARNING"], env)
     time.sleep(3)  # connected to the broker
     return worker
+
+
+def agent_home(prefix: str, workflows: dict[str, str]) -> Path:
+    """A temporary agent directory holding `workflows` (name → YAML); the caller removes it."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    (home / "workflows").mkdir()
+    for name, text in workflows.items():
+        (home / "workflows" / f"{name}.yaml").write_text(text)
+    return home
+
+
+def start_agent(base: str, agent_id: str, secret: str, home: Path) -> Process:
+    """`deplite-agent run` (its default long poll) against `base` as agent `agent_id`, in `home`. The bench's
+    own DEPLITE_* settings are not passed on: the agent reads only the ones given here."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DEPLITE_")},
+        "DEPLITE_URL": base,
+        "DEPLITE_AGENT_ID": agent_id,
+        "DEPLITE_AGENT_SECRET": secret,
+        "DEPLITE_AGENT_DIR": str(home),
+    }
+    return Process([str(Path(sys.executable).parent / "deplite-agent"), "run"], env)
 
 
 def rss_mb(pid: int) -> float:

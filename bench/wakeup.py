@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from datetime import datetime
@@ -28,7 +27,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack import Process, shell, start_web, start_worker  # noqa: E402
+from stack import agent_home, shell, start_agent, start_web, start_worker  # noqa: E402
 
 JOBS = int(os.environ.get("BENCH_WAKEUP_JOBS", "10"))
 # The limits the tests asserted before issue 19 moved the measurement here (seconds).
@@ -112,18 +111,8 @@ def dispatch_latencies(base: str, seed_json: str) -> None:
 
 
 def agent_latencies(base: str, seed: dict) -> dict:
-    home = Path(tempfile.mkdtemp(prefix="deplite-bench-wakeup-"))
-    (home / "workflows").mkdir()
-    (home / "workflows" / "ping.yaml").write_text("name: ping\nsteps:\n  - name: Ping\n    run: echo pong\n")
-    agent_id, secret = seed["runner"]
-    agent_env = {
-        **os.environ,
-        "DEPLITE_URL": base,
-        "DEPLITE_AGENT_ID": agent_id,
-        "DEPLITE_AGENT_SECRET": secret,
-        "DEPLITE_AGENT_DIR": str(home),
-    }
-    agent = Process([str(Path(sys.executable).parent / "deplite-agent"), "run"], agent_env)
+    home = agent_home("deplite-bench-wakeup-", {"ping": "name: ping\nsteps:\n  - name: Ping\n    run: echo pong\n"})
+    agent = start_agent(base, *seed["runner"], home)
     headers = {"Authorization": f"Bearer {seed['token']}"}
     latencies: list[float] = []
     statuses: list[str] = []

@@ -50,7 +50,9 @@ def test_the_trigger_page_charts_the_last_runs_with_their_numbers_in_a_table(bro
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_insights_page_charts_an_environment_s_deploys_with_a_readable_table(browser_page, member, org_a):
+def test_the_insights_page_and_the_environment_s_own_page_chart_its_deploys_with_a_readable_table(
+    browser_page, member, org_a
+):
     from triggers.models import Environment
 
     from .test_dora import D, H, deploy
@@ -80,3 +82,19 @@ def test_the_insights_page_charts_an_environment_s_deploys_with_a_readable_table
         page, "!document.querySelector('[data-testid=table-env-production-deploys] time').textContent.endsWith('UTC')"
     )
     screenshot(page, "insights-page")
+
+    # The environment's own page, from its name on the Insights page: the same chart and table there.
+    section.locator("h3 a").click()
+    page.wait_for_url("**/environments/production/")
+    own = page.locator("[data-testid=environment-insights]")
+    own.locator("nav.insights-windows >> text=7d").click()
+    page.wait_for_url("**/environments/production/?window=7d")
+    own = page.locator("[data-testid=environment-insights]")
+    assert "33%" in own.inner_text()
+    own.locator("#env-production-deploys summary").click()
+    table = own.locator("[data-testid=table-env-production-deploys]")
+    rows = [[td.inner_text() for td in tr.locator("td").all()][1:] for tr in table.locator("tbody tr").all()]
+    assert rows == [["0", "0"]] * 4 + [["1", "0"], ["1", "1"], ["0", "0"]]
+    wait_for_js(
+        page, "!document.querySelector('[data-testid=table-env-production-deploys] time').textContent.endsWith('UTC')"
+    )
